@@ -1,0 +1,43 @@
+//! `boneage`: pediatric bone age assessment from hand radiographs.
+//!
+//! Each subcommand turns its arguments into a library call; see `commands/`.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Pediatric bone age assessment (Iglovikov et al. 2018) from hand radiographs.
+#[derive(Parser)]
+#[command(name = "boneage", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a synthetic hand-phantom dataset (RSNA layout plus masks and key points).
+    Phantom(commands::phantom::Args),
+    /// Read radiographs (PNG, JPEG, DICOM) and report what was read.
+    Inspect(commands::inspect::Args),
+    /// Draw a contact sheet of a dataset's images, sorted by bone age.
+    Sheet(commands::sheet::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Phantom(args) => commands::phantom::run(args),
+        Command::Inspect(args) => commands::inspect::run(args),
+        Command::Sheet(args) => commands::sheet::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

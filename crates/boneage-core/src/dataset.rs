@@ -1,0 +1,249 @@
+//! RSNA-style datasets: a folder of `<id>.png` images and a labels CSV, plus a
+//! sex-stratified, seeded train/validation split.
+
+use std::path::{Path, PathBuf};
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::io::Sex;
+
+/// One labelled radiograph.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Sample {
+    /// The image id; the image is `<id>.png` in the dataset folder.
+    pub id: String,
+    /// Bone age in months (Greulich–Pyle reading).
+    pub boneage_months: f64,
+    /// Patient sex.
+    pub sex: Sex,
+}
+
+/// A labels table and the folder its images live in.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// Folder of `<id>.png` images.
+    pub image_dir: PathBuf,
+    /// The labelled samples, in file order.
+    pub samples: Vec<Sample>,
+}
+
+impl Dataset {
+    /// Opens a dataset from its labels CSV and image folder. Images are not read;
+    /// use [`Dataset::image_path`] and [`crate::read_radiograph`].
+    pub fn open(labels_csv: impl AsRef<Path>, image_dir: impl AsRef<Path>) -> Result<Self> {
+        Ok(Self {
+            image_dir: image_dir.as_ref().to_path_buf(),
+            samples: read_labels(labels_csv)?,
+        })
+    }
+
+    /// Opens the usual layouts: `DIR/labels.csv` with images in `DIR` (phantoms),
+    /// or `DIR.csv` beside `DIR` (as in `../shared/data/rsna/raw` + `raw.csv`).
+    pub fn open_dir(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let inside = dir.join("labels.csv");
+        let beside = dir.with_extension("csv");
+        let labels = if inside.is_file() {
+            inside
+        } else if beside.is_file() {
+            beside
+        } else {
+            return Err(Error::Table {
+                path: dir.to_path_buf(),
+                detail: format!(
+                    "no labels file: looked for {} and {}",
+                    inside.display(),
+                    beside.display()
+                ),
+            });
+        };
+        Self::open(labels, dir)
+    }
+
+    /// The image file of a sample.
+    pub fn image_path(&self, sample: &Sample) -> PathBuf {
+        self.image_dir.join(format!("{}.png", sample.id))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum SexColumn {
+    /// A boolean `male` column.
+    Male(usize),
+    /// A `Sex` column with M/F.
+    Letter(usize),
+}
+
+/// Normalises a header: lower case, letters and digits only.
+fn key(header: &str) -> String {
+    header
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Reads an RSNA labels CSV in any of its published spellings:
+/// `id,boneage,male` (True/False or true/false), `Case ID,Sex,Ground truth bone age (months)`
+/// (M/F), `Image ID,male,Bone Age (months)`.
+pub fn read_labels(path: impl AsRef<Path>) -> Result<Vec<Sample>> {
+    let path = path.as_ref();
+    let table = |detail: String| Error::Table {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_reader(std::io::BufReader::new(file));
+    let headers = reader
+        .headers()
+        .map_err(|e| table(format!("cannot read the header line: {e}")))?
+        .clone();
+    let (mut id_col, mut age_col, mut sex_col) = (None, None, None);
+    let mut not_understood = Vec::new();
+    for (i, h) in headers.iter().enumerate() {
+        match key(h).as_str() {
+            "id" | "caseid" | "imageid" => id_col = Some(i),
+            "boneage" | "boneagemonths" | "groundtruthboneagemonths" | "groundtruthboneage" => {
+                age_col = Some(i)
+            }
+            "male" => sex_col = Some(SexColumn::Male(i)),
+            "sex" | "gender" => sex_col = Some(SexColumn::Letter(i)),
+            _ => not_understood.push(format!("{h:?}")),
+        }
+    }
+    let missing: Vec<&str> = [
+        id_col
+            .is_none()
+            .then_some("an id column (id, Case ID, Image ID)"),
+        age_col.is_none().then_some(
+            "a bone age column (boneage, Bone Age (months), Ground truth bone age (months))",
+        ),
+        sex_col
+            .is_none()
+            .then_some("a sex column (male as true/false, or Sex as M/F)"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !missing.is_empty() {
+        let extra = if not_understood.is_empty() {
+            String::new()
+        } else {
+            format!("; column(s) not understood: {}", not_understood.join(", "))
+        };
+        return Err(table(format!("missing {}{extra}", missing.join(" and "))));
+    }
+    let (id_col, age_col, sex_col) = (id_col.unwrap(), age_col.unwrap(), sex_col.unwrap());
+
+    let mut samples = Vec::new();
+    for (row, record) in reader.records().enumerate() {
+        let line = row + 2;
+        let record = record.map_err(|e| table(format!("line {line}: {e}")))?;
+        let field = |i: usize| record.get(i).unwrap_or("");
+        let id = field(id_col).to_string();
+        if id.is_empty() {
+            return Err(table(format!("line {line}: empty id")));
+        }
+        let age_text = field(age_col);
+        let boneage_months: f64 = age_text
+            .parse()
+            .ok()
+            .filter(|a: &f64| a.is_finite() && *a >= 0.0)
+            .ok_or_else(|| {
+                table(format!(
+                    "line {line}: bone age {age_text:?} in column {:?} is not a number of months",
+                    &headers[age_col]
+                ))
+            })?;
+        let sex = match sex_col {
+            SexColumn::Male(i) => match field(i).to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "t" => Sex::Male,
+                "false" | "0" | "no" | "f" => Sex::Female,
+                other => {
+                    return Err(table(format!(
+                        "line {line}: {other:?} in column {:?} is not true/false",
+                        &headers[i]
+                    )));
+                }
+            },
+            SexColumn::Letter(i) => match field(i).to_ascii_uppercase().as_str() {
+                "M" | "MALE" => Sex::Male,
+                "F" | "FEMALE" => Sex::Female,
+                other => {
+                    return Err(table(format!(
+                        "line {line}: {other:?} in column {:?} is not M or F",
+                        &headers[i]
+                    )));
+                }
+            },
+        };
+        samples.push(Sample {
+            id,
+            boneage_months,
+            sex,
+        });
+    }
+    Ok(samples)
+}
+
+/// Writes labels as `id,boneage,male` (the RSNA training-set spelling), atomically.
+pub fn write_labels(path: &Path, samples: &[Sample]) -> Result<()> {
+    crate::io::write_atomic(path, |w| {
+        use std::io::Write;
+        writeln!(w, "id,boneage,male")?;
+        for s in samples {
+            writeln!(w, "{},{},{}", s.id, s.boneage_months, s.sex.is_male())?;
+        }
+        Ok(())
+    })
+}
+
+/// Indices of a train/validation split.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Split {
+    /// Indices into the sample list used for training.
+    pub train: Vec<usize>,
+    /// Indices held out for validation.
+    pub validation: Vec<usize>,
+}
+
+/// A sex-stratified, seeded split that holds out `n_validation` samples, each sex in
+/// proportion to its share. The same samples and seed always give the same split.
+pub fn split_stratified(samples: &[Sample], n_validation: usize, seed: u64) -> Result<Split> {
+    if n_validation > samples.len() {
+        return Err(Error::InvalidArgument(format!(
+            "cannot hold out {n_validation} of {} samples",
+            samples.len()
+        )));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut validation = Vec::with_capacity(n_validation);
+    let mut train = Vec::with_capacity(samples.len() - n_validation);
+    let n_male = samples.iter().filter(|s| s.sex == Sex::Male).count();
+    let val_male =
+        ((n_validation as f64) * n_male as f64 / samples.len().max(1) as f64).round() as usize;
+    let val_male = val_male
+        .min(n_male)
+        .max(n_validation.saturating_sub(samples.len() - n_male));
+    for (sex, n_val) in [
+        (Sex::Male, val_male),
+        (Sex::Female, n_validation - val_male),
+    ] {
+        let mut idx: Vec<usize> = (0..samples.len())
+            .filter(|&i| samples[i].sex == sex)
+            .collect();
+        idx.shuffle(&mut rng);
+        validation.extend_from_slice(&idx[..n_val]);
+        train.extend_from_slice(&idx[n_val..]);
+    }
+    validation.sort_unstable();
+    train.sort_unstable();
+    Ok(Split { train, validation })
+}

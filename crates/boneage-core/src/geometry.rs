@@ -1,0 +1,142 @@
+//! Points and 2-D affine maps.
+
+use serde::{Deserialize, Serialize};
+
+/// A point or vector in the plane (pixels or millimetres; x right, y down).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Horizontal coordinate.
+    pub x: f64,
+    /// Vertical coordinate (down).
+    pub y: f64,
+}
+
+impl Point {
+    /// A point.
+    pub const fn new(x: f64, y: f64) -> Self {
+        Self { x, y }
+    }
+
+    /// Dot product.
+    pub fn dot(self, o: Point) -> f64 {
+        self.x * o.x + self.y * o.y
+    }
+
+    /// Euclidean length.
+    pub fn norm(self) -> f64 {
+        self.dot(self).sqrt()
+    }
+
+    /// Unit vector in the same direction (self if zero).
+    pub fn unit(self) -> Point {
+        let n = self.norm();
+        if n > 0.0 { self * (1.0 / n) } else { self }
+    }
+
+    /// Rotated by +90° in image axes (x right, y down): (x, y) -> (-y, x).
+    pub fn perp(self) -> Point {
+        Point::new(-self.y, self.x)
+    }
+
+    /// Rotated by `angle` radians (counter-clockwise on screen, since y points down
+    /// a positive angle turns x toward -y).
+    pub fn rotated(self, angle: f64) -> Point {
+        let (s, c) = angle.sin_cos();
+        Point::new(c * self.x + s * self.y, -s * self.x + c * self.y)
+    }
+
+    /// Distance to another point.
+    pub fn dist(self, o: Point) -> f64 {
+        (self - o).norm()
+    }
+}
+
+impl std::ops::Add for Point {
+    type Output = Point;
+    fn add(self, o: Point) -> Point {
+        Point::new(self.x + o.x, self.y + o.y)
+    }
+}
+
+impl std::ops::Sub for Point {
+    type Output = Point;
+    fn sub(self, o: Point) -> Point {
+        Point::new(self.x - o.x, self.y - o.y)
+    }
+}
+
+impl std::ops::Mul<f64> for Point {
+    type Output = Point;
+    fn mul(self, s: f64) -> Point {
+        Point::new(self.x * s, self.y * s)
+    }
+}
+
+impl std::ops::Neg for Point {
+    type Output = Point;
+    fn neg(self) -> Point {
+        Point::new(-self.x, -self.y)
+    }
+}
+
+/// A 2-D affine map `p -> [a b; c d] p + [tx; ty]`, stored as `[a, b, tx, c, d, ty]`
+/// (the 2x3 row-major matrix).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Affine(pub [f64; 6]);
+
+impl Affine {
+    /// The identity.
+    pub const IDENTITY: Affine = Affine([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+
+    /// Scale by `s`, rotate by `angle` (as [`Point::rotated`]), optionally mirror x
+    /// first, then translate by `t`.
+    pub fn similarity(s: f64, angle: f64, mirror: bool, t: Point) -> Affine {
+        let (sn, c) = angle.sin_cos();
+        let m = if mirror { -1.0 } else { 1.0 };
+        Affine([s * c * m, s * sn, t.x, -s * sn * m, s * c, t.y])
+    }
+
+    /// Applies the map to a point.
+    #[inline]
+    pub fn apply(&self, p: Point) -> Point {
+        let [a, b, tx, c, d, ty] = self.0;
+        Point::new(a * p.x + b * p.y + tx, c * p.x + d * p.y + ty)
+    }
+
+    /// The map `self ∘ other` (apply `other` first).
+    pub fn compose(&self, other: &Affine) -> Affine {
+        let [a, b, tx, c, d, ty] = self.0;
+        let [e, f, ux, g, h, uy] = other.0;
+        Affine([
+            a * e + b * g,
+            a * f + b * h,
+            a * ux + b * uy + tx,
+            c * e + d * g,
+            c * f + d * h,
+            c * ux + d * uy + ty,
+        ])
+    }
+
+    /// Determinant of the linear part.
+    pub fn det(&self) -> f64 {
+        self.0[0] * self.0[4] - self.0[1] * self.0[3]
+    }
+
+    /// The inverse map, or `None` when the linear part is singular.
+    pub fn inverse(&self) -> Option<Affine> {
+        let det = self.det();
+        if det.abs() < 1e-12 || !det.is_finite() {
+            return None;
+        }
+        let [a, b, tx, c, d, ty] = self.0;
+        let (ia, ib, ic, id) = (d / det, -b / det, -c / det, a / det);
+        Some(Affine([
+            ia,
+            ib,
+            -(ia * tx + ib * ty),
+            ic,
+            id,
+            -(ic * tx + id * ty),
+        ]))
+    }
+}

@@ -1,0 +1,136 @@
+//! A minimal single-channel float image, the currency of the pipeline.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// A grayscale image of `f32` samples, row-major, usually in `[0, 1]`.
+#[derive(Clone, PartialEq)]
+pub struct GrayImage {
+    width: usize,
+    height: usize,
+    data: Vec<f32>,
+}
+
+impl GrayImage {
+    /// A black image.
+    pub fn new(width: usize, height: usize) -> Self {
+        Self::filled(width, height, 0.0)
+    }
+
+    /// An image with every pixel set to `value`.
+    pub fn filled(width: usize, height: usize, value: f32) -> Self {
+        Self {
+            width,
+            height,
+            data: vec![value; width * height],
+        }
+    }
+
+    /// Wraps row-major samples. Fails if the length does not match.
+    pub fn from_vec(width: usize, height: usize, data: Vec<f32>) -> Result<Self> {
+        if data.len() != width * height {
+            return Err(Error::InvalidArgument(format!(
+                "{} samples for a {width}x{height} image",
+                data.len()
+            )));
+        }
+        Ok(Self {
+            width,
+            height,
+            data,
+        })
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    /// Row-major samples.
+    pub fn as_slice(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// Mutable row-major samples.
+    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+
+    /// Consumes the image, returning its samples.
+    pub fn into_vec(self) -> Vec<f32> {
+        self.data
+    }
+
+    /// The sample at column `x`, row `y`. Panics out of bounds, like slice indexing.
+    #[inline]
+    pub fn get(&self, x: usize, y: usize) -> f32 {
+        self.data[y * self.width + x]
+    }
+
+    /// Sets the sample at column `x`, row `y`.
+    #[inline]
+    pub fn set(&mut self, x: usize, y: usize, v: f32) {
+        self.data[y * self.width + x] = v;
+    }
+
+    /// Clamps to `[0, 1]` and quantizes to 8 bits (round to nearest).
+    pub fn to_u8(&self) -> Vec<u8> {
+        self.data.iter().map(|&v| unit_to_u8(v)).collect()
+    }
+
+    /// Converts to an `image` crate buffer, clamped to `[0, 1]`.
+    pub fn to_luma8(&self) -> image::GrayImage {
+        image::GrayImage::from_raw(self.width as u32, self.height as u32, self.to_u8())
+            .expect("buffer length matches dimensions")
+    }
+
+    /// Writes an 8-bit grayscale PNG atomically (temporary file, then rename).
+    pub fn save_png(&self, path: &Path) -> Result<()> {
+        save_luma8_png(&self.to_luma8(), path)
+    }
+}
+
+impl std::fmt::Debug for GrayImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The samples are too many to print; size and range say what matters.
+        let (lo, hi) = self
+            .data
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+                (l.min(v), h.max(v))
+            });
+        write!(
+            f,
+            "GrayImage({}x{}, range {lo}..{hi})",
+            self.width, self.height
+        )
+    }
+}
+
+/// Clamps a unit-range value and rounds it to a byte.
+#[inline]
+pub fn unit_to_u8(v: f32) -> u8 {
+    (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8
+}
+
+/// Writes an 8-bit grayscale PNG atomically.
+pub fn save_luma8_png(img: &image::GrayImage, path: &Path) -> Result<()> {
+    crate::io::write_atomic(path, |w| {
+        img.write_to(w, image::ImageFormat::Png)
+            .map_err(std::io::Error::other)
+    })
+}
+
+/// Writes an 8-bit RGB PNG atomically.
+pub fn save_rgb8_png(img: &image::RgbImage, path: &Path) -> Result<()> {
+    crate::io::write_atomic(path, |w| {
+        img.write_to(w, image::ImageFormat::Png)
+            .map_err(std::io::Error::other)
+    })
+}

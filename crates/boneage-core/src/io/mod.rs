@@ -1,0 +1,217 @@
+//! Reading radiographs: one entry point, [`read_radiograph`], for PNG, JPEG and DICOM.
+//!
+//! Whatever the container, the result has pixels as `f32` in `[0, 1]` with
+//! "bright = bone" polarity (DICOM MONOCHROME1 is inverted on reading), plus the
+//! metadata that the file carries.
+
+mod dicom;
+mod raster;
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::image::GrayImage;
+
+/// Images with more pixels than this are refused before any pixel is decoded.
+pub const MAX_MEGAPIXELS: u64 = 100;
+
+/// The container format of a radiograph file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Format {
+    /// Portable Network Graphics.
+    Png,
+    /// JPEG (JFIF / EXIF baseline or progressive).
+    Jpeg,
+    /// DICOM Part 10 file.
+    Dicom,
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Png => "PNG",
+            Format::Jpeg => "JPEG",
+            Format::Dicom => "DICOM",
+        })
+    }
+}
+
+/// Patient sex as recorded in a file or a labels table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+pub enum Sex {
+    /// Male.
+    Male,
+    /// Female.
+    Female,
+}
+
+impl Sex {
+    /// "M" or "F".
+    pub fn letter(self) -> &'static str {
+        match self {
+            Sex::Male => "M",
+            Sex::Female => "F",
+        }
+    }
+
+    /// `true` for male, the RSNA `male` column's convention.
+    pub fn is_male(self) -> bool {
+        self == Sex::Male
+    }
+}
+
+/// What the file says about the image and the patient, besides the pixels.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RadiographMeta {
+    /// Container format.
+    pub format: Format,
+    /// Bits per sample as stored (for DICOM: Bits Stored).
+    pub bit_depth: u16,
+    /// Colour layout as stored: for DICOM the Photometric Interpretation
+    /// (e.g. "MONOCHROME1"); for PNG/JPEG the decoder's colour type (e.g. "L8", "Rgb8").
+    pub photometric: String,
+    /// Whether the stored values were inverted to get bright = bone (MONOCHROME1).
+    pub inverted: bool,
+    /// Pixel spacing in millimetres as (row spacing, column spacing), if known.
+    pub pixel_spacing_mm: Option<(f64, f64)>,
+    /// Patient sex, if the file records it.
+    pub sex: Option<Sex>,
+    /// Patient age in months, if the file records it (DICOM Patient's Age, or
+    /// Study Date minus Patient's Birth Date).
+    pub age_months: Option<f64>,
+    /// SOP Instance UID, or another instance identifier, if any.
+    pub instance_id: Option<String>,
+    /// The VOI window (center, width) that was applied, if any.
+    pub window: Option<(f64, f64)>,
+}
+
+impl RadiographMeta {
+    fn new(format: Format, bit_depth: u16, photometric: impl Into<String>) -> Self {
+        Self {
+            format,
+            bit_depth,
+            photometric: photometric.into(),
+            inverted: false,
+            pixel_spacing_mm: None,
+            sex: None,
+            age_months: None,
+            instance_id: None,
+            window: None,
+        }
+    }
+}
+
+/// A decoded radiograph: unit-range pixels (bright = bone) and metadata.
+#[derive(Clone, Debug)]
+pub struct Radiograph {
+    /// Where it was read from (or the name given to [`read_radiograph_bytes`]).
+    pub path: PathBuf,
+    /// Pixels in `[0, 1]`, bright = bone.
+    pub pixels: GrayImage,
+    /// What the file said.
+    pub meta: RadiographMeta,
+}
+
+/// Reads a PNG, JPEG or DICOM radiograph.
+///
+/// The format is recognised by content, not by file name. Errors name the file.
+pub fn read_radiograph(path: impl AsRef<Path>) -> Result<Radiograph> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    read_radiograph_bytes(&bytes, path)
+}
+
+/// Reads a radiograph from bytes already in memory; `path` is used in errors only.
+///
+/// Never panics on any input (this is what the fuzz target drives).
+pub fn read_radiograph_bytes(bytes: &[u8], path: impl AsRef<Path>) -> Result<Radiograph> {
+    let path = path.as_ref();
+    let (pixels, meta) = match sniff(bytes) {
+        Some(Format::Png) => raster::decode(bytes, path, Format::Png)?,
+        Some(Format::Jpeg) => raster::decode(bytes, path, Format::Jpeg)?,
+        Some(Format::Dicom) => dicom::decode(bytes, path)?,
+        None => {
+            return Err(Error::NotAnImage {
+                path: path.to_path_buf(),
+            });
+        }
+    };
+    Ok(Radiograph {
+        path: path.to_path_buf(),
+        pixels,
+        meta,
+    })
+}
+
+/// Recognises the container from its first bytes.
+pub fn sniff(bytes: &[u8]) -> Option<Format> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(Format::Png)
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(Format::Jpeg)
+    } else if bytes.len() >= 132 && &bytes[128..132] == b"DICM" || bytes.starts_with(b"DICM") {
+        Some(Format::Dicom)
+    } else {
+        None
+    }
+}
+
+fn check_size(path: &Path, width: u64, height: u64) -> Result<()> {
+    if width == 0 || height == 0 {
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            format: "image",
+            detail: format!("empty image ({width}x{height})"),
+        });
+    }
+    if width.saturating_mul(height) > MAX_MEGAPIXELS * 1_000_000 {
+        return Err(Error::TooLarge {
+            path: path.to_path_buf(),
+            width,
+            height,
+            limit_mp: MAX_MEGAPIXELS,
+        });
+    }
+    Ok(())
+}
+
+/// Writes a file atomically: the content goes to a temporary file beside `path`,
+/// which is renamed over `path` only when `write` succeeded. A failure leaves no
+/// half-written file behind.
+pub fn write_atomic<F>(path: &Path, write: F) -> Result<()>
+where
+    F: FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+{
+    let fail = |e: std::io::Error| Error::Write {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| fail(std::io::Error::other("not a file path")))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut w = BufWriter::new(File::create(&tmp)?);
+        write(&mut w)?;
+        w.flush()?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(e));
+    }
+    Ok(())
+}

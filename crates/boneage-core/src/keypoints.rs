@@ -1,0 +1,103 @@
+//! The paper's three key points and their CSV form.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::geometry::Point;
+
+/// Middle fingertip, thumb tip and capitate centre, in pixels of one image.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyPoints {
+    /// Tip of the middle finger (just inside the soft tissue).
+    pub fingertip: Point,
+    /// Tip of the thumb (just inside the soft tissue).
+    pub thumb: Point,
+    /// Centre of the capitate.
+    pub capitate: Point,
+}
+
+impl KeyPoints {
+    /// Whether the thumb lies on the image's right of the capitate→fingertip axis,
+    /// as it does for a left hand seen postero-anteriorly (the standard view).
+    pub fn thumb_on_right(&self) -> bool {
+        let axis = self.fingertip - self.capitate;
+        let t = self.thumb - self.capitate;
+        // Cross product z of axis × t; with y down, positive means t is clockwise
+        // of axis, i.e. to the right when the axis points up the image.
+        axis.x * t.y - axis.y * t.x > 0.0
+    }
+}
+
+const HEADER: &str = "id,fingertip_x,fingertip_y,thumb_x,thumb_y,capitate_x,capitate_y";
+
+/// Writes `id,fingertip_x,fingertip_y,thumb_x,thumb_y,capitate_x,capitate_y`, atomically.
+pub fn write_csv<'a>(
+    path: &Path,
+    rows: impl IntoIterator<Item = (&'a str, &'a KeyPoints)>,
+) -> Result<()> {
+    crate::io::write_atomic(path, |w| {
+        use std::io::Write;
+        writeln!(w, "{HEADER}")?;
+        for (id, k) in rows {
+            writeln!(
+                w,
+                "{id},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2}",
+                k.fingertip.x, k.fingertip.y, k.thumb.x, k.thumb.y, k.capitate.x, k.capitate.y
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// Reads a key-point CSV written by [`write_csv`] (columns by name, any order).
+pub fn read_csv(path: &Path) -> Result<BTreeMap<String, KeyPoints>> {
+    let table = |detail: String| Error::Table {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(file);
+    let headers = rdr.headers().map_err(|e| table(e.to_string()))?.clone();
+    let names: Vec<&str> = HEADER.split(',').collect();
+    let mut cols = [0usize; 7];
+    for (k, name) in names.iter().enumerate() {
+        cols[k] = headers
+            .iter()
+            .position(|h| h == *name)
+            .ok_or_else(|| table(format!("no column {name:?} (expected {HEADER})")))?;
+    }
+    let mut out = BTreeMap::new();
+    for (row, rec) in rdr.records().enumerate() {
+        let line = row + 2;
+        let rec = rec.map_err(|e| table(format!("line {line}: {e}")))?;
+        let mut v = [0f64; 6];
+        for k in 0..6 {
+            let text = rec.get(cols[k + 1]).unwrap_or("");
+            v[k] = text
+                .parse()
+                .ok()
+                .filter(|x: &f64| x.is_finite())
+                .ok_or_else(|| {
+                    table(format!(
+                        "line {line}: {text:?} in {} is not a number",
+                        names[k + 1]
+                    ))
+                })?;
+        }
+        let id = rec.get(cols[0]).unwrap_or("").to_string();
+        out.insert(
+            id,
+            KeyPoints {
+                fingertip: Point::new(v[0], v[1]),
+                thumb: Point::new(v[2], v[3]),
+                capitate: Point::new(v[4], v[5]),
+            },
+        );
+    }
+    Ok(out)
+}

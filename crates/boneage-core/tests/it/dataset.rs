@@ -1,0 +1,140 @@
+//! Labels in every RSNA spelling, splits, and development stages.
+
+use boneage_core::dataset::{Sample, read_labels, split_stratified, write_labels};
+use boneage_core::io::Sex;
+use boneage_core::stages::Stage;
+
+fn labels(text: &str) -> Result<Vec<Sample>, boneage_core::Error> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("labels.csv");
+    std::fs::write(&p, text).unwrap();
+    read_labels(&p)
+}
+
+#[test]
+fn all_rsna_spellings() {
+    let expected = vec![
+        Sample {
+            id: "1377".into(),
+            boneage_months: 180.0,
+            sex: Sex::Female,
+        },
+        Sample {
+            id: "1394".into(),
+            boneage_months: 57.0,
+            sex: Sex::Male,
+        },
+    ];
+    for text in [
+        "id,boneage,male\n1377,180,False\n1394,57,True\n",
+        "id,boneage,male\n1377,180,false\n1394,57,true\n",
+        "Case ID,Sex,Ground truth bone age (months)\n1377,F,180\n1394,M,57\n",
+        "Image ID,male,Bone Age (months)\n1377,FALSE,180\n1394,TRUE,57.0\n",
+        "Image ID , male , Bone Age (months)\r\n1377 , false , 180\r\n1394 , true , 57\r\n",
+    ] {
+        assert_eq!(labels(text).unwrap(), expected, "{text:?}");
+    }
+}
+
+#[test]
+fn unknown_columns_are_named() {
+    let err = labels("patient,age_in_months,male\n1,2,true\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing an id column"), "{err}");
+    assert!(err.contains("bone age column"), "{err}");
+    assert!(
+        err.contains("\"patient\"") && err.contains("\"age_in_months\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_values_name_line_and_column() {
+    let err = labels("id,boneage,male\n1,12,true\n2,twelve,true\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 3") && err.contains("\"twelve\"") && err.contains("boneage"),
+        "{err}"
+    );
+    let err = labels("Case ID,Sex,Ground truth bone age (months)\n7,X,12\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 2") && err.contains("not M or F"),
+        "{err}"
+    );
+}
+
+#[test]
+fn write_then_read_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("l.csv");
+    let s = vec![Sample {
+        id: "ph00001".into(),
+        boneage_months: 37.5,
+        sex: Sex::Male,
+    }];
+    write_labels(&p, &s).unwrap();
+    assert_eq!(read_labels(&p).unwrap(), s);
+}
+
+fn population(n_male: usize, n_female: usize) -> Vec<Sample> {
+    (0..n_male + n_female)
+        .map(|i| Sample {
+            id: i.to_string(),
+            boneage_months: (i * 7 % 228) as f64,
+            sex: if i < n_male { Sex::Male } else { Sex::Female },
+        })
+        .collect()
+}
+
+#[test]
+fn split_is_stratified_seeded_and_disjoint() {
+    let s = population(533, 467);
+    let a = split_stratified(&s, 100, 42).unwrap();
+    assert_eq!(
+        a,
+        split_stratified(&s, 100, 42).unwrap(),
+        "same seed, same split"
+    );
+    assert_ne!(
+        a.validation,
+        split_stratified(&s, 100, 43).unwrap().validation
+    );
+    assert_eq!(a.validation.len(), 100);
+    assert_eq!(a.train.len(), 900);
+    let males = a
+        .validation
+        .iter()
+        .filter(|&&i| s[i].sex == Sex::Male)
+        .count();
+    assert_eq!(males, 53, "53.3 % male in, 53 of 100 male out");
+    let mut all: Vec<usize> = a.train.iter().chain(&a.validation).copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..1000).collect::<Vec<_>>());
+    assert!(split_stratified(&s, 1001, 0).is_err());
+}
+
+#[test]
+fn stages_follow_gilsanz_and_ratib() {
+    use Stage::*;
+    let cases = [
+        (Sex::Female, 9.9, Infancy),
+        (Sex::Female, 10.0, Toddler),
+        (Sex::Male, 13.0, Infancy),
+        (Sex::Male, 14.0, Toddler),
+        (Sex::Female, 24.0, PrePuberty),
+        (Sex::Male, 35.9, Toddler),
+        (Sex::Female, 84.0, EarlyMidPuberty),
+        (Sex::Male, 107.0, PrePuberty),
+        (Sex::Female, 160.0, LatePuberty),
+        (Sex::Male, 170.0, LatePuberty),
+        (Sex::Female, 190.0, PostPuberty),
+        (Sex::Male, 228.0, PostPuberty),
+    ];
+    for (sex, age, stage) in cases {
+        assert_eq!(Stage::of(age, sex), stage, "{sex:?} {age}");
+    }
+}

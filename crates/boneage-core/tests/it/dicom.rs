@@ -1,0 +1,201 @@
+//! DICOM reading: photometric interpretations, rescale, window, metadata,
+//! transfer syntaxes, and refusals.
+
+use boneage_core::Error;
+use boneage_core::io::{Format, Sex, read_radiograph};
+use dicom_pixeldata::Transcode;
+
+use crate::util::{DicomSpec, dicom_object, write_dicom};
+
+fn read(spec: &DicomSpec) -> boneage_core::Radiograph {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.dcm");
+    write_dicom(&path, spec);
+    read_radiograph(&path).unwrap()
+}
+
+#[test]
+fn monochrome2_min_max_normalised() {
+    let r = read(&DicomSpec::default());
+    assert_eq!(r.meta.format, Format::Dicom);
+    assert_eq!((r.pixels.width(), r.pixels.height()), (3, 4));
+    assert_eq!(r.meta.bit_depth, 12);
+    assert_eq!(r.meta.photometric, "MONOCHROME2");
+    assert!(!r.meta.inverted);
+    let px = r.pixels.as_slice();
+    assert_eq!(px[0], 0.0);
+    assert_eq!(px[11], 1.0);
+    // Linear in between: value i*300 over a range of 3300.
+    assert!((px[5] - 5.0 / 11.0).abs() < 1e-6);
+}
+
+#[test]
+fn monochrome1_is_inverted_so_bone_is_bright() {
+    let r = read(&DicomSpec {
+        photometric: "MONOCHROME1",
+        ..DicomSpec::default()
+    });
+    assert!(r.meta.inverted);
+    let px = r.pixels.as_slice();
+    assert_eq!(
+        px[0], 1.0,
+        "lowest stored value is brightest in MONOCHROME1"
+    );
+    assert_eq!(px[11], 0.0);
+}
+
+#[test]
+fn window_applies_to_rescaled_values() {
+    // Stored 0..3300, rescaled by 2x - 1000 -> -1000..5600. A LINEAR window of
+    // centre 2000.5, width 2001 maps [1000, 3000] onto [0, 1] exactly.
+    let r = read(&DicomSpec {
+        rescale: Some((2.0, -1000.0)),
+        window: Some((2000.5, 2001.0)),
+        ..DicomSpec::default()
+    });
+    assert_eq!(r.meta.window, Some((2000.5, 2001.0)));
+    let px = r.pixels.as_slice();
+    for (i, &v) in px.iter().enumerate() {
+        let hu = 2.0 * (i as f64 * 300.0) - 1000.0;
+        let expected = ((hu - 1000.0) / 2000.0).clamp(0.0, 1.0);
+        assert!(
+            (v as f64 - expected).abs() < 1e-4,
+            "pixel {i}: {v} vs {expected}"
+        );
+    }
+}
+
+#[test]
+fn eight_bit_and_metadata() {
+    let r = read(&DicomSpec {
+        bits_allocated: 8,
+        bits_stored: 8,
+        pixels_u16: (0..12).map(|i| i * 20).collect(),
+        spacing: Some("0.143\\0.139"),
+        sex: Some("F"),
+        age: Some("010Y"),
+        ..DicomSpec::default()
+    });
+    assert_eq!(r.meta.bit_depth, 8);
+    assert_eq!(r.meta.pixel_spacing_mm, Some((0.143, 0.139)));
+    assert_eq!(r.meta.sex, Some(Sex::Female));
+    assert_eq!(r.meta.age_months, Some(120.0));
+    assert_eq!(
+        r.meta.instance_id.as_deref(),
+        Some("1.2.826.0.1.3680043.2.1125.7")
+    );
+}
+
+#[test]
+fn age_from_birth_and_study_dates() {
+    let r = read(&DicomSpec {
+        sex: Some("M"),
+        birth_study: Some(("20100315", "20200915")),
+        ..DicomSpec::default()
+    });
+    assert_eq!(r.meta.sex, Some(Sex::Male));
+    let months = r.meta.age_months.unwrap();
+    assert!((months - 126.0).abs() < 0.01, "{months}");
+}
+
+#[test]
+fn transfer_syntaxes_decode_to_the_same_pixels() {
+    let base = DicomSpec {
+        bits_allocated: 8,
+        bits_stored: 8,
+        rows: 16,
+        cols: 16,
+        pixels_u16: (0..256).map(|i| (i % 16 * 16 + i / 16) as u16).collect(),
+        ..DicomSpec::default()
+    };
+    let reference = read(&base).pixels;
+    for (ts, name) in [
+        ("1.2.840.10008.1.2", "implicit VR little endian"),
+        ("1.2.840.10008.1.2.1", "explicit VR little endian"),
+        ("1.2.840.10008.1.2.5", "RLE lossless"),
+    ] {
+        let r = read(&DicomSpec {
+            transfer_syntax: ts,
+            pixels_u16: base.pixels_u16.clone(),
+            ..base
+        });
+        assert_eq!(r.pixels, reference, "{name}");
+    }
+    // Deflated explicit VR little endian and JPEG baseline, written by dicom-rs's own
+    // transcoder. JPEG is lossy: compare loosely.
+    let dir = tempfile::tempdir().unwrap();
+    use dicom_transfer_syntax_registry::entries;
+    for (ts, tol) in [
+        (entries::JPEG_BASELINE.erased(), 0.08),
+        (entries::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN.erased(), 0.0),
+    ] {
+        let mut obj = dicom_object(&DicomSpec {
+            pixels_u16: base.pixels_u16.clone(),
+            ..base
+        });
+        obj.transcode(&ts)
+            .unwrap_or_else(|e| panic!("transcode to {}: {e}", ts.name()));
+        let path = dir.path().join("t.dcm");
+        obj.write_to_file(&path).unwrap();
+        let r = read_radiograph(&path).unwrap_or_else(|e| panic!("{}: {e}", ts.name()));
+        let max_err = r
+            .pixels
+            .as_slice()
+            .iter()
+            .zip(reference.as_slice())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(max_err <= tol as f32, "{}: max error {max_err}", ts.name());
+    }
+}
+
+#[test]
+fn unsupported_photometric_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("palette.dcm");
+    write_dicom(
+        &path,
+        &DicomSpec {
+            photometric: "PALETTE COLOR",
+            ..DicomSpec::default()
+        },
+    );
+    let err = read_radiograph(&path).unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("palette.dcm") && msg.contains("PALETTE COLOR"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn truncated_dicom_is_corrupt_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.dcm");
+    write_dicom(&path, &DicomSpec::default());
+    let bytes = std::fs::read(&path).unwrap();
+    for cut in [140, 200, bytes.len() / 2, bytes.len() - 7] {
+        let p = dir.path().join(format!("cut{cut}.dcm"));
+        std::fs::write(&p, &bytes[..cut]).unwrap();
+        let err = read_radiograph(&p).unwrap_err();
+        assert!(err.to_string().contains(&format!("cut{cut}.dcm")), "{err}");
+    }
+}
+
+#[test]
+fn absurd_size_refused_before_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.dcm");
+    // 65535 x 65535 announced, 12 pixels present.
+    write_dicom(
+        &path,
+        &DicomSpec {
+            rows: 65535,
+            cols: 65535,
+            ..DicomSpec::default()
+        },
+    );
+    let err = read_radiograph(&path).unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
+}

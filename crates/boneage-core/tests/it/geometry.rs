@@ -1,0 +1,65 @@
+//! Affine maps, key-point helpers and resampling.
+
+use boneage_core::GrayImage;
+use boneage_core::geometry::{Affine, Point};
+use boneage_core::keypoints::KeyPoints;
+use boneage_core::ops::resize_area;
+
+fn close(a: Point, b: Point) -> bool {
+    a.dist(b) < 1e-9
+}
+
+#[test]
+fn inverse_and_composition() {
+    let f = Affine::similarity(2.5, 0.7, true, Point::new(10.0, -3.0));
+    let g = Affine::similarity(0.4, -1.1, false, Point::new(-2.0, 5.0));
+    let inv = f.inverse().unwrap();
+    for p in [
+        Point::new(0.0, 0.0),
+        Point::new(3.0, -7.5),
+        Point::new(-100.0, 42.0),
+    ] {
+        assert!(close(inv.apply(f.apply(p)), p));
+        assert!(close(f.compose(&g).apply(p), f.apply(g.apply(p))));
+    }
+    assert!(f.det() < 0.0, "a mirror reverses orientation");
+    assert!(Affine([1.0, 2.0, 0.0, 2.0, 4.0, 0.0]).inverse().is_none());
+}
+
+#[test]
+fn thumb_side() {
+    let left = KeyPoints {
+        fingertip: Point::new(50.0, 10.0),
+        thumb: Point::new(90.0, 60.0),
+        capitate: Point::new(50.0, 100.0),
+    };
+    assert!(left.thumb_on_right());
+    let right = KeyPoints {
+        thumb: Point::new(10.0, 60.0),
+        ..left
+    };
+    assert!(!right.thumb_on_right());
+}
+
+#[test]
+fn area_resize_preserves_mean_and_averages_blocks() {
+    let img = GrayImage::from_vec(4, 2, vec![0.0, 1.0, 0.2, 0.4, 1.0, 0.0, 0.6, 0.8]).unwrap();
+    let half = resize_area(&img, 2, 1);
+    assert!((half.get(0, 0) - 0.5).abs() < 1e-6);
+    assert!((half.get(1, 0) - 0.5).abs() < 1e-6);
+    // Non-integer ratio: the mean is kept.
+    let big = GrayImage::from_vec(
+        7,
+        5,
+        (0..35).map(|i| (i as f32 * 0.37).sin().abs()).collect(),
+    )
+    .unwrap();
+    let small = resize_area(&big, 3, 2);
+    let mean = |g: &GrayImage| g.as_slice().iter().sum::<f32>() / g.as_slice().len() as f32;
+    assert!(
+        (mean(&big) - mean(&small)).abs() < 1e-4,
+        "{} vs {}",
+        mean(&big),
+        mean(&small)
+    );
+}

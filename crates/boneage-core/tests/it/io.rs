@@ -1,0 +1,225 @@
+//! PNG and JPEG reading, format sniffing, refusals, atomic writes.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use boneage_core::Error;
+use boneage_core::io::{Format, read_radiograph, read_radiograph_bytes, write_atomic};
+use image::{ImageBuffer, Luma, Rgb, Rgba};
+
+fn save(img: impl Into<image::DynamicImage>, path: &Path, fmt: image::ImageFormat) {
+    img.into().save_with_format(path, fmt).unwrap();
+}
+
+#[test]
+fn png_8bit_gray() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("g8.png");
+    save(
+        ImageBuffer::from_fn(5, 3, |x, y| Luma([(x * 50 + y) as u8])),
+        &p,
+        image::ImageFormat::Png,
+    );
+    let r = read_radiograph(&p).unwrap();
+    assert_eq!(r.meta.format, Format::Png);
+    assert_eq!(r.meta.bit_depth, 8);
+    assert_eq!((r.pixels.width(), r.pixels.height()), (5, 3));
+    assert_eq!(r.pixels.get(4, 2), 202.0 / 255.0);
+    assert_eq!(r.meta.pixel_spacing_mm, None);
+}
+
+#[test]
+fn png_16bit_gray_keeps_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("g16.png");
+    save(
+        ImageBuffer::<Luma<u16>, _>::from_fn(4, 4, |x, y| Luma([(x * 1000 + y * 7) as u16])),
+        &p,
+        image::ImageFormat::Png,
+    );
+    let r = read_radiograph(&p).unwrap();
+    assert_eq!(r.meta.bit_depth, 16);
+    assert_eq!(r.pixels.get(3, 3), 3021.0 / 65535.0);
+}
+
+#[test]
+fn png_rgb_and_rgba_become_luminance() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("rgb.png");
+    save(
+        ImageBuffer::from_pixel(2, 2, Rgb([100u8, 100, 100])),
+        &p,
+        image::ImageFormat::Png,
+    );
+    let r = read_radiograph(&p).unwrap();
+    assert!((r.pixels.get(0, 0) - 100.0 / 255.0).abs() < 1e-5);
+    let p = dir.path().join("rgba.png");
+    save(
+        ImageBuffer::from_pixel(2, 2, Rgba([255u8, 0, 0, 10])),
+        &p,
+        image::ImageFormat::Png,
+    );
+    let r = read_radiograph(&p).unwrap();
+    assert!(
+        (r.pixels.get(1, 1) - 0.299).abs() < 1e-3,
+        "{}",
+        r.pixels.get(1, 1)
+    );
+}
+
+#[test]
+fn png_palette_is_expanded() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("palette.png");
+    // Four gray levels through a palette, as some registered RSNA exports are stored.
+    let file = std::fs::File::create(&p).unwrap();
+    let mut enc = png::Encoder::new(file, 4, 1);
+    enc.set_color(png::ColorType::Indexed);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_palette(vec![0, 0, 0, 85, 85, 85, 170, 170, 170, 255, 255, 255]);
+    enc.write_header()
+        .unwrap()
+        .write_image_data(&[3, 2, 1, 0])
+        .unwrap();
+    let r = read_radiograph(&p).unwrap();
+    let px: Vec<f32> = r.pixels.as_slice().to_vec();
+    let expect = [1.0, 170.0 / 255.0, 85.0 / 255.0, 0.0];
+    for (a, b) in px.iter().zip(expect) {
+        assert!((a - b).abs() < 1e-3, "{px:?}");
+    }
+}
+
+#[test]
+fn jpeg_gray() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.jpg");
+    save(
+        ImageBuffer::from_pixel(16, 16, Luma([128u8])),
+        &p,
+        image::ImageFormat::Jpeg,
+    );
+    let r = read_radiograph(&p).unwrap();
+    assert_eq!(r.meta.format, Format::Jpeg);
+    assert!((r.pixels.get(8, 8) - 128.0 / 255.0).abs() < 0.02);
+}
+
+#[test]
+fn format_is_recognised_by_content_not_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("actually_png.jpg");
+    save(
+        ImageBuffer::from_pixel(2, 2, Luma([7u8])),
+        &p,
+        image::ImageFormat::Png,
+    );
+    assert_eq!(read_radiograph(&p).unwrap().meta.format, Format::Png);
+}
+
+#[test]
+fn not_an_image_names_the_file() {
+    let err = read_radiograph_bytes(b"id,boneage,male\n1,2,true\n", "labels.csv").unwrap_err();
+    assert!(matches!(err, Error::NotAnImage { .. }));
+    assert_eq!(
+        err.to_string(),
+        "labels.csv: not an image (not PNG, JPEG or DICOM)"
+    );
+}
+
+#[test]
+fn missing_file_names_the_file() {
+    let err = read_radiograph("/nonexistent/x.png").unwrap_err();
+    assert!(matches!(err, Error::Io { .. }));
+    assert!(
+        err.to_string()
+            .starts_with("/nonexistent/x.png: cannot read"),
+        "{err}"
+    );
+}
+
+#[test]
+fn truncated_png_and_jpeg_are_corrupt() {
+    for fmt in [image::ImageFormat::Png, image::ImageFormat::Jpeg] {
+        let mut buf = Cursor::new(Vec::new());
+        image::DynamicImage::ImageLuma8(ImageBuffer::from_fn(64, 64, |x, y| Luma([(x ^ y) as u8])))
+            .write_to(&mut buf, fmt)
+            .unwrap();
+        let bytes = buf.into_inner();
+        // Cuts inside the headers or the pixel data (a PNG cut only in its IEND
+        // trailer still holds the whole image).
+        for cut in [12, 40, bytes.len() / 2] {
+            let err = read_radiograph_bytes(&bytes[..cut], "cut.img").unwrap_err();
+            assert!(
+                matches!(err, Error::Corrupt { .. } | Error::Unsupported { .. }),
+                "{fmt:?} cut at {cut}: {err:?}"
+            );
+            assert!(err.to_string().starts_with("cut.img: "), "{err}");
+        }
+    }
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn absurd_png_size_is_refused_before_decoding() {
+    // A valid signature and IHDR announcing 20000 x 20000 pixels, then nothing.
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&20000u32.to_be_bytes());
+    ihdr.extend_from_slice(&20000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend_from_slice(&13u32.to_be_bytes());
+    bytes.extend_from_slice(&ihdr);
+    bytes.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    let err = read_radiograph_bytes(&bytes, "huge.png").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TooLarge {
+                width: 20000,
+                height: 20000,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("100 megapixels"), "{err}");
+}
+
+#[test]
+fn atomic_write_leaves_nothing_on_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.txt");
+    std::fs::write(&target, "old").unwrap();
+    let err = write_atomic(&target, |w| {
+        use std::io::Write;
+        w.write_all(b"half")?;
+        Err(std::io::Error::other("disk on fire"))
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("out.txt") && err.to_string().contains("disk on fire"));
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "temporary file left behind: {names:?}");
+    write_atomic(&target, |w| {
+        use std::io::Write;
+        w.write_all(b"new")
+    })
+    .unwrap();
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+}

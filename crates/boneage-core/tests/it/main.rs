@@ -1,0 +1,9 @@
+//! Integration tests of boneage-core (one binary; see the modules).
+
+mod dataset;
+mod dicom;
+mod geometry;
+mod io;
+mod phantom;
+mod real_data;
+mod util;
