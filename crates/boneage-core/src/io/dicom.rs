@@ -29,6 +29,10 @@ pub(super) fn decode(bytes: &[u8], path: &Path) -> Result<(GrayImage, Radiograph
         format: FORMAT,
         detail,
     };
+    // dicom-rs reserves an element's declared length before reading it: refuse
+    // lengths the file cannot hold, so that a few hundred bytes cannot ask for
+    // gigabytes (found by fuzzing).
+    check_element_lengths(bytes).map_err(corrupt)?;
     let obj = OpenFileOptions::new()
         .read_preamble(ReadPreamble::Auto)
         .from_reader(Cursor::new(bytes))
@@ -141,6 +145,109 @@ pub(super) fn decode(bytes: &[u8], path: &Path) -> Result<(GrayImage, Radiograph
     meta.instance_id = string(&obj, tags::SOP_INSTANCE_UID);
     let img = GrayImage::from_vec(w, h, gray).map_err(|e| corrupt(e.to_string()))?;
     Ok((img, meta))
+}
+
+/// Walks the element headers of a DICOM file (the meta group, then the data set in
+/// its transfer syntax) and checks that no defined value length runs past the end
+/// of the bytes. Sequences and items are entered rather than skipped, so nested
+/// elements are checked too. Deflated data sets are left to dicom-rs.
+fn check_element_lengths(bytes: &[u8]) -> Result<(), String> {
+    const UNDEFINED: u32 = 0xFFFF_FFFF;
+    const LONG_VRS: [&[u8; 2]; 13] = [
+        b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV",
+    ];
+    let mut pos = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+        132
+    } else if bytes.starts_with(b"DICM") {
+        4
+    } else {
+        0
+    };
+    let (mut explicit, mut big_endian, mut in_meta) = (true, false, true);
+    // Inside encapsulated pixel data, items are fragments of raw bytes, not elements.
+    let mut in_fragments = false;
+    while pos + 8 <= bytes.len() {
+        if in_meta && u16::from_le_bytes([bytes[pos], bytes[pos + 1]]) != 0x0002 {
+            // The meta group is over: switch to the data set's encoding.
+            in_meta = false;
+            match meta_transfer_syntax(bytes).as_deref() {
+                Some("1.2.840.10008.1.2") => explicit = false,
+                Some("1.2.840.10008.1.2.2") => big_endian = true,
+                Some("1.2.840.10008.1.2.1.99") => return Ok(()),
+                _ => {}
+            }
+            continue;
+        }
+        let be = big_endian && !in_meta;
+        let u16_at = |i: usize| {
+            let b = [bytes[i], bytes[i + 1]];
+            if be {
+                u16::from_be_bytes(b)
+            } else {
+                u16::from_le_bytes(b)
+            }
+        };
+        let u32_at = |i: usize| -> Result<u32, String> {
+            let b: [u8; 4] = bytes
+                .get(i..i + 4)
+                .and_then(|s| s.try_into().ok())
+                .ok_or_else(|| "truncated element header".to_string())?;
+            Ok(if be {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            })
+        };
+        let (group, element) = (u16_at(pos), u16_at(pos + 2));
+        // (length, header size, whether the value holds more elements to walk)
+        let (len, header, nested) = if group == 0xFFFE {
+            // Items and delimiters: a tag and a 4-byte length, no VR.
+            if element == 0xE0DD {
+                in_fragments = false;
+            }
+            (u32_at(pos + 4)?, 8, element == 0xE000 && !in_fragments)
+        } else if explicit || in_meta {
+            let vr = [bytes[pos + 4], bytes[pos + 5]];
+            if LONG_VRS.contains(&&vr) {
+                let len = u32_at(pos + 8)?;
+                let sequence = &vr == b"SQ";
+                in_fragments |= len == UNDEFINED && !sequence;
+                (len, 12, sequence || len == UNDEFINED)
+            } else {
+                (u16_at(pos + 6) as u32, 8, false)
+            }
+        } else {
+            let len = u32_at(pos + 4)?;
+            in_fragments |= len == UNDEFINED && (group, element) == (0x7FE0, 0x0010);
+            (len, 8, len == UNDEFINED)
+        };
+        pos += header;
+        if nested || len == UNDEFINED {
+            continue;
+        }
+        let remaining = bytes.len().saturating_sub(pos);
+        if len as usize > remaining {
+            return Err(format!(
+                "element ({group:04X},{element:04X}) declares {len} bytes but only {remaining} remain"
+            ));
+        }
+        pos += len as usize;
+    }
+    Ok(())
+}
+
+/// The Transfer Syntax UID of the meta group, read directly from the bytes.
+fn meta_transfer_syntax(bytes: &[u8]) -> Option<String> {
+    let start = bytes
+        .windows(4)
+        .position(|w| w == [0x02, 0x00, 0x10, 0x00])?;
+    let len = u16::from_le_bytes([*bytes.get(start + 6)?, *bytes.get(start + 7)?]) as usize;
+    let v = bytes.get(start + 8..start + 8 + len)?;
+    Some(
+        String::from_utf8_lossy(v)
+            .trim_end_matches(['\0', ' '])
+            .to_string(),
+    )
 }
 
 fn string(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {

@@ -199,3 +199,28 @@ fn absurd_size_refused_before_decoding() {
     let err = read_radiograph(&path).unwrap_err();
     assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
 }
+
+#[test]
+fn declared_lengths_beyond_the_file_are_refused_before_allocation() {
+    // Found by fuzzing: dicom-rs reserves an element's declared length up front, so
+    // a tiny file that declares gigabytes must be refused first.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ok.dcm");
+    write_dicom(&path, &DicomSpec::default());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let tag = [0xE0u8, 0x7F, 0x10, 0x00, b'O', b'W', 0, 0];
+    let at = bytes
+        .windows(8)
+        .position(|w| w == tag)
+        .expect("pixel data header");
+    bytes[at + 8..at + 12].copy_from_slice(&0xEFFF_FFF0u32.to_le_bytes());
+    let bad = dir.path().join("greedy.dcm");
+    std::fs::write(&bad, &bytes).unwrap();
+    let err = read_radiograph(&bad).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("greedy.dcm") && msg.contains("(7FE0,0010) declares 4026531824 bytes"),
+        "{msg}"
+    );
+}
