@@ -24,6 +24,12 @@ enum Command {
     Inspect(commands::inspect::Args),
     /// Draw a contact sheet of a dataset's images, sorted by bone age.
     Sheet(commands::sheet::Args),
+    /// Hand masks for radiographs (classical baseline), with an overlay sheet.
+    Segment(commands::segment::Args),
+    /// Register radiographs from key points: canvas, region crops and overlays.
+    Register(commands::register::Args),
+    /// Benchmarks against reference implementations, measured in the same run.
+    Bench(commands::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +38,9 @@ fn main() -> ExitCode {
         Command::Phantom(args) => commands::phantom::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Sheet(args) => commands::sheet::run(args),
+        Command::Segment(args) => commands::segment::run(args),
+        Command::Register(args) => commands::register::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     };
     match result {
         Ok(code) => code,

@@ -134,3 +134,150 @@ pub fn save_rgb8_png(img: &image::RgbImage, path: &Path) -> Result<()> {
             .map_err(std::io::Error::other)
     })
 }
+
+/// A binary mask, 1 = inside, row-major.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Mask {
+    width: usize,
+    height: usize,
+    data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Mask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Mask({}x{}, {} set)",
+            self.width,
+            self.height,
+            self.count()
+        )
+    }
+}
+
+impl Mask {
+    /// An empty mask.
+    pub fn new(width: usize, height: usize) -> Self {
+        Self {
+            width,
+            height,
+            data: vec![0; width * height],
+        }
+    }
+
+    /// Wraps 0/1 values (any non-zero counts as 1). Fails if the length is wrong.
+    pub fn from_vec(width: usize, height: usize, mut data: Vec<u8>) -> Result<Self> {
+        if data.len() != width * height {
+            return Err(Error::InvalidArgument(format!(
+                "{} mask values for a {width}x{height} mask",
+                data.len()
+            )));
+        }
+        data.iter_mut().for_each(|v| *v = (*v != 0) as u8);
+        Ok(Self {
+            width,
+            height,
+            data,
+        })
+    }
+
+    /// Pixels strictly above `threshold`.
+    pub fn threshold(img: &GrayImage, threshold: f32) -> Self {
+        Self {
+            width: img.width(),
+            height: img.height(),
+            data: img
+                .as_slice()
+                .iter()
+                .map(|&v| (v > threshold) as u8)
+                .collect(),
+        }
+    }
+
+    /// Reads a mask PNG (any pixel above half-range is inside).
+    pub fn load_png(path: &Path) -> Result<Self> {
+        let r = crate::io::read_radiograph(path)?;
+        Ok(Self::threshold(&r.pixels, 0.5))
+    }
+
+    /// Width.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Height.
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    /// 0/1 values.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Mutable 0/1 values (keep them 0 or 1).
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.data
+    }
+
+    /// Whether pixel (`x`, `y`) is inside.
+    #[inline]
+    pub fn get(&self, x: usize, y: usize) -> bool {
+        self.data[y * self.width + x] != 0
+    }
+
+    /// Sets pixel (`x`, `y`).
+    #[inline]
+    pub fn set(&mut self, x: usize, y: usize, v: bool) {
+        self.data[y * self.width + x] = v as u8;
+    }
+
+    /// Number of pixels inside.
+    pub fn count(&self) -> usize {
+        self.data.iter().map(|&v| v as usize).sum()
+    }
+
+    /// The complement.
+    pub fn inverted(&self) -> Self {
+        Self {
+            width: self.width,
+            height: self.height,
+            data: self.data.iter().map(|&v| 1 - v).collect(),
+        }
+    }
+
+    /// Intersection over union with another mask of the same size (1 when both empty).
+    pub fn iou(&self, other: &Mask) -> f64 {
+        let (mut inter, mut union) = (0usize, 0usize);
+        for (&a, &b) in self.data.iter().zip(&other.data) {
+            inter += (a & b) as usize;
+            union += (a | b) as usize;
+        }
+        if union == 0 {
+            1.0
+        } else {
+            inter as f64 / union as f64
+        }
+    }
+
+    /// As an image, 1.0 inside.
+    pub fn to_image(&self) -> GrayImage {
+        GrayImage::from_vec(
+            self.width,
+            self.height,
+            self.data.iter().map(|&v| v as f32).collect(),
+        )
+        .expect("sizes match")
+    }
+
+    /// Writes a black/white PNG atomically.
+    pub fn save_png(&self, path: &Path) -> Result<()> {
+        let img = image::GrayImage::from_raw(
+            self.width as u32,
+            self.height as u32,
+            self.data.iter().map(|&v| v * 255).collect(),
+        )
+        .expect("buffer length matches dimensions");
+        save_luma8_png(&img, path)
+    }
+}

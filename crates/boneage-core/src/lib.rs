@@ -14,7 +14,9 @@ pub mod image;
 pub mod io;
 pub mod keypoints;
 pub mod ops;
+pub mod overlay;
 pub mod phantom;
+pub mod registration;
 pub mod sheet;
 pub mod stages;
 

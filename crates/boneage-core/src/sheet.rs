@@ -108,6 +108,65 @@ pub fn render(tiles: &[Tile], layout: &SheetLayout) -> RgbImage {
     sheet
 }
 
+/// Renders already-coloured tiles (e.g. overlays) with one caption line each.
+pub fn render_rgb(tiles: &[(String, RgbImage)], layout: &SheetLayout) -> RgbImage {
+    let cols = layout.columns.max(1);
+    let rows = tiles.len().div_ceil(cols).max(1);
+    let cell_w = layout.tile_width + PAD;
+    let cell_h = layout.tile_height + PAD + LINE_H;
+    let title_h = if layout.title.is_some() {
+        2 * LINE_H + PAD
+    } else {
+        0
+    };
+    let mut sheet = RgbImage::from_pixel(
+        (cols * cell_w + PAD) as u32,
+        (rows * cell_h + PAD + title_h) as u32,
+        Rgb([24, 24, 28]),
+    );
+    if let Some(title) = &layout.title {
+        font::draw_text_rgb(
+            &mut sheet,
+            title,
+            PAD as i64,
+            PAD as i64,
+            2,
+            [230, 230, 230],
+        );
+    }
+    for (i, (caption, tile)) in tiles.iter().enumerate() {
+        let (cx, cy) = (
+            PAD + (i % cols) * cell_w,
+            title_h + PAD + (i / cols) * cell_h,
+        );
+        let (tw, th) = (
+            tile.width().min(layout.tile_width as u32),
+            tile.height().min(layout.tile_height as u32),
+        );
+        let ox = cx as u32 + (layout.tile_width as u32 - tw) / 2;
+        let oy = cy as u32 + (layout.tile_height as u32 - th) / 2;
+        for y in 0..th {
+            for x in 0..tw {
+                sheet.put_pixel(ox + x, oy + y, *tile.get_pixel(x, y));
+            }
+        }
+        font::draw_text_rgb(
+            &mut sheet,
+            caption,
+            cx as i64,
+            (cy + layout.tile_height + 2) as i64,
+            TEXT_SCALE,
+            [240, 200, 80],
+        );
+    }
+    sheet
+}
+
+/// Renders coloured tiles and writes the sheet atomically.
+pub fn save_rgb(tiles: &[(String, RgbImage)], layout: &SheetLayout, path: &Path) -> Result<()> {
+    crate::image::save_rgb8_png(&render_rgb(tiles, layout), path)
+}
+
 /// Renders and writes a contact sheet PNG atomically.
 pub fn save(tiles: &[Tile], layout: &SheetLayout, path: &Path) -> Result<()> {
     crate::image::save_rgb8_png(&render(tiles, layout), path)

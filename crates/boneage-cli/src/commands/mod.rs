@@ -1,7 +1,10 @@
 //! One module per subcommand: arguments, then a `run` that calls the library.
 
+pub mod bench;
 pub mod inspect;
 pub mod phantom;
+pub mod register;
+pub mod segment;
 pub mod sheet;
 
 use indicatif::{ProgressBar, ProgressStyle};

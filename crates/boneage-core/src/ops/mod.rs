@@ -1,5 +1,21 @@
-//! Image operations on [`GrayImage`](crate::GrayImage).
+//! Image operations on [`GrayImage`](crate::GrayImage) and [`Mask`](crate::image::Mask):
+//! resampling and affine warps, contrast normalisation (percentile window, CLAHE),
+//! connected components and hole filling, morphology, smoothing, and the classical
+//! hand segmentation baseline.
+//!
+//! Geometry convention: coordinates are continuous and pixel `(i, j)` covers
+//! `[i, i + 1) × [j, j + 1)`, so its centre is `(i + 0.5, j + 0.5)`. Key points,
+//! affine maps and warps all use it.
 
+mod components;
+mod contrast;
+mod morphology;
 mod resample;
+pub mod segment;
+mod smooth;
 
-pub use resample::resize_area;
+pub use components::{Connectivity, fill_holes, label_components, largest_component};
+pub use contrast::{ClaheConfig, NormalizeConfig, clahe, normalize_hand, percentile_window};
+pub use morphology::{close, dilate, distance_transform_sq, erode, open};
+pub use resample::{resize_area, resize_bilinear, warp_affine, warp_mask};
+pub use smooth::gaussian_blur;

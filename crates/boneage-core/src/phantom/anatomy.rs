@@ -118,6 +118,10 @@ pub struct Hand {
     pub extent: Vec<Point>,
     /// Number of ossified carpals.
     pub visible_carpals: usize,
+    /// Metacarpal (base, head) per ray: thumb, index, middle, ring, little.
+    pub metacarpals: [(Point, Point); 5],
+    /// Where each carpal is (or will ossify), in [`CARPALS`] order.
+    pub carpals: [Point; 8],
 }
 
 /// Ray geometry: metacarpal base, angle from the hand axis (degrees, + toward the
@@ -541,6 +545,11 @@ pub fn build(m: &Maturity, v: &Variation) -> Hand {
         capitate: p(CARPAL_SHAPES[0].0.0, CARPAL_SHAPES[0].0.1),
         extent,
         visible_carpals: m.visible_carpals(),
+        metacarpals: std::array::from_fn(|r| (mc_bases[r], mc_heads[r])),
+        carpals: std::array::from_fn(|i| {
+            let ((cx, cy), ..) = CARPAL_SHAPES[i];
+            p(cx * 1.05, cy * 1.05)
+        }),
     }
 }
 

@@ -116,6 +116,15 @@ pub struct PhantomTruth {
     pub visible_carpals: usize,
 }
 
+/// Anatomical landmarks in pixels, for checking registration and regions.
+#[derive(Clone, Debug)]
+pub struct Landmarks {
+    /// Metacarpal (base, head) per ray: thumb, index, middle, ring, little.
+    pub metacarpals: [(Point, Point); 5],
+    /// Carpal centres in [`maturity::CARPALS`] order (ossified or not).
+    pub carpals: [Point; 8],
+}
+
 /// One phantom radiograph with its ground truth.
 pub struct Phantom {
     /// The radiograph, `[0, 1]`, bright = bone unless inverted.
@@ -130,6 +139,8 @@ pub struct Phantom {
     pub sex: Sex,
     /// How the film was made.
     pub truth: PhantomTruth,
+    /// Bone landmarks in pixels.
+    pub landmarks: Landmarks,
 }
 
 /// Counts per 12-month bin of bone age in `../shared/data/rsna/raw.csv`
@@ -266,6 +277,12 @@ pub fn generate(config: &PhantomConfig, rng: &mut impl Rng) -> Result<Phantom> {
         keypoints,
         age_months: age,
         sex,
+        landmarks: Landmarks {
+            metacarpals: hand
+                .metacarpals
+                .map(|(b, h)| (to_px.apply(b), to_px.apply(h))),
+            carpals: hand.carpals.map(|c| to_px.apply(c)),
+        },
         truth: PhantomTruth {
             mirrored,
             inverted: photo.inverted,

@@ -4,6 +4,8 @@ mod dataset;
 mod dicom;
 mod geometry;
 mod io;
+mod ops;
 mod phantom;
 mod real_data;
+mod registration;
 mod util;

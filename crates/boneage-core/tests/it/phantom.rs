@@ -2,7 +2,7 @@
 
 use boneage_core::io::{Sex, read_radiograph};
 use boneage_core::phantom::{
-    Maturity, PhantomConfig, generate, image_rng, maturity::Group, write_dataset,
+    AgePlan, Maturity, PhantomConfig, generate, image_rng, maturity::Group, write_dataset,
 };
 
 fn config() -> PhantomConfig {

@@ -1,0 +1,194 @@
+//! `boneage bench`: timings against a reference measured in the same run.
+//! Benchmarks print ratios; they are not tests and CI does not run them.
+
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use boneage_core::geometry::{Affine, Point};
+use boneage_core::image::Mask;
+use boneage_core::ops::{
+    ClaheConfig, Connectivity, clahe, fill_holes, largest_component, resize_area, resize_bilinear,
+    warp_affine,
+};
+use boneage_core::phantom::{PhantomConfig, generate, image_rng};
+
+/// Arguments of `boneage bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(clap::Subcommand)]
+enum What {
+    /// Image operations on a 2080x1600 image, against OpenCV.
+    Ops(OpsArgs),
+}
+
+#[derive(clap::Args)]
+struct OpsArgs {
+    /// Repetitions per operation (the median is reported).
+    #[arg(long, default_value_t = 20)]
+    reps: usize,
+    /// Command that runs the OpenCV reference (`bench/opencv_ops.py`); it gets the
+    /// image path and the repetitions appended. `bench/ops.sh` sets this up.
+    #[arg(long, value_name = "COMMAND")]
+    opencv: Option<String>,
+    /// Time only the operations whose name contains this (for profiling).
+    #[arg(long)]
+    only: Option<String>,
+}
+
+fn median_time(reps: usize, f: &mut dyn FnMut()) -> f64 {
+    f();
+    let mut t: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.what {
+        What::Ops(a) => ops(a),
+    }
+}
+
+fn ops(args: OpsArgs) -> anyhow::Result<ExitCode> {
+    // A phantom film at the paper's canvas size, 1600 wide and 2080 tall.
+    let cfg = PhantomConfig {
+        width: 1600,
+        height: 2080,
+        ..PhantomConfig::default()
+    };
+    let img = generate(&cfg, &mut image_rng(1, 0))?.image;
+    // Round-trip through 8 bits so that both sides see exactly the same pixels.
+    let img = boneage_core::GrayImage::from_vec(
+        img.width(),
+        img.height(),
+        img.to_u8().iter().map(|&v| v as f32 / 255.0).collect(),
+    )?;
+    let dir = std::env::temp_dir().join(format!("boneage-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("film.png");
+    img.save_png(&path)?;
+
+    let (w, h) = (img.width(), img.height());
+    // Rotate 10 degrees and zoom 1.1 about the centre, as OpenCV's
+    // getRotationMatrix2D; the warp wants the output-to-input map.
+    let c = Point::new(w as f64 / 2.0, h as f64 / 2.0);
+    let r = Affine::similarity(1.1, 10f64.to_radians(), false, Point::default());
+    let forward = Affine::similarity(1.1, 10f64.to_radians(), false, c - r.apply(c));
+    let out_to_in = forward.inverse().expect("invertible");
+    let mask = Mask::threshold(&img, 40.0 / 255.0);
+    let clahe_cfg = ClaheConfig {
+        tiles_x: 8,
+        tiles_y: 8,
+        clip_limit: 2.0,
+    };
+    let reps = args.reps;
+    let only = args.only.clone().unwrap_or_default();
+    let time = |name: &str, f: &mut dyn FnMut()| {
+        if name.contains(&only) {
+            median_time(reps, f)
+        } else {
+            f64::NAN
+        }
+    };
+    let ours = [
+        (
+            "warp_affine",
+            time("warp_affine", &mut || {
+                drop(warp_affine(&img, &out_to_in, w, h))
+            }),
+        ),
+        (
+            "resize_bilinear_400x520",
+            time("resize_bilinear_400x520", &mut || {
+                drop(resize_bilinear(&img, 400, 520))
+            }),
+        ),
+        (
+            "resize_area_400x520",
+            time("resize_area_400x520", &mut || {
+                drop(resize_area(&img, 400, 520))
+            }),
+        ),
+        (
+            "clahe_8x8_clip2",
+            time("clahe_8x8_clip2", &mut || drop(clahe(&img, &clahe_cfg))),
+        ),
+        (
+            "components_and_holes",
+            time("components_and_holes", &mut || {
+                drop(fill_holes(&largest_component(&mask, Connectivity::Eight)))
+            }),
+        ),
+    ];
+
+    let reference: Option<serde_json::Value> = match &args.opencv {
+        None => None,
+        Some(cmd) => {
+            let mut parts = cmd.split_whitespace();
+            let program = parts.next().context("--opencv is empty")?;
+            let out = Command::new(program)
+                .args(parts)
+                .arg(&path)
+                .arg(reps.to_string())
+                .output()
+                .with_context(|| format!("running the OpenCV reference: {cmd}"))?;
+            if !out.status.success() {
+                bail!(
+                    "the OpenCV reference failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            Some(
+                serde_json::from_slice(&out.stdout)
+                    .context("reading the OpenCV reference's JSON")?,
+            )
+        }
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!(
+        "image operations on a {w}x{h} (width x height) film, median of {reps}, {} threads",
+        rayon::current_num_threads()
+    );
+    if let Some(v) = reference.as_ref().and_then(|r| r.get("opencv")) {
+        println!("reference: OpenCV {v} (cv2.setNumThreads(2)), same image, same parameters");
+    }
+    println!(
+        "{:<26} {:>10} {:>10} {:>8}",
+        "operation", "ours ms", "opencv ms", "ratio"
+    );
+    let mut worst: f64 = 0.0;
+    for (name, t) in ours {
+        match reference
+            .as_ref()
+            .and_then(|r| r.get(name))
+            .and_then(|v| v.as_f64())
+        {
+            Some(cv) => {
+                worst = worst.max(t / cv);
+                println!(
+                    "{name:<26} {:>10.2} {:>10.2} {:>8.2}",
+                    t * 1e3,
+                    cv * 1e3,
+                    t / cv
+                );
+            }
+            None => println!("{name:<26} {:>10.2} {:>10} {:>8}", t * 1e3, "-", "-"),
+        }
+    }
+    if reference.is_some() {
+        println!("worst ratio (ours / OpenCV; below 1 is faster): {worst:.2}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

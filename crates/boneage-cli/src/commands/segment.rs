@@ -1,0 +1,100 @@
+//! `boneage segment`: hand masks for radiographs (the classical baseline for now).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use boneage_core::ops::segment::{SegmentConfig, segment_hand};
+use boneage_core::overlay::{colors, draw_mask_outline, to_rgb};
+use boneage_core::read_radiograph;
+use boneage_core::sheet::{SheetLayout, thumbnail};
+use rayon::prelude::*;
+
+/// Arguments of `boneage segment`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Radiographs (PNG, JPEG, DICOM).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Output folder for masks (`<stem>.png`, white = hand).
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write a contact sheet of numbered overlays (mask outline in green).
+    #[arg(long, value_name = "PNG")]
+    sheet: Option<PathBuf>,
+    /// Tiles per row of the sheet.
+    #[arg(long, default_value_t = 8)]
+    columns: usize,
+    /// Sheet tile size as WIDTHxHEIGHT.
+    #[arg(long, default_value = "240x300", value_parser = super::parse_size)]
+    tile: (usize, usize),
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let cfg = SegmentConfig::default();
+    let bar = super::progress_bar(args.files.len() as u64, "segmenting");
+    let results: Vec<Result<image::RgbImage, String>> = args
+        .files
+        .par_iter()
+        .map(|path| {
+            let r = read_radiograph(path).map_err(|e| e.to_string())?;
+            let mask = segment_hand(&r.pixels, &cfg);
+            let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+            mask.save_png(&args.out.join(format!("{stem}.png")))
+                .map_err(|e| e.to_string())?;
+            bar.inc(1);
+            // Overlay at thumbnail size so that sheets of hundreds stay small.
+            let thumb = thumbnail(&r.pixels, args.tile.0, args.tile.1);
+            let small = boneage_core::image::Mask::threshold(
+                &boneage_core::ops::resize_area(&mask.to_image(), thumb.width(), thumb.height()),
+                0.5,
+            );
+            let mut rgb = to_rgb(&thumb);
+            draw_mask_outline(&mut rgb, &small, colors::MASK, 2);
+            Ok(rgb)
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut failed = 0;
+    let mut tiles = Vec::new();
+    for (i, (path, r)) in args.files.iter().zip(results).enumerate() {
+        match r {
+            Ok(rgb) => tiles.push((
+                format!(
+                    "{} {}",
+                    i + 1,
+                    path.file_stem().unwrap_or_default().to_string_lossy()
+                ),
+                rgb,
+            )),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    if let Some(sheet) = &args.sheet {
+        let layout = SheetLayout {
+            columns: args.columns,
+            tile_width: args.tile.0,
+            tile_height: args.tile.1,
+            title: None,
+        };
+        boneage_core::sheet::save_rgb(&tiles, &layout, sheet)
+            .with_context(|| format!("writing {}", sheet.display()))?;
+        eprintln!("wrote {}", sheet.display());
+    }
+    eprintln!(
+        "{} masks in {}, {failed} failed",
+        tiles.len(),
+        args.out.display()
+    );
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,230 @@
+//! Registration against the phantom's ground truth, and the regions against the
+//! real registered references.
+
+use boneage_core::geometry::Point;
+use boneage_core::keypoints::KeyPoints;
+use boneage_core::phantom::{PhantomConfig, generate, image_rng};
+use boneage_core::registration::{Canvas, Region, register};
+use boneage_core::{Error, read_radiograph};
+
+use crate::util::rsna_dir;
+
+fn phantom_config() -> PhantomConfig {
+    PhantomConfig {
+        width: 260,
+        height: 320,
+        mirror_prob: 0.3,
+        ..PhantomConfig::default()
+    }
+}
+
+#[test]
+fn phantoms_register_onto_the_targets() {
+    let mut mirrored = 0;
+    for i in 0..40 {
+        let p = generate(&phantom_config(), &mut image_rng(21, i)).unwrap();
+        for canvas in [Canvas::PAPER, Canvas::CPU] {
+            let scale = canvas.height as f64 / 2080.0;
+            let reg = register(&p.keypoints, &canvas).unwrap();
+            assert_eq!(reg.mirrored, p.truth.mirrored, "#{i}");
+            let k = reg.keypoints(&p.keypoints);
+            let tol = 2.0 * scale;
+            assert!(
+                k.fingertip.dist(canvas.fingertip_target()) < tol,
+                "#{i} fingertip {:?}",
+                k.fingertip
+            );
+            assert!(
+                k.capitate.dist(canvas.capitate_target()) < tol,
+                "#{i} capitate {:?}",
+                k.capitate
+            );
+            assert!(
+                k.thumb_on_right(),
+                "#{i}: registered hand is not a left hand"
+            );
+            let b = canvas.region(Region::B);
+            assert!(b.contains(k.capitate));
+            for (n, c) in p.landmarks.carpals.iter().enumerate() {
+                assert!(
+                    b.contains(reg.to_canvas.apply(*c)),
+                    "#{i}: carpal {n} outside region B"
+                );
+            }
+            let c = canvas.region(Region::C);
+            for ray in 1..5 {
+                let (base, head) = p.landmarks.metacarpals[ray];
+                let (base, head) = (reg.to_canvas.apply(base), reg.to_canvas.apply(head));
+                assert!(
+                    c.contains(head),
+                    "#{i} ray {ray}: metacarpal head {head:?} outside C {c:?}"
+                );
+                let inside = (0..=20)
+                    .filter(|t| c.contains(base + (head - base) * (*t as f64 / 20.0)))
+                    .count();
+                assert!(
+                    inside >= 18,
+                    "#{i} ray {ray}: only {inside}/21 of the metacarpal inside C"
+                );
+            }
+        }
+        mirrored += p.truth.mirrored as usize;
+    }
+    assert!(
+        mirrored > 3,
+        "too few mirrored phantoms to test ({mirrored})"
+    );
+}
+
+#[test]
+fn registered_images_put_the_thumb_on_the_right() {
+    // The pixels, not only the key points: after registration, the mask holds more
+    // hand to the right of the centre line (the thumb) than to the left, in the band
+    // between the capitate and the metacarpal heads.
+    for (i, mirror) in [(0, false), (1, true), (2, true), (3, false)] {
+        let c = PhantomConfig {
+            mirrored: Some(mirror),
+            rotation_deg: Some(if mirror { 35.0 } else { -25.0 }),
+            ..phantom_config()
+        };
+        let p = generate(&c, &mut image_rng(8, i)).unwrap();
+        let canvas = Canvas::CPU;
+        let reg = register(&p.keypoints, &canvas).unwrap();
+        let mask =
+            boneage_core::image::Mask::from_vec(p.image.width(), p.image.height(), p.mask.clone())
+                .unwrap();
+        let warped = reg.warp_mask(&mask, &canvas);
+        let img = reg.warp(&p.image, &canvas);
+        assert_eq!((img.width(), img.height()), (400, 520));
+        let cap = canvas.capitate_target();
+        let (y0, y1) = (
+            (cap.y - 0.45 * (cap.y - canvas.fingertip_target().y)) as usize,
+            cap.y as usize,
+        );
+        let (mut left, mut right) = (0, 0);
+        for y in y0..y1 {
+            for x in 0..canvas.width {
+                if warped.get(x, y) {
+                    if (x as f64) < cap.x - 0.25 * canvas.width as f64 {
+                        left += 1;
+                    } else if (x as f64) > cap.x + 0.25 * canvas.width as f64 {
+                        right += 1;
+                    }
+                }
+            }
+        }
+        assert!(
+            right > 2 * left,
+            "#{i} mirrored={mirror}: left {left} vs right {right}"
+        );
+        assert!(
+            warped.get(cap.x as usize, cap.y as usize),
+            "capitate target outside the warped mask"
+        );
+    }
+}
+
+#[test]
+fn degenerate_key_points_are_errors_not_nan_images() {
+    let ok = KeyPoints {
+        fingertip: Point::new(100.0, 20.0),
+        thumb: Point::new(160.0, 120.0),
+        capitate: Point::new(100.0, 200.0),
+    };
+    assert!(register(&ok, &Canvas::PAPER).is_ok());
+    let cases = [
+        (
+            KeyPoints {
+                capitate: ok.fingertip,
+                ..ok
+            },
+            "apart",
+        ),
+        (
+            KeyPoints {
+                thumb: Point::new(100.0, 120.0),
+                ..ok
+            },
+            "thumb lies on the hand axis",
+        ),
+        (
+            KeyPoints {
+                thumb: Point::new(f64::NAN, 1.0),
+                ..ok
+            },
+            "not a number",
+        ),
+    ];
+    for (k, expect) in cases {
+        let err = register(&k, &Canvas::PAPER).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)));
+        assert!(err.to_string().contains(expect), "{err}");
+    }
+}
+
+#[test]
+fn regions_scale_with_the_canvas() {
+    for r in Region::ALL {
+        let (p, c) = (Canvas::PAPER.region(r), Canvas::CPU.region(r));
+        let q = |v: usize| (v as f64 / 4.0).round() as usize;
+        assert_eq!(
+            (c.x, c.y, c.w, c.h),
+            (q(p.x), q(p.y), q(p.w), q(p.h)),
+            "{r:?}"
+        );
+    }
+    let sizes = [
+        (Region::A, 1500, 2000),
+        (Region::B, 750, 750),
+        (Region::C, 1400, 600),
+    ];
+    for (r, w, h) in sizes {
+        let rect = Canvas::PAPER.region(r);
+        assert_eq!((rect.w, rect.h), (w, h), "{r:?} has the paper's size");
+    }
+}
+
+#[test]
+fn region_a_holds_the_hands_of_the_registered_references() {
+    let Some(rsna) = rsna_dir() else {
+        eprintln!(
+            "SKIPPED region_a_holds_the_hands_of_the_registered_references: ../shared/data/rsna not found"
+        );
+        return;
+    };
+    let a = Canvas::PAPER.region(Region::A);
+    let b = Canvas::PAPER.region(Region::B);
+    let mut worst = 1.0f64;
+    for entry in std::fs::read_dir(rsna.join("registered")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "png") {
+            continue;
+        }
+        let img = read_radiograph(&path).unwrap().pixels;
+        let (mut inside, mut total, mut in_b) = (0usize, 0usize, 0usize);
+        for y in 0..img.height() {
+            for x in 0..img.width() {
+                if img.get(x, y) > 0.02 {
+                    total += 1;
+                    let p = Point::new(x as f64 + 0.5, y as f64 + 0.5);
+                    inside += a.contains(p) as usize;
+                    in_b += b.contains(p) as usize;
+                }
+            }
+        }
+        let frac = inside as f64 / total as f64;
+        worst = worst.min(frac);
+        assert!(
+            frac > 0.96,
+            "{}: only {:.3} of the hand inside region A",
+            path.display(),
+            frac
+        );
+        assert!(
+            in_b as f64 > 0.08 * total as f64,
+            "{}: region B is nearly empty",
+            path.display()
+        );
+    }
+    eprintln!("worst share of a reference hand inside region A: {worst:.3}");
+}
