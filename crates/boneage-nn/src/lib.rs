@@ -1,6 +1,15 @@
-//! The paper's neural networks (U-Net, key-point regressor, bone-age VGG) and their
-//! training engine, on burn. This is the only crate that depends on burn, so that
-//! `cargo test -p boneage-core` never compiles it.
+//! The paper's neural networks and their losses, on burn: the U-Net for hand masks,
+//! the VGG-style key-point regressor, and the VGG-style bone-age network with a
+//! regression or a 240-way classification head.
 //!
-//! The networks arrive with their issue; until then this crate is deliberately empty.
+//! This is the only crate that depends on burn, so that `cargo test -p boneage-core`
+//! never compiles it. Each network is one file: `Config` → `init` → `forward`.
 #![warn(missing_docs)]
+
+pub mod age;
+pub mod blocks;
+pub mod keypoints;
+pub mod loss;
+pub mod unet;
+
+pub use burn;

@@ -1,0 +1,176 @@
+//! The bone-age network (the paper's section 4): six VGG blocks (32, 64, 128, 128,
+//! 256, 384), two fully connected layers with dropout, and either a regression
+//! output (age scaled to `[−1, 1]`) or a 240-way softmax whose expectation over
+//! 0..239 months is the prediction. Optionally the patient's sex joins the features
+//! before the fully connected layers.
+
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use serde::{Deserialize, Serialize};
+
+use crate::blocks::{VggBlock, elu, pooled};
+
+/// Oldest bone age the networks represent, in months (the classes are 0..239).
+pub const MAX_MONTHS: f64 = 240.0;
+
+/// Which output the network has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AgeHead {
+    /// One value: the age scaled to `[−1, 1]` (0 months → −1, 240 → 1).
+    Regression,
+    /// One logit per month 0..classes; the prediction is the softmax expectation.
+    Classification {
+        /// Number of classes (the paper's 240).
+        classes: usize,
+    },
+}
+
+/// Bone-age network settings.
+#[derive(Config, Debug)]
+pub struct AgeNetConfig {
+    /// Input height (set by the region).
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// Output head.
+    #[config(default = "AgeHead::Regression")]
+    pub head: AgeHead,
+    /// VGG block widths.
+    #[config(default = "vec![32, 64, 128, 128, 256, 384]")]
+    pub features: Vec<usize>,
+    /// Fully connected widths (the paper's two layers of 2048).
+    #[config(default = "vec![2048, 2048]")]
+    pub hidden: Vec<usize>,
+    /// Dropout before each fully connected layer.
+    #[config(default = 0.5)]
+    pub dropout: f64,
+    /// Average the last feature map over space instead of flattening it: a far
+    /// smaller first fully connected layer.
+    #[config(default = false)]
+    pub global_pool: bool,
+    /// Take the patient's sex as an extra input (mixed-sex models).
+    #[config(default = false)]
+    pub sex_input: bool,
+}
+
+/// The bone-age network.
+#[derive(Module, Debug)]
+pub struct AgeNet {
+    blocks: Vec<VggBlock>,
+    fc: Vec<Linear>,
+    out: Linear,
+    dropout: Dropout,
+    classes: usize,
+    global_pool: bool,
+    sex_input: bool,
+}
+
+/// What the network says for a batch.
+#[derive(Debug, Clone)]
+pub struct AgeOutput {
+    /// The raw output: `[batch, 1]` scaled age for regression, `[batch, classes]`
+    /// logits for classification.
+    pub raw: Tensor<2>,
+    /// The predicted bone age in months, `[batch, 1]`.
+    pub months: Tensor<2>,
+}
+
+impl AgeNetConfig {
+    /// Builds the network on `device`.
+    pub fn init(&self, device: &Device) -> AgeNet {
+        let mut blocks = Vec::new();
+        let mut input = 1;
+        for &w in &self.features {
+            blocks.push(VggBlock::new(input, w, device));
+            input = w;
+        }
+        let [h, w] = pooled([self.height, self.width], self.features.len());
+        assert!(
+            h > 0 && w > 0,
+            "input {}x{} too small for {} blocks",
+            self.height,
+            self.width,
+            self.features.len()
+        );
+        let mut n = if self.global_pool {
+            input
+        } else {
+            input * h * w
+        } + self.sex_input as usize;
+        let mut fc = Vec::new();
+        for &width in &self.hidden {
+            fc.push(LinearConfig::new(n, width).init(device));
+            n = width;
+        }
+        let classes = match self.head {
+            AgeHead::Regression => 1,
+            AgeHead::Classification { classes } => classes,
+        };
+        AgeNet {
+            blocks,
+            fc,
+            out: LinearConfig::new(n, classes).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            classes,
+            global_pool: self.global_pool,
+            sex_input: self.sex_input,
+        }
+    }
+}
+
+/// Months → the regression target in `[−1, 1]`.
+pub fn scale_age(months: Tensor<2>) -> Tensor<2> {
+    months / (MAX_MONTHS / 2.0) - 1.0
+}
+
+/// The regression output in `[−1, 1]` → months.
+pub fn unscale_age(scaled: Tensor<2>) -> Tensor<2> {
+    (scaled + 1.0) * (MAX_MONTHS / 2.0)
+}
+
+/// The expectation of the softmax of `logits` over classes 0, 1, …, C−1.
+///
+/// # Shapes
+/// `[batch, C]` → `[batch, 1]`
+pub fn softmax_expectation(logits: Tensor<2>) -> Tensor<2> {
+    let [_, c] = logits.dims();
+    let ages = Tensor::<1, Int>::arange(0..c as i64, &logits.device())
+        .float()
+        .reshape([c, 1]);
+    softmax(logits, 1).matmul(ages)
+}
+
+impl AgeNet {
+    /// Predicts bone age. `sex` (`[batch, 1]`, 1 = male, 0 = female) is required when
+    /// the network was built with `sex_input` and ignored otherwise.
+    ///
+    /// # Shapes
+    /// `[batch, 1, height, width]` → [`AgeOutput`]
+    pub fn forward(&self, x: Tensor<4>, sex: Option<Tensor<2>>) -> AgeOutput {
+        let mut x = x;
+        for b in &self.blocks {
+            x = b.forward(x);
+        }
+        let mut x: Tensor<2> = if self.global_pool {
+            let [b, c, _, _] = x.dims();
+            x.mean_dim(3).mean_dim(2).reshape([b, c])
+        } else {
+            x.flatten(1, 3)
+        };
+        if self.sex_input {
+            let sex = sex.expect("this network takes the patient's sex as input");
+            x = Tensor::cat(vec![x, sex], 1);
+        }
+        for fc in &self.fc {
+            x = elu(fc.forward(self.dropout.forward(x)));
+        }
+        let raw = self.out.forward(self.dropout.forward(x));
+        let months = if self.classes == 1 {
+            unscale_age(raw.clone())
+        } else {
+            softmax_expectation(raw.clone())
+        };
+        AgeOutput { raw, months }
+    }
+}

@@ -1,0 +1,72 @@
+//! Building blocks shared by the networks.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::prelude::*;
+
+/// ELU written as `max(x, 0) + exp(min(x, 0)) − 1`.
+///
+/// burn's own ELU evaluates `exp(x)` for every `x` and its gradient becomes NaN above
+/// about 88 (where `exp` overflows `f32`); this form never exponentiates a positive
+/// number.
+pub fn elu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    x.clone().clamp_min(0.0) + x.clamp_max(0.0).exp() - 1.0
+}
+
+/// 3×3 convolution (same padding), batch norm, ELU.
+#[derive(Module, Debug)]
+pub struct ConvBnElu {
+    conv: Conv2d,
+    norm: BatchNorm,
+}
+
+impl ConvBnElu {
+    /// A block from `input` to `output` channels.
+    pub fn new(input: usize, output: usize, device: &Device) -> Self {
+        Self {
+            conv: Conv2dConfig::new([input, output], [3, 3])
+                .with_padding(PaddingConfig2d::Same)
+                .with_bias(false)
+                .init(device),
+            norm: BatchNormConfig::new(output).init(device),
+        }
+    }
+
+    /// # Shapes
+    /// `[batch, input, H, W]` → `[batch, output, H, W]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        elu(self.norm.forward(self.conv.forward(x)))
+    }
+}
+
+/// A VGG block: two [`ConvBnElu`] and a 2×2 max pool, as in the paper's Fig. 5.
+#[derive(Module, Debug)]
+pub struct VggBlock {
+    first: ConvBnElu,
+    second: ConvBnElu,
+    pool: MaxPool2d,
+}
+
+impl VggBlock {
+    /// A block from `input` to `output` channels.
+    pub fn new(input: usize, output: usize, device: &Device) -> Self {
+        Self {
+            first: ConvBnElu::new(input, output, device),
+            second: ConvBnElu::new(output, output, device),
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+        }
+    }
+
+    /// # Shapes
+    /// `[batch, input, H, W]` → `[batch, output, H / 2, W / 2]` (floor).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.pool
+            .forward(self.second.forward(self.first.forward(x)))
+    }
+}
+
+/// Spatial size after `n` 2×2 poolings (each halves, rounding down).
+pub fn pooled(size: [usize; 2], n: usize) -> [usize; 2] {
+    size.map(|s| s >> n)
+}
