@@ -7,7 +7,7 @@ use image::{Rgb, RgbImage};
 
 use crate::error::Result;
 use crate::font;
-use crate::image::{GrayImage, unit_to_u8};
+use crate::image::GrayImage;
 use crate::ops::resize_area;
 
 /// One tile: an image and up to two lines of caption.
@@ -57,9 +57,31 @@ pub fn thumbnail(img: &GrayImage, w: usize, h: usize) -> GrayImage {
 
 /// Renders tiles on a grid with their captions.
 pub fn render(tiles: &[Tile], layout: &SheetLayout) -> RgbImage {
+    let rgb: Vec<(Vec<String>, RgbImage)> = tiles
+        .iter()
+        .map(|t| {
+            let thumb = thumbnail(&t.image, layout.tile_width, layout.tile_height);
+            (t.caption.clone(), crate::overlay::to_rgb(&thumb))
+        })
+        .collect();
+    layout_grid(&rgb, layout)
+}
+
+/// Renders already-coloured tiles (e.g. overlays) with one caption line each.
+pub fn render_rgb(tiles: &[(String, RgbImage)], layout: &SheetLayout) -> RgbImage {
+    let with_lines: Vec<(Vec<String>, RgbImage)> = tiles
+        .iter()
+        .map(|(c, t)| (vec![c.clone()], t.clone()))
+        .collect();
+    layout_grid(&with_lines, layout)
+}
+
+/// Places coloured tiles (centred in their boxes, cropped to them) on a grid with
+/// their caption lines underneath.
+fn layout_grid(tiles: &[(Vec<String>, RgbImage)], layout: &SheetLayout) -> RgbImage {
     let cols = layout.columns.max(1);
     let rows = tiles.len().div_ceil(cols).max(1);
-    let caption_lines = tiles.iter().map(|t| t.caption.len()).max().unwrap_or(0);
+    let caption_lines = tiles.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
     let cell_w = layout.tile_width + PAD;
     let cell_h = layout.tile_height + PAD + caption_lines * LINE_H;
     let title_h = if layout.title.is_some() {
@@ -69,61 +91,6 @@ pub fn render(tiles: &[Tile], layout: &SheetLayout) -> RgbImage {
     };
     let (w, h) = (cols * cell_w + PAD, rows * cell_h + PAD + title_h);
     let mut sheet = RgbImage::from_pixel(w as u32, h as u32, Rgb([24, 24, 28]));
-    if let Some(title) = &layout.title {
-        font::draw_text_rgb(
-            &mut sheet,
-            title,
-            PAD as i64,
-            PAD as i64,
-            2,
-            [230, 230, 230],
-        );
-    }
-    for (i, tile) in tiles.iter().enumerate() {
-        let (cx, cy) = (
-            PAD + (i % cols) * cell_w,
-            title_h + PAD + (i / cols) * cell_h,
-        );
-        let thumb = thumbnail(&tile.image, layout.tile_width, layout.tile_height);
-        let ox = cx + (layout.tile_width - thumb.width()) / 2;
-        let oy = cy + (layout.tile_height - thumb.height()) / 2;
-        for y in 0..thumb.height() {
-            for x in 0..thumb.width() {
-                let v = unit_to_u8(thumb.get(x, y));
-                sheet.put_pixel((ox + x) as u32, (oy + y) as u32, Rgb([v, v, v]));
-            }
-        }
-        for (l, line) in tile.caption.iter().enumerate() {
-            let ty = cy + layout.tile_height + 2 + l * LINE_H;
-            font::draw_text_rgb(
-                &mut sheet,
-                line,
-                cx as i64,
-                ty as i64,
-                TEXT_SCALE,
-                [240, 200, 80],
-            );
-        }
-    }
-    sheet
-}
-
-/// Renders already-coloured tiles (e.g. overlays) with one caption line each.
-pub fn render_rgb(tiles: &[(String, RgbImage)], layout: &SheetLayout) -> RgbImage {
-    let cols = layout.columns.max(1);
-    let rows = tiles.len().div_ceil(cols).max(1);
-    let cell_w = layout.tile_width + PAD;
-    let cell_h = layout.tile_height + PAD + LINE_H;
-    let title_h = if layout.title.is_some() {
-        2 * LINE_H + PAD
-    } else {
-        0
-    };
-    let mut sheet = RgbImage::from_pixel(
-        (cols * cell_w + PAD) as u32,
-        (rows * cell_h + PAD + title_h) as u32,
-        Rgb([24, 24, 28]),
-    );
     if let Some(title) = &layout.title {
         font::draw_text_rgb(
             &mut sheet,
@@ -150,14 +117,17 @@ pub fn render_rgb(tiles: &[(String, RgbImage)], layout: &SheetLayout) -> RgbImag
                 sheet.put_pixel(ox + x, oy + y, *tile.get_pixel(x, y));
             }
         }
-        font::draw_text_rgb(
-            &mut sheet,
-            caption,
-            cx as i64,
-            (cy + layout.tile_height + 2) as i64,
-            TEXT_SCALE,
-            [240, 200, 80],
-        );
+        for (l, line) in caption.iter().enumerate() {
+            let ty = cy + layout.tile_height + 2 + l * LINE_H;
+            font::draw_text_rgb(
+                &mut sheet,
+                line,
+                cx as i64,
+                ty as i64,
+                TEXT_SCALE,
+                [240, 200, 80],
+            );
+        }
     }
     sheet
 }

@@ -9,7 +9,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
-use crate::blocks::{VggBlock, elu, pooled};
+use crate::blocks::{VggBlock, elu, linear_stack, pooled, vgg_stack};
 
 /// Oldest bone age the networks represent, in months (the classes are 0..239).
 pub const MAX_MONTHS: f64 = 240.0;
@@ -79,12 +79,7 @@ pub struct AgeOutput {
 impl AgeNetConfig {
     /// Builds the network on `device`.
     pub fn init(&self, device: &Device) -> AgeNet {
-        let mut blocks = Vec::new();
-        let mut input = 1;
-        for &w in &self.features {
-            blocks.push(VggBlock::new(input, w, device));
-            input = w;
-        }
+        let (blocks, input) = vgg_stack(&self.features, device);
         let [h, w] = pooled([self.height, self.width], self.features.len());
         assert!(
             h > 0 && w > 0,
@@ -93,16 +88,12 @@ impl AgeNetConfig {
             self.width,
             self.features.len()
         );
-        let mut n = if self.global_pool {
+        let features = if self.global_pool {
             input
         } else {
             input * h * w
-        } + self.sex_input as usize;
-        let mut fc = Vec::new();
-        for &width in &self.hidden {
-            fc.push(LinearConfig::new(n, width).init(device));
-            n = width;
-        }
+        };
+        let (fc, n) = linear_stack(features + self.sex_input as usize, &self.hidden, device);
         let classes = match self.head {
             AgeHead::Regression => 1,
             AgeHead::Classification { classes } => classes,

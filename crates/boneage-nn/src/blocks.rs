@@ -2,7 +2,7 @@
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 
 /// ELU written as `max(x, 0) + exp(min(x, 0)) − 1`.
@@ -69,4 +69,34 @@ impl VggBlock {
 /// Spatial size after `n` 2×2 poolings (each halves, rounding down).
 pub fn pooled(size: [usize; 2], n: usize) -> [usize; 2] {
     size.map(|s| s >> n)
+}
+
+/// VGG blocks of the given widths on a one-channel input; returns the blocks and the
+/// last width.
+pub fn vgg_stack(features: &[usize], device: &Device) -> (Vec<VggBlock>, usize) {
+    let mut input = 1;
+    let blocks = features
+        .iter()
+        .map(|&w| {
+            let b = VggBlock::new(input, w, device);
+            input = w;
+            b
+        })
+        .collect();
+    (blocks, input)
+}
+
+/// Fully connected layers of the given widths from `input` features; returns the
+/// layers and the last width.
+pub fn linear_stack(input: usize, widths: &[usize], device: &Device) -> (Vec<Linear>, usize) {
+    let mut n = input;
+    let layers = widths
+        .iter()
+        .map(|&w| {
+            let l = LinearConfig::new(n, w).init(device);
+            n = w;
+            l
+        })
+        .collect();
+    (layers, n)
 }

@@ -5,7 +5,7 @@
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 
-use crate::blocks::{VggBlock, elu, pooled};
+use crate::blocks::{VggBlock, elu, linear_stack, pooled, vgg_stack};
 
 /// Key-point network settings.
 #[derive(Config, Debug)]
@@ -39,12 +39,7 @@ pub struct KeypointNet {
 impl KeypointNetConfig {
     /// Builds the network on `device`.
     pub fn init(&self, device: &Device) -> KeypointNet {
-        let mut blocks = Vec::new();
-        let mut input = 1;
-        for &w in &self.features {
-            blocks.push(VggBlock::new(input, w, device));
-            input = w;
-        }
+        let (blocks, input) = vgg_stack(&self.features, device);
         let [h, w] = pooled([self.height, self.width], self.features.len());
         assert!(
             h > 0 && w > 0,
@@ -53,12 +48,7 @@ impl KeypointNetConfig {
             self.width,
             self.features.len()
         );
-        let mut fc = Vec::new();
-        let mut n = input * h * w;
-        for &width in &self.hidden {
-            fc.push(LinearConfig::new(n, width).init(device));
-            n = width;
-        }
+        let (fc, n) = linear_stack(input * h * w, &self.hidden, device);
         KeypointNet {
             blocks,
             fc,

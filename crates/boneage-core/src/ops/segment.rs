@@ -12,6 +12,7 @@ use super::{
     open,
 };
 use super::{resize_area, resize_bilinear};
+use crate::geometry::{Point, convex_hull, polygon_area};
 use crate::image::{GrayImage, Mask};
 
 /// Settings of [`segment_hand`].
@@ -127,7 +128,7 @@ fn best_component(bright: &Mask, grad: &[f32], erode_r: f32) -> Option<Mask> {
 fn solidity(mask: &Mask) -> f64 {
     let (w, h) = (mask.width(), mask.height());
     // Pixel corners of the leftmost and rightmost pixel of each row hold the hull.
-    let mut pts: Vec<(f64, f64)> = Vec::new();
+    let mut pts: Vec<Point> = Vec::new();
     for y in 0..h {
         let row = &mask.as_slice()[y * w..(y + 1) * w];
         if let (Some(l), Some(r)) = (
@@ -135,43 +136,14 @@ fn solidity(mask: &Mask) -> f64 {
             row.iter().rposition(|&v| v != 0),
         ) {
             for (x, yy) in [(l, y), (l, y + 1), (r + 1, y), (r + 1, y + 1)] {
-                pts.push((x as f64, yy as f64));
+                pts.push(Point::new(x as f64, yy as f64));
             }
         }
     }
     if pts.len() < 3 {
         return 0.0;
     }
-    pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-    let cross = |o: (f64, f64), a: (f64, f64), b: (f64, f64)| {
-        (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
-    };
-    let mut hull: Vec<(f64, f64)> = Vec::new();
-    for pass in 0..2 {
-        let start = hull.len();
-        let ordered: Vec<(f64, f64)> = if pass == 0 {
-            pts.clone()
-        } else {
-            pts.iter().rev().copied().collect()
-        };
-        for p in ordered {
-            while hull.len() >= start + 2
-                && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0
-            {
-                hull.pop();
-            }
-            hull.push(p);
-        }
-        hull.pop();
-    }
-    let area: f64 = (0..hull.len())
-        .map(|i| {
-            let (a, b) = (hull[i], hull[(i + 1) % hull.len()]);
-            a.0 * b.1 - b.0 * a.1
-        })
-        .sum::<f64>()
-        .abs()
-        / 2.0;
+    let area = polygon_area(&convex_hull(pts));
     if area <= 0.0 {
         0.0
     } else {

@@ -8,7 +8,7 @@
 use rand::Rng;
 
 use super::maturity::{CARPALS, Epiphysis, Group, Maturity};
-use crate::geometry::Point;
+use crate::geometry::{Point, bounds, convex_hull};
 
 /// Cortical and medullary densities (relative attenuation per mm).
 const CORTEX: f64 = 1.0;
@@ -553,32 +553,6 @@ pub fn build(m: &Maturity, v: &Variation) -> Hand {
     }
 }
 
-/// Convex hull (Andrew's monotone chain), counter-clockwise in y-up terms.
-fn convex_hull(mut pts: Vec<Point>) -> Vec<Point> {
-    pts.sort_by(|a, b| a.x.total_cmp(&b.x).then(a.y.total_cmp(&b.y)));
-    let cross =
-        |o: Point, a: Point, b: Point| (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x);
-    let mut hull: Vec<Point> = Vec::with_capacity(pts.len() * 2);
-    for pass in 0..2 {
-        let start = hull.len();
-        let iter: Box<dyn Iterator<Item = &Point>> = if pass == 0 {
-            Box::new(pts.iter())
-        } else {
-            Box::new(pts.iter().rev())
-        };
-        for &p in iter {
-            while hull.len() >= start + 2
-                && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0
-            {
-                hull.pop();
-            }
-            hull.push(p);
-        }
-        hull.pop();
-    }
-    hull
-}
-
 impl Tissue {
     /// Signed distance (negative inside).
     pub fn sdf(&self, q: Point) -> f64 {
@@ -652,7 +626,7 @@ impl Bone {
                     b.origin + b.dir * hi + b.dir.perp() * w,
                     b.origin + b.dir * hi - b.dir.perp() * w,
                 ];
-                bbox(&pts)
+                bounds(&pts)
             }
             Bone::Round(r) => {
                 let e = r.a.max(r.b);
@@ -749,14 +723,4 @@ impl LongBone {
         }
         v
     }
-}
-
-fn bbox(pts: &[Point]) -> (Point, Point) {
-    let mut lo = Point::new(f64::INFINITY, f64::INFINITY);
-    let mut hi = Point::new(f64::NEG_INFINITY, f64::NEG_INFINITY);
-    for p in pts {
-        lo = Point::new(lo.x.min(p.x), lo.y.min(p.y));
-        hi = Point::new(hi.x.max(p.x), hi.y.max(p.y));
-    }
-    (lo, hi)
 }

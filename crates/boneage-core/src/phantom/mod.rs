@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::dataset::{Sample, write_labels};
 use crate::error::{Error, Result};
-use crate::geometry::{Affine, Point};
+use crate::geometry::{Affine, Point, bounds};
 use crate::image::GrayImage;
 use crate::io::Sex;
 use crate::keypoints::KeyPoints;
@@ -291,16 +291,6 @@ pub fn generate(config: &PhantomConfig, rng: &mut impl Rng) -> Result<Phantom> {
             visible_carpals: hand.visible_carpals,
         },
     })
-}
-
-fn bounds(pts: &[Point]) -> (Point, Point) {
-    let mut lo = Point::new(f64::INFINITY, f64::INFINITY);
-    let mut hi = Point::new(f64::NEG_INFINITY, f64::NEG_INFINITY);
-    for p in pts {
-        lo = Point::new(lo.x.min(p.x), lo.y.min(p.y));
-        hi = Point::new(hi.x.max(p.x), hi.y.max(p.y));
-    }
-    (lo, hi)
 }
 
 /// The random stream of image `index` of a dataset made with `seed`.

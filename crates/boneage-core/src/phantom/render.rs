@@ -106,18 +106,7 @@ impl Clutter {
             c.collimation = Some((center, half, angle, level));
         }
         if rng.random_bool(0.3) {
-            let (lo, hi) = keep.iter().fold(
-                (
-                    Point::new(f64::INFINITY, f64::INFINITY),
-                    Point::new(f64::NEG_INFINITY, f64::NEG_INFINITY),
-                ),
-                |(lo, hi), p| {
-                    (
-                        Point::new(lo.x.min(p.x), lo.y.min(p.y)),
-                        Point::new(hi.x.max(p.x), hi.y.max(p.y)),
-                    )
-                },
-            );
+            let (lo, hi) = crate::geometry::bounds(keep);
             let room = [
                 lo.x - pad,
                 lo.y - pad,
