@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use boneage_nn::age::AgeNetConfig;
-use boneage_nn::blocks::{VggBlock, elu};
+use boneage_nn::blocks::{VggStack, elu};
 use boneage_nn::burn::nn::{Linear, LinearConfig};
 use boneage_nn::burn::optim::{AdamConfig, GradientsParams};
 use boneage_nn::burn::prelude::*;
@@ -17,7 +17,7 @@ use boneage_nn::loss::mae;
 
 #[derive(Module, Debug)]
 struct SmallVgg {
-    blocks: Vec<VggBlock>,
+    blocks: VggStack,
     fc: Linear,
     out: Linear,
 }
@@ -25,21 +25,14 @@ struct SmallVgg {
 impl SmallVgg {
     fn new(device: &Device) -> Self {
         Self {
-            blocks: vec![
-                VggBlock::new(1, 32, device),
-                VggBlock::new(32, 64, device),
-                VggBlock::new(64, 128, device),
-            ],
+            blocks: VggStack::new(&[32, 64, 128], [128, 128], device).0,
             fc: LinearConfig::new(128 * 16 * 16, 256).init(device),
             out: LinearConfig::new(256, 1).init(device),
         }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut x = x;
-        for b in &self.blocks {
-            x = b.forward(x);
-        }
+        let x = self.blocks.forward(x);
         self.out.forward(elu(self.fc.forward(x.flatten(1, 3))))
     }
 }

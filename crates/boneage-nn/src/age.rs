@@ -9,7 +9,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
-use crate::blocks::{VggBlock, elu, linear_stack, pooled, vgg_stack};
+use crate::blocks::{VggStack, elu, linear_stack};
 
 /// Oldest bone age the networks represent, in months (the classes are 0..239).
 pub const MAX_MONTHS: f64 = 240.0;
@@ -57,7 +57,7 @@ pub struct AgeNetConfig {
 /// The bone-age network.
 #[derive(Module, Debug)]
 pub struct AgeNet {
-    blocks: Vec<VggBlock>,
+    blocks: VggStack,
     fc: Vec<Linear>,
     out: Linear,
     dropout: Dropout,
@@ -79,15 +79,8 @@ pub struct AgeOutput {
 impl AgeNetConfig {
     /// Builds the network on `device`.
     pub fn init(&self, device: &Device) -> AgeNet {
-        let (blocks, input) = vgg_stack(&self.features, device);
-        let [h, w] = pooled([self.height, self.width], self.features.len());
-        assert!(
-            h > 0 && w > 0,
-            "input {}x{} too small for {} blocks",
-            self.height,
-            self.width,
-            self.features.len()
-        );
+        let (blocks, input, [h, w]) =
+            VggStack::new(&self.features, [self.height, self.width], device);
         let features = if self.global_pool {
             input
         } else {
@@ -139,10 +132,7 @@ impl AgeNet {
     /// # Shapes
     /// `[batch, 1, height, width]` → [`AgeOutput`]
     pub fn forward(&self, x: Tensor<4>, sex: Option<Tensor<2>>) -> AgeOutput {
-        let mut x = x;
-        for b in &self.blocks {
-            x = b.forward(x);
-        }
+        let x = self.blocks.forward(x);
         let mut x: Tensor<2> = if self.global_pool {
             let [b, c, _, _] = x.dims();
             x.mean_dim(3).mean_dim(2).reshape([b, c])

@@ -66,24 +66,43 @@ impl VggBlock {
     }
 }
 
-/// Spatial size after `n` 2×2 poolings (each halves, rounding down).
-pub fn pooled(size: [usize; 2], n: usize) -> [usize; 2] {
-    size.map(|s| s >> n)
+/// VGG blocks of the given widths on a one-channel input.
+#[derive(Module, Debug)]
+pub struct VggStack {
+    blocks: Vec<VggBlock>,
 }
 
-/// VGG blocks of the given widths on a one-channel input; returns the blocks and the
-/// last width.
-pub fn vgg_stack(features: &[usize], device: &Device) -> (Vec<VggBlock>, usize) {
-    let mut input = 1;
-    let blocks = features
-        .iter()
-        .map(|&w| {
-            let b = VggBlock::new(input, w, device);
-            input = w;
-            b
-        })
-        .collect();
-    (blocks, input)
+impl VggStack {
+    /// Blocks of widths `features` for inputs of `size` (height, width). Returns the
+    /// stack, its output channels and its output size.
+    ///
+    /// Panics if `size` is too small to be pooled once per block.
+    pub fn new(features: &[usize], size: [usize; 2], device: &Device) -> (Self, usize, [usize; 2]) {
+        let mut input = 1;
+        let blocks = features
+            .iter()
+            .map(|&w| {
+                let b = VggBlock::new(input, w, device);
+                input = w;
+                b
+            })
+            .collect();
+        let out = size.map(|s| s >> features.len());
+        assert!(
+            out[0] > 0 && out[1] > 0,
+            "input {}x{} too small for {} blocks",
+            size[0],
+            size[1],
+            features.len()
+        );
+        (Self { blocks }, input, out)
+    }
+
+    /// # Shapes
+    /// `[batch, 1, H, W]` → `[batch, channels, H / 2^n, W / 2^n]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.blocks.iter().fold(x, |x, b| b.forward(x))
+    }
 }
 
 /// Fully connected layers of the given widths from `input` features; returns the

@@ -5,7 +5,7 @@
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 
-use crate::blocks::{VggBlock, elu, linear_stack, pooled, vgg_stack};
+use crate::blocks::{VggStack, elu, linear_stack};
 
 /// Key-point network settings.
 #[derive(Config, Debug)]
@@ -30,7 +30,7 @@ pub struct KeypointNetConfig {
 /// The key-point network.
 #[derive(Module, Debug)]
 pub struct KeypointNet {
-    blocks: Vec<VggBlock>,
+    blocks: VggStack,
     fc: Vec<Linear>,
     out: Linear,
     dropout: Dropout,
@@ -39,15 +39,8 @@ pub struct KeypointNet {
 impl KeypointNetConfig {
     /// Builds the network on `device`.
     pub fn init(&self, device: &Device) -> KeypointNet {
-        let (blocks, input) = vgg_stack(&self.features, device);
-        let [h, w] = pooled([self.height, self.width], self.features.len());
-        assert!(
-            h > 0 && w > 0,
-            "input {}x{} too small for {} blocks",
-            self.height,
-            self.width,
-            self.features.len()
-        );
+        let (blocks, input, [h, w]) =
+            VggStack::new(&self.features, [self.height, self.width], device);
         let (fc, n) = linear_stack(input * h * w, &self.hidden, device);
         KeypointNet {
             blocks,
@@ -65,10 +58,7 @@ impl KeypointNet {
     /// # Shapes
     /// `[batch, 1, height, width]` → `[batch, 6]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut x = x;
-        for b in &self.blocks {
-            x = b.forward(x);
-        }
+        let x = self.blocks.forward(x);
         let mut x: Tensor<2> = x.flatten(1, 3);
         for fc in &self.fc {
             x = self.dropout.forward(elu(fc.forward(x)));
