@@ -11,5 +11,6 @@ pub mod blocks;
 pub mod keypoints;
 pub mod loss;
 pub mod unet;
+pub mod weights;
 
 pub use burn;

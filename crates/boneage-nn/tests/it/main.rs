@@ -331,3 +331,106 @@ mod overfit {
         );
     }
 }
+
+mod weights {
+    use boneage_nn::age::{AgeHead, AgeNetConfig};
+    use boneage_nn::burn::prelude::*;
+    use boneage_nn::weights::{Manifest, WeightsError, load, manifest_path, save};
+
+    fn config(features: Vec<usize>) -> AgeNetConfig {
+        AgeNetConfig::new(64, 48)
+            .with_head(AgeHead::Classification { classes: 240 })
+            .with_features(features)
+            .with_hidden(vec![16, 16])
+    }
+
+    fn manifest(c: &AgeNetConfig) -> Manifest {
+        Manifest {
+            version: boneage_nn::weights::MANIFEST_VERSION,
+            net: "age".into(),
+            config: serde_json::to_value(c).unwrap(),
+            input: [64, 48],
+            normalization: "hand mask, percentile window 1-99.5, CLAHE 8x8 clip 2".into(),
+            sex: Some("F".into()),
+            region: Some("C".into()),
+            trained_on: "test".into(),
+            metrics: [("val_mae_months".to_string(), 12.5)].into(),
+        }
+    }
+
+    #[test]
+    fn save_then_load_gives_the_same_outputs() {
+        let d = Device::flex();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("age_f_c.safetensors");
+        let c = config(vec![4, 8, 8]);
+        let net = c.init(&d);
+        save(&net, &manifest(&c), &path).unwrap();
+        assert!(manifest_path(&path).is_file());
+        let x = Tensor::<4>::random(
+            [2, 1, 64, 48],
+            boneage_nn::burn::tensor::Distribution::Default,
+            &d,
+        );
+        let want = net
+            .forward(x.clone(), None)
+            .months
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let loaded = load(c.init(&d), &path, &manifest(&c)).unwrap();
+        let got = loaded
+            .forward(x, None)
+            .months
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert_eq!(want, got);
+    }
+
+    #[test]
+    fn a_mismatched_or_corrupted_file_is_refused_clearly() {
+        let d = Device::flex();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("net.safetensors");
+        let c = config(vec![4, 8, 8]);
+        save(&c.init(&d), &manifest(&c), &path).unwrap();
+
+        // Another config than the one in the manifest.
+        let other = config(vec![4, 8, 16]);
+        let err = load(other.init(&d), &path, &manifest(&other)).unwrap_err();
+        assert!(matches!(err, WeightsError::Mismatch { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("net.json: holds a age net"),
+            "{err}"
+        );
+
+        // A manifest that lies about the tensors: they do not fit.
+        std::fs::write(
+            manifest_path(&path),
+            serde_json::to_string(&manifest(&other)).unwrap(),
+        )
+        .unwrap();
+        let err = load(other.init(&d), &path, &manifest(&other)).unwrap_err();
+        assert!(matches!(err, WeightsError::Tensors { .. }), "{err:?}");
+        assert!(
+            err.to_string().starts_with(&path.display().to_string()),
+            "{err}"
+        );
+
+        // Truncated tensors.
+        save(&c.init(&d), &manifest(&c), &path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let err = load(c.init(&d), &path, &manifest(&c)).unwrap_err();
+        assert!(matches!(err, WeightsError::Tensors { .. }), "{err:?}");
+
+        // Not a manifest at all.
+        std::fs::write(manifest_path(&path), "{\"net\": 3}").unwrap();
+        let err = load(c.init(&d), &path, &manifest(&c)).unwrap_err();
+        assert!(
+            err.to_string().contains("not a boneage weights manifest"),
+            "{err}"
+        );
+    }
+}
