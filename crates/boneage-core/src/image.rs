@@ -79,6 +79,16 @@ impl GrayImage {
         self.data[y * self.width + x] = v;
     }
 
+    /// The samples under the pixels of `mask` (same size), in raster order.
+    pub fn values_in(&self, mask: &Mask) -> Vec<f32> {
+        self.data
+            .iter()
+            .zip(mask.as_slice())
+            .filter(|(_, m)| **m != 0)
+            .map(|(v, _)| *v)
+            .collect()
+    }
+
     /// Clamps to `[0, 1]` and quantizes to 8 bits (round to nearest).
     pub fn to_u8(&self) -> Vec<u8> {
         self.data.iter().map(|&v| unit_to_u8(v)).collect()
@@ -243,6 +253,20 @@ impl Mask {
             width: self.width,
             height: self.height,
             data: self.data.iter().map(|&v| 1 - v).collect(),
+        }
+    }
+
+    /// Keeps only the pixels that are also in `other` (same size).
+    pub fn intersect(&mut self, other: &Mask) {
+        for (a, &b) in self.data.iter_mut().zip(&other.data) {
+            *a &= b;
+        }
+    }
+
+    /// Removes the pixels that are in `other` (same size).
+    pub fn subtract(&mut self, other: &Mask) {
+        for (a, &b) in self.data.iter_mut().zip(&other.data) {
+            *a &= 1 - b;
         }
     }
 

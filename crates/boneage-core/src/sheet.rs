@@ -64,21 +64,23 @@ pub fn render(tiles: &[Tile], layout: &SheetLayout) -> RgbImage {
             (t.caption.clone(), crate::overlay::to_rgb(&thumb))
         })
         .collect();
-    layout_grid(&rgb, layout)
+    let borrowed: Vec<(&[String], &RgbImage)> =
+        rgb.iter().map(|(c, t)| (c.as_slice(), t)).collect();
+    layout_grid(&borrowed, layout)
 }
 
 /// Renders already-coloured tiles (e.g. overlays) with one caption line each.
 pub fn render_rgb(tiles: &[(String, RgbImage)], layout: &SheetLayout) -> RgbImage {
-    let with_lines: Vec<(Vec<String>, RgbImage)> = tiles
+    let borrowed: Vec<(&[String], &RgbImage)> = tiles
         .iter()
-        .map(|(c, t)| (vec![c.clone()], t.clone()))
+        .map(|(c, t)| (std::slice::from_ref(c), t))
         .collect();
-    layout_grid(&with_lines, layout)
+    layout_grid(&borrowed, layout)
 }
 
 /// Places coloured tiles (centred in their boxes, cropped to them) on a grid with
 /// their caption lines underneath.
-fn layout_grid(tiles: &[(Vec<String>, RgbImage)], layout: &SheetLayout) -> RgbImage {
+fn layout_grid(tiles: &[(&[String], &RgbImage)], layout: &SheetLayout) -> RgbImage {
     let cols = layout.columns.max(1);
     let rows = tiles.len().div_ceil(cols).max(1);
     let caption_lines = tiles.iter().map(|(c, _)| c.len()).max().unwrap_or(0);

@@ -89,6 +89,11 @@ fn percentile(values: &[f32], p: f32) -> f32 {
     *v.select_nth_unstable_by(k, f32::total_cmp).1
 }
 
+/// The mask of the pixels labelled `label`.
+fn component(labels: &[u32], w: usize, h: usize, label: u32) -> Mask {
+    Mask::from_vec(w, h, labels.iter().map(|&l| (l == label) as u8).collect()).expect("sizes match")
+}
+
 /// Of the components of `bright`, the one with the most edge energy inside it.
 fn best_component(bright: &Mask, grad: &[f32], erode_r: f32) -> Option<Mask> {
     let (labels, count) = label_components(bright, Connectivity::Eight);
@@ -112,14 +117,7 @@ fn best_component(bright: &Mask, grad: &[f32], erode_r: f32) -> Option<Mask> {
         *sc *= (a as f64 / small).min(1.0);
     }
     let best = (1..=count as usize).max_by(|&a, &b| score[a].total_cmp(&score[b]))? as u32;
-    Some(
-        Mask::from_vec(
-            bright.width(),
-            bright.height(),
-            labels.iter().map(|&l| (l == best) as u8).collect(),
-        )
-        .expect("sizes match"),
-    )
+    Some(component(&labels, bright.width(), bright.height(), best))
 }
 
 /// Solidity: the mask's area over the area of its convex hull. About 1 for a
@@ -163,9 +161,7 @@ fn collimator_shadow(bright: &Mask, grad: &[f32], erode_r: f32) -> Mask {
     }
     let near_edge = super::dilate(&edges, erode_r);
     let mut flat = bright.clone();
-    for (f, &n) in flat.as_mut_slice().iter_mut().zip(near_edge.as_slice()) {
-        *f &= 1 - n;
-    }
+    flat.subtract(&near_edge);
     let (labels, count) = label_components(&flat, Connectivity::Four);
     let mut area = vec![0usize; count as usize + 1];
     let mut on_border = vec![false; count as usize + 1];
@@ -191,13 +187,7 @@ fn collimator_shadow(bright: &Mask, grad: &[f32], erode_r: f32) -> Mask {
 /// Otsu's level of the values of `work` inside `region`, clipped to their 0.5–99th
 /// percentiles so that small saturated markers do not pull it up.
 fn clipped_otsu(work: &GrayImage, region: &Mask) -> Option<f32> {
-    let vals: Vec<f32> = work
-        .as_slice()
-        .iter()
-        .zip(region.as_slice())
-        .filter(|(_, m)| **m != 0)
-        .map(|(v, _)| *v)
-        .collect();
+    let vals = work.values_in(region);
     let (lo, hi) = (percentile(&vals, 0.5), percentile(&vals, 99.0));
     if hi <= lo {
         return None;
@@ -214,9 +204,7 @@ fn clipped_otsu(work: &GrayImage, region: &Mask) -> Option<f32> {
 fn hand_in(work: &GrayImage, grad: &[f32], region: &Mask, erode_r: f32) -> Option<Mask> {
     let t = clipped_otsu(work, region)?;
     let mut bright = Mask::threshold(work, t);
-    for (b, &r) in bright.as_mut_slice().iter_mut().zip(region.as_slice()) {
-        *b &= r;
-    }
+    bright.intersect(region);
     best_component(&bright, grad, erode_r)
 }
 
@@ -256,32 +244,19 @@ pub fn segment_hand(img: &GrayImage, cfg: &SegmentConfig) -> Mask {
     let hand = fill_holes(&hand);
     // Refine: threshold 30 % of the way from the surrounding background to the
     // hand, so that faint fingers join a palm that Otsu's level kept.
-    let ring: Vec<f32> = {
-        let outer = super::dilate(&hand, (0.04 * shorter).max(3.0));
-        let inner = super::dilate(&hand, (0.01 * shorter).max(1.0));
-        work.as_slice()
-            .iter()
-            .zip(outer.as_slice().iter().zip(inner.as_slice()))
-            .filter(|(_, (o, i))| **o != 0 && **i == 0)
-            .map(|(v, _)| *v)
-            .collect()
+    let ring = {
+        let mut ring = super::dilate(&hand, (0.04 * shorter).max(3.0));
+        ring.subtract(&super::dilate(&hand, (0.01 * shorter).max(1.0)));
+        work.values_in(&ring)
     };
-    let inside: Vec<f32> = work
-        .as_slice()
-        .iter()
-        .zip(hand.as_slice())
-        .filter(|(_, m)| **m != 0)
-        .map(|(v, _)| *v)
-        .collect();
+    let inside = work.values_in(&hand);
     let hand = if ring.is_empty() || inside.is_empty() {
         hand
     } else {
         let (bg, fg) = (percentile(&ring, 50.0), percentile(&inside, 30.0));
         let t2 = bg + 0.3 * (fg - bg);
         let mut bright = Mask::threshold(&work, t2);
-        for (b, &f) in bright.as_mut_slice().iter_mut().zip(field.as_slice()) {
-            *b &= f;
-        }
+        bright.intersect(&field);
         // The component of the new mask that overlaps the first one most.
         let (labels, count) = label_components(&bright, Connectivity::Eight);
         let mut overlap = vec![0usize; count as usize + 1];
@@ -292,12 +267,7 @@ pub fn segment_hand(img: &GrayImage, cfg: &SegmentConfig) -> Mask {
         }
         match (1..=count as usize).max_by_key(|&l| overlap[l]) {
             Some(best) if overlap[best] > 0 => {
-                let refined = Mask::from_vec(
-                    ww,
-                    wh,
-                    labels.iter().map(|&l| (l as usize == best) as u8).collect(),
-                )
-                .expect("sizes match");
+                let refined = component(&labels, ww, wh, best as u32);
                 // Refinement must not swallow the field around the hand.
                 if solidity(&refined) < 0.9 && refined.count() < 3 * hand.count() {
                     refined
