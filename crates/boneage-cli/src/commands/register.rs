@@ -1,5 +1,6 @@
 //! `boneage register`: registered canvases, region crops and overlays from key points.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -76,9 +77,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 None => None,
             };
             let reg = register(k, &canvas).map_err(|e| format!("{}: {e}", path.display()))?;
+            // Without a mask the radiograph is registered as it is, without a copy.
             let source = match &mask {
-                Some(m) => normalize_hand(&r.pixels, m, &NormalizeConfig::default()),
-                None => r.pixels.clone(),
+                Some(m) => Cow::Owned(normalize_hand(&r.pixels, m, &NormalizeConfig::default())),
+                None => Cow::Borrowed(&r.pixels),
             };
             let registered = reg.warp(&source, &canvas);
             let save = |img: &boneage_core::GrayImage, name: String| {
