@@ -28,6 +28,8 @@ enum Command {
     Segment(commands::segment::Args),
     /// Register radiographs from key points: canvas, region crops and overlays.
     Register(commands::register::Args),
+    /// Train the U-Net, the key-point net or a bone-age net (resumable).
+    Train(commands::train::Args),
     /// Benchmarks against reference implementations, measured in the same run.
     Bench(commands::bench::Args),
 }
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Sheet(args) => commands::sheet::run(args),
         Command::Segment(args) => commands::segment::run(args),
         Command::Register(args) => commands::register::run(args),
+        Command::Train(args) => commands::train::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {

@@ -7,9 +7,14 @@
 #![warn(missing_docs)]
 
 pub mod age;
+pub mod bench;
 pub mod blocks;
+pub mod data;
 pub mod keypoints;
 pub mod loss;
+pub mod prepare;
+pub mod tasks;
+pub mod train;
 pub mod unet;
 pub mod weights;
 

@@ -24,6 +24,22 @@ pub struct Args {
 enum What {
     /// Image operations on a 2080x1600 image, against OpenCV.
     Ops(OpsArgs),
+    /// A training step and inference of the networks, against PyTorch.
+    Train(TrainArgs),
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Timed repetitions per case (the median is reported).
+    #[arg(long, default_value_t = 10)]
+    reps: usize,
+    /// Command that runs the PyTorch reference (`bench/torch_ref.py`); it gets the
+    /// repetitions (and the --only filter) appended. `bench/train.sh` sets this up.
+    #[arg(long, value_name = "COMMAND")]
+    torch: Option<String>,
+    /// Time only the cases whose name contains this.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -57,6 +73,7 @@ fn median_time(reps: usize, f: &mut dyn FnMut()) -> f64 {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.what {
         What::Ops(a) => ops(a),
+        What::Train(a) => train(a),
     }
 }
 
@@ -190,5 +207,72 @@ fn ops(args: OpsArgs) -> anyhow::Result<ExitCode> {
     if reference.is_some() {
         println!("worst ratio (ours / OpenCV; below 1 is faster): {worst:.2}");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "machine: {cores} cores, load average (1, 5, 15 min) before: {}",
+        loadavg()
+    );
+    let ours = boneage_nn::bench::run(args.reps, args.only.as_deref());
+    let mut theirs = std::collections::BTreeMap::new();
+    let mut torch_version = String::new();
+    if let Some(cmd) = &args.torch {
+        let mut full = format!("{cmd} {}", args.reps);
+        if let Some(o) = &args.only {
+            full.push_str(&format!(" {o}"));
+        }
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(&full)
+            .output()
+            .with_context(|| format!("running {full}"))?;
+        if !out.status.success() {
+            bail!(
+                "the PyTorch reference failed ({full}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .with_context(|| format!("unexpected line from {full}: {line}"))?;
+            if let (Some(c), Some(s)) = (v["case"].as_str(), v["seconds"].as_f64()) {
+                theirs.insert(c.to_string(), s);
+            }
+            if let Some(t) = v["torch"].as_str() {
+                torch_version = t.to_string();
+            }
+        }
+    }
+    println!(
+        "{:<16} {:>10} {:>10} {:>8}  what",
+        "case",
+        "ours s",
+        if args.torch.is_some() { "torch s" } else { "-" },
+        "ratio"
+    );
+    for t in &ours {
+        let r = theirs.get(t.case);
+        println!(
+            "{:<16} {:>10.3} {:>10} {:>8}  {}",
+            t.case,
+            t.seconds,
+            r.map_or("-".into(), |s| format!("{s:.3}")),
+            r.map_or("-".into(), |s| format!("{:.2}", t.seconds / s)),
+            t.what
+        );
+    }
+    if args.torch.is_some() {
+        println!("ratio = ours / PyTorch {torch_version} (2 threads); below 1 we are faster");
+    }
+    println!("load average after: {}", loadavg());
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ pub mod phantom;
 pub mod register;
 pub mod segment;
 pub mod sheet;
+pub mod train;
 
 use indicatif::{ProgressBar, ProgressStyle};
 

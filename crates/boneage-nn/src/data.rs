@@ -1,0 +1,351 @@
+//! Training data: examples prepared once (decoded, windowed, resized to the network's
+//! input) and kept as 8-bit pixels, a compact on-disk cache of them, train-time
+//! augmentation (zoom, rotation, shift, optional flip) that moves key points and masks
+//! with the image, and batches assembled on a loader thread while the network trains.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
+
+use boneage_core::geometry::{Affine, Point};
+use boneage_core::image::Mask;
+use boneage_core::ops::{warp_affine, warp_mask};
+use boneage_core::{Error, GrayImage, Result};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// What the network should say for one example.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// Bone age in months.
+    Age(f32),
+    /// Fingertip, thumb and capitate as x, y in `[−1, 1]` of the input
+    /// (−1 = left/top edge, 1 = right/bottom edge).
+    Keypoints([f32; 6]),
+    /// A 0/1 mask at the input size, row-major.
+    Mask(Vec<u8>),
+}
+
+/// One prepared example: pixels at the network's input size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Example {
+    /// The image id.
+    pub id: String,
+    /// Patient sex (male = true).
+    pub male: bool,
+    /// Pixels, row-major, 0 = black, 255 = white (bone).
+    pub pixels: Vec<u8>,
+    /// The label.
+    pub target: Target,
+}
+
+/// Prepared examples of one size and one kind of target.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Examples {
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// The examples.
+    pub items: Vec<Example>,
+}
+
+/// Maximum magnitudes of the random train-time transforms.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Augment {
+    /// Zoom factor drawn from `[1 − zoom, 1 + zoom]`.
+    pub zoom: f32,
+    /// Rotation drawn from `[−rotation_deg, rotation_deg]` about the centre.
+    pub rotation_deg: f32,
+    /// Shift drawn from `[−shift, shift]` times the width (x) and height (y).
+    pub shift: f32,
+    /// Mirror left–right half of the time. Only for labels a mirror keeps true
+    /// (masks); a mirrored left hand is a right hand to the key-point and age nets.
+    pub flip: bool,
+}
+
+impl Augment {
+    /// No augmentation.
+    pub const NONE: Augment = Augment {
+        zoom: 0.0,
+        rotation_deg: 0.0,
+        shift: 0.0,
+        flip: false,
+    };
+
+    /// Whether this draws any transform at all.
+    pub fn is_none(&self) -> bool {
+        self.zoom == 0.0 && self.rotation_deg == 0.0 && self.shift == 0.0 && !self.flip
+    }
+
+    /// A random input→output map for a `width`×`height` image.
+    pub fn draw(&self, width: usize, height: usize, rng: &mut impl Rng) -> Affine {
+        let mut uniform = |m: f32| -> f64 {
+            if m > 0.0 {
+                rng.random_range(-m..=m) as f64
+            } else {
+                0.0
+            }
+        };
+        let zoom = 1.0 + uniform(self.zoom);
+        let angle = uniform(self.rotation_deg).to_radians();
+        let shift = Point::new(
+            uniform(self.shift) * width as f64,
+            uniform(self.shift) * height as f64,
+        );
+        let flip = self.flip && rng.random_bool(0.5);
+        let c = Point::new(width as f64 / 2.0, height as f64 / 2.0);
+        // out = c + shift + zoom·R·M·(in − c)
+        let linear = Affine::similarity(zoom, angle, flip, Point::default());
+        let moved = linear.apply(c);
+        Affine::similarity(zoom, angle, flip, c + shift - moved)
+    }
+}
+
+/// A batch ready for tensors: images scaled to `[−1, 1]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    /// Number of examples.
+    pub size: usize,
+    /// `[size, 1, height, width]` pixels in `[−1, 1]`.
+    pub images: Vec<f32>,
+    /// `[size, 1]`: 1 for male, 0 for female.
+    pub sex: Vec<f32>,
+    /// Targets: `[size, 1]` months, `[size, 6]` key points, or `[size, 1, height,
+    /// width]` 0/1 masks.
+    pub targets: Vec<f32>,
+}
+
+/// How the pixels of a batch are scaled, in words (for manifests).
+pub const NORMALIZATION: &str = "8-bit pixels p (bright = bone) scaled to p / 127.5 - 1";
+
+impl Examples {
+    /// Number of target values per example.
+    pub fn target_len(&self) -> usize {
+        match self.items.first().map(|e| &e.target) {
+            Some(Target::Keypoints(_)) => 6,
+            Some(Target::Mask(_)) => self.height * self.width,
+            _ => 1,
+        }
+    }
+
+    /// The batch of examples `indices`. Each example `k` of the batch is augmented
+    /// with its own generator seeded by `seeds[k]` (ignored for [`Augment::NONE`]),
+    /// so a batch depends only on its indices and seeds, not on the thread that
+    /// builds it.
+    pub fn batch(&self, indices: &[usize], augment: &Augment, seeds: &[u64]) -> Batch {
+        let (w, h) = (self.width, self.height);
+        let mut batch = Batch {
+            size: indices.len(),
+            images: Vec::with_capacity(indices.len() * w * h),
+            sex: Vec::with_capacity(indices.len()),
+            targets: Vec::with_capacity(indices.len() * self.target_len()),
+        };
+        for (k, &i) in indices.iter().enumerate() {
+            let ex = &self.items[i];
+            batch.sex.push(ex.male as u8 as f32);
+            if augment.is_none() {
+                batch
+                    .images
+                    .extend(ex.pixels.iter().map(|&p| p as f32 / 127.5 - 1.0));
+                match &ex.target {
+                    Target::Age(m) => batch.targets.push(*m),
+                    Target::Keypoints(k) => batch.targets.extend_from_slice(k),
+                    Target::Mask(m) => batch.targets.extend(m.iter().map(|&v| v as f32)),
+                }
+                continue;
+            }
+            let mut rng = ChaCha8Rng::seed_from_u64(seeds[k]);
+            let in_to_out = augment.draw(w, h, &mut rng);
+            let out_to_in = in_to_out.inverse().expect("zoom is positive");
+            let img = GrayImage::from_vec(w, h, ex.pixels.iter().map(|&p| p as f32).collect())
+                .expect("pixels match the size");
+            let warped = warp_affine(&img, &out_to_in, w, h);
+            batch
+                .images
+                .extend(warped.as_slice().iter().map(|&p| p / 127.5 - 1.0));
+            match &ex.target {
+                Target::Age(m) => batch.targets.push(*m),
+                Target::Keypoints(k) => {
+                    for p in k.chunks_exact(2) {
+                        let px = Point::new(
+                            (p[0] as f64 + 1.0) / 2.0 * w as f64,
+                            (p[1] as f64 + 1.0) / 2.0 * h as f64,
+                        );
+                        let q = in_to_out.apply(px);
+                        batch.targets.push((q.x / w as f64 * 2.0 - 1.0) as f32);
+                        batch.targets.push((q.y / h as f64 * 2.0 - 1.0) as f32);
+                    }
+                }
+                Target::Mask(m) => {
+                    let mask = Mask::from_vec(w, h, m.clone()).expect("mask matches the size");
+                    let warped = warp_mask(&mask, &out_to_in, w, h);
+                    batch
+                        .targets
+                        .extend(warped.as_slice().iter().map(|&v| (v != 0) as u8 as f32));
+                }
+            }
+        }
+        batch
+    }
+
+    /// Batches of `order` in chunks of `batch_size` (the last one may be smaller),
+    /// built on a loader thread two batches ahead of the consumer. Example `k` of
+    /// the order gets augmentation seed `seed_of(k)`.
+    pub fn batches(
+        self: &Arc<Self>,
+        order: Vec<usize>,
+        batch_size: usize,
+        augment: Augment,
+        seed_of: impl Fn(usize) -> u64 + Send + 'static,
+    ) -> Receiver<Batch> {
+        let (tx, rx) = sync_channel(2);
+        let examples = Arc::clone(self);
+        std::thread::spawn(move || {
+            for (c, chunk) in order.chunks(batch_size.max(1)).enumerate() {
+                let seeds: Vec<u64> = (0..chunk.len())
+                    .map(|k| seed_of(c * batch_size + k))
+                    .collect();
+                if tx.send(examples.batch(chunk, &augment, &seeds)).is_err() {
+                    break; // the consumer stopped
+                }
+            }
+        });
+        rx
+    }
+
+    /// Writes the examples to `path` (atomically): a JSON header line, then each
+    /// example's pixels and mask as raw bytes.
+    pub fn save(&self, path: &Path, source: &str) -> Result<()> {
+        let header = CacheHeader {
+            magic: CACHE_MAGIC.to_string(),
+            source: source.to_string(),
+            height: self.height,
+            width: self.width,
+            items: self
+                .items
+                .iter()
+                .map(|e| CacheItem {
+                    id: e.id.clone(),
+                    male: e.male,
+                    age: match e.target {
+                        Target::Age(m) => Some(m),
+                        _ => None,
+                    },
+                    keypoints: match e.target {
+                        Target::Keypoints(k) => Some(k),
+                        _ => None,
+                    },
+                    mask: matches!(e.target, Target::Mask(_)),
+                })
+                .collect(),
+        };
+        boneage_core::io::write_atomic(path, |w: &mut BufWriter<std::fs::File>| {
+            serde_json::to_writer(&mut *w, &header)?;
+            w.write_all(b"\n")?;
+            for e in &self.items {
+                w.write_all(&e.pixels)?;
+                if let Target::Mask(m) = &e.target {
+                    w.write_all(m)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Reads a cache written by [`Examples::save`]; `source` must match the one it
+    /// was written with (a different source means the cache is stale).
+    pub fn load(path: &Path, source: &str) -> Result<Self> {
+        let bad = |detail: String| Error::Table {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let file = std::fs::File::open(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut r = BufReader::new(file);
+        let mut line = Vec::new();
+        loop {
+            let mut b = [0u8];
+            r.read_exact(&mut b)
+                .map_err(|_| bad("not a boneage example cache (no header)".into()))?;
+            if b[0] == b'\n' {
+                break;
+            }
+            line.push(b[0]);
+            if line.len() > 64 << 20 {
+                return Err(bad("not a boneage example cache (header too long)".into()));
+            }
+        }
+        let header: CacheHeader = serde_json::from_slice(&line)
+            .map_err(|e| bad(format!("not a boneage example cache: {e}")))?;
+        if header.magic != CACHE_MAGIC {
+            return Err(bad(format!(
+                "cache format {:?}, expected {CACHE_MAGIC:?}",
+                header.magic
+            )));
+        }
+        if header.source != source {
+            return Err(bad(format!(
+                "the cache was made from {:?}, not {source:?}",
+                header.source
+            )));
+        }
+        let n = header.height * header.width;
+        let mut items = Vec::with_capacity(header.items.len());
+        for it in header.items {
+            let mut pixels = vec![0u8; n];
+            r.read_exact(&mut pixels)
+                .map_err(|_| bad(format!("truncated at example {}", it.id)))?;
+            let target = if it.mask {
+                let mut m = vec![0u8; n];
+                r.read_exact(&mut m)
+                    .map_err(|_| bad(format!("truncated at the mask of {}", it.id)))?;
+                Target::Mask(m)
+            } else if let Some(k) = it.keypoints {
+                Target::Keypoints(k)
+            } else {
+                Target::Age(it.age.unwrap_or(f32::NAN))
+            };
+            items.push(Example {
+                id: it.id,
+                male: it.male,
+                pixels,
+                target,
+            });
+        }
+        Ok(Self {
+            height: header.height,
+            width: header.width,
+            items,
+        })
+    }
+}
+
+const CACHE_MAGIC: &str = "boneage-examples-1";
+
+#[derive(Serialize, Deserialize)]
+struct CacheHeader {
+    magic: String,
+    source: String,
+    height: usize,
+    width: usize,
+    items: Vec<CacheItem>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheItem {
+    id: String,
+    male: bool,
+    age: Option<f32>,
+    keypoints: Option<[f32; 6]>,
+    mask: bool,
+}
+
+/// 8-bit pixels of a unit-range image.
+pub fn to_pixels(img: &GrayImage) -> Vec<u8> {
+    img.to_u8()
+}

@@ -1,0 +1,263 @@
+//! From a dataset folder to [`Examples`]: decode each radiograph once, bring it to
+//! the network's input (registered region crop, or the whole film letterboxed),
+//! window its contrast, and keep 8-bit pixels with the target.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use boneage_core::dataset::{Dataset, Sample};
+use boneage_core::geometry::{Affine, Point};
+use boneage_core::image::Mask;
+use boneage_core::keypoints::KeyPoints;
+use boneage_core::ops::{percentile_window, resize_area};
+use boneage_core::registration::{Canvas, Region, crop, register};
+use boneage_core::{Error, GrayImage, Result, read_radiograph};
+use rayon::prelude::*;
+
+use crate::data::{Example, Examples, Target};
+
+/// How a radiograph becomes a bone-age network input.
+#[derive(Clone, Debug)]
+pub enum AgeView {
+    /// The whole film, scaled to fit and centred (no registration).
+    Whole,
+    /// Registered from key points onto `canvas`, then the region cropped.
+    Region {
+        /// Key points by image id.
+        keypoints: BTreeMap<String, KeyPoints>,
+        /// The registration canvas.
+        canvas: Canvas,
+        /// Which region.
+        region: Region,
+    },
+}
+
+/// Scales `img` to fit `width`×`height` (area resampling), centred on black.
+/// Returns the image and the input→output map.
+pub fn letterbox(img: &GrayImage, width: usize, height: usize) -> (GrayImage, Affine) {
+    let s = (width as f64 / img.width() as f64).min(height as f64 / img.height() as f64);
+    let rw = ((img.width() as f64 * s).round() as usize).clamp(1, width);
+    let rh = ((img.height() as f64 * s).round() as usize).clamp(1, height);
+    let small = resize_area(img, rw, rh);
+    let (ox, oy) = ((width - rw) / 2, (height - rh) / 2);
+    let mut out = GrayImage::new(width, height);
+    for y in 0..rh {
+        out.as_mut_slice()[(oy + y) * width + ox..][..rw]
+            .copy_from_slice(&small.as_slice()[y * rw..(y + 1) * rw]);
+    }
+    let (sx, sy) = (
+        rw as f64 / img.width() as f64,
+        rh as f64 / img.height() as f64,
+    );
+    (out, Affine([sx, 0.0, ox as f64, 0.0, sy, oy as f64]))
+}
+
+/// The 1st–99th percentile window over the non-black pixels (the black is padding
+/// or outside the registered film).
+///
+/// Films stored with the wrong polarity (bone dark) are inverted first: the hand
+/// fills the middle of the input, so when the outer frame is brighter than the
+/// middle the film is negative.
+fn window(img: &GrayImage) -> Vec<u8> {
+    let mask = Mask::threshold(img, 1e-3);
+    let mut out = percentile_window(img, &mask, 1.0, 99.0);
+    if frame_brighter_than_centre(&out, &mask) {
+        for (v, &m) in out.as_mut_slice().iter_mut().zip(mask.as_slice()) {
+            if m != 0 {
+                *v = 1.0 - *v;
+            }
+        }
+    }
+    out.to_u8()
+}
+
+/// Mean of the film (inside `mask`) in the outer eighth of each side against the
+/// mean in the central half.
+fn frame_brighter_than_centre(img: &GrayImage, mask: &Mask) -> bool {
+    let (w, h) = (img.width(), img.height());
+    let (mut frame, mut nf, mut centre, mut nc) = (0.0f64, 0usize, 0.0f64, 0usize);
+    for y in 0..h {
+        for x in 0..w {
+            if !mask.get(x, y) {
+                continue;
+            }
+            let v = img.get(x, y) as f64;
+            let edge = x < w / 8 || x >= w - w / 8 || y < h / 8 || y >= h - h / 8;
+            let mid = x >= w / 4 && x < w - w / 4 && y >= h / 4 && y < h - h / 4;
+            if edge {
+                frame += v;
+                nf += 1;
+            } else if mid {
+                centre += v;
+                nc += 1;
+            }
+        }
+    }
+    nf > 0 && nc > 0 && frame / nf as f64 > centre / nc as f64 + 0.1
+}
+
+fn prepare<T: Send>(
+    samples: &[Sample],
+    progress: &(dyn Fn() + Sync),
+    one: impl Fn(&Sample) -> Result<Option<T>> + Sync,
+) -> Result<Vec<T>> {
+    let out: Vec<Result<Option<T>>> = samples
+        .par_iter()
+        .map(|s| {
+            let r = one(s);
+            progress();
+            r
+        })
+        .collect();
+    let mut items = Vec::with_capacity(out.len());
+    for r in out {
+        if let Some(t) = r? {
+            items.push(t);
+        }
+    }
+    Ok(items)
+}
+
+/// Bone-age examples of `samples` at `[height, width]`.
+pub fn age_examples(
+    ds: &Dataset,
+    samples: &[Sample],
+    view: &AgeView,
+    [h, w]: [usize; 2],
+    progress: &(dyn Fn() + Sync),
+) -> Result<Examples> {
+    let items = prepare(samples, progress, |s| {
+        let path = ds.image_path(s);
+        let r = read_radiograph(&path)?;
+        let img = match view {
+            AgeView::Whole => letterbox(&r.pixels, w, h).0,
+            AgeView::Region {
+                keypoints,
+                canvas,
+                region,
+            } => {
+                let k = keypoints.get(&s.id).ok_or_else(|| Error::Table {
+                    path: path.clone(),
+                    detail: format!("no key points for id {:?}", s.id),
+                })?;
+                let reg = register(k, canvas).map_err(|e| in_file(&path, e))?;
+                let c = crop(&reg.warp(&r.pixels, canvas), canvas.region(*region));
+                resize_area(&c, w, h)
+            }
+        };
+        Ok(Some(Example {
+            id: s.id.clone(),
+            male: s.sex.is_male(),
+            pixels: window(&img),
+            target: Target::Age(s.boneage_months as f32),
+        }))
+    })?;
+    Ok(Examples {
+        height: h,
+        width: w,
+        items,
+    })
+}
+
+fn in_file(path: &Path, e: Error) -> Error {
+    Error::Table {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    }
+}
+
+/// Key-point examples (the whole film letterboxed to `[height, width]`, points in
+/// `[−1, 1]` of the input) of the samples that have key points.
+pub fn keypoint_examples(
+    ds: &Dataset,
+    samples: &[Sample],
+    keypoints: &BTreeMap<String, KeyPoints>,
+    [h, w]: [usize; 2],
+    progress: &(dyn Fn() + Sync),
+) -> Result<Examples> {
+    let items = prepare(samples, progress, |s| {
+        let Some(k) = keypoints.get(&s.id) else {
+            return Ok(None);
+        };
+        let r = read_radiograph(ds.image_path(s))?;
+        let (img, map) = letterbox(&r.pixels, w, h);
+        let mut t = [0f32; 6];
+        for (i, p) in [k.fingertip, k.thumb, k.capitate].into_iter().enumerate() {
+            let q = map.apply(p);
+            t[2 * i] = (q.x / w as f64 * 2.0 - 1.0) as f32;
+            t[2 * i + 1] = (q.y / h as f64 * 2.0 - 1.0) as f32;
+        }
+        Ok(Some(Example {
+            id: s.id.clone(),
+            male: s.sex.is_male(),
+            pixels: window(&img),
+            target: Target::Keypoints(t),
+        }))
+    })?;
+    Ok(Examples {
+        height: h,
+        width: w,
+        items,
+    })
+}
+
+/// Key points from a network output in `[−1, 1]` of a letterboxed input back to
+/// the original image's pixels.
+pub fn keypoints_from_input(t: &[f32; 6], map: &Affine, [h, w]: [usize; 2]) -> KeyPoints {
+    let inv = map.inverse().expect("letterbox maps are invertible");
+    let p = |i: usize| {
+        inv.apply(Point::new(
+            (t[2 * i] as f64 + 1.0) / 2.0 * w as f64,
+            (t[2 * i + 1] as f64 + 1.0) / 2.0 * h as f64,
+        ))
+    };
+    KeyPoints {
+        fingertip: p(0),
+        thumb: p(1),
+        capitate: p(2),
+    }
+}
+
+/// Mask examples (image and mask letterboxed to `[height, width]`) of the samples
+/// with a mask `<id>.png` in `masks`.
+pub fn mask_examples(
+    ds: &Dataset,
+    samples: &[Sample],
+    masks: &Path,
+    [h, w]: [usize; 2],
+    progress: &(dyn Fn() + Sync),
+) -> Result<Examples> {
+    let items = prepare(samples, progress, |s| {
+        let mpath: PathBuf = masks.join(format!("{}.png", s.id));
+        if !mpath.is_file() {
+            return Ok(None);
+        }
+        let r = read_radiograph(ds.image_path(s))?;
+        let m = Mask::load_png(&mpath)?;
+        if (m.width(), m.height()) != (r.pixels.width(), r.pixels.height()) {
+            return Err(Error::Table {
+                path: mpath,
+                detail: format!(
+                    "mask is {}x{}, the image {}x{}",
+                    m.width(),
+                    m.height(),
+                    r.pixels.width(),
+                    r.pixels.height()
+                ),
+            });
+        }
+        let (img, _) = letterbox(&r.pixels, w, h);
+        let (mimg, _) = letterbox(&m.to_image(), w, h);
+        Ok(Some(Example {
+            id: s.id.clone(),
+            male: s.sex.is_male(),
+            pixels: window(&img),
+            target: Target::Mask(mimg.as_slice().iter().map(|&v| (v > 0.5) as u8).collect()),
+        }))
+    })?;
+    Ok(Examples {
+        height: h,
+        width: w,
+        items,
+    })
+}

@@ -1,0 +1,273 @@
+//! The three networks as training [`Task`]s, and the `paper` and `cpu` presets.
+
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+use serde::{Deserialize, Serialize};
+
+use crate::age::{AgeHead, AgeNet, AgeNetConfig, scale_age};
+use crate::data::Batch;
+use crate::keypoints::{KeypointNet, KeypointNetConfig};
+use crate::loss::{bce_minus_log_jaccard, mae, mse};
+use crate::train::Task;
+use crate::unet::{UNet, UNetConfig};
+
+/// Network sizes: the paper's, for a GPU, or reduced for two CPU cores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// The paper's input sizes and widths.
+    Paper,
+    /// The same topology at a reduced canvas and width, sized so that one epoch over
+    /// 1,000 region-A images fits in 10 minutes on 2 cores.
+    Cpu,
+}
+
+impl std::str::FromStr for Preset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "paper" => Ok(Preset::Paper),
+            "cpu" => Ok(Preset::Cpu),
+            _ => Err(format!("unknown preset {s:?}: use paper or cpu")),
+        }
+    }
+}
+
+/// Bone-age regions (see `boneage_core::registration::Region`) by letter.
+pub fn region_input(preset: Preset, region: char) -> Option<[usize; 2]> {
+    // (height, width). Paper: the region sizes on the 2080×1600 canvas. CPU: region
+    // A at 256×192 (0.128 of the paper's size), B and C at 0.16 of theirs, rounded
+    // so that six poolings leave at least one pixel.
+    Some(match (preset, region.to_ascii_uppercase()) {
+        (Preset::Paper, 'A') => [2000, 1500],
+        (Preset::Paper, 'B') => [750, 750],
+        (Preset::Paper, 'C') => [600, 1400],
+        (Preset::Cpu, 'A') => [256, 192],
+        (Preset::Cpu, 'B') => [128, 128],
+        (Preset::Cpu, 'C') => [96, 224],
+        _ => return None,
+    })
+}
+
+impl Preset {
+    /// The bone-age network for an input of `[height, width]`.
+    pub fn age(self, input: [usize; 2], head: AgeHead, sex_input: bool) -> AgeNetConfig {
+        let c = AgeNetConfig::new(input[0], input[1])
+            .with_head(head)
+            .with_sex_input(sex_input);
+        match self {
+            Preset::Paper => c,
+            // Half the widths; global average pooling and two FC layers of 256 keep
+            // the model at about 1.4 MB instead of tens of megabytes.
+            Preset::Cpu => c
+                .with_features(vec![16, 32, 64, 64, 128, 192])
+                .with_hidden(vec![256, 256])
+                .with_global_pool(true)
+                .with_dropout(0.25),
+        }
+    }
+
+    /// The key-point network (the paper's 130×100 input in both presets).
+    pub fn keypoints(self) -> KeypointNetConfig {
+        match self {
+            Preset::Paper => KeypointNetConfig::new(),
+            Preset::Cpu => KeypointNetConfig::new()
+                .with_features(vec![32, 64, 128])
+                .with_hidden(vec![256, 128]),
+        }
+    }
+
+    /// The U-Net and its input `[height, width]`.
+    pub fn unet(self) -> (UNetConfig, [usize; 2]) {
+        match self {
+            Preset::Paper => (UNetConfig::new(), [512, 416]),
+            Preset::Cpu => (
+                UNetConfig::new().with_features(vec![8, 16, 32, 64]),
+                [256, 208],
+            ),
+        }
+    }
+}
+
+fn images(batch: &Batch, [h, w]: [usize; 2], device: &Device) -> Tensor<4> {
+    Tensor::<1>::from_floats(batch.images.as_slice(), device).reshape([batch.size, 1, h, w])
+}
+
+fn column(values: &[f32], width: usize, device: &Device) -> Tensor<2> {
+    Tensor::<1>::from_floats(values, device).reshape([values.len() / width, width])
+}
+
+fn to_vec(t: Tensor<2>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32 data")
+}
+
+/// The bone-age network as a task: MAE on ages scaled to `[−1, 1]` (for the
+/// classification head, on the softmax expectation, as the paper does).
+pub struct AgeTask {
+    /// The network's config.
+    pub config: AgeNetConfig,
+}
+
+impl AgeTask {
+    fn forward(&self, model: &AgeNet, batch: &Batch, device: &Device) -> (Tensor<2>, Tensor<2>) {
+        let x = images(batch, self.input(), device);
+        let sex = self.config.sex_input.then(|| column(&batch.sex, 1, device));
+        let out = model.forward(x, sex);
+        let pred = match self.config.head {
+            AgeHead::Regression => out.raw,
+            AgeHead::Classification { .. } => scale_age(out.months),
+        };
+        (pred, scale_age(column(&batch.targets, 1, device)))
+    }
+}
+
+impl Task for AgeTask {
+    type Model = AgeNet;
+    fn net(&self) -> &'static str {
+        "age"
+    }
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).expect("config serialises")
+    }
+    fn input(&self) -> [usize; 2] {
+        [self.config.height, self.config.width]
+    }
+    fn init(&self, device: &Device) -> AgeNet {
+        self.config.init(device)
+    }
+    fn loss(&self, model: &AgeNet, batch: &Batch, device: &Device) -> Tensor<1> {
+        let (pred, target) = self.forward(model, batch, device);
+        mae(pred, target)
+    }
+    fn metric_names(&self) -> &'static [&'static str] {
+        &["mae_months"]
+    }
+    fn metric_sums(&self, model: &AgeNet, batch: &Batch, device: &Device) -> Vec<f64> {
+        let (pred, target) = self.forward(model, batch, device);
+        let (p, t) = (to_vec(pred), to_vec(target));
+        let scaled: f64 = p.iter().zip(&t).map(|(a, b)| (a - b).abs() as f64).sum();
+        // One scaled unit is 120 months.
+        vec![scaled * 120.0, scaled]
+    }
+}
+
+/// The key-point network as a task: MSE on coordinates in `[−1, 1]`.
+pub struct KeypointTask {
+    /// The network's config.
+    pub config: KeypointNetConfig,
+}
+
+impl Task for KeypointTask {
+    type Model = KeypointNet;
+    fn net(&self) -> &'static str {
+        "keypoints"
+    }
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).expect("config serialises")
+    }
+    fn input(&self) -> [usize; 2] {
+        [self.config.height, self.config.width]
+    }
+    fn init(&self, device: &Device) -> KeypointNet {
+        self.config.init(device)
+    }
+    fn loss(&self, model: &KeypointNet, batch: &Batch, device: &Device) -> Tensor<1> {
+        let x = images(batch, self.input(), device);
+        mse(model.forward(x), column(&batch.targets, 6, device))
+    }
+    fn metric_names(&self) -> &'static [&'static str] {
+        &["fingertip_error_px", "thumb_error_px", "capitate_error_px"]
+    }
+    /// Distances in input pixels.
+    fn metric_sums(&self, model: &KeypointNet, batch: &Batch, device: &Device) -> Vec<f64> {
+        let x = images(batch, self.input(), device);
+        let pred = to_vec(model.forward(x));
+        let [h, w] = self.input();
+        let mut sums = vec![0.0; 4];
+        for (p, t) in pred.chunks_exact(6).zip(batch.targets.chunks_exact(6)) {
+            for k in 0..3 {
+                let dx = (p[2 * k] - t[2 * k]) as f64 * w as f64 / 2.0;
+                let dy = (p[2 * k + 1] - t[2 * k + 1]) as f64 * h as f64 / 2.0;
+                sums[k] += (dx * dx + dy * dy).sqrt();
+            }
+            sums[3] += p
+                .iter()
+                .zip(t)
+                .map(|(a, b)| ((a - b) as f64).powi(2))
+                .sum::<f64>()
+                / 6.0;
+        }
+        sums
+    }
+}
+
+/// The U-Net as a task: the paper's `BCE − log J`.
+pub struct SegmentTask {
+    /// The network's config.
+    pub config: UNetConfig,
+    /// Input `[height, width]`.
+    pub input: [usize; 2],
+}
+
+impl Task for SegmentTask {
+    type Model = UNet;
+    fn net(&self) -> &'static str {
+        "unet"
+    }
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).expect("config serialises")
+    }
+    fn input(&self) -> [usize; 2] {
+        self.input
+    }
+    fn init(&self, device: &Device) -> UNet {
+        self.config.init(device)
+    }
+    fn loss(&self, model: &UNet, batch: &Batch, device: &Device) -> Tensor<1> {
+        let [h, w] = self.input;
+        let x = images(batch, self.input, device);
+        let y = Tensor::<1>::from_floats(batch.targets.as_slice(), device)
+            .reshape([batch.size, 1, h, w]);
+        bce_minus_log_jaccard(model.forward(x), y)
+    }
+    fn metric_names(&self) -> &'static [&'static str] {
+        &["iou"]
+    }
+    fn metric_sums(&self, model: &UNet, batch: &Batch, device: &Device) -> Vec<f64> {
+        let [h, w] = self.input;
+        let x = images(batch, self.input, device);
+        let logits = model.forward(x);
+        let y = Tensor::<1>::from_floats(batch.targets.as_slice(), device)
+            .reshape([batch.size, 1, h, w]);
+        let loss = bce_minus_log_jaccard(logits.clone(), y)
+            .into_data()
+            .try_to_vec::<f32>();
+        let prob = sigmoid(logits)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32 data");
+        let mut iou = 0.0;
+        for (p, t) in prob
+            .chunks_exact(h * w)
+            .zip(batch.targets.chunks_exact(h * w))
+        {
+            let (mut inter, mut union) = (0usize, 0usize);
+            for (&a, &b) in p.iter().zip(t) {
+                let (a, b) = (a > 0.5, b > 0.5);
+                inter += (a && b) as usize;
+                union += (a || b) as usize;
+            }
+            iou += if union == 0 {
+                1.0
+            } else {
+                inter as f64 / union as f64
+            };
+        }
+        let loss = loss.map(|v| v[0] as f64).unwrap_or(f64::NAN);
+        vec![iou, loss * batch.size as f64]
+    }
+}
