@@ -4,14 +4,19 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
+use burn::tensor::activation::relu;
 
-/// ELU written as `max(x, 0) + exp(min(x, 0)) − 1`.
+/// ELU written as `max(x, 0) + exp(min(x, 0)) − 1`, with both halves from ReLU:
+/// `relu(x) + exp(−relu(−x)) − 1`.
 ///
 /// burn's own ELU evaluates `exp(x)` for every `x` and its gradient becomes NaN above
 /// about 88 (where `exp` overflows `f32`); this form never exponentiates a positive
-/// number.
+/// number. ReLU rather than `clamp` because burn differentiates ReLU in one pass and
+/// `clamp` through a mask fill: forward and backward over a 8×16×256×192 tensor take
+/// 0.18 s instead of 0.28 s on flex (`cargo run --release -p boneage-nn --example
+/// elu_variants`).
 pub fn elu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    x.clone().clamp_min(0.0) + x.clamp_max(0.0).exp() - 1.0
+    relu(x.clone()) + relu(x.neg()).neg().exp() - 1.0
 }
 
 /// 3×3 convolution (same padding), batch norm, ELU.

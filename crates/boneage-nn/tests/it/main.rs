@@ -11,8 +11,8 @@ fn device() -> Device {
     Device::flex()
 }
 
-/// flex seeds one global generator, so tests that draw from it (weight init,
-/// dropout) hold this lock to get the same draws whatever runs beside them.
+/// flex seeds one global generator, so every test holds this lock: a test that
+/// draws from it (weight init, dropout) then gets the same draws whatever else runs.
 static DEVICE_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
@@ -29,6 +29,7 @@ fn scalar(t: Tensor<1>) -> f32 {
 
 #[test]
 fn unet_keeps_the_spatial_size() {
+    let _rng = crate::rng_lock();
     let d = device();
     let net = UNetConfig::new().with_features(vec![4, 8, 16]).init(&d);
     for (h, w) in [(32, 32), (64, 48), (16, 28)] {
@@ -47,6 +48,7 @@ fn unet_keeps_the_spatial_size() {
 #[test]
 #[should_panic(expected = "must be a multiple of 4")]
 fn unet_refuses_sizes_it_cannot_pool() {
+    let _rng = crate::rng_lock();
     let d = device();
     let net = UNetConfig::new().with_features(vec![4, 8, 16]).init(&d);
     net.forward(Tensor::zeros([1, 1, 30, 32], &d));
@@ -54,6 +56,7 @@ fn unet_refuses_sizes_it_cannot_pool() {
 
 #[test]
 fn keypoint_net_gives_six_coordinates() {
+    let _rng = crate::rng_lock();
     let d = device();
     let paper = KeypointNetConfig::new().init(&d);
     assert_eq!(
@@ -74,6 +77,7 @@ fn keypoint_net_gives_six_coordinates() {
 
 #[test]
 fn age_net_heads_sex_input_and_sizes() {
+    let _rng = crate::rng_lock();
     let d = device();
     let feats = vec![4, 4, 8, 8, 8, 8];
     for (h, w) in [(128, 96), (64, 64), (150, 140)] {
@@ -107,6 +111,7 @@ fn age_net_heads_sex_input_and_sizes() {
 
 #[test]
 fn age_scaling_round_trips() {
+    let _rng = crate::rng_lock();
     let d = device();
     let m = Tensor::<2>::from_data([[0.0], [120.0], [240.0]], &d);
     let s = scale_age(m.clone())
@@ -123,6 +128,7 @@ fn age_scaling_round_trips() {
 
 #[test]
 fn softmax_expectation_by_hand() {
+    let _rng = crate::rng_lock();
     let d = device();
     // p = [1, 2, 5] / 8, so E = (0·1 + 1·2 + 2·5) / 8 = 1.5.
     let logits = Tensor::<2>::from_data([[0.0, 2f32.ln(), 5f32.ln()], [0.0, 0.0, 0.0]], &d);
@@ -135,6 +141,7 @@ fn softmax_expectation_by_hand() {
 
 #[test]
 fn losses_by_hand() {
+    let _rng = crate::rng_lock();
     let d = device();
     let z = Tensor::<1>::from_data([0.0, 2.0, -1.0], &d);
     let y = Tensor::<1>::from_data([1.0, 0.0, 1.0], &d);
@@ -163,6 +170,7 @@ fn losses_by_hand() {
 
 #[test]
 fn elu_has_finite_gradients_for_large_inputs() {
+    let _rng = crate::rng_lock();
     let d = device().autodiff();
     let x = Tensor::<1>::from_data([-1.0, 1.0, 100.0, 1000.0], &d).require_grad();
     let y = elu(x.clone());
@@ -371,6 +379,7 @@ mod weights {
 
     #[test]
     fn save_then_load_gives_the_same_outputs() {
+        let _rng = crate::rng_lock();
         let d = Device::flex();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("age_f_c.safetensors");
@@ -401,6 +410,7 @@ mod weights {
 
     #[test]
     fn a_mismatched_or_corrupted_file_is_refused_clearly() {
+        let _rng = crate::rng_lock();
         let d = Device::flex();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("net.safetensors");
@@ -661,6 +671,7 @@ mod engine {
 
     #[test]
     fn learning_rate_falls_from_start_to_end() {
+        let _rng = crate::rng_lock();
         let mut c = spec(
             Path::new("."),
             &Arc::new(examples(1, 0)),
@@ -684,6 +695,7 @@ mod engine {
     /// covers it.
     #[test]
     fn augmentation_moves_targets_with_the_image() {
+        let _rng = crate::rng_lock();
         let (w, h) = (40usize, 50usize);
         let (px, py) = (12usize, 30usize);
         let mut pixels = vec![0u8; w * h];
@@ -754,6 +766,7 @@ mod engine {
 
     #[test]
     fn example_cache_round_trips_and_refuses_another_source() {
+        let _rng = crate::rng_lock();
         let ex = examples(3, 0);
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("cache.bin");
