@@ -28,6 +28,10 @@ enum Command {
     Segment(commands::segment::Args),
     /// Register radiographs from key points: canvas, region crops and overlays.
     Register(commands::register::Args),
+    /// Positive mining: candidate hand masks and numbered review sheets for one round.
+    Mine(commands::mine::MineArgs),
+    /// Record a reviewer's decisions on one sheet of a mining round.
+    Review(commands::mine::ReviewArgs),
     /// Train the U-Net, the key-point net or a bone-age net (resumable).
     Train(commands::train::Args),
     /// Benchmarks against reference implementations, measured in the same run.
@@ -42,6 +46,8 @@ fn main() -> ExitCode {
         Command::Sheet(args) => commands::sheet::run(args),
         Command::Segment(args) => commands::segment::run(args),
         Command::Register(args) => commands::register::run(args),
+        Command::Mine(args) => commands::mine::mine(args),
+        Command::Review(args) => commands::mine::review(args),
         Command::Train(args) => commands::train::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };

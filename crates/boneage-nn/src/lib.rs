@@ -12,6 +12,7 @@ pub mod blocks;
 pub mod data;
 pub mod keypoints;
 pub mod loss;
+pub mod predict;
 pub mod prepare;
 pub mod tasks;
 pub mod train;

@@ -58,7 +58,7 @@ pub fn letterbox(img: &GrayImage, width: usize, height: usize) -> (GrayImage, Af
 /// Films stored with the wrong polarity (bone dark) are inverted first: the hand
 /// fills the middle of the input, so when the outer frame is brighter than the
 /// middle the film is negative.
-fn window(img: &GrayImage) -> Vec<u8> {
+pub fn window_pixels(img: &GrayImage) -> Vec<u8> {
     let mask = Mask::threshold(img, 1e-3);
     let mut out = percentile_window(img, &mask, 1.0, 99.0);
     if frame_brighter_than_centre(&out, &mask) {
@@ -148,7 +148,7 @@ pub fn age_examples(
         Ok(Some(Example {
             id: s.id.clone(),
             male: s.sex.is_male(),
-            pixels: window(&img),
+            pixels: window_pixels(&img),
             target: Target::Age(s.boneage_months as f32),
         }))
     })?;
@@ -190,7 +190,7 @@ pub fn keypoint_examples(
         Ok(Some(Example {
             id: s.id.clone(),
             male: s.sex.is_male(),
-            pixels: window(&img),
+            pixels: window_pixels(&img),
             target: Target::Keypoints(t),
         }))
     })?;
@@ -219,7 +219,7 @@ pub fn keypoints_from_input(t: &[f32; 6], map: &Affine, [h, w]: [usize; 2]) -> K
 }
 
 /// Mask examples (image and mask letterboxed to `[height, width]`) of the samples
-/// with a mask `<id>.png` in `masks`.
+/// with a mask `<id>.png` in `masks`, at the image's size or reduced (same aspect).
 pub fn mask_examples(
     ds: &Dataset,
     samples: &[Sample],
@@ -234,7 +234,14 @@ pub fn mask_examples(
         }
         let r = read_radiograph(ds.image_path(s))?;
         let m = Mask::load_png(&mpath)?;
-        if (m.width(), m.height()) != (r.pixels.width(), r.pixels.height()) {
+        // Masks may be stored at a reduced scale (the labels are at a quarter);
+        // the aspect ratio must match.
+        let aspect = |w: usize, h: usize| w as f64 / h as f64;
+        let (ma, ia) = (
+            aspect(m.width(), m.height()),
+            aspect(r.pixels.width(), r.pixels.height()),
+        );
+        if (ma / ia - 1.0).abs() > 0.02 || m.width() > r.pixels.width() {
             return Err(Error::Table {
                 path: mpath,
                 detail: format!(
@@ -251,7 +258,7 @@ pub fn mask_examples(
         Ok(Some(Example {
             id: s.id.clone(),
             male: s.sex.is_male(),
-            pixels: window(&img),
+            pixels: window_pixels(&img),
             target: Target::Mask(mimg.as_slice().iter().map(|&v| (v > 0.5) as u8).collect()),
         }))
     })?;

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod inspect;
+pub mod mine;
 pub mod phantom;
 pub mod register;
 pub mod segment;

@@ -229,7 +229,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 shift: 0.05,
                 flip: true,
             };
-            let data = Data::open(&common, |_| true)?;
+            let data = Data::open(&common, |s| masks.join(format!("{}.png", s.id)).is_file())?;
             let source = format!("masks {} {}x{}", masks.display(), input[0], input[1]);
             let [train, val] = data.examples(&common, &source, |ds, s, p| {
                 mask_examples(ds, s, &masks, input, p)

@@ -355,3 +355,107 @@ fn train_each_net_then_stop_and_resume() {
         "{err}"
     );
 }
+
+/// One round of positive mining on phantoms: candidates and a numbered sheet, the
+/// reviewer's decisions in the log and accepted masks at a quarter of the size, and a
+/// second round that only proposes what was not accepted.
+#[test]
+fn mine_then_review_then_mine_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = boneage(
+        &[
+            "phantom", "--n", "6", "--out", "ph", "--seed", "8", "--size", "160x200",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = boneage(
+        &["mine", "ph", "--labels", "labels", "--out", "r0"],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("6 candidates on 1 sheets"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(tmp.path().join("r0/sheet-001.png").is_file());
+    let index = std::fs::read_to_string(tmp.path().join("r0/index.csv")).unwrap();
+    assert_eq!(index.lines().count(), 7, "{index}");
+
+    let bad = boneage(
+        &[
+            "review", "r0", "--labels", "labels", "--sheet", "1", "--reject", "9",
+        ],
+        tmp.path(),
+    );
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("sheet 1 has tiles 1 to 6"),
+        "{}",
+        text(&bad.stderr)
+    );
+
+    let out = boneage(
+        &[
+            "review", "r0", "--labels", "labels", "--sheet", "1", "--reject", "2,4-5",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("3 accepted, 3 rejected"),
+        "{}",
+        text(&out.stderr)
+    );
+    let log = std::fs::read_to_string(tmp.path().join("labels/review.csv")).unwrap();
+    assert_eq!(log.lines().next(), Some("id,round,kind,decision,time"));
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains(",0,mask,accept,"))
+            .count(),
+        3,
+        "{log}"
+    );
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains(",0,mask,reject,"))
+            .count(),
+        3,
+        "{log}"
+    );
+    let masks: Vec<_> = std::fs::read_dir(tmp.path().join("labels/masks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(masks.len(), 3);
+    let m = image::open(&masks[0]).unwrap();
+    assert_eq!(
+        (m.width(), m.height()),
+        (40, 50),
+        "masks are kept at a quarter"
+    );
+
+    let out = boneage(
+        &["mine", "ph", "--labels", "labels", "--out", "r1b"],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("3 already accepted, 3 candidates"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = boneage(
+        &[
+            "mine", "ph", "--labels", "labels", "--out", "r1", "--round", "1",
+        ],
+        tmp.path(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("need --model"),
+        "{}",
+        text(&out.stderr)
+    );
+}
