@@ -205,6 +205,23 @@ pub fn write_labels(path: &Path, samples: &[Sample]) -> Result<()> {
     })
 }
 
+/// Suffix of hand-mask files in label folders: `<id>.mask.png`, so that a mask is
+/// never taken for a film named by its id.
+pub const MASK_SUFFIX: &str = ".mask.png";
+
+/// Where a label folder keeps the hand mask of image `id`.
+pub fn mask_path(dir: &Path, id: &str) -> PathBuf {
+    dir.join(format!("{id}{MASK_SUFFIX}"))
+}
+
+/// The hand mask of image `id` in `dir`, if there is one: `<id>.mask.png` (label
+/// folders) or `<id>.png` (the phantom generator's `masks/`).
+pub fn find_mask(dir: &Path, id: &str) -> Option<PathBuf> {
+    [mask_path(dir, id), dir.join(format!("{id}.png"))]
+        .into_iter()
+        .find(|p| p.is_file())
+}
+
 /// Indices of a train/validation split.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Split {

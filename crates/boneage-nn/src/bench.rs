@@ -56,8 +56,8 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Median of `reps` timed calls after `warmup` untimed ones.
-fn timed(warmup: usize, reps: usize, mut f: impl FnMut()) -> f64 {
+/// Median seconds of `reps` timed calls after `warmup` untimed ones.
+pub fn timed(warmup: usize, reps: usize, mut f: impl FnMut()) -> f64 {
     for _ in 0..warmup {
         f();
     }

@@ -3,9 +3,9 @@
 //! window its contrast, and keep 8-bit pixels with the target.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use boneage_core::dataset::{Dataset, Sample};
+use boneage_core::dataset::{Dataset, Sample, find_mask};
 use boneage_core::geometry::{Affine, Point};
 use boneage_core::image::Mask;
 use boneage_core::keypoints::KeyPoints;
@@ -96,12 +96,15 @@ fn frame_brighter_than_centre(img: &GrayImage, mask: &Mask) -> bool {
     nf > 0 && nc > 0 && frame / nf as f64 > centre / nc as f64 + 0.1
 }
 
-fn prepare<T: Send>(
+/// Examples of `[height, width]` from `one` applied to each sample in parallel
+/// (`None`: the sample has no label of this kind and is skipped).
+fn prepare(
     samples: &[Sample],
+    [height, width]: [usize; 2],
     progress: &(dyn Fn() + Sync),
-    one: impl Fn(&Sample) -> Result<Option<T>> + Sync,
-) -> Result<Vec<T>> {
-    let out: Vec<Result<Option<T>>> = samples
+    one: impl Fn(&Sample) -> Result<Option<Example>> + Sync,
+) -> Result<Examples> {
+    let out: Vec<Result<Option<Example>>> = samples
         .par_iter()
         .map(|s| {
             let r = one(s);
@@ -115,7 +118,11 @@ fn prepare<T: Send>(
             items.push(t);
         }
     }
-    Ok(items)
+    Ok(Examples {
+        height,
+        width,
+        items,
+    })
 }
 
 /// Bone-age examples of `samples` at `[height, width]`.
@@ -126,7 +133,7 @@ pub fn age_examples(
     [h, w]: [usize; 2],
     progress: &(dyn Fn() + Sync),
 ) -> Result<Examples> {
-    let items = prepare(samples, progress, |s| {
+    prepare(samples, [h, w], progress, |s| {
         let path = ds.image_path(s);
         let r = read_radiograph(&path)?;
         let img = match view {
@@ -151,11 +158,6 @@ pub fn age_examples(
             pixels: window_pixels(&img),
             target: Target::Age(s.boneage_months as f32),
         }))
-    })?;
-    Ok(Examples {
-        height: h,
-        width: w,
-        items,
     })
 }
 
@@ -175,7 +177,7 @@ pub fn keypoint_examples(
     [h, w]: [usize; 2],
     progress: &(dyn Fn() + Sync),
 ) -> Result<Examples> {
-    let items = prepare(samples, progress, |s| {
+    prepare(samples, [h, w], progress, |s| {
         let Some(k) = keypoints.get(&s.id) else {
             return Ok(None);
         };
@@ -193,11 +195,6 @@ pub fn keypoint_examples(
             pixels: window_pixels(&img),
             target: Target::Keypoints(t),
         }))
-    })?;
-    Ok(Examples {
-        height: h,
-        width: w,
-        items,
     })
 }
 
@@ -219,7 +216,7 @@ pub fn keypoints_from_input(t: &[f32; 6], map: &Affine, [h, w]: [usize; 2]) -> K
 }
 
 /// Mask examples (image and mask letterboxed to `[height, width]`) of the samples
-/// with a mask `<id>.png` in `masks`, at the image's size or reduced (same aspect).
+/// with a mask in `masks` (see [`find_mask`]), at the image's size or reduced (same aspect).
 pub fn mask_examples(
     ds: &Dataset,
     samples: &[Sample],
@@ -227,11 +224,10 @@ pub fn mask_examples(
     [h, w]: [usize; 2],
     progress: &(dyn Fn() + Sync),
 ) -> Result<Examples> {
-    let items = prepare(samples, progress, |s| {
-        let mpath: PathBuf = masks.join(format!("{}.png", s.id));
-        if !mpath.is_file() {
+    prepare(samples, [h, w], progress, |s| {
+        let Some(mpath) = find_mask(masks, &s.id) else {
             return Ok(None);
-        }
+        };
         let r = read_radiograph(ds.image_path(s))?;
         let m = Mask::load_png(&mpath)?;
         // Masks may be stored at a reduced scale (the labels are at a quarter);
@@ -261,10 +257,5 @@ pub fn mask_examples(
             pixels: window_pixels(&img),
             target: Target::Mask(mimg.as_slice().iter().map(|&v| (v > 0.5) as u8).collect()),
         }))
-    })?;
-    Ok(Examples {
-        height: h,
-        width: w,
-        items,
     })
 }

@@ -177,6 +177,9 @@ pub enum TrainError {
     /// Weights could not be written or read.
     #[error(transparent)]
     Weights(#[from] WeightsError),
+    /// A run file could not be written.
+    #[error(transparent)]
+    Write(#[from] boneage_core::Error),
     /// The run cannot start or resume as asked.
     #[error("{}: {detail}", dir.display())]
     Run {
@@ -256,9 +259,9 @@ fn checkpoints(dir: &Path) -> Vec<(usize, PathBuf)> {
 }
 
 fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    Ok(boneage_core::io::write_atomic(path, |w| {
+        w.write_all(bytes)
+    })?)
 }
 
 /// Trains `task` as `spec` says, reporting to `observer`.

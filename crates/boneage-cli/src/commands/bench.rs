@@ -2,7 +2,6 @@
 //! Benchmarks print ratios; they are not tests and CI does not run them.
 
 use std::process::{Command, ExitCode};
-use std::time::Instant;
 
 use anyhow::{Context, bail};
 use boneage_core::geometry::{Affine, Point};
@@ -56,19 +55,6 @@ struct OpsArgs {
     only: Option<String>,
 }
 
-fn median_time(reps: usize, f: &mut dyn FnMut()) -> f64 {
-    f();
-    let mut t: Vec<f64> = (0..reps.max(1))
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
-}
-
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.what {
@@ -113,7 +99,7 @@ fn ops(args: OpsArgs) -> anyhow::Result<ExitCode> {
     let only = args.only.clone().unwrap_or_default();
     let time = |name: &str, f: &mut dyn FnMut()| {
         if name.contains(&only) {
-            median_time(reps, f)
+            boneage_nn::bench::timed(1, reps, f)
         } else {
             f64::NAN
         }

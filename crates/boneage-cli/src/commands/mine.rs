@@ -7,7 +7,7 @@
 //! into the label folder.
 //!
 //! Label folder (`--labels`, e.g. `data/labels`):
-//! - `masks/<id>.png`: accepted masks at a quarter of the image size (white = hand);
+//! - `masks/<id>.mask.png`: accepted masks at a quarter of the image size (white = hand);
 //! - `review.csv`: `id,round,kind,decision,time` (time in seconds since 1970).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use boneage_core::dataset::Dataset;
+use boneage_core::dataset::{Dataset, mask_path};
 use boneage_core::image::Mask;
 use boneage_core::ops::resize_area;
 use boneage_core::ops::segment::{SegmentConfig, segment_hand};
@@ -137,7 +137,7 @@ pub fn mine(args: MineArgs) -> anyhow::Result<ExitCode> {
                 Some(net) => net.segment(&r.pixels),
                 None => segment_hand(&r.pixels, &cfg),
             };
-            mask.save_png(&masks_dir.join(format!("{}.png", s.id)))?;
+            mask.save_png(&mask_path(&masks_dir, &s.id))?;
             let thumb = thumbnail(&r.pixels, 200, 250);
             let small = Mask::threshold(
                 &resize_area(&mask.to_image(), thumb.width(), thumb.height()),
@@ -259,18 +259,18 @@ pub fn review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
     for (n, id) in &tiles {
         let accept = !reject.contains(n);
         if accept {
-            let src = args.round_dir.join("masks").join(format!("{id}.png"));
+            let src = mask_path(&args.round_dir.join("masks"), id);
             let m = Mask::load_png(&src)?;
             let (w, h) = (
                 m.width().div_ceil(LABEL_SCALE),
                 m.height().div_ceil(LABEL_SCALE),
             );
             let small = Mask::threshold(&resize_area(&m.to_image(), w, h), 0.5);
-            small.save_png(&out_masks.join(format!("{id}.png")))?;
+            small.save_png(&mask_path(&out_masks, id))?;
             acc += 1;
         } else {
             // A later decision overrides an earlier acceptance.
-            let _ = std::fs::remove_file(out_masks.join(format!("{id}.png")));
+            let _ = std::fs::remove_file(mask_path(&out_masks, id));
             rej += 1;
         }
         lines.push_str(&format!(

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use boneage_core::dataset::{Dataset, Sample, split_stratified};
+use boneage_core::dataset::{Dataset, Sample, find_mask, split_stratified};
 use boneage_core::io::Sex;
 use boneage_core::keypoints::read_csv;
 use boneage_core::registration::{Canvas, Region};
@@ -31,7 +31,7 @@ enum Net {
     Segment {
         #[command(flatten)]
         common: Common,
-        /// Folder of hand masks `<id>.png` (default: DATA/masks).
+        /// Folder of hand masks `<id>.mask.png` or `<id>.png` (default: DATA/masks).
         #[arg(long)]
         masks: Option<PathBuf>,
     },
@@ -229,7 +229,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 shift: 0.05,
                 flip: true,
             };
-            let data = Data::open(&common, |s| masks.join(format!("{}.png", s.id)).is_file())?;
+            let data = Data::open(&common, |s| find_mask(&masks, &s.id).is_some())?;
             let source = format!("masks {} {}x{}", masks.display(), input[0], input[1]);
             let [train, val] = data.examples(&common, &source, |ds, s, p| {
                 mask_examples(ds, s, &masks, input, p)
