@@ -28,10 +28,12 @@ enum Command {
     Segment(commands::segment::Args),
     /// Register radiographs from key points: canvas, region crops and overlays.
     Register(commands::register::Args),
-    /// Positive mining: candidate hand masks and numbered review sheets for one round.
+    /// Positive mining: candidate masks or key points and numbered review sheets for one round.
     Mine(commands::mine::MineArgs),
-    /// Record a reviewer's decisions on one sheet of a mining round.
+    /// Record a reviewer's decisions on a mining round: by sheet, or on a web page.
     Review(commands::mine::ReviewArgs),
+    /// Set key points by hand: a coordinate grid to read them off, then the numbers.
+    Annotate(commands::mine::AnnotateArgs),
     /// Train the U-Net, the key-point net or a bone-age net (resumable).
     Train(commands::train::Args),
     /// Benchmarks against reference implementations, measured in the same run.
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Register(args) => commands::register::run(args),
         Command::Mine(args) => commands::mine::mine(args),
         Command::Review(args) => commands::mine::review(args),
+        Command::Annotate(args) => commands::mine::annotate(args),
         Command::Train(args) => commands::train::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };

@@ -1,14 +1,23 @@
-//! `boneage mine` and `boneage review`: positive mining of hand masks.
+//! `boneage mine`, `boneage review` and `boneage annotate`: positive mining of hand
+//! masks and key points.
 //!
-//! `mine` proposes a candidate mask for every image of a dataset that has no accepted
-//! mask yet (round 0: the classical baseline; later rounds: a U-Net trained on the
-//! masks accepted so far) and writes numbered contact sheets of overlays; `review` records what a
-//! person decided, sheet by sheet, in the review log and copies the accepted masks
-//! into the label folder.
+//! `mine` proposes a candidate for every image of a dataset that has none accepted
+//! yet and writes numbered contact sheets of overlays:
+//! - masks (`--kind mask`): round 0 the classical baseline, later rounds a U-Net
+//!   trained on the masks accepted so far;
+//! - key points (`--kind keypoints`, images with an accepted mask): from the mask's
+//!   geometry (`boneage_core::handgeom`), or from a key-point net (`--model`).
+//!
+//! `review` records what a person decided, sheet by sheet (`--sheet K --reject 3,17`)
+//! or on a web page (`--serve`), in the review log, and copies accepted labels into
+//! the label folder. `annotate` sets key points by hand where the candidate was wrong:
+//! a grid overlay to read coordinates off, and the three points as numbers.
 //!
 //! Label folder (`--labels`, e.g. `data/labels`):
 //! - `masks/<id>.mask.png`: accepted masks at a quarter of the image size (white = hand);
-//! - `review.csv`: `id,round,kind,decision,time` (time in seconds since 1970).
+//! - `keypoints.csv`: accepted or hand-set key points, original-image pixels;
+//! - `review.csv`: `id,round,kind,decision,time` (decision `accept`, `reject` or `set`;
+//!   time in seconds since 1970; for an id and kind the last decision counts).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -16,36 +25,64 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use boneage_core::GrayImage;
 use boneage_core::dataset::{Dataset, mask_path};
+use boneage_core::geometry::{Affine, Point};
+use boneage_core::handgeom::{GeometryParams, keypoints_from_mask};
 use boneage_core::image::Mask;
-use boneage_core::ops::resize_area;
+use boneage_core::keypoints::{self, KeyPoints};
 use boneage_core::ops::segment::{SegmentConfig, segment_hand};
-use boneage_core::overlay::{colors, draw_mask_outline, to_rgb};
+use boneage_core::ops::{resize_area, warp_affine};
+use boneage_core::overlay::{colors, draw_mask_outline, draw_point, to_rgb};
 use boneage_core::read_radiograph;
 use boneage_core::sheet::{SheetLayout, save_rgb, thumbnail};
+use image::RgbImage;
 use rayon::prelude::*;
 
 /// Scale of the committed masks relative to the image.
 pub const LABEL_SCALE: usize = 4;
-/// Tiles per contact sheet.
-const PER_SHEET: usize = 24;
+/// Tiles per contact sheet: masks, key points (wider tiles).
+const PER_SHEET: [usize; 2] = [24, 20];
+
+/// What a round proposes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    /// Hand masks.
+    Mask,
+    /// The three key points.
+    Keypoints,
+}
+
+impl Kind {
+    /// The name in the review log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Mask => "mask",
+            Kind::Keypoints => "keypoints",
+        }
+    }
+}
 
 /// Arguments of `boneage mine`.
 #[derive(clap::Args)]
 pub struct MineArgs {
     /// Dataset folder (RSNA layout: `DATA.csv` beside it, or `labels.csv` inside).
     data: PathBuf,
-    /// Label folder with the accepted masks and the review log.
+    /// Label folder with the accepted labels and the review log.
     #[arg(long)]
     labels: PathBuf,
-    /// Round number (0: the classical baseline).
+    /// Round number (masks: 0 is the classical baseline).
     #[arg(long, default_value_t = 0)]
     round: u32,
+    /// What to propose: masks, or key points for the images with an accepted mask.
+    #[arg(long, value_enum, default_value_t = Kind::Mask)]
+    kind: Kind,
     /// Work folder for this round's candidates and sheets.
     #[arg(long)]
     out: PathBuf,
-    /// U-Net weights (`RUN/model.safetensors` from `boneage train segment` on the
-    /// masks accepted so far); required after round 0.
+    /// Weights that make the candidates: a U-Net (`boneage train segment`; required
+    /// for mask rounds after 0) or a key-point net (`boneage train keypoints`; without
+    /// it key points come from the mask's geometry).
     #[arg(long)]
     model: Option<PathBuf>,
 }
@@ -55,27 +92,118 @@ pub struct MineArgs {
 pub struct ReviewArgs {
     /// The round's work folder written by `boneage mine`.
     round_dir: PathBuf,
-    /// Label folder with the accepted masks and the review log.
+    /// Label folder with the accepted labels and the review log.
     #[arg(long)]
     labels: PathBuf,
     /// Sheet number (1-based) the decisions are about.
-    #[arg(long)]
-    sheet: usize,
+    #[arg(long, required_unless_present = "serve")]
+    sheet: Option<usize>,
     /// Tile numbers on that sheet that are rejected, e.g. `3,17,20-22`; every other tile
     /// of the sheet is accepted.
     #[arg(long, default_value = "")]
     reject: String,
+    /// Serve a review page instead (one key per decision, clicks to set key points)
+    /// at this address.
+    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:8765", conflicts_with = "sheet")]
+    serve: Option<String>,
+    /// Dataset folder the round was mined from (the review page shows its images).
+    #[arg(long, requires = "serve")]
+    data: Option<PathBuf>,
 }
 
-fn review_log(labels: &Path) -> PathBuf {
-    labels.join("review.csv")
+/// Arguments of `boneage annotate`.
+#[derive(clap::Args)]
+pub struct AnnotateArgs {
+    /// Dataset folder.
+    data: PathBuf,
+    /// Image id.
+    id: String,
+    /// Label folder with the review log.
+    #[arg(long)]
+    labels: PathBuf,
+    /// Write the image with a coordinate grid (original pixels) to read points off.
+    #[arg(long)]
+    grid: Option<PathBuf>,
+    /// Middle fingertip `x,y` in original pixels.
+    #[arg(long, value_parser = parse_point, requires_all = ["thumb", "capitate"])]
+    fingertip: Option<Point>,
+    /// Thumb tip `x,y`.
+    #[arg(long, value_parser = parse_point)]
+    thumb: Option<Point>,
+    /// Capitate centre `x,y`.
+    #[arg(long, value_parser = parse_point)]
+    capitate: Option<Point>,
 }
 
-/// Ids with an accepted mask in the review log (the last decision counts).
-fn accepted(labels: &Path) -> anyhow::Result<BTreeSet<String>> {
-    let path = review_log(labels);
-    let mut last: BTreeMap<String, bool> = BTreeMap::new();
-    if path.is_file() {
+fn parse_point(s: &str) -> Result<Point, String> {
+    let (x, y) = s
+        .split_once(',')
+        .ok_or_else(|| format!("{s:?} is not x,y"))?;
+    let n = |t: &str| {
+        t.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("{t:?} is not a number"))
+    };
+    Ok(Point::new(n(x)?, n(y)?))
+}
+
+/// A label folder: accepted masks, key points and the review log.
+pub struct Labels {
+    dir: PathBuf,
+}
+
+/// One decision about one candidate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The candidate is right.
+    Accept,
+    /// The candidate is wrong.
+    Reject,
+    /// Key points set by hand.
+    Set,
+}
+
+impl Decision {
+    fn name(self) -> &'static str {
+        match self {
+            Decision::Accept => "accept",
+            Decision::Reject => "reject",
+            Decision::Set => "set",
+        }
+    }
+}
+
+impl Labels {
+    /// The label folder at `dir` (created on the first decision).
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.join("review.csv")
+    }
+
+    /// Folder of accepted masks.
+    pub fn masks_dir(&self) -> PathBuf {
+        self.dir.join("masks")
+    }
+
+    /// The key-point CSV.
+    pub fn keypoints_path(&self) -> PathBuf {
+        self.dir.join("keypoints.csv")
+    }
+
+    /// The last decision for each id about `kind`.
+    pub fn decisions(&self, kind: Kind) -> anyhow::Result<BTreeMap<String, String>> {
+        let path = self.log_path();
+        let mut last = BTreeMap::new();
+        if !path.is_file() {
+            return Ok(last);
+        }
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
         for (n, line) in text.lines().enumerate().skip(1) {
@@ -87,80 +215,411 @@ fn accepted(labels: &Path) -> anyhow::Result<BTreeSet<String>> {
                     n + 1
                 );
             }
-            if f[2] == "mask" {
-                last.insert(f[0].to_string(), f[3] == "accept");
+            if f[2] == kind.name() {
+                last.insert(f[0].to_string(), f[3].to_string());
+            }
+        }
+        Ok(last)
+    }
+
+    /// Ids whose label of `kind` is accepted or set by hand.
+    pub fn accepted(&self, kind: Kind) -> anyhow::Result<BTreeSet<String>> {
+        Ok(self
+            .decisions(kind)?
+            .into_iter()
+            .filter(|(_, d)| d == "accept" || d == "set")
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    /// Accepted key points.
+    pub fn keypoints(&self) -> anyhow::Result<BTreeMap<String, KeyPoints>> {
+        let p = self.keypoints_path();
+        if p.is_file() {
+            Ok(keypoints::read_csv(&p)?)
+        } else {
+            Ok(BTreeMap::new())
+        }
+    }
+
+    /// Applies key-point changes (`None` removes) to `keypoints.csv`, atomically.
+    fn update_keypoints(&self, changes: &[(String, Option<KeyPoints>)]) -> anyhow::Result<()> {
+        let mut all = self.keypoints()?;
+        for (id, k) in changes {
+            match k {
+                Some(k) => {
+                    all.insert(id.clone(), *k);
+                }
+                None => {
+                    all.remove(id);
+                }
+            }
+        }
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
+        keypoints::write_csv(
+            &self.keypoints_path(),
+            all.iter().map(|(id, k)| (id.as_str(), k)),
+        )?;
+        Ok(())
+    }
+
+    /// Appends decisions to the review log.
+    fn log(&self, round: u32, kind: Kind, rows: &[(String, Decision)]) -> anyhow::Result<()> {
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut lines = String::new();
+        for (id, d) in rows {
+            lines.push_str(&format!(
+                "{id},{round},{},{},{time}\n",
+                kind.name(),
+                d.name()
+            ));
+        }
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
+        let log = self.log_path();
+        let new = !log.is_file();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .with_context(|| format!("opening {}", log.display()))?;
+        if new {
+            lines.insert_str(0, "id,round,kind,decision,time\n");
+        }
+        // One write per batch of decisions, so a crash leaves whole lines.
+        f.write_all(lines.as_bytes())
+            .with_context(|| format!("writing {}", log.display()))?;
+        Ok(())
+    }
+
+    /// Records hand-set key points.
+    pub fn set_keypoints(&self, id: &str, k: KeyPoints) -> anyhow::Result<()> {
+        self.update_keypoints(&[(id.to_string(), Some(k))])?;
+        self.log(0, Kind::Keypoints, &[(id.to_string(), Decision::Set)])
+    }
+
+    /// The accepted mask of `id` at full size `w`×`h`, if there is one.
+    pub fn mask(&self, id: &str, w: usize, h: usize) -> anyhow::Result<Option<Mask>> {
+        let p = mask_path(&self.masks_dir(), id);
+        if !p.is_file() {
+            return Ok(None);
+        }
+        let small = Mask::load_png(&p)?;
+        Ok(Some(Mask::threshold(
+            &boneage_core::ops::resize_bilinear(&small.to_image(), w, h),
+            0.5,
+        )))
+    }
+}
+
+/// A round's work folder as `mine` wrote it.
+pub struct Round {
+    /// The folder.
+    pub dir: PathBuf,
+    /// Round number.
+    pub number: u32,
+    /// What it proposes.
+    pub kind: Kind,
+    /// `(sheet, tile, id)` in sheet order.
+    pub tiles: Vec<(usize, usize, String)>,
+    /// Key-point candidates (key-point rounds).
+    pub candidates: BTreeMap<String, KeyPoints>,
+}
+
+impl Round {
+    /// Reads `index.csv`, `round.txt` and the candidates of a round folder.
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        let index_path = dir.join("index.csv");
+        let index = std::fs::read_to_string(&index_path).with_context(|| {
+            format!("reading {} (run boneage mine first)", index_path.display())
+        })?;
+        let info = std::fs::read_to_string(dir.join("round.txt")).unwrap_or_default();
+        let mut words = info.split_whitespace();
+        let number = words.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let kind = match words.next() {
+            Some("keypoints") => Kind::Keypoints,
+            _ => Kind::Mask,
+        };
+        let mut tiles = Vec::new();
+        for (n, l) in index.lines().enumerate().skip(1) {
+            let f: Vec<&str> = l.split(',').collect();
+            let parsed = (f.len() == 3)
+                .then(|| Some((f[0].parse().ok()?, f[1].parse().ok()?, f[2].to_string())))
+                .flatten();
+            match parsed {
+                Some(t) => tiles.push(t),
+                None => bail!(
+                    "{}: line {}: expected sheet,tile,id",
+                    index_path.display(),
+                    n + 1
+                ),
+            }
+        }
+        let candidates = if kind == Kind::Keypoints {
+            keypoints::read_csv(&dir.join("candidates.csv"))?
+        } else {
+            BTreeMap::new()
+        };
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            number,
+            kind,
+            tiles,
+            candidates,
+        })
+    }
+
+    /// Records decisions about candidates of this round: accepted labels go into the
+    /// label folder, rejected ones leave it. Returns (accepted, rejected).
+    pub fn decide(
+        &self,
+        labels: &Labels,
+        decisions: &[(String, bool)],
+    ) -> anyhow::Result<(usize, usize)> {
+        let mut kp_changes = Vec::new();
+        let mut rows = Vec::new();
+        for (id, accept) in decisions {
+            match self.kind {
+                Kind::Mask => {
+                    let dst = mask_path(&labels.masks_dir(), id);
+                    if *accept {
+                        std::fs::create_dir_all(labels.masks_dir()).with_context(|| {
+                            format!("creating {}", labels.masks_dir().display())
+                        })?;
+                        let m = Mask::load_png(&mask_path(&self.dir.join("masks"), id))?;
+                        let (w, h) = (
+                            m.width().div_ceil(LABEL_SCALE),
+                            m.height().div_ceil(LABEL_SCALE),
+                        );
+                        Mask::threshold(&resize_area(&m.to_image(), w, h), 0.5).save_png(&dst)?;
+                    } else {
+                        // A later decision overrides an earlier acceptance.
+                        let _ = std::fs::remove_file(dst);
+                    }
+                }
+                Kind::Keypoints => {
+                    let k = self.candidates.get(id).with_context(|| {
+                        format!(
+                            "{}: no candidate for {id}",
+                            self.dir.join("candidates.csv").display()
+                        )
+                    })?;
+                    kp_changes.push((id.clone(), accept.then_some(*k)));
+                }
+            }
+            rows.push((
+                id.clone(),
+                if *accept {
+                    Decision::Accept
+                } else {
+                    Decision::Reject
+                },
+            ));
+        }
+        if !kp_changes.is_empty() {
+            labels.update_keypoints(&kp_changes)?;
+        }
+        labels.log(self.number, self.kind, &rows)?;
+        let acc = decisions.iter().filter(|d| d.1).count();
+        Ok((acc, decisions.len() - acc))
+    }
+}
+
+/// A mask overlay: the radiograph fitted into `w`×`h` with the mask outline.
+pub fn mask_tile(img: &GrayImage, mask: &Mask, w: usize, h: usize) -> RgbImage {
+    let thumb = thumbnail(img, w, h);
+    let small = Mask::threshold(
+        &resize_area(&mask.to_image(), thumb.width(), thumb.height()),
+        0.5,
+    );
+    let mut rgb = to_rgb(&thumb);
+    draw_mask_outline(&mut rgb, &small, colors::MASK, 2);
+    rgb
+}
+
+/// A key-point overlay, `w + h·3/5` wide: the radiograph fitted into `w`×`h` with the
+/// mask outline (when known) and the three points, and beside it the capitate's
+/// neighbourhood magnified (a fifth of the image height across), point at the centre.
+pub fn keypoint_tile(
+    img: &GrayImage,
+    mask: Option<&Mask>,
+    k: &KeyPoints,
+    w: usize,
+    h: usize,
+) -> RgbImage {
+    let thumb = thumbnail(img, w, h);
+    let s = thumb.width() as f64 / img.width() as f64;
+    let mut rgb = to_rgb(&thumb);
+    if let Some(m) = mask {
+        let small = Mask::threshold(
+            &resize_area(&m.to_image(), thumb.width(), thumb.height()),
+            0.5,
+        );
+        draw_mask_outline(&mut rgb, &small, [30, 120, 60], 1);
+    }
+    let r = (h as f64 / 90.0).max(2.0);
+    draw_point(&mut rgb, k.fingertip * s, r, colors::FINGERTIP);
+    draw_point(&mut rgb, k.thumb * s, r, colors::THUMB);
+    draw_point(&mut rgb, k.capitate * s, r, colors::CAPITATE);
+    // The capitate's neighbourhood.
+    let zw = h * 3 / 5;
+    let side = img.height() as f64 / 5.0;
+    let scale = side / zw as f64;
+    let map = Affine::similarity(
+        scale,
+        0.0,
+        false,
+        k.capitate - Point::new(side / 2.0, side / 2.0),
+    );
+    // Contrast stretched within the crop, so the carpal bones stand apart.
+    let crop = warp_affine(img, &map, zw, zw);
+    let all = Mask::threshold(&GrayImage::filled(zw, zw, 1.0), 0.5);
+    let zoom = to_rgb(&boneage_core::ops::percentile_window(
+        &crop, &all, 1.0, 99.5,
+    ));
+    let mut out = RgbImage::from_pixel((w + zw) as u32, h as u32, image::Rgb([20, 20, 24]));
+    image::imageops::replace(&mut out, &rgb, 0, 0);
+    let mut zoom = zoom;
+    let c = Point::new(zw as f64 / 2.0, zw as f64 / 2.0);
+    for d in [-1.0, 1.0] {
+        // A cross with a gap, so the bone under the point stays visible.
+        for t in 4..10 {
+            let t = t as f64 * d;
+            for p in [c + Point::new(t, 0.0), c + Point::new(0.0, t)] {
+                zoom.put_pixel(p.x as u32, p.y as u32, image::Rgb(colors::CAPITATE));
             }
         }
     }
-    Ok(last
-        .into_iter()
-        .filter(|(_, a)| *a)
-        .map(|(id, _)| id)
-        .collect())
+    image::imageops::replace(&mut out, &zoom, w as i64, 0);
+    out
+}
+
+/// Key points from an accepted mask's shape, in the image's pixels.
+fn geometry_candidate(mask_small: &Mask, w: usize, h: usize) -> Option<KeyPoints> {
+    let g = keypoints_from_mask(mask_small, &GeometryParams::default())?;
+    let (sx, sy) = (
+        w as f64 / mask_small.width() as f64,
+        h as f64 / mask_small.height() as f64,
+    );
+    let up = |p: Point| Point::new(p.x * sx, p.y * sy);
+    Some(KeyPoints {
+        fingertip: up(g.keypoints.fingertip),
+        thumb: up(g.keypoints.thumb),
+        capitate: up(g.keypoints.capitate),
+    })
+}
+
+/// How candidates are made.
+enum Proposer {
+    Baseline,
+    Segmenter(Box<boneage_nn::predict::Segmenter>),
+    Geometry,
+    Locator(Box<boneage_nn::predict::Locator>),
 }
 
 /// Runs `boneage mine`.
 pub fn mine(args: MineArgs) -> anyhow::Result<ExitCode> {
-    let segmenter = match (&args.model, args.round) {
-        (Some(m), _) => Some(boneage_nn::predict::Segmenter::load(m)?),
-        (None, 0) => None,
-        (None, r) => bail!(
+    let proposer = match (args.kind, &args.model, args.round) {
+        (Kind::Mask, Some(m), _) => Proposer::Segmenter(Box::new(boneage_nn::predict::Segmenter::load(m)?)),
+        (Kind::Mask, None, 0) => Proposer::Baseline,
+        (Kind::Mask, None, r) => bail!(
             "round {r}: rounds after 0 need --model, a U-Net trained on the accepted masks \
              (boneage train segment DATA --masks LABELS/masks --out RUN)"
         ),
+        (Kind::Keypoints, Some(m), _) => Proposer::Locator(Box::new(boneage_nn::predict::Locator::load(m)?)),
+        (Kind::Keypoints, None, _) => Proposer::Geometry,
     };
     let ds = Dataset::open_dir(&args.data)?;
-    let done = accepted(&args.labels)?;
+    let labels = Labels::new(&args.labels);
+    let done = labels.accepted(args.kind)?;
+    let with_mask = labels.accepted(Kind::Mask)?;
     let todo: Vec<_> = ds
         .samples
         .iter()
         .filter(|s| !done.contains(&s.id))
+        .filter(|s| args.kind == Kind::Mask || with_mask.contains(&s.id))
         .collect();
     let masks_dir = args.out.join("masks");
     std::fs::create_dir_all(&masks_dir)
         .with_context(|| format!("creating {}", masks_dir.display()))?;
     eprintln!(
-        "round {}: {} images, {} already accepted, {} candidates to make",
+        "round {} ({}): {} images, {} already accepted, {} candidates to make",
         args.round,
+        args.kind.name(),
         ds.samples.len(),
         done.len(),
         todo.len()
     );
     let cfg = SegmentConfig::default();
-    let bar = super::progress_bar(todo.len() as u64, "segmenting");
-    let tiles: Vec<anyhow::Result<(String, image::RgbImage)>> = todo
+    let bar = super::progress_bar(todo.len() as u64, "proposing");
+    type Made = (String, RgbImage, Option<KeyPoints>);
+    let tiles: Vec<anyhow::Result<Option<Made>>> = todo
         .par_iter()
         .map(|s| {
             let path = ds.image_path(s);
             let r = read_radiograph(&path)?;
-            let mask = match &segmenter {
-                Some(net) => net.segment(&r.pixels),
-                None => segment_hand(&r.pixels, &cfg),
+            let (w, h) = (r.pixels.width(), r.pixels.height());
+            let made = match &proposer {
+                Proposer::Baseline | Proposer::Segmenter(_) => {
+                    let mask = match &proposer {
+                        Proposer::Segmenter(net) => net.segment(&r.pixels),
+                        _ => segment_hand(&r.pixels, &cfg),
+                    };
+                    mask.save_png(&mask_path(&masks_dir, &s.id))?;
+                    Some((s.id.clone(), mask_tile(&r.pixels, &mask, 200, 250), None))
+                }
+                Proposer::Geometry | Proposer::Locator(_) => {
+                    let small = Mask::load_png(&mask_path(&labels.masks_dir(), &s.id))?;
+                    let k = match &proposer {
+                        Proposer::Locator(net) => Some(net.locate(&r.pixels)),
+                        _ => geometry_candidate(&small, w, h),
+                    };
+                    let full = Mask::threshold(
+                        &boneage_core::ops::resize_bilinear(&small.to_image(), w, h),
+                        0.5,
+                    );
+                    k.map(|k| {
+                        (
+                            s.id.clone(),
+                            keypoint_tile(&r.pixels, Some(&full), &k, 200, 250),
+                            Some(k),
+                        )
+                    })
+                }
             };
-            mask.save_png(&mask_path(&masks_dir, &s.id))?;
-            let thumb = thumbnail(&r.pixels, 200, 250);
-            let small = Mask::threshold(
-                &resize_area(&mask.to_image(), thumb.width(), thumb.height()),
-                0.5,
-            );
-            let mut rgb = to_rgb(&thumb);
-            draw_mask_outline(&mut rgb, &small, colors::MASK, 2);
             bar.inc(1);
-            Ok((s.id.clone(), rgb))
+            Ok(made)
         })
         .collect();
     bar.finish_and_clear();
     let mut index = String::from("sheet,tile,id\n");
     let mut ok = Vec::new();
+    let mut candidates = BTreeMap::new();
+    let mut none = 0;
     for t in tiles {
         match t {
-            Ok(t) => ok.push(t),
+            Ok(Some((id, rgb, k))) => {
+                if let Some(k) = k {
+                    candidates.insert(id.clone(), k);
+                }
+                ok.push((id, rgb));
+            }
+            Ok(None) => none += 1,
             Err(e) => eprintln!("error: {e:#}"),
         }
     }
-    let sheets = ok.len().div_ceil(PER_SHEET);
-    for (k, chunk) in ok.chunks(PER_SHEET).enumerate() {
-        let numbered: Vec<(String, image::RgbImage)> = chunk
+    if none > 0 {
+        eprintln!(
+            "{none} masks gave no key-point candidate (no finger found); annotate those by hand"
+        );
+    }
+    let per_sheet = PER_SHEET[(args.kind == Kind::Keypoints) as usize];
+    let sheets = ok.len().div_ceil(per_sheet);
+    for (k, chunk) in ok.chunks(per_sheet).enumerate() {
+        let numbered: Vec<(String, RgbImage)> = chunk
             .iter()
             .enumerate()
             .map(|(i, (id, rgb))| {
@@ -169,12 +628,13 @@ pub fn mine(args: MineArgs) -> anyhow::Result<ExitCode> {
             })
             .collect();
         let layout = SheetLayout {
-            columns: 8,
-            tile_width: 200,
+            columns: if args.kind == Kind::Mask { 8 } else { 5 },
+            tile_width: numbered.first().map_or(200, |t| t.1.width() as usize),
             tile_height: 250,
             title: Some(format!(
-                "round {} sheet {}/{sheets}: reject by number with boneage review --sheet {}",
+                "round {} {} sheet {}/{sheets}: reject by number with boneage review --sheet {}",
                 args.round,
+                args.kind.name(),
                 k + 1,
                 k + 1
             )),
@@ -185,10 +645,17 @@ pub fn mine(args: MineArgs) -> anyhow::Result<ExitCode> {
             &args.out.join(format!("sheet-{:03}.png", k + 1)),
         )?;
     }
+    if args.kind == Kind::Keypoints {
+        keypoints::write_csv(
+            &args.out.join("candidates.csv"),
+            candidates.iter().map(|(id, k)| (id.as_str(), k)),
+        )?;
+    }
     let index_path = args.out.join("index.csv");
     boneage_core::io::write_atomic(&index_path, |w| w.write_all(index.as_bytes()))?;
-    std::fs::write(args.out.join("round.txt"), format!("{}\n", args.round))
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    boneage_core::io::write_atomic(&args.out.join("round.txt"), |w| {
+        writeln!(w, "{} {}", args.round, args.kind.name())
+    })?;
     eprintln!(
         "{} candidates on {sheets} sheets in {} (index.csv maps sheet and tile to id)",
         ok.len(),
@@ -220,80 +687,152 @@ fn parse_numbers(s: &str) -> anyhow::Result<BTreeSet<usize>> {
 
 /// Runs `boneage review`.
 pub fn review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
-    let index_path = args.round_dir.join("index.csv");
-    let index = std::fs::read_to_string(&index_path)
-        .with_context(|| format!("reading {} (run boneage mine first)", index_path.display()))?;
-    let round: u32 = std::fs::read_to_string(args.round_dir.join("round.txt"))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0);
-    let tiles: Vec<(usize, String)> = index
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f.len() == 3 && f[0].parse() == Ok(args.sheet))
-                .then(|| Some((f[1].parse().ok()?, f[2].to_string())))
-                .flatten()
-        })
+    let round = Round::open(&args.round_dir)?;
+    let labels = Labels::new(&args.labels);
+    if let Some(addr) = &args.serve {
+        let data = args
+            .data
+            .as_deref()
+            .context("--serve needs --data, the dataset folder the round was mined from")?;
+        return super::review_web::serve(round, labels, Dataset::open_dir(data)?, addr);
+    }
+    let sheet = args.sheet.context("--sheet is needed without --serve")?;
+    let tiles: Vec<(usize, String)> = round
+        .tiles
+        .iter()
+        .filter(|t| t.0 == sheet)
+        .map(|t| (t.1, t.2.clone()))
         .collect();
     if tiles.is_empty() {
-        bail!("{}: no sheet {}", index_path.display(), args.sheet);
+        bail!(
+            "{}: no sheet {sheet}",
+            round.dir.join("index.csv").display()
+        );
     }
     let reject = parse_numbers(&args.reject)?;
     if let Some(n) = reject.iter().find(|&&n| n == 0 || n > tiles.len()) {
+        bail!("--reject {n}: sheet {sheet} has tiles 1 to {}", tiles.len());
+    }
+    let decisions: Vec<(String, bool)> = tiles
+        .iter()
+        .map(|(n, id)| (id.clone(), !reject.contains(n)))
+        .collect();
+    let (acc, rej) = round.decide(&labels, &decisions)?;
+    eprintln!(
+        "sheet {sheet}: {acc} accepted, {rej} rejected; log {}",
+        labels.log_path().display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A radiograph with a coordinate grid in original pixels, for reading points off.
+fn grid_overlay(img: &GrayImage, mask: Option<&Mask>, known: Option<&KeyPoints>) -> RgbImage {
+    let max_h = 1000.0;
+    let s = (max_h / img.height() as f64).min(1.0);
+    let (w, h) = (
+        (img.width() as f64 * s).round() as usize,
+        (img.height() as f64 * s).round() as usize,
+    );
+    let small = resize_area(img, w, h);
+    let mut rgb = to_rgb(&small);
+    if let Some(m) = mask {
+        let ms = Mask::threshold(&resize_area(&m.to_image(), w, h), 0.5);
+        draw_mask_outline(&mut rgb, &ms, [30, 120, 60], 1);
+    }
+    // Lines every 50 original pixels, labelled every 100.
+    let step = 50usize;
+    for k in (0..img.width().max(img.height())).step_by(step) {
+        let strong = k % 100 == 0;
+        let c = if strong { [0, 200, 255] } else { [0, 90, 120] };
+        let v = (k as f64 * s) as u32;
+        if (v as usize) < w {
+            for y in 0..h as u32 {
+                rgb.put_pixel(v, y, image::Rgb(c));
+            }
+            if strong {
+                boneage_core::font::draw_text_rgb(
+                    &mut rgb,
+                    &k.to_string(),
+                    v as i64 + 2,
+                    2,
+                    1,
+                    [255, 255, 0],
+                );
+            }
+        }
+        if (v as usize) < h {
+            for x in 0..w as u32 {
+                rgb.put_pixel(x, v, image::Rgb(c));
+            }
+            if strong {
+                boneage_core::font::draw_text_rgb(
+                    &mut rgb,
+                    &k.to_string(),
+                    2,
+                    v as i64 + 2,
+                    1,
+                    [255, 255, 0],
+                );
+            }
+        }
+    }
+    if let Some(k) = known {
+        draw_point(&mut rgb, k.fingertip * s, 4.0, colors::FINGERTIP);
+        draw_point(&mut rgb, k.thumb * s, 4.0, colors::THUMB);
+        draw_point(&mut rgb, k.capitate * s, 4.0, colors::CAPITATE);
+    }
+    rgb
+}
+
+/// Runs `boneage annotate`.
+pub fn annotate(args: AnnotateArgs) -> anyhow::Result<ExitCode> {
+    let ds = Dataset::open_dir(&args.data)?;
+    let sample = ds
+        .samples
+        .iter()
+        .find(|s| s.id == args.id)
+        .with_context(|| format!("{}: no image with id {}", args.data.display(), args.id))?;
+    let path = ds.image_path(sample);
+    let r = read_radiograph(&path)?;
+    let (w, h) = (r.pixels.width(), r.pixels.height());
+    let labels = Labels::new(&args.labels);
+    if let (Some(f), Some(t), Some(c)) = (args.fingertip, args.thumb, args.capitate) {
+        for (name, p) in [("fingertip", f), ("thumb", t), ("capitate", c)] {
+            if p.x < 0.0 || p.y < 0.0 || p.x > w as f64 || p.y > h as f64 {
+                bail!(
+                    "--{name} {},{}: outside {} ({w}x{h})",
+                    p.x,
+                    p.y,
+                    path.display()
+                );
+            }
+        }
+        let k = KeyPoints {
+            fingertip: f,
+            thumb: t,
+            capitate: c,
+        };
+        labels.set_keypoints(&args.id, k)?;
+        eprintln!(
+            "{}: key points set in {}",
+            args.id,
+            labels.keypoints_path().display()
+        );
+    } else if args.grid.is_none() {
         bail!(
-            "--reject {n}: sheet {} has tiles 1 to {}",
-            args.sheet,
-            tiles.len()
+            "give --grid OUT.png to draw a coordinate grid, or --fingertip, --thumb and --capitate to set the points"
         );
     }
-    let out_masks = args.labels.join("masks");
-    std::fs::create_dir_all(&out_masks)
-        .with_context(|| format!("creating {}", out_masks.display()))?;
-    let time = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let mut lines = String::new();
-    let (mut acc, mut rej) = (0, 0);
-    for (n, id) in &tiles {
-        let accept = !reject.contains(n);
-        if accept {
-            let src = mask_path(&args.round_dir.join("masks"), id);
-            let m = Mask::load_png(&src)?;
-            let (w, h) = (
-                m.width().div_ceil(LABEL_SCALE),
-                m.height().div_ceil(LABEL_SCALE),
-            );
-            let small = Mask::threshold(&resize_area(&m.to_image(), w, h), 0.5);
-            small.save_png(&mask_path(&out_masks, id))?;
-            acc += 1;
-        } else {
-            // A later decision overrides an earlier acceptance.
-            let _ = std::fs::remove_file(mask_path(&out_masks, id));
-            rej += 1;
-        }
-        lines.push_str(&format!(
-            "{id},{round},mask,{},{time}\n",
-            if accept { "accept" } else { "reject" }
-        ));
+    if let Some(out) = &args.grid {
+        let mask = labels.mask(&args.id, w, h)?;
+        let known = labels.keypoints()?.get(&args.id).copied();
+        let rgb = grid_overlay(&r.pixels, mask.as_ref(), known.as_ref());
+        boneage_core::image::save_rgb8_png(&rgb, out)?;
+        eprintln!(
+            "{}: grid every 50 px of the original ({w}x{h}) in {}",
+            args.id,
+            out.display()
+        );
     }
-    let log = review_log(&args.labels);
-    let new = !log.is_file();
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .with_context(|| format!("opening {}", log.display()))?;
-    if new {
-        f.write_all(b"id,round,kind,decision,time\n")?;
-    }
-    f.write_all(lines.as_bytes())
-        .with_context(|| format!("writing {}", log.display()))?;
-    eprintln!(
-        "sheet {}: {acc} accepted, {rej} rejected; log {}",
-        args.sheet,
-        log.display()
-    );
     Ok(ExitCode::SUCCESS)
 }

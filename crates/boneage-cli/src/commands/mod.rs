@@ -5,6 +5,7 @@ pub mod inspect;
 pub mod mine;
 pub mod phantom;
 pub mod register;
+pub mod review_web;
 pub mod segment;
 pub mod sheet;
 pub mod train;

@@ -459,3 +459,187 @@ fn mine_then_review_then_mine_again() {
         text(&out.stderr)
     );
 }
+
+/// Key-point mining on phantoms: candidates from accepted masks, decisions by sheet,
+/// hand-set points through `annotate`, and the review page answering over HTTP.
+#[test]
+fn keypoint_round_review_annotate_and_serve() {
+    use std::io::{BufRead, Read, Write};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = boneage(args, tmp.path());
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    run(&[
+        "phantom", "--n", "4", "--out", "ph", "--seed", "11", "--size", "320x400",
+    ]);
+    run(&["mine", "ph", "--labels", "labels", "--out", "m0"]);
+    run(&["review", "m0", "--labels", "labels", "--sheet", "1"]);
+    let err = run(&[
+        "mine",
+        "ph",
+        "--labels",
+        "labels",
+        "--kind",
+        "keypoints",
+        "--round",
+        "1",
+        "--out",
+        "k1",
+    ]);
+    assert!(err.contains("4 candidates to make"), "{err}");
+    let candidates = std::fs::read_to_string(tmp.path().join("k1/candidates.csv")).unwrap();
+    assert_eq!(candidates.lines().count(), 5, "{candidates}");
+    assert!(tmp.path().join("k1/sheet-001.png").is_file());
+
+    // Mask geometry finds the phantoms' fingertips (the generator knows the truth).
+    let truth = std::fs::read_to_string(tmp.path().join("ph/keypoints.csv")).unwrap();
+    let parse = |t: &str| -> std::collections::BTreeMap<String, Vec<f64>> {
+        t.lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (
+                    f[0].to_string(),
+                    f[1..7].iter().map(|v| v.parse().unwrap()).collect(),
+                )
+            })
+            .collect()
+    };
+    let (truth, found) = (parse(&truth), parse(&candidates));
+    for (id, k) in &found {
+        let t = &truth[id];
+        let d = ((k[0] - t[0]).powi(2) + (k[1] - t[1]).powi(2)).sqrt();
+        assert!(d < 16.0, "{id}: fingertip {d:.1} px from the truth");
+    }
+
+    run(&[
+        "review", "k1", "--labels", "labels", "--sheet", "1", "--reject", "2",
+    ]);
+    let kp = std::fs::read_to_string(tmp.path().join("labels/keypoints.csv")).unwrap();
+    assert_eq!(kp.lines().count(), 4, "three accepted: {kp}");
+
+    // The rejected one, set by hand after reading the grid.
+    let rejected = std::fs::read_to_string(tmp.path().join("k1/index.csv"))
+        .unwrap()
+        .lines()
+        .nth(2)
+        .unwrap()
+        .rsplit(',')
+        .next()
+        .unwrap()
+        .to_string();
+    run(&[
+        "annotate", "ph", &rejected, "--labels", "labels", "--grid", "grid.png",
+    ]);
+    assert!(tmp.path().join("grid.png").is_file());
+    let out = boneage(
+        &[
+            "annotate",
+            "ph",
+            &rejected,
+            "--labels",
+            "labels",
+            "--fingertip",
+            "160,30",
+            "--thumb",
+            "250,200",
+            "--capitate",
+            "900,300",
+        ],
+        tmp.path(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--capitate 900,300: outside"),
+        "{}",
+        text(&out.stderr)
+    );
+    run(&[
+        "annotate",
+        "ph",
+        &rejected,
+        "--labels",
+        "labels",
+        "--fingertip",
+        "160,30",
+        "--thumb",
+        "250,200",
+        "--capitate",
+        "160,300",
+    ]);
+    let kp = std::fs::read_to_string(tmp.path().join("labels/keypoints.csv")).unwrap();
+    assert!(
+        kp.contains(&format!(
+            "{rejected},160.00,30.00,250.00,200.00,160.00,300.00"
+        )),
+        "{kp}"
+    );
+    let log = std::fs::read_to_string(tmp.path().join("labels/review.csv")).unwrap();
+    assert!(
+        log.contains(&format!("{rejected},0,keypoints,set,")),
+        "{log}"
+    );
+
+    // The review page: round as JSON, an overlay, a decision.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_boneage"))
+        .args([
+            "review",
+            "k1",
+            "--labels",
+            "labels",
+            "--data",
+            "ph",
+            "--serve",
+            "127.0.0.1:0",
+        ])
+        .current_dir(tmp.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    let request = |req: String| {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.write_all(req.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        out
+    };
+    let round = text(&request(
+        "GET /api/round HTTP/1.1\r\nHost: x\r\n\r\n".into(),
+    ));
+    assert!(round.starts_with("HTTP/1.1 200"), "{round}");
+    assert!(round.contains("\"kind\":\"keypoints\""), "{round}");
+    assert!(round.contains(&format!("\"id\":\"{rejected}\"")), "{round}");
+    let tile = request(format!("GET /tile/{rejected}.png HTTP/1.1\r\n\r\n"));
+    let body = tile.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(
+        image::load_from_memory(&tile[body..]).is_ok(),
+        "a PNG overlay"
+    );
+    let body = format!("id={rejected}&decision=reject");
+    let resp = text(&request(format!(
+        "POST /api/decide HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )));
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let bad = text(&request("GET /tile/nope.png HTTP/1.1\r\n\r\n".into()));
+    assert!(bad.starts_with("HTTP/1.1 404"), "{bad}");
+    child.kill().unwrap();
+    let _ = child.wait();
+    let kp = std::fs::read_to_string(tmp.path().join("labels/keypoints.csv")).unwrap();
+    assert!(
+        !kp.contains(&format!("{rejected},")),
+        "rejected on the page: {kp}"
+    );
+}

@@ -1,0 +1,313 @@
+//! Key-point candidates from the shape of a hand mask alone.
+//!
+//! The palm is the mask's largest inscribed disk (centre `c`, radius `r`, from the
+//! distance transform). Cutting a disk of about 1.5 r around `c` out of the mask leaves
+//! the digits and the forearm as separate pieces. The forearm is the piece on the
+//! image border (or else the largest); the digits are the others. Ordered by angle
+//! around the hand axis, the thumb is the outer digit that stands furthest from the
+//! others, the middle finger the second finger from the thumb side (or, with fingers
+//! merged, the farthest). The capitate lies on the middle finger's axis, proximal to the
+//! palm centre, at a fixed ratio of the fingertip–palm distance calibrated on
+//! registered radiographs (see [`GeometryParams`]).
+//!
+//! These are *candidates* for a person to review, not measurements: merged fingers,
+//! a flexed thumb or a mask that includes the forearm up to the border all move them.
+
+use crate::geometry::Point;
+use crate::image::Mask;
+use crate::keypoints::KeyPoints;
+use crate::ops::{Connectivity, distance_transform_sq, label_components};
+
+/// Ratios that place the capitate from the fingertip and the palm centre.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GeometryParams {
+    /// Capitate distance from the fingertip along the fingertip→palm-centre axis, as a
+    /// multiple of the fingertip–palm-centre distance.
+    pub capitate_along: f64,
+    /// Capitate offset across that axis toward the thumb, as a multiple of the palm
+    /// radius.
+    pub capitate_across: f64,
+    /// Radius of the disk cut around the palm centre, as a multiple of the palm radius.
+    pub cut_radius: f64,
+}
+
+impl Default for GeometryParams {
+    fn default() -> Self {
+        // Calibrated on the 40 registered RSNA references, where the capitate's place
+        // is known (medians over 38 usable masks; median absolute deviation of
+        // `capitate_along` 0.05): `cargo run --release -p boneage-nn --example
+        // calibrate_geometry -- ../shared/data/rsna/registered UNET.safetensors`.
+        Self {
+            capitate_along: 1.21,
+            capitate_across: -0.14,
+            cut_radius: 1.5,
+        }
+    }
+}
+
+/// What the geometry found, for review and for the reviewer's trust.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MaskGeometry {
+    /// The three candidate points, in mask pixels.
+    pub keypoints: KeyPoints,
+    /// Palm centre (largest inscribed disk).
+    pub palm_centre: Point,
+    /// Palm radius.
+    pub palm_radius: f64,
+    /// Digits found as separate pieces (5 when every finger is apart).
+    pub digits: usize,
+}
+
+/// A piece of the mask outside the palm disk.
+struct Piece {
+    area: usize,
+    border: usize,
+    centroid: Point,
+    tip: Point,
+}
+
+/// Key-point candidates from a hand mask; `None` when the mask is empty or has no
+/// piece that can be a finger.
+pub fn keypoints_from_mask(mask: &Mask, params: &GeometryParams) -> Option<MaskGeometry> {
+    let (w, h) = (mask.width(), mask.height());
+    if mask.count() == 0 {
+        return None;
+    }
+    // Distance to the nearest background pixel, the image border counting as
+    // background (a wrist cut by the film edge is still an edge of the hand).
+    let mut background = mask.inverted();
+    for x in 0..w {
+        background.set(x, 0, true);
+        background.set(x, h - 1, true);
+    }
+    for y in 0..h {
+        background.set(0, y, true);
+        background.set(w - 1, y, true);
+    }
+    let d2 = distance_transform_sq(&background);
+    let (best, r2) = d2
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask.as_slice()[*i] != 0)
+        .fold(
+            (0usize, -1f32),
+            |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc },
+        );
+    let r = f64::from(r2.max(1.0)).sqrt();
+    let c = Point::new((best % w) as f64 + 0.5, (best / w) as f64 + 0.5);
+
+    let pieces = |cut: f64| -> Vec<Piece> {
+        let mut outside = mask.clone();
+        let rr = cut * cut;
+        for y in 0..h {
+            for x in 0..w {
+                let p = Point::new(x as f64 + 0.5, y as f64 + 0.5);
+                if (p - c).dot(p - c) <= rr {
+                    outside.set(x, y, false);
+                }
+            }
+        }
+        let (labels, count) = label_components(&outside, Connectivity::Eight);
+        let mut acc: Vec<(usize, usize, f64, f64, Point, f64)> =
+            vec![(0, 0, 0.0, 0.0, c, -1.0); count as usize];
+        for y in 0..h {
+            for x in 0..w {
+                let l = labels[y * w + x];
+                if l == 0 {
+                    continue;
+                }
+                let a = &mut acc[l as usize - 1];
+                let p = Point::new(x as f64 + 0.5, y as f64 + 0.5);
+                a.0 += 1;
+                if x == 0 || y == 0 || x == w - 1 || y == h - 1 {
+                    a.1 += 1;
+                }
+                a.2 += p.x;
+                a.3 += p.y;
+                let d = p.dist(c);
+                if d > a.5 {
+                    a.4 = p;
+                    a.5 = d;
+                }
+            }
+        }
+        acc.into_iter()
+            .filter(|a| a.0 as f64 >= 0.1 * r * r)
+            .map(|a| Piece {
+                area: a.0,
+                border: a.1,
+                centroid: Point::new(a.2 / a.0 as f64, a.3 / a.0 as f64),
+                tip: a.4,
+            })
+            .collect()
+    };
+    // The forearm: at the palm cut, the piece with the longest stretch on the image
+    // border. A hand cut short of the wrist by the border has none; then the hand
+    // axis is the mean direction of the pieces.
+    let base = pieces(params.cut_radius * r);
+    if base.is_empty() {
+        return None;
+    }
+    let forearm = (0..base.len())
+        .filter(|&i| base[i].border as f64 >= 0.2 * r)
+        .max_by_key(|&i| (base[i].border, base[i].area));
+    let axis = match forearm {
+        Some(i) => (c - base[i].centroid).unit(),
+        None => base
+            .iter()
+            .fold(Point::new(0.0, 0.0), |a, p| a + (p.tip - c).unit())
+            .unit(),
+    };
+    // Digit tips: peaks of the hand's polar profile around the palm centre (the
+    // farthest mask pixel in each direction). A finger is a peak that stands at least
+    // a quarter palm radius above the webs on both sides; the forearm runs off the
+    // border or points away from the fingers.
+    const BINS: usize = 720;
+    let angle_of = |v: Point| (axis.x * v.y - axis.y * v.x).atan2(axis.dot(v));
+    let mut profile = vec![(0f64, c, false); BINS];
+    for y in 0..h {
+        for x in 0..w {
+            if !mask.get(x, y) {
+                continue;
+            }
+            let p = Point::new(x as f64 + 0.5, y as f64 + 0.5);
+            let v = p - c;
+            let d = v.norm();
+            let b = (((angle_of(v) + std::f64::consts::PI) / std::f64::consts::TAU * BINS as f64)
+                as usize)
+                .min(BINS - 1);
+            if d > profile[b].0 {
+                let on_border = x == 0 || y == 0 || x == w - 1 || y == h - 1;
+                profile[b] = (d, p, on_border);
+            }
+        }
+    }
+    let at = |i: isize| profile[i.rem_euclid(BINS as isize) as usize];
+    let window = (BINS / 72) as isize; // 5°
+    let mut digits: Vec<(f64, Point)> = Vec::new();
+    for i in 0..BINS as isize {
+        let (d, p, on_border) = at(i);
+        if d < 1.1 * r || (-window..=window).any(|k| at(i + k).0 > d) {
+            continue;
+        }
+        // Plateaus count once: the first bin of equal maxima.
+        if (1..=window).any(|k| at(i - k).0 == d) {
+            continue;
+        }
+        // Lowest point on each side before the profile rises above this peak
+        // (searched up to 90°).
+        let side = |dir: isize| {
+            let mut low = d;
+            for k in 1..=(BINS as isize / 4) {
+                let v = at(i + dir * k).0;
+                if v > d {
+                    break;
+                }
+                low = low.min(v);
+            }
+            low
+        };
+        let prominence = d - side(-1).max(side(1));
+        let angle = angle_of(p - c);
+        // A digit cut by the border still counts; the forearm runs off it sideways.
+        if prominence >= 0.25 * r && angle.abs() < 1.9 && !(on_border && angle.abs() >= 1.3) {
+            digits.push((angle, p));
+        }
+    }
+    if digits.is_empty() {
+        return None;
+    }
+    // At most five digits: the farthest.
+    digits.sort_by(|a, b| b.1.dist(c).total_cmp(&a.1.dist(c)));
+    digits.truncate(5);
+    digits.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n = digits.len();
+    let along = |t: Point| (t - c).dot(axis) / r;
+    // The thumb: the outer digit standing further from its neighbour (the web between
+    // thumb and index is the widest); with fingers missed, also the shorter one along
+    // the hand axis.
+    let (thumb_idx, fingers): (usize, Vec<usize>) = if n >= 2 {
+        let gap_lo = digits[1].0 - digits[0].0;
+        let gap_hi = digits[n - 1].0 - digits[n - 2].0;
+        let (lo, hi) = if n >= 4 {
+            (-gap_lo, -gap_hi)
+        } else {
+            (along(digits[0].1) - gap_lo, along(digits[n - 1].1) - gap_hi)
+        };
+        if lo < hi {
+            (0, (1..n).collect())
+        } else {
+            (n - 1, (0..n - 1).rev().collect())
+        }
+    } else {
+        (0, vec![0])
+    };
+    // Fingers ordered from the thumb side: index, middle, ring, little; with fingers
+    // missed, the one reaching furthest.
+    let middle = if fingers.len() == 4 {
+        fingers[1]
+    } else {
+        *fingers
+            .iter()
+            .max_by(|&&a, &&b| along(digits[a].1).total_cmp(&along(digits[b].1)))
+            .expect("at least one finger")
+    };
+    let fingertip = digits[middle].1;
+    let thumb = digits[thumb_idx].1;
+    let along = c - fingertip;
+    let mut across = along.unit().perp();
+    if across.dot(thumb - c) < 0.0 {
+        across = across * -1.0;
+    }
+    let capitate =
+        fingertip + along * params.capitate_along + across * (params.capitate_across * r);
+    Some(MaskGeometry {
+        keypoints: KeyPoints {
+            fingertip,
+            thumb,
+            capitate,
+        },
+        palm_centre: c,
+        palm_radius: r,
+        digits: n,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phantom::{PhantomConfig, generate, image_rng};
+
+    #[test]
+    fn finds_fingertip_and_thumb_on_phantoms() {
+        let mut worst = [0f64; 2];
+        for i in 0..6 {
+            let cfg = PhantomConfig {
+                nuisances: false,
+                ..PhantomConfig::default()
+            };
+            let p = generate(&cfg, &mut image_rng(7, i)).expect("phantom");
+            let (w, h) = (p.image.width(), p.image.height());
+            let mask = Mask::from_vec(w, h, p.mask.clone()).expect("mask size");
+            let g = keypoints_from_mask(&mask, &GeometryParams::default()).expect("a hand");
+            let scale = h as f64;
+            worst[0] = worst[0].max(g.keypoints.fingertip.dist(p.keypoints.fingertip) / scale);
+            worst[1] = worst[1].max(g.keypoints.thumb.dist(p.keypoints.thumb) / scale);
+        }
+        assert!(
+            worst[0] < 0.03,
+            "fingertip off by {:.3} of the height",
+            worst[0]
+        );
+        assert!(
+            worst[1] < 0.05,
+            "thumb off by {:.3} of the height",
+            worst[1]
+        );
+    }
+
+    #[test]
+    fn empty_mask_gives_none() {
+        assert!(keypoints_from_mask(&Mask::new(40, 50), &GeometryParams::default()).is_none());
+    }
+}
