@@ -24,8 +24,14 @@ enum Command {
     Inspect(commands::inspect::Args),
     /// Draw a contact sheet of a dataset's images, sorted by bone age.
     Sheet(commands::sheet::Args),
-    /// Hand masks for radiographs (classical baseline), with an overlay sheet.
+    /// Hand masks for radiographs (the shipped U-Net, or the classical baseline).
     Segment(commands::segment::Args),
+    /// The three key points of radiographs (the shipped key-point net).
+    Keypoints(commands::preprocess::KeypointArgs),
+    /// Segment, normalize, find key points, register and crop the regions.
+    Preprocess(commands::preprocess::PreprocessArgs),
+    /// Accuracy of segmentation, key points and registration on held-out labels.
+    EvaluatePreprocess(commands::preprocess::EvaluateArgs),
     /// Register radiographs from key points: canvas, region crops and overlays.
     Register(commands::register::Args),
     /// Positive mining: candidate masks or key points and numbered review sheets for one round.
@@ -47,6 +53,9 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Sheet(args) => commands::sheet::run(args),
         Command::Segment(args) => commands::segment::run(args),
+        Command::Keypoints(args) => commands::preprocess::keypoints(args),
+        Command::Preprocess(args) => commands::preprocess::preprocess(args),
+        Command::EvaluatePreprocess(args) => commands::preprocess::evaluate(args),
         Command::Register(args) => commands::register::run(args),
         Command::Mine(args) => commands::mine::mine(args),
         Command::Review(args) => commands::mine::review(args),

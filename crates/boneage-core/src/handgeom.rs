@@ -273,6 +273,27 @@ pub fn keypoints_from_mask(mask: &Mask, params: &GeometryParams) -> Option<MaskG
     })
 }
 
+/// Key-point candidates, in pixels of a `width`×`height` image, from its mask at a
+/// reduced scale (e.g. a label mask at a quarter of the size).
+pub fn keypoints_for_image(
+    mask: &Mask,
+    width: usize,
+    height: usize,
+    params: &GeometryParams,
+) -> Option<KeyPoints> {
+    let g = keypoints_from_mask(mask, params)?;
+    let (sx, sy) = (
+        width as f64 / mask.width() as f64,
+        height as f64 / mask.height() as f64,
+    );
+    let up = |p: Point| Point::new(p.x * sx, p.y * sy);
+    Some(KeyPoints {
+        fingertip: up(g.keypoints.fingertip),
+        thumb: up(g.keypoints.thumb),
+        capitate: up(g.keypoints.capitate),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -126,3 +126,210 @@ impl Segmenter {
         fill_holes(&largest_component(&full, Connectivity::Eight))
     }
 }
+
+/// Why a radiograph could not be preprocessed with confidence.
+#[derive(Debug, thiserror::Error)]
+pub enum PreprocessError {
+    /// The U-Net found no hand, or too little of one.
+    #[error("no hand found: the mask covers {percent:.1} % of the image (at least 5 % expected)")]
+    NoHand {
+        /// Mask area in percent of the image.
+        percent: f64,
+    },
+    /// A key point lies off the hand.
+    #[error("the {point} key point lies {distance:.0} px outside the hand mask")]
+    KeypointOffHand {
+        /// Which point.
+        point: &'static str,
+        /// Distance to the mask in image pixels.
+        distance: f64,
+    },
+    /// The key points do not make a plausible hand.
+    #[error("implausible key points: {0}")]
+    Implausible(String),
+    /// Registration failed.
+    #[error(transparent)]
+    Register(#[from] boneage_core::Error),
+}
+
+/// One radiograph through the paper's preprocessing.
+pub struct Preprocessed {
+    /// Hand mask at the image's size.
+    pub mask: Mask,
+    /// Middle fingertip, thumb tip and capitate, image pixels.
+    pub keypoints: KeyPoints,
+    /// How the image maps onto the canvas.
+    pub registration: boneage_core::registration::Registration,
+    /// The masked, contrast-normalised hand on the canvas.
+    pub registered: GrayImage,
+    /// Seconds spent in each stage: segment, normalize, key points, register.
+    pub seconds: [f64; 4],
+}
+
+/// Where the pipeline's key points come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeypointSource {
+    /// The hand mask's geometry ([`boneage_core::handgeom`]), checked against the
+    /// key-point net: on the held-out films it registers more of them correctly than
+    /// the net alone (see `models/README.md`).
+    MaskGeometry,
+    /// The key-point net alone (the paper's way).
+    Net,
+}
+
+/// Segment → normalize → key points → register, with trained weights.
+pub struct Pipeline {
+    segmenter: Segmenter,
+    locator: Locator,
+    /// The registration canvas.
+    pub canvas: boneage_core::registration::Canvas,
+    /// Where the key points come from.
+    pub source: KeypointSource,
+}
+
+/// Key points from a full-size mask's geometry, measured at a quarter of the size
+/// (the scale the labels were made at).
+pub fn geometry_keypoints(mask: &Mask) -> Option<KeyPoints> {
+    let (w, h) = (mask.width(), mask.height());
+    let (sw, sh) = (w.div_ceil(4), h.div_ceil(4));
+    let small = Mask::threshold(
+        &boneage_core::ops::resize_area(&mask.to_image(), sw, sh),
+        0.5,
+    );
+    boneage_core::handgeom::keypoints_for_image(
+        &small,
+        w,
+        h,
+        &boneage_core::handgeom::GeometryParams::default(),
+    )
+}
+
+/// Why two sets of key points for one hand disagree, if they do: the thumb on
+/// different sides, or a fingertip or capitate apart by more than a quarter of the
+/// fingertip–capitate span.
+pub fn disagreement(a: &KeyPoints, b: &KeyPoints) -> Option<String> {
+    if a.thumb_on_right() != b.thumb_on_right() {
+        return Some(
+            "the mask's shape and the key-point net put the thumb on different sides".into(),
+        );
+    }
+    let span = a.fingertip.dist(a.capitate).max(1.0);
+    for (name, p, q) in [
+        ("fingertip", a.fingertip, b.fingertip),
+        ("capitate", a.capitate, b.capitate),
+    ] {
+        let d = p.dist(q) / span;
+        if d > 0.25 {
+            return Some(format!(
+                "the mask's shape and the key-point net place the {name} {:.0} % of the hand's length apart",
+                100.0 * d
+            ));
+        }
+    }
+    None
+}
+
+/// Weights the project ships: `models/` at the repository root.
+pub fn shipped_models_dir() -> std::path::PathBuf {
+    std::env::var_os("BONEAGE_MODELS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"))
+}
+
+impl Pipeline {
+    /// Loads `unet.safetensors` and `keypoints.safetensors` (with their manifests)
+    /// from `dir`, registering onto `canvas`.
+    pub fn load(
+        dir: &Path,
+        canvas: boneage_core::registration::Canvas,
+    ) -> Result<Self, WeightsError> {
+        Ok(Self {
+            segmenter: Segmenter::load(&dir.join("unet.safetensors"))?,
+            locator: Locator::load(&dir.join("keypoints.safetensors"))?,
+            canvas,
+            source: KeypointSource::MaskGeometry,
+        })
+    }
+
+    /// The hand mask (see [`Segmenter::segment`]).
+    pub fn segment(&self, img: &GrayImage) -> Mask {
+        self.segmenter.segment(img)
+    }
+
+    /// The key points (see [`Locator::locate`]).
+    pub fn locate(&self, img: &GrayImage) -> KeyPoints {
+        self.locator.locate(img)
+    }
+
+    /// Runs every stage, refusing results it has no confidence in.
+    pub fn run(&self, img: &GrayImage) -> Result<Preprocessed, PreprocessError> {
+        use boneage_core::ops::{NormalizeConfig, distance_transform_sq, normalize_hand};
+        use std::time::Instant;
+        let t = Instant::now();
+        let mask = self.segmenter.segment(img);
+        let s_seg = t.elapsed().as_secs_f64();
+        let percent = 100.0 * mask.count() as f64 / (img.width() * img.height()).max(1) as f64;
+        if percent < 5.0 {
+            return Err(PreprocessError::NoHand { percent });
+        }
+        let t = Instant::now();
+        let normalized = normalize_hand(img, &mask, &NormalizeConfig::default());
+        let s_norm = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let net = self.locator.locate(img);
+        let k = match self.source {
+            KeypointSource::Net => net,
+            KeypointSource::MaskGeometry => {
+                let g = geometry_keypoints(&mask).ok_or_else(|| {
+                    PreprocessError::Implausible("the mask shows no finger".into())
+                })?;
+                if let Some(why) = disagreement(&g, &net) {
+                    return Err(PreprocessError::Implausible(why));
+                }
+                g
+            }
+        };
+        let s_kp = t.elapsed().as_secs_f64();
+        // Each point must lie on the hand (a tenth of the image height of slack: the
+        // tips sit on the skin line).
+        let d2 = distance_transform_sq(&mask);
+        let slack = 0.1 * img.height() as f64;
+        for (point, p) in [
+            ("fingertip", k.fingertip),
+            ("thumb", k.thumb),
+            ("capitate", k.capitate),
+        ] {
+            let (x, y) = (p.x.floor(), p.y.floor());
+            let inside =
+                x >= 0.0 && y >= 0.0 && (x as usize) < img.width() && (y as usize) < img.height();
+            let distance = if inside {
+                f64::from(d2[y as usize * img.width() + x as usize]).sqrt()
+            } else {
+                f64::INFINITY
+            };
+            if distance > slack {
+                return Err(PreprocessError::KeypointOffHand { point, distance });
+            }
+        }
+        // The fingertip–capitate span of a hand on a film: a fifth to the whole of
+        // the image's longer side.
+        let span = k.fingertip.dist(k.capitate) / img.width().max(img.height()) as f64;
+        if !(0.2..=1.0).contains(&span) {
+            return Err(PreprocessError::Implausible(format!(
+                "fingertip and capitate are {:.0} % of the image apart",
+                100.0 * span
+            )));
+        }
+        let t = Instant::now();
+        let registration = boneage_core::registration::register(&k, &self.canvas)?;
+        let registered = registration.warp(&normalized, &self.canvas);
+        let s_reg = t.elapsed().as_secs_f64();
+        Ok(Preprocessed {
+            mask,
+            keypoints: k,
+            registration,
+            registered,
+            seconds: [s_seg, s_norm, s_kp, s_reg],
+        })
+    }
+}

@@ -71,8 +71,11 @@ impl Preset {
     pub fn keypoints(self) -> KeypointNetConfig {
         match self {
             Preset::Paper => KeypointNetConfig::new(),
+            // Five blocks instead of three bring the flattened features from
+            // 128×16×12 to 128×4×3, so the first fully connected layer has 0.4 M
+            // weights instead of 6.3 M (1.9 MB of weights instead of 26 MB).
             Preset::Cpu => KeypointNetConfig::new()
-                .with_features(vec![32, 64, 128])
+                .with_features(vec![32, 64, 96, 128, 128])
                 .with_hidden(vec![256, 128]),
         }
     }

@@ -143,6 +143,9 @@ pub struct RunSpec {
     pub resume: bool,
     /// Stop after this many epochs in total (as if killed; the run can be resumed).
     pub stop_after: Option<usize>,
+    /// Start from these weights (same net, config and input) instead of a random
+    /// initialisation: the next round of positive mining fine-tunes the last.
+    pub init_from: Option<PathBuf>,
 }
 
 /// Follows a run: progress bars, messages.
@@ -303,12 +306,28 @@ pub fn fit<T: Task>(
         "data": spec.trained_on,
         "train_examples": spec.train.items.len(),
         "val_examples": spec.val.items.len(),
+        "init_from": spec.init_from.as_ref().map(|p| p.display().to_string()),
     });
     let config_path = dir.join("config.json");
     let existing = checkpoints(dir);
 
     device.seed(cfg.seed);
     let mut model = task.init(device);
+    if let Some(path) = &spec.init_from {
+        let expected = Manifest {
+            version: weights::MANIFEST_VERSION,
+            net: task.net().to_string(),
+            config: task.config_json(),
+            input: [h, w],
+            normalization: NORMALIZATION.to_string(),
+            sex: None,
+            region: None,
+            trained_on: String::new(),
+            metrics: Default::default(),
+        };
+        model = weights::load(model, path, &expected)?;
+        observer.message(&format!("starting from the weights in {}", path.display()));
+    }
     let mut optim = AdamConfig::new().init();
     let mut records: Vec<EpochRecord> = Vec::new();
     let mut start = 0;

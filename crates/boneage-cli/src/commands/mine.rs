@@ -28,7 +28,7 @@ use anyhow::{Context, bail};
 use boneage_core::GrayImage;
 use boneage_core::dataset::{Dataset, mask_path};
 use boneage_core::geometry::{Affine, Point};
-use boneage_core::handgeom::{GeometryParams, keypoints_from_mask};
+use boneage_core::handgeom::{GeometryParams, keypoints_for_image};
 use boneage_core::image::Mask;
 use boneage_core::keypoints::{self, KeyPoints};
 use boneage_core::ops::segment::{SegmentConfig, segment_hand};
@@ -497,21 +497,6 @@ pub fn keypoint_tile(
     out
 }
 
-/// Key points from an accepted mask's shape, in the image's pixels.
-fn geometry_candidate(mask_small: &Mask, w: usize, h: usize) -> Option<KeyPoints> {
-    let g = keypoints_from_mask(mask_small, &GeometryParams::default())?;
-    let (sx, sy) = (
-        w as f64 / mask_small.width() as f64,
-        h as f64 / mask_small.height() as f64,
-    );
-    let up = |p: Point| Point::new(p.x * sx, p.y * sy);
-    Some(KeyPoints {
-        fingertip: up(g.keypoints.fingertip),
-        thumb: up(g.keypoints.thumb),
-        capitate: up(g.keypoints.capitate),
-    })
-}
-
 /// How candidates are made.
 enum Proposer {
     Baseline,
@@ -523,13 +508,17 @@ enum Proposer {
 /// Runs `boneage mine`.
 pub fn mine(args: MineArgs) -> anyhow::Result<ExitCode> {
     let proposer = match (args.kind, &args.model, args.round) {
-        (Kind::Mask, Some(m), _) => Proposer::Segmenter(Box::new(boneage_nn::predict::Segmenter::load(m)?)),
+        (Kind::Mask, Some(m), _) => {
+            Proposer::Segmenter(Box::new(boneage_nn::predict::Segmenter::load(m)?))
+        }
         (Kind::Mask, None, 0) => Proposer::Baseline,
         (Kind::Mask, None, r) => bail!(
             "round {r}: rounds after 0 need --model, a U-Net trained on the accepted masks \
              (boneage train segment DATA --masks LABELS/masks --out RUN)"
         ),
-        (Kind::Keypoints, Some(m), _) => Proposer::Locator(Box::new(boneage_nn::predict::Locator::load(m)?)),
+        (Kind::Keypoints, Some(m), _) => {
+            Proposer::Locator(Box::new(boneage_nn::predict::Locator::load(m)?))
+        }
         (Kind::Keypoints, None, _) => Proposer::Geometry,
     };
     let ds = Dataset::open_dir(&args.data)?;
@@ -575,7 +564,7 @@ pub fn mine(args: MineArgs) -> anyhow::Result<ExitCode> {
                     let small = Mask::load_png(&mask_path(&labels.masks_dir(), &s.id))?;
                     let k = match &proposer {
                         Proposer::Locator(net) => Some(net.locate(&r.pixels)),
-                        _ => geometry_candidate(&small, w, h),
+                        _ => keypoints_for_image(&small, w, h, &GeometryParams::default()),
                     };
                     let full = Mask::threshold(
                         &boneage_core::ops::resize_bilinear(&small.to_image(), w, h),
@@ -629,7 +618,12 @@ pub fn mine(args: MineArgs) -> anyhow::Result<ExitCode> {
             .collect();
         let layout = SheetLayout {
             columns: if args.kind == Kind::Mask { 8 } else { 5 },
-            tile_width: numbered.first().map_or(200, |t| t.1.width() as usize),
+            // Key-point tiles carry the magnified carpus beside the film.
+            tile_width: if args.kind == Kind::Mask {
+                200
+            } else {
+                200 + 250 * 3 / 5
+            },
             tile_height: 250,
             title: Some(format!(
                 "round {} {} sheet {}/{sheets}: reject by number with boneage review --sheet {}",

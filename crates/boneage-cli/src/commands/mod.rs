@@ -4,6 +4,7 @@ pub mod bench;
 pub mod inspect;
 pub mod mine;
 pub mod phantom;
+pub mod preprocess;
 pub mod register;
 pub mod review_web;
 pub mod segment;

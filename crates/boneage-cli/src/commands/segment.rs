@@ -1,4 +1,5 @@
-//! `boneage segment`: hand masks for radiographs (the classical baseline for now).
+//! `boneage segment`: hand masks for radiographs, from the shipped U-Net (or other
+//! weights), or from the classical baseline.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +29,12 @@ pub struct Args {
     /// Sheet tile size as WIDTHxHEIGHT.
     #[arg(long, default_value = "240x300", value_parser = super::parse_size)]
     tile: (usize, usize),
+    /// U-Net weights (default: the shipped `models/unet.safetensors`).
+    #[arg(long, conflicts_with = "baseline")]
+    model: Option<PathBuf>,
+    /// Use the classical baseline (thresholds and morphology) instead of the U-Net.
+    #[arg(long)]
+    baseline: bool,
 }
 
 /// Runs the command.
@@ -35,13 +42,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let cfg = SegmentConfig::default();
+    let net = if args.baseline {
+        None
+    } else {
+        let path = args
+            .model
+            .clone()
+            .unwrap_or_else(|| boneage_nn::predict::shipped_models_dir().join("unet.safetensors"));
+        Some(boneage_nn::predict::Segmenter::load(&path)?)
+    };
     let bar = super::progress_bar(args.files.len() as u64, "segmenting");
     let results: Vec<Result<image::RgbImage, String>> = args
         .files
         .par_iter()
         .map(|path| {
             let r = read_radiograph(path).map_err(|e| e.to_string())?;
-            let mask = segment_hand(&r.pixels, &cfg);
+            let mask = match &net {
+                Some(net) => net.segment(&r.pixels),
+                None => segment_hand(&r.pixels, &cfg),
+            };
             let stem = path.file_stem().unwrap_or_default().to_string_lossy();
             mask.save_png(&args.out.join(format!("{stem}.png")))
                 .map_err(|e| e.to_string())?;

@@ -105,6 +105,11 @@ struct Common {
     /// Seed of the validation split.
     #[arg(long, default_value_t = 2017)]
     split_seed: u64,
+    /// A list of image ids (one per line, `#` comments) that is the validation set
+    /// instead of a random split (`--val` and `--split-seed` are then unused): these
+    /// images never enter training.
+    #[arg(long)]
+    holdout: Option<PathBuf>,
     /// Use only the first N labelled images (quick experiments).
     #[arg(long)]
     limit: Option<usize>,
@@ -117,6 +122,11 @@ struct Common {
     /// Stop after this many epochs in total; `--resume` continues later.
     #[arg(long)]
     stop_after: Option<usize>,
+    /// Start from these weights (`RUN/model.safetensors` of the same net and preset)
+    /// instead of random ones, e.g. to fine-tune last round's U-Net on this round's
+    /// masks.
+    #[arg(long, value_name = "SAFETENSORS")]
+    init: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -243,11 +253,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 config: common.preset.keypoints(),
             };
             let input = task.input();
+            // Flips keep key-point labels true (each point moves with the image) and
+            // teach the net mirrored films; rotations up to 30° cover tilted hands.
             let augment = Augment {
                 zoom: 0.1,
-                rotation_deg: 15.0,
+                rotation_deg: 30.0,
                 shift: 0.08,
-                flip: false,
+                flip: true,
             };
             let data = Data::open(&common, |s| kp.contains_key(&s.id))?;
             let source = format!("keypoints {} {}x{}", kp_path.display(), input[0], input[1]);
@@ -356,6 +368,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Image ids, one per line (`#` starts a comment).
+pub fn read_id_list(path: &Path) -> anyhow::Result<std::collections::BTreeSet<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
 /// The dataset and its split.
 struct Data {
     ds: Dataset,
@@ -376,6 +400,22 @@ impl Data {
                 common.data.display(),
                 samples.len()
             );
+        }
+        if let Some(path) = &common.holdout {
+            let ids = read_id_list(path)?;
+            let (val, train): (Vec<Sample>, Vec<Sample>) =
+                samples.into_iter().partition(|s| ids.contains(&s.id));
+            if val.is_empty() || train.is_empty() {
+                bail!(
+                    "{}: {} of its {} ids are labelled images here, leaving {} for training; \
+                     both sets need at least one",
+                    path.display(),
+                    val.len(),
+                    ids.len(),
+                    train.len()
+                );
+            }
+            return Ok(Self { train, val, ds });
         }
         let n_val = common.val.min(samples.len() / 2);
         let split = split_stratified(&samples, n_val, common.split_seed)?;
@@ -460,15 +500,20 @@ fn train_task<T: Task>(
         val,
         config,
         trained_on: format!(
-            "{} ({} labelled images used; validation split seed {})",
+            "{} ({} labelled images trained on, {} held out for validation: {})",
             data.ds.image_dir.display(),
-            data.train.len() + data.val.len(),
-            common.split_seed
+            data.train.len(),
+            data.val.len(),
+            match &common.holdout {
+                Some(p) => format!("the ids in {}", p.display()),
+                None => format!("sex-stratified split, seed {}", common.split_seed),
+            }
         ),
         sex,
         region,
         resume: common.resume,
         stop_after: common.stop_after,
+        init_from: common.init.clone(),
     };
     let device = Device::flex().autodiff();
     let outcome = fit(

@@ -217,6 +217,7 @@ fn segment_and_register_phantoms() {
             "seg",
             "--sheet",
             "seg.png",
+            "--baseline",
         ],
         tmp.path(),
     );
@@ -342,6 +343,52 @@ fn train_each_net_then_stop_and_resume() {
     }
     let seg = std::fs::read_to_string(tmp.path().join("seg/log.jsonl")).unwrap();
     assert!(seg.contains("\"iou\""), "{seg}");
+
+    // The next mining round starts from this U-Net, validating on fixed ids.
+    std::fs::write(
+        tmp.path().join("held.txt"),
+        "# held out\nph00001\nph00002\n",
+    )
+    .unwrap();
+    let err = run(&[
+        "segment",
+        "ph",
+        "--out",
+        "seg2",
+        "--epochs",
+        "1",
+        "--init",
+        "seg/model.safetensors",
+        "--holdout",
+        "held.txt",
+    ]);
+    assert!(
+        err.contains("starting from the weights in seg/model.safetensors"),
+        "{err}"
+    );
+    let manifest = std::fs::read_to_string(tmp.path().join("seg2/model.json")).unwrap();
+    assert!(
+        manifest.contains("2 held out for validation: the ids in held.txt"),
+        "{manifest}"
+    );
+    let out = boneage(
+        &[
+            "train",
+            "keypoints",
+            "ph",
+            "--out",
+            "kp2",
+            "--init",
+            "seg/model.safetensors",
+        ],
+        tmp.path(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("seg/model.json: holds a unet net"),
+        "{}",
+        text(&out.stderr)
+    );
 
     std::fs::remove_file(tmp.path().join("ph/keypoints.csv")).unwrap();
     let out = boneage(
@@ -641,5 +688,61 @@ fn keypoint_round_review_annotate_and_serve() {
     assert!(
         !kp.contains(&format!("{rejected},")),
         "rejected on the page: {kp}"
+    );
+}
+
+/// The shipped weights on a real film: a registered hand on the CPU canvas, regions,
+/// key points inside the film; and a clear refusal for a film without a hand.
+#[test]
+fn preprocess_with_shipped_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A blank film: no hand, refused with the reason and exit code 1.
+    image::GrayImage::from_pixel(300, 400, image::Luma([20]))
+        .save(tmp.path().join("blank.png"))
+        .unwrap();
+    let out = boneage(&["preprocess", "blank.png", "--out", "pre"], tmp.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("blank.png: no hand found"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let Some(raw) = rsna_raw() else {
+        eprintln!("SKIPPED preprocess on a real film: ../shared/data/rsna/raw is absent");
+        return;
+    };
+    let film = raw.join("1377.png");
+    let out = boneage(
+        &["preprocess", film.to_str().unwrap(), "--out", "pre"],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let reg = image::open(tmp.path().join("pre/1377.png")).unwrap();
+    assert_eq!((reg.width(), reg.height()), (400, 520));
+    for f in [
+        "1377_A.png",
+        "1377_B.png",
+        "1377_C.png",
+        "1377_overlay.png",
+        "keypoints.csv",
+    ] {
+        assert!(tmp.path().join("pre").join(f).is_file(), "{f} missing");
+    }
+    // The hand fills the canvas's middle: more bright pixels than dark there.
+    let g = reg.to_luma8();
+    let mid: Vec<u8> = (130..390)
+        .flat_map(|y| (120..280).map(move |x| (x, y)))
+        .map(|(x, y)| g.get_pixel(x, y).0[0])
+        .collect();
+    let lit = mid.iter().filter(|&&v| v > 40).count();
+    assert!(lit * 2 > mid.len(), "{lit} of {} pixels lit", mid.len());
+
+    let out = boneage(&["keypoints", film.to_str().unwrap()], tmp.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("fingertip"),
+        "{}",
+        text(&out.stdout)
     );
 }

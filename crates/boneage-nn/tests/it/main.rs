@@ -532,6 +532,7 @@ mod engine {
             region: None,
             resume: false,
             stop_after: None,
+            init_from: None,
         }
     }
 
