@@ -205,7 +205,7 @@ pub fn geometry_keypoints(mask: &Mask) -> Option<KeyPoints> {
 }
 
 /// Why two sets of key points for one hand disagree, if they do: the thumb on
-/// different sides, or a fingertip or capitate apart by more than a quarter of the
+/// different sides, or a fingertip or capitate apart by more than half the
 /// fingertip–capitate span.
 pub fn disagreement(a: &KeyPoints, b: &KeyPoints) -> Option<String> {
     if a.thumb_on_right() != b.thumb_on_right() {
@@ -219,7 +219,7 @@ pub fn disagreement(a: &KeyPoints, b: &KeyPoints) -> Option<String> {
         ("capitate", a.capitate, b.capitate),
     ] {
         let d = p.dist(q) / span;
-        if d > 0.25 {
+        if d > 0.5 {
             return Some(format!(
                 "the mask's shape and the key-point net place the {name} {:.0} % of the hand's length apart",
                 100.0 * d

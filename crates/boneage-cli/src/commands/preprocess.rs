@@ -395,6 +395,7 @@ pub fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
         let geo = geometry_keypoints(&mask);
         // The pipeline's choice (the geometry, refused where the net disagrees) on
         // the film as it is, mirrored, and turned by 30°.
+        let mut chosen = None;
         for (v, (img, t)) in variants(&r.pixels, truth).iter().enumerate() {
             let (m, k) = if v == 0 {
                 (mask.clone(), net)
@@ -403,7 +404,12 @@ pub fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
             };
             let outcome = match geometry_keypoints(&m).map(|g| (disagreement(&g, &k), g)) {
                 None | Some((Some(_), _)) => 2,
-                Some((None, g)) => usize::from(!registered_correctly(t, &g, &canvas, 0.1)),
+                Some((None, g)) => {
+                    if v == 0 {
+                        chosen = Some(g);
+                    }
+                    usize::from(!registered_correctly(t, &g, &canvas, 0.1))
+                }
             };
             pipe[v][outcome] += 1;
         }
@@ -436,8 +442,10 @@ pub fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
         }
         if args.sheet.is_some()
             && tiles.len() < 40
-            && let Ok(reg) = register(&net, &canvas)
+            && let Some(k) = chosen
+            && let Ok(reg) = register(&k, &canvas)
         {
+            let good = registered_correctly(truth, &k, &canvas, 0.1);
             let norm = boneage_core::ops::normalize_hand(
                 &r.pixels,
                 &mask,
@@ -445,7 +453,7 @@ pub fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
             );
             let p = Preprocessed {
                 mask,
-                keypoints: net,
+                keypoints: k,
                 registration: reg,
                 registered: reg.warp(&norm, &canvas),
                 seconds: [0.0; 4],
@@ -533,7 +541,7 @@ pub fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
             columns: 8,
             tile_width: 200,
             tile_height: 260,
-            title: Some("held-out films registered with predicted key points".into()),
+            title: Some("held-out films as boneage preprocess registers them".into()),
         };
         save_rgb(&tiles, &layout, sheet)?;
         eprintln!("sheet: {}", sheet.display());
