@@ -85,6 +85,10 @@ pub struct MineArgs {
     /// it key points come from the mask's geometry).
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Cut thin appendages off the candidate masks (narrower than 1.4 % of the film's
+    /// longer side, e.g. a strip of the cassette edge joined to the forearm).
+    #[arg(long)]
+    trim_strips: bool,
 }
 
 /// Arguments of `boneage review`.
@@ -553,10 +557,13 @@ pub fn mine(args: MineArgs) -> anyhow::Result<ExitCode> {
             let (w, h) = (r.pixels.width(), r.pixels.height());
             let made = match &proposer {
                 Proposer::Baseline | Proposer::Segmenter(_) => {
-                    let mask = match &proposer {
+                    let mut mask = match &proposer {
                         Proposer::Segmenter(net) => net.segment(&r.pixels),
                         _ => segment_hand(&r.pixels, &cfg),
                     };
+                    if args.trim_strips {
+                        mask = boneage_core::ops::trim_thin(&mask, 0.007 * w.max(h) as f32);
+                    }
                     mask.save_png(&mask_path(&masks_dir, &s.id))?;
                     Some((s.id.clone(), mask_tile(&r.pixels, &mask, 200, 250), None))
                 }

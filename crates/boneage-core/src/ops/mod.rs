@@ -16,6 +16,6 @@ mod smooth;
 
 pub use components::{Connectivity, fill_holes, label_components, largest_component};
 pub use contrast::{ClaheConfig, NormalizeConfig, clahe, normalize_hand, percentile_window};
-pub use morphology::{close, dilate, distance_transform_sq, erode, open};
+pub use morphology::{close, dilate, distance_transform_sq, erode, open, trim_thin};
 pub use resample::{resize_area, resize_bilinear, warp_affine, warp_mask};
 pub use smooth::gaussian_blur;

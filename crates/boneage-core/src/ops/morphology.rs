@@ -92,3 +92,39 @@ pub fn open(mask: &Mask, r: f32) -> Mask {
 pub fn close(mask: &Mask, r: f32) -> Mask {
     erode(&dilate(mask, r), r)
 }
+
+/// Removes thin appendages from a mask: parts narrower than `2·r` that reach more
+/// than `1.5·r` away from the mask's body (its largest component after an opening
+/// by `r`), such as a strip of a cassette edge joined to the forearm. Everything of
+/// the mask within `1.5·r` of the body, fingertips included, is kept.
+pub fn trim_thin(mask: &Mask, r: f32) -> Mask {
+    let body = super::largest_component(&open(mask, r), super::Connectivity::Eight);
+    let mut out = dilate(&body, 1.5 * r);
+    out.intersect(mask);
+    super::fill_holes(&super::largest_component(&out, super::Connectivity::Eight))
+}
+
+#[cfg(test)]
+mod trim_tests {
+    use super::*;
+
+    #[test]
+    fn trim_thin_cuts_a_strip_and_keeps_the_body() {
+        // A 40×40 block with a 3-pixel-thick strip running 50 pixels off its side.
+        let mut m = Mask::new(120, 80);
+        for y in 20..60 {
+            for x in 10..50 {
+                m.set(x, y, true);
+            }
+        }
+        for y in 55..58 {
+            for x in 50..100 {
+                m.set(x, y, true);
+            }
+        }
+        let t = trim_thin(&m, 4.0);
+        assert!(t.get(30, 40) && t.get(10, 20) && t.get(49, 59), "body kept");
+        assert!(!t.get(80, 56) && !t.get(99, 56), "strip cut");
+        assert!(t.count() >= 40 * 40);
+    }
+}
