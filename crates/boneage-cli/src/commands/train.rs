@@ -338,7 +338,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 shift: 0.04,
                 flip: false,
             };
-            let data = Data::open(&common, |s| cohort.is_none_or(|c| s.sex == c))?;
+            // Registered regions need the film's key points; films without them (the
+            // preprocessing refused them, or they are not labelled) are left out.
+            let has_points = |id: &str| match &view {
+                AgeView::Region { keypoints, .. } => keypoints.contains_key(id),
+                AgeView::Whole => true,
+            };
+            let data = Data::open(&common, |s| {
+                cohort.is_none_or(|c| s.sex == c) && has_points(&s.id)
+            })?;
             let source = format!(
                 "age {} region {region_name} {}x{} sex {sex}",
                 common.data.display(),
