@@ -89,6 +89,10 @@ pub struct MineArgs {
     /// longer side, e.g. a strip of the cassette edge joined to the forearm).
     #[arg(long)]
     trim_strips: bool,
+    /// Open gaps between fingers that the candidate mask bridged (pixels near the
+    /// mask's edge darker than halfway between skin and the air outside are cut).
+    #[arg(long)]
+    refine_gaps: bool,
 }
 
 /// Arguments of `boneage review`.
@@ -561,6 +565,13 @@ pub fn mine(args: MineArgs) -> anyhow::Result<ExitCode> {
                         Proposer::Segmenter(net) => net.segment(&r.pixels),
                         _ => segment_hand(&r.pixels, &cfg),
                     };
+                    if args.refine_gaps {
+                        mask = boneage_core::ops::refine_gaps(
+                            &r.pixels,
+                            &mask,
+                            0.02 * w.max(h) as f32,
+                        );
+                    }
                     if args.trim_strips {
                         mask = boneage_core::ops::trim_thin(&mask, 0.007 * w.max(h) as f32);
                     }

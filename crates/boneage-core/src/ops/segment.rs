@@ -285,3 +285,71 @@ pub fn segment_hand(img: &GrayImage, cfg: &SegmentConfig) -> Mask {
     let full = resize_bilinear(&hand.to_image(), w, h);
     Mask::threshold(&full, 0.5)
 }
+
+/// Opens the gaps between fingers that a coarse mask bridged: within a band of
+/// `band` pixels inside the mask's edge, pixels darker than halfway between the band's
+/// median and the median of a band of the same width just outside are background
+/// (skin is brighter than the air between fingers). Then a small opening, the largest
+/// component and hole filling. Films where the outside is not darker than the edge
+/// band (negatives, flat exposures) come back unchanged.
+pub fn refine_gaps(img: &GrayImage, mask: &Mask, band: f32) -> Mask {
+    let median = |m: &Mask| {
+        let mut v = img.values_in(m);
+        if v.is_empty() {
+            return None;
+        }
+        let mid = v.len() / 2;
+        Some(*v.select_nth_unstable_by(mid, f32::total_cmp).1)
+    };
+    let mut inner = mask.clone();
+    inner.subtract(&super::erode(mask, band));
+    let mut outer = super::dilate(mask, band);
+    outer.subtract(mask);
+    let (Some(mi), Some(mo)) = (median(&inner), median(&outer)) else {
+        return mask.clone();
+    };
+    if mi <= mo {
+        return mask.clone();
+    }
+    let t = 0.5 * (mi + mo);
+    let mut out = mask.clone();
+    for (i, (o, &b)) in out
+        .as_mut_slice()
+        .iter_mut()
+        .zip(inner.as_slice())
+        .enumerate()
+    {
+        if b != 0 && img.as_slice()[i] < t {
+            *o = 0;
+        }
+    }
+    let out = super::open(&out, 2.0);
+    super::fill_holes(&super::largest_component(&out, super::Connectivity::Eight))
+}
+
+#[cfg(test)]
+mod refine_tests {
+    use super::*;
+
+    #[test]
+    fn refine_gaps_opens_a_bridged_gap_between_two_fingers() {
+        // Two bright "fingers" 10 px wide with a 6 px dark gap, on a dark field; the
+        // coarse mask bridges the gap down to y = 40.
+        let (w, h) = (60, 80);
+        let mut img = GrayImage::filled(w, h, 0.1);
+        let mut coarse = Mask::new(w, h);
+        for y in 10..80 {
+            for x in 14..40 {
+                let finger = x < 24 || x >= 30 || y >= 40;
+                if finger {
+                    img.set(x, y, 0.7);
+                }
+                coarse.set(x, y, true);
+            }
+        }
+        let refined = refine_gaps(&img, &coarse, 14.0);
+        assert!(!refined.get(27, 20), "gap opened");
+        assert!(refined.get(18, 20) && refined.get(34, 20), "fingers kept");
+        assert!(refined.get(27, 60), "palm kept");
+    }
+}
