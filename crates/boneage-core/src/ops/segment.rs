@@ -340,7 +340,7 @@ mod refine_tests {
         let mut coarse = Mask::new(w, h);
         for y in 10..80 {
             for x in 14..40 {
-                let finger = x < 24 || x >= 30 || y >= 40;
+                let finger = !(24..30).contains(&x) || y >= 40;
                 if finger {
                     img.set(x, y, 0.7);
                 }
