@@ -14,7 +14,7 @@ use boneage_core::geometry::{Affine, Point};
 use boneage_core::image::Mask;
 use boneage_core::keypoints::{self, KeyPoints};
 use boneage_core::ops::warp_affine;
-use boneage_core::overlay::{colors, draw_mask_outline, draw_point, draw_rect, to_rgb};
+use boneage_core::overlay::to_rgb;
 use boneage_core::read_radiograph;
 use boneage_core::registration::{Canvas, Region, crop, register};
 use boneage_core::sheet::{SheetLayout, save_rgb};
@@ -145,32 +145,12 @@ pub fn keypoints(args: KeypointArgs) -> anyhow::Result<ExitCode> {
 
 /// The registered canvas with mask outline, key points, targets and regions.
 fn canvas_overlay(p: &Preprocessed, canvas: &Canvas) -> image::RgbImage {
-    let mut rgb = to_rgb(&p.registered);
-    let thick = (canvas.height / 400).max(1);
-    draw_mask_outline(
-        &mut rgb,
-        &p.registration.warp_mask(&p.mask, canvas),
-        colors::MASK,
-        thick,
-    );
-    for region in Region::ALL {
-        draw_rect(
-            &mut rgb,
-            canvas.region(region),
-            colors::REGION,
-            thick as i64,
-            Some(region.name()),
-        );
-    }
-    let radius = canvas.height as f64 / 130.0;
-    for t in [canvas.fingertip_target(), canvas.capitate_target()] {
-        draw_point(&mut rgb, t, radius * 1.6, colors::TARGET);
-    }
-    let kc = p.registration.keypoints(&p.keypoints);
-    draw_point(&mut rgb, kc.fingertip, radius, colors::FINGERTIP);
-    draw_point(&mut rgb, kc.thumb, radius, colors::THUMB);
-    draw_point(&mut rgb, kc.capitate, radius, colors::CAPITATE);
-    rgb
+    super::register::canvas_overlay(
+        &p.registered,
+        Some(&p.registration.warp_mask(&p.mask, canvas)),
+        &p.registration.keypoints(&p.keypoints),
+        canvas,
+    )
 }
 
 /// Runs `boneage preprocess`.

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use boneage_core::GrayImage;
 use boneage_core::image::Mask;
+use boneage_core::keypoints::KeyPoints;
 use boneage_core::keypoints::read_csv;
 use boneage_core::ops::{NormalizeConfig, normalize_hand};
 use boneage_core::overlay::{colors, draw_mask_outline, draw_point, draw_rect, to_rgb};
@@ -94,30 +96,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     format!("{id}_{}.png", region.name()),
                 )?;
             }
-            // Overlay on the canvas: mask outline, key points, targets, regions.
-            let mut rgb = to_rgb(&registered);
-            let thick = (canvas.height / 400).max(1);
-            if let Some(m) = &mask {
-                draw_mask_outline(&mut rgb, &reg.warp_mask(m, &canvas), colors::MASK, thick);
-            }
-            for region in Region::ALL {
-                let rect = canvas.region(region);
-                draw_rect(
-                    &mut rgb,
-                    rect,
-                    colors::REGION,
-                    thick as i64,
-                    Some(region.name()),
-                );
-            }
-            let radius = canvas.height as f64 / 130.0;
-            for t in [canvas.fingertip_target(), canvas.capitate_target()] {
-                draw_point(&mut rgb, t, radius * 1.6, colors::TARGET);
-            }
-            let kc = reg.keypoints(k);
-            draw_point(&mut rgb, kc.fingertip, radius, colors::FINGERTIP);
-            draw_point(&mut rgb, kc.thumb, radius, colors::THUMB);
-            draw_point(&mut rgb, kc.capitate, radius, colors::CAPITATE);
+            let warped = mask.as_ref().map(|m| reg.warp_mask(m, &canvas));
+            let rgb = canvas_overlay(&registered, warped.as_ref(), &reg.keypoints(k), &canvas);
             boneage_core::image::save_rgb8_png(&rgb, &args.out.join(format!("{id}_overlay.png")))
                 .map_err(|e| e.to_string())?;
             bar.inc(1);
@@ -141,4 +121,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A registered canvas with the mask outline (when known), the key points, their
+/// targets and the three regions drawn on it.
+pub fn canvas_overlay(
+    registered: &GrayImage,
+    mask_on_canvas: Option<&Mask>,
+    keypoints_on_canvas: &KeyPoints,
+    canvas: &Canvas,
+) -> image::RgbImage {
+    let mut rgb = to_rgb(registered);
+    let thick = (canvas.height / 400).max(1);
+    if let Some(m) = mask_on_canvas {
+        draw_mask_outline(&mut rgb, m, colors::MASK, thick);
+    }
+    for region in Region::ALL {
+        draw_rect(
+            &mut rgb,
+            canvas.region(region),
+            colors::REGION,
+            thick as i64,
+            Some(region.name()),
+        );
+    }
+    let radius = canvas.height as f64 / 130.0;
+    for t in [canvas.fingertip_target(), canvas.capitate_target()] {
+        draw_point(&mut rgb, t, radius * 1.6, colors::TARGET);
+    }
+    let k = keypoints_on_canvas;
+    draw_point(&mut rgb, k.fingertip, radius, colors::FINGERTIP);
+    draw_point(&mut rgb, k.thumb, radius, colors::THUMB);
+    draw_point(&mut rgb, k.capitate, radius, colors::CAPITATE);
+    rgb
 }
