@@ -2,6 +2,7 @@
 //!
 //! Each subcommand turns its arguments into a library call; see `commands/`.
 
+mod charts;
 mod commands;
 
 use std::process::ExitCode;
@@ -18,6 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Bone age of a radiograph (or a folder / CSV list of them) with the shipped models.
+    Assess(commands::assess::Args),
     /// Generate a synthetic hand-phantom dataset (RSNA layout plus masks and key points).
     Phantom(commands::phantom::Args),
     /// Read radiographs (PNG, JPEG, DICOM) and report what was read.
@@ -32,6 +35,10 @@ enum Command {
     Preprocess(commands::preprocess::PreprocessArgs),
     /// Accuracy of segmentation, key points and registration on held-out labels.
     EvaluatePreprocess(commands::preprocess::EvaluateArgs),
+    /// The bone-age models on a validation split: the paper's Fig. 8 and Fig. 9, scatter, bias.
+    Evaluate(commands::evaluate::Args),
+    /// Copy trained weights into a models folder, optionally in half precision.
+    Export(commands::export::Args),
     /// Register radiographs from key points: canvas, region crops and overlays.
     Register(commands::register::Args),
     /// Positive mining: candidate masks or key points and numbered review sheets for one round.
@@ -40,6 +47,8 @@ enum Command {
     Review(commands::mine::ReviewArgs),
     /// Set key points by hand: a coordinate grid to read them off, then the numbers.
     Annotate(commands::mine::AnnotateArgs),
+    /// Write a sex-stratified validation split (an id list for `--holdout`).
+    Split(commands::split::Args),
     /// Train the U-Net, the key-point net or a bone-age net (resumable).
     Train(commands::train::Args),
     /// Benchmarks against reference implementations, measured in the same run.
@@ -49,6 +58,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Assess(args) => commands::assess::run(args),
         Command::Phantom(args) => commands::phantom::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Sheet(args) => commands::sheet::run(args),
@@ -56,10 +66,13 @@ fn main() -> ExitCode {
         Command::Keypoints(args) => commands::preprocess::keypoints(args),
         Command::Preprocess(args) => commands::preprocess::preprocess(args),
         Command::EvaluatePreprocess(args) => commands::preprocess::evaluate(args),
+        Command::Evaluate(args) => commands::evaluate::run(args),
+        Command::Export(args) => commands::export::run(args),
         Command::Register(args) => commands::register::run(args),
         Command::Mine(args) => commands::mine::mine(args),
         Command::Review(args) => commands::mine::review(args),
         Command::Annotate(args) => commands::mine::annotate(args),
+        Command::Split(args) => commands::split::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };

@@ -10,6 +10,7 @@ pub mod dataset;
 pub mod error;
 pub mod font;
 pub mod geometry;
+pub mod growth;
 pub mod handgeom;
 pub mod image;
 pub mod io;

@@ -30,7 +30,7 @@ impl Default for Canvas {
 }
 
 /// The paper's regions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Region {
     /// The whole hand, 2000×1500 (height × width) at paper scale.
     A,

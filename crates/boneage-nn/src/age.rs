@@ -52,6 +52,12 @@ pub struct AgeNetConfig {
     /// Take the patient's sex as an extra input (mixed-sex models).
     #[config(default = false)]
     pub sex_input: bool,
+    /// Batch-norm momentum during training: the weight of each batch in the running
+    /// statistics (PyTorch's convention and default). The engine recomputes the
+    /// statistics on the unaugmented training images after the last epoch (see
+    /// `TrainConfig::recalibrate_bn`).
+    #[config(default = 0.1)]
+    pub bn_momentum: f64,
 }
 
 /// The bone-age network.
@@ -79,8 +85,12 @@ pub struct AgeOutput {
 impl AgeNetConfig {
     /// Builds the network on `device`.
     pub fn init(&self, device: &Device) -> AgeNet {
-        let (blocks, input, [h, w]) =
-            VggStack::new(&self.features, [self.height, self.width], device);
+        let (blocks, input, [h, w]) = VggStack::with_momentum(
+            &self.features,
+            [self.height, self.width],
+            self.bn_momentum,
+            device,
+        );
         let features = if self.global_pool {
             input
         } else {
@@ -126,6 +136,11 @@ pub fn softmax_expectation(logits: Tensor<2>) -> Tensor<2> {
 }
 
 impl AgeNet {
+    /// Sets the batch norms' momentum (see [`VggStack::set_bn_momentum`]).
+    pub fn set_bn_momentum(&mut self, momentum: f64) {
+        self.blocks.set_bn_momentum(momentum);
+    }
+
     /// Predicts bone age. `sex` (`[batch, 1]`, 1 = male, 0 = female) is required when
     /// the network was built with `sex_input` and ignored otherwise.
     ///

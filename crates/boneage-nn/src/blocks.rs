@@ -29,12 +29,20 @@ pub struct ConvBnElu {
 impl ConvBnElu {
     /// A block from `input` to `output` channels.
     pub fn new(input: usize, output: usize, device: &Device) -> Self {
+        Self::with_momentum(input, output, 0.1, device)
+    }
+
+    /// A block whose batch norm updates its running statistics with `momentum` (the
+    /// weight of each new batch; 0.1 is PyTorch's default, 0.01 Keras's).
+    pub fn with_momentum(input: usize, output: usize, momentum: f64, device: &Device) -> Self {
         Self {
             conv: Conv2dConfig::new([input, output], [3, 3])
                 .with_padding(PaddingConfig2d::Same)
                 .with_bias(false)
                 .init(device),
-            norm: BatchNormConfig::new(output).init(device),
+            norm: BatchNormConfig::new(output)
+                .with_momentum(momentum)
+                .init(device),
         }
     }
 
@@ -42,6 +50,11 @@ impl ConvBnElu {
     /// `[batch, input, H, W]` → `[batch, output, H, W]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         elu(self.norm.forward(self.conv.forward(x)))
+    }
+
+    /// Sets the batch norm's momentum (see [`VggStack::set_bn_momentum`]).
+    pub fn set_bn_momentum(&mut self, momentum: f64) {
+        self.norm.momentum = momentum;
     }
 }
 
@@ -54,11 +67,12 @@ pub struct VggBlock {
 }
 
 impl VggBlock {
-    /// A block from `input` to `output` channels.
-    pub fn new(input: usize, output: usize, device: &Device) -> Self {
+    /// A block from `input` to `output` channels (batch-norm momentum as in
+    /// [`ConvBnElu::with_momentum`]).
+    pub fn new(input: usize, output: usize, momentum: f64, device: &Device) -> Self {
         Self {
-            first: ConvBnElu::new(input, output, device),
-            second: ConvBnElu::new(output, output, device),
+            first: ConvBnElu::with_momentum(input, output, momentum, device),
+            second: ConvBnElu::with_momentum(output, output, momentum, device),
             pool: MaxPool2dConfig::new([2, 2]).init(),
         }
     }
@@ -83,11 +97,21 @@ impl VggStack {
     ///
     /// Panics if `size` is too small to be pooled once per block.
     pub fn new(features: &[usize], size: [usize; 2], device: &Device) -> (Self, usize, [usize; 2]) {
+        Self::with_momentum(features, size, 0.1, device)
+    }
+
+    /// As [`VggStack::new`], with batch-norm momentum `momentum`.
+    pub fn with_momentum(
+        features: &[usize],
+        size: [usize; 2],
+        momentum: f64,
+        device: &Device,
+    ) -> (Self, usize, [usize; 2]) {
         let mut input = 1;
         let blocks = features
             .iter()
             .map(|&w| {
-                let b = VggBlock::new(input, w, device);
+                let b = VggBlock::new(input, w, momentum, device);
                 input = w;
                 b
             })
@@ -107,6 +131,16 @@ impl VggStack {
     /// `[batch, 1, H, W]` → `[batch, channels, H / 2^n, W / 2^n]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.blocks.iter().fold(x, |x, b| b.forward(x))
+    }
+
+    /// Sets every batch norm's momentum: the weight of the next training batch in
+    /// the running statistics (1 replaces them; `1 / (k + 1)` for the k-th of a
+    /// series of batches makes them the series' average).
+    pub fn set_bn_momentum(&mut self, momentum: f64) {
+        for b in &mut self.blocks {
+            b.first.set_bn_momentum(momentum);
+            b.second.set_bn_momentum(momentum);
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod age;
+pub mod assess;
 pub mod bench;
 pub mod blocks;
 pub mod data;

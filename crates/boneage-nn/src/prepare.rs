@@ -30,6 +30,32 @@ pub enum AgeView {
         /// Which region.
         region: Region,
     },
+    /// Region crops already made by `boneage preprocess` (`<dir>/<id>_<letter>.png`:
+    /// segmented, normalised and registered by the same pipeline that `boneage
+    /// assess` runs), scaled to the input size. Films without a crop (the pipeline
+    /// refused them) are skipped.
+    Crops {
+        /// The preprocess output folder.
+        dir: std::path::PathBuf,
+        /// Region letter, `A`, `B` or `C`.
+        letter: char,
+    },
+}
+
+impl AgeView {
+    /// The cached crop of film `id`, for [`AgeView::Crops`].
+    pub fn crop_path(dir: &Path, id: &str, letter: char) -> std::path::PathBuf {
+        dir.join(format!("{id}_{letter}.png"))
+    }
+
+    /// Whether film `id` can be brought to this view (it has key points or a crop).
+    pub fn has(&self, id: &str) -> bool {
+        match self {
+            AgeView::Whole => true,
+            AgeView::Region { keypoints, .. } => keypoints.contains_key(id),
+            AgeView::Crops { dir, letter } => Self::crop_path(dir, id, *letter).is_file(),
+        }
+    }
 }
 
 /// Scales `img` to fit `width`×`height` (area resampling), centred on black.
@@ -134,9 +160,23 @@ pub fn age_examples(
     progress: &(dyn Fn() + Sync),
 ) -> Result<Examples> {
     prepare(samples, [h, w], progress, |s| {
+        if let AgeView::Crops { dir, letter } = view {
+            let path = AgeView::crop_path(dir, &s.id, *letter);
+            if !path.is_file() {
+                return Ok(None);
+            }
+            let c = read_radiograph(&path)?.pixels;
+            return Ok(Some(Example {
+                id: s.id.clone(),
+                male: s.sex.is_male(),
+                pixels: window_pixels(&resize_area(&c, w, h)),
+                target: Target::Age(s.boneage_months as f32),
+            }));
+        }
         let path = ds.image_path(s);
         let r = read_radiograph(&path)?;
         let img = match view {
+            AgeView::Crops { .. } => unreachable!("handled above"),
             AgeView::Whole => letterbox(&r.pixels, w, h).0,
             AgeView::Region {
                 keypoints,

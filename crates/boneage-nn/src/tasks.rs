@@ -145,6 +145,10 @@ impl Task for AgeTask {
         let (pred, target) = self.forward(model, batch, device);
         mae(pred, target)
     }
+    fn set_bn_momentum(&self, mut model: AgeNet, momentum: Option<f64>) -> AgeNet {
+        model.set_bn_momentum(momentum.unwrap_or(self.config.bn_momentum));
+        model
+    }
     fn metric_names(&self) -> &'static [&'static str] {
         &["mae_months"]
     }

@@ -61,6 +61,22 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Train-time augmentation.
     pub augment: Augment,
+    /// After the last epoch, replace the batch norms' running statistics (which
+    /// followed the last few augmented batches) by their average over the
+    /// unaugmented training images, the images inference will resemble. On a
+    /// region-A bone-age model this took the validation MAE from 21.9 to 18.5 months
+    /// (PyTorch, same recipe: `bench/torch_ref_train.py`). Only networks whose task
+    /// implements [`Task::set_bn_momentum`] are affected.
+    #[serde(default)]
+    pub recalibrate_bn: bool,
+    /// Adam's epsilon. burn's default, 1e-5, is what every shipped model was trained
+    /// with; PyTorch uses 1e-8 and Keras 1e-7.
+    #[serde(default = "default_adam_epsilon")]
+    pub adam_epsilon: f32,
+}
+
+fn default_adam_epsilon() -> f32 {
+    1e-5
 }
 
 impl TrainConfig {
@@ -99,11 +115,37 @@ pub trait Task {
     fn init(&self, device: &Device) -> Self::Model;
     /// The training loss of a batch.
     fn loss(&self, model: &Self::Model, batch: &Batch, device: &Device) -> Tensor<1>;
+    /// Sets the batch norms' momentum (`None`: back to the network's own), for
+    /// networks whose batch-norm statistics the engine recalibrates (see
+    /// [`TrainConfig::recalibrate_bn`]); the default leaves the network as it is.
+    fn set_bn_momentum(&self, model: Self::Model, _momentum: Option<f64>) -> Self::Model {
+        model
+    }
     /// Names of the validation metrics; the first is the one reported in progress.
     fn metric_names(&self) -> &'static [&'static str];
     /// Sums over the batch of each metric and of the loss (last), so that the engine
     /// can average them over the validation set.
     fn metric_sums(&self, model: &Self::Model, batch: &Batch, device: &Device) -> Vec<f64>;
+}
+
+/// Batch-norm running statistics averaged over `examples` (unaugmented, batches of
+/// 32): each batch's forward pass in training mode updates them with momentum
+/// `1 / (k + 1)`, which makes them the average over the batches; the training
+/// momentum is restored afterwards. No weight changes.
+fn recalibrate_bn<T: Task>(
+    task: &T,
+    mut model: T::Model,
+    examples: &Arc<Examples>,
+    device: &Device,
+) -> T::Model {
+    let n = examples.items.len();
+    let rx = examples.batches((0..n).collect(), 32, Augment::NONE, |_| 0);
+    for (k, batch) in rx.iter().enumerate() {
+        model = task.set_bn_momentum(model, Some(1.0 / (k + 1) as f64));
+        // The forward pass updates the statistics; no backward, no step.
+        drop(task.loss(&model, &batch, device));
+    }
+    task.set_bn_momentum(model, None)
 }
 
 /// One epoch's summary: a line of `log.jsonl`.
@@ -328,7 +370,7 @@ pub fn fit<T: Task>(
         model = weights::load(model, path, &expected)?;
         observer.message(&format!("starting from the weights in {}", path.display()));
     }
-    let mut optim = AdamConfig::new().init();
+    let mut optim = AdamConfig::new().with_epsilon(cfg.adam_epsilon).init();
     let mut records: Vec<EpochRecord> = Vec::new();
     let mut start = 0;
 
@@ -435,6 +477,9 @@ pub fn fit<T: Task>(
             model = optim.step(lr, model, grads);
             loss_sum += v;
             observer.step(s + 1, v);
+        }
+        if cfg.recalibrate_bn && epoch + 1 == cfg.epochs {
+            model = recalibrate_bn(task, model, &spec.train, device);
         }
         observer.validating();
         let valid = model.valid();

@@ -154,7 +154,14 @@ pub fn load<M: Module>(
         path: weights.to_path_buf(),
         detail,
     };
-    let mut store = SafetensorsStore::from_file(weights)
+    let bytes = std::fs::read(weights).map_err(io(weights))?;
+    // Half-precision files (see [`to_f16`]) are widened to f32 in memory: the
+    // networks compute in f32.
+    let bytes = match convert_floats(&bytes, Precision::F32).map_err(tensors)? {
+        Some(wide) => wide,
+        None => bytes,
+    };
+    let mut store = SafetensorsStore::from_bytes(Some(bytes))
         .validate(true)
         .allow_partial(false);
     let result = model
@@ -169,4 +176,114 @@ pub fn load<M: Module>(
         )));
     }
     Ok(model)
+}
+
+/// Storage precision of floating-point tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// 32-bit floats, as the networks compute.
+    F32,
+    /// 16-bit floats: half the size on disk.
+    F16,
+}
+
+/// Rewrites a safetensors buffer with every F32/F16 tensor in `to` precision; `None`
+/// when there is nothing to convert. Other dtypes and the metadata are kept.
+pub fn convert_floats(bytes: &[u8], to: Precision) -> Result<Option<Vec<u8>>, String> {
+    let bad = |d: &str| format!("not a safetensors file: {d}");
+    let n = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+        .ok_or_else(|| bad("shorter than its header length"))?;
+    let header = bytes
+        .get(8..8 + n)
+        .ok_or_else(|| bad("header runs past the end"))?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(header).map_err(|e| bad(&format!("header is not JSON: {e}")))?;
+    let data = &bytes[8 + n..];
+    let (from, to_name) = match to {
+        Precision::F32 => ("F16", "F32"),
+        Precision::F16 => ("F32", "F16"),
+    };
+    if !header.values().any(|v| v["dtype"] == from) {
+        return Ok(None);
+    }
+    let mut entries: Vec<(&String, &serde_json::Value)> = header
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .collect();
+    entries.sort_by_key(|(_, v)| v["data_offsets"][0].as_u64().unwrap_or(0));
+    let mut out_header = serde_json::Map::new();
+    if let Some(m) = header.get("__metadata__") {
+        out_header.insert("__metadata__".into(), m.clone());
+    }
+    let mut out = Vec::with_capacity(data.len() * 2);
+    for (name, v) in entries {
+        let (s, e) = (
+            v["data_offsets"][0].as_u64().unwrap_or(u64::MAX) as usize,
+            v["data_offsets"][1].as_u64().unwrap_or(u64::MAX) as usize,
+        );
+        let raw = data
+            .get(s..e)
+            .ok_or_else(|| bad(&format!("tensor {name} lies outside the file")))?;
+        let start = out.len();
+        let dtype = if v["dtype"] == from {
+            match to {
+                Precision::F32 => {
+                    for c in raw.chunks_exact(2) {
+                        let h = half::f16::from_bits(u16::from_le_bytes([c[0], c[1]]));
+                        out.extend_from_slice(&h.to_f32().to_le_bytes());
+                    }
+                }
+                Precision::F16 => {
+                    for c in raw.chunks_exact(4) {
+                        let f = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                        out.extend_from_slice(&half::f16::from_f32(f).to_bits().to_le_bytes());
+                    }
+                }
+            }
+            serde_json::Value::from(to_name)
+        } else {
+            out.extend_from_slice(raw);
+            v["dtype"].clone()
+        };
+        out_header.insert(
+            name.clone(),
+            serde_json::json!({
+                "dtype": dtype,
+                "shape": v["shape"],
+                "data_offsets": [start, out.len()],
+            }),
+        );
+    }
+    let mut h = serde_json::to_vec(&out_header).expect("header serialises");
+    h.resize(h.len().div_ceil(8) * 8, b' ');
+    let mut file = Vec::with_capacity(8 + h.len() + out.len());
+    file.extend_from_slice(&(h.len() as u64).to_le_bytes());
+    file.extend_from_slice(&h);
+    file.extend_from_slice(&out);
+    Ok(Some(file))
+}
+
+/// Copies weights `src` (with its manifest) to `dst` with the tensors stored in half
+/// precision, written atomically; `load` widens them again. Returns the new size in
+/// bytes.
+pub fn to_f16(src: &Path, dst: &Path) -> Result<u64, WeightsError> {
+    let bytes = std::fs::read(src).map_err(io(src))?;
+    let narrow = convert_floats(&bytes, Precision::F16)
+        .map_err(|detail| WeightsError::Tensors {
+            path: src.to_path_buf(),
+            detail,
+        })?
+        .unwrap_or(bytes);
+    let manifest = read_manifest(src)?;
+    let write = |path: &Path, bytes: &[u8]| {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+        std::fs::rename(&tmp, path).map_err(io(path))
+    };
+    write(dst, &narrow)?;
+    let json = serde_json::to_string_pretty(&manifest).expect("a manifest serialises");
+    write(&manifest_path(dst), json.as_bytes())?;
+    Ok(narrow.len() as u64)
 }

@@ -1,6 +1,9 @@
 //! One module per subcommand: arguments, then a `run` that calls the library.
 
+pub mod assess;
 pub mod bench;
+pub mod evaluate;
+pub mod export;
 pub mod inspect;
 pub mod mine;
 pub mod phantom;
@@ -9,6 +12,7 @@ pub mod register;
 pub mod review_web;
 pub mod segment;
 pub mod sheet;
+pub mod split;
 pub mod train;
 
 use indicatif::{ProgressBar, ProgressStyle};

@@ -48,8 +48,22 @@ enum Net {
         #[command(flatten)]
         common: Common,
         /// Key points CSV used to register the images (default: DATA/keypoints.csv).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "crops")]
         keypoints: Option<PathBuf>,
+        /// Train on the region crops of a `boneage preprocess --out` folder
+        /// (`<id>_A.png`, …): segmented, normalised and registered by the same
+        /// pipeline that `boneage assess` runs. Films it refused are left out.
+        #[arg(long, value_name = "DIR")]
+        crops: Option<PathBuf>,
+        /// Network input `HEIGHTxWIDTH` instead of the preset's size for the region.
+        #[arg(long, value_name = "HxW", value_parser = parse_input)]
+        input: Option<[usize; 2]>,
+        /// VGG block widths instead of the preset's (six, e.g. 16,32,48,64,80,96).
+        #[arg(long, value_delimiter = ',')]
+        widths: Option<Vec<usize>>,
+        /// Fully connected widths instead of the preset's (e.g. 128,128).
+        #[arg(long, value_delimiter = ',')]
+        hidden: Option<Vec<usize>>,
         /// Region A (whole hand), B (carpals), C (metacarpals and phalanges), or
         /// `whole` for the unregistered film.
         #[arg(long, default_value = "A")]
@@ -93,6 +107,9 @@ struct Common {
     /// Last learning rate.
     #[arg(long, default_value_t = 1e-5)]
     lr_end: f64,
+    /// Adam's epsilon (burn's default 1e-5; PyTorch's is 1e-8).
+    #[arg(long, default_value_t = 1e-5)]
+    adam_eps: f32,
     /// How the learning rate falls: cosine or step (÷10 at 1/3 and 2/3).
     #[arg(long, value_enum, default_value_t = ScheduleArg::Cosine)]
     schedule: ScheduleArg,
@@ -278,6 +295,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Net::Age {
             common,
             keypoints,
+            crops,
+            input: input_override,
+            widths,
+            hidden,
             region,
             head,
             sex,
@@ -303,35 +324,58 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     Some('C') => (Region::C, 'C'),
                     _ => bail!("--region {region:?}: use A, B, C or whole"),
                 };
-                let kp_path = keypoints
-                    .clone()
-                    .unwrap_or_else(|| common.data.join("keypoints.csv"));
-                if !kp_path.is_file() {
-                    bail!(
-                        "region {letter} needs key points to register the images: {} does not exist \
-                         (give --keypoints, or use --region whole)",
-                        kp_path.display()
-                    );
-                }
-                let canvas = match common.preset {
-                    Preset::Cpu => Canvas::CPU,
-                    Preset::Paper => Canvas::PAPER,
-                };
-                let view = AgeView::Region {
-                    keypoints: read_csv(&kp_path)?,
-                    canvas,
-                    region: r,
-                };
                 let input = region_input(common.preset, letter).expect("known region");
-                (view, input, letter.to_string())
+                if let Some(dir) = crops {
+                    if !dir.is_dir() {
+                        bail!("--crops {}: not a folder", dir.display());
+                    }
+                    let view = AgeView::Crops {
+                        dir: dir.clone(),
+                        letter,
+                    };
+                    (view, input, letter.to_string())
+                } else {
+                    let kp_path = keypoints
+                        .clone()
+                        .unwrap_or_else(|| common.data.join("keypoints.csv"));
+                    if !kp_path.is_file() {
+                        bail!(
+                            "region {letter} needs key points to register the images: {} does not exist \
+                         (give --keypoints, or use --region whole)",
+                            kp_path.display()
+                        );
+                    }
+                    let canvas = match common.preset {
+                        Preset::Cpu => Canvas::CPU,
+                        Preset::Paper => Canvas::PAPER,
+                    };
+                    let view = AgeView::Region {
+                        keypoints: read_csv(&kp_path)?,
+                        canvas,
+                        region: r,
+                    };
+                    (view, input, letter.to_string())
+                }
             };
+            let input = input_override.unwrap_or(input);
             let head = match head {
                 HeadArg::Regression => AgeHead::Regression,
                 HeadArg::Classification => AgeHead::Classification { classes: 240 },
             };
-            let task = AgeTask {
-                config: common.preset.age(input, head, cohort.is_none()),
-            };
+            let mut config = common.preset.age(input, head, cohort.is_none());
+            if let Some(w) = widths {
+                if w.is_empty() || w.contains(&0) {
+                    bail!("--widths {w:?}: give positive block widths");
+                }
+                config.features = w.clone();
+            }
+            if let Some(h) = hidden {
+                if h.contains(&0) {
+                    bail!("--hidden {h:?}: give positive widths");
+                }
+                config.hidden = h.clone();
+            }
+            let task = AgeTask { config };
             let augment = Augment {
                 zoom: 0.08,
                 rotation_deg: 8.0,
@@ -340,10 +384,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             // Registered regions need the film's key points; films without them (the
             // preprocessing refused them, or they are not labelled) are left out.
-            let has_points = |id: &str| match &view {
-                AgeView::Region { keypoints, .. } => keypoints.contains_key(id),
-                AgeView::Whole => true,
-            };
+            let has_points = |id: &str| view.has(id);
             let data = Data::open(&common, |s| {
                 cohort.is_none_or(|c| s.sex == c) && has_points(&s.id)
             })?;
@@ -374,6 +415,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             )
         }
     }
+}
+
+/// `HEIGHTxWIDTH`, each at least 8 pixels.
+fn parse_input(s: &str) -> Result<[usize; 2], String> {
+    let (h, w) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("{s:?}: expected HEIGHTxWIDTH, e.g. 128x96"))?;
+    let n = |v: &str| -> Result<usize, String> {
+        v.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n >= 8)
+            .ok_or_else(|| format!("{s:?}: {v:?} is not a size of at least 8 pixels"))
+    };
+    Ok([n(h)?, n(w)?])
 }
 
 /// Image ids, one per line (`#` starts a comment).
@@ -490,6 +546,8 @@ fn train_task<T: Task>(
             ScheduleArg::Step => Schedule::Step,
         },
         seed: common.seed,
+        recalibrate_bn: true,
+        adam_epsilon: common.adam_eps,
         augment: if common.no_augment {
             Augment::NONE
         } else {

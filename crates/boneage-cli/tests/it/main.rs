@@ -746,3 +746,156 @@ fn preprocess_with_shipped_weights() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    image::GrayImage::from_pixel(300, 400, image::Luma([20]))
+        .save(tmp.path().join("blank.png"))
+        .unwrap();
+    // No sex from anywhere: a clear error, exit 2.
+    let out = boneage(&["assess", "blank.png"], tmp.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("give --sex M or F"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = boneage(
+        &["assess", "blank.png", "--sex", "F", "--age", "ten"],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--age \"ten\""),
+        "{}",
+        text(&out.stderr)
+    );
+    // No hand: refused with the reason, exit 3.
+    let out = boneage(&["assess", "blank.png", "--sex", "F"], tmp.path());
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("blank.png: refused: no hand found"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let Some(raw) = rsna_raw() else {
+        eprintln!("SKIPPED assess on real films: ../shared/data/rsna/raw is absent");
+        return;
+    };
+    let film = raw.join("1377.png");
+    let out = boneage(
+        &[
+            "assess",
+            film.to_str().unwrap(),
+            "--sex",
+            "F",
+            "--age",
+            "14y2m",
+            "--json",
+            "--overlay",
+            "evidence.png",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let months = j["bone_age_months"].as_f64().unwrap();
+    assert!((0.0..=240.0).contains(&months), "{months}");
+    let members = j["members"].as_array().unwrap();
+    assert!(!members.is_empty());
+    // A girl is assessed by the female and the mixed models only.
+    assert!(members.iter().all(|m| m["cohort"] != "Male"), "{j}");
+    let c = &j["chronological"];
+    assert_eq!(c["chronological_months"].as_f64(), Some(170.0));
+    assert!((c["difference_months"].as_f64().unwrap() - (months - 170.0)).abs() < 1e-9);
+    assert!(["delayed", "normal", "advanced"].contains(&c["verdict"].as_str().unwrap()));
+    assert!(tmp.path().join("evidence.png").is_file());
+
+    // A batch from a CSV list: two films and the blank one, with labels for the MAE.
+    std::fs::write(
+        tmp.path().join("list.csv"),
+        format!(
+            "image,sex,age\n{},F,14y\n{},,\nblank.png,M,\n",
+            film.display(),
+            raw.join("1491.png").display()
+        ),
+    )
+    .unwrap();
+    let labels = raw.with_extension("csv");
+    let out = boneage(
+        &[
+            "assess",
+            "list.csv",
+            "--out",
+            "results.csv",
+            "--labels",
+            labels.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("MAE"), "{}", text(&out.stdout));
+    let results = std::fs::read_to_string(tmp.path().join("results.csv")).unwrap();
+    let rows: Vec<&str> = results.lines().collect();
+    assert_eq!(rows.len(), 4, "{results}");
+    assert!(
+        rows[1].starts_with("1377,") && rows[1].contains(",F,"),
+        "{results}"
+    );
+    // 1491 takes its sex (male) from the labels.
+    assert!(
+        rows[2].starts_with("1491,") && rows[2].contains(",M,"),
+        "{results}"
+    );
+    assert!(rows[3].contains("refused: no hand found"), "{results}");
+
+    // A 6-film split, then the evaluation with its report and charts.
+    let out = boneage(
+        &[
+            "split",
+            raw.to_str().unwrap(),
+            "--val",
+            "6",
+            "--seed",
+            "3",
+            "--out",
+            "ids.txt",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ids = std::fs::read_to_string(tmp.path().join("ids.txt")).unwrap();
+    assert_eq!(ids.lines().filter(|l| !l.starts_with('#')).count(), 6);
+    let out = boneage(
+        &[
+            "evaluate",
+            raw.to_str().unwrap(),
+            "--holdout",
+            "ids.txt",
+            "--out",
+            "ev",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = std::fs::read_to_string(tmp.path().join("ev/report.md")).unwrap();
+    assert!(
+        report.contains("Fig. 8") && report.contains("Fig. 9"),
+        "{report}"
+    );
+    assert!(
+        report.contains("predict the mean training age per sex"),
+        "{report}"
+    );
+    for f in [
+        "fig8.png",
+        "fig8.csv",
+        "fig9.png",
+        "scatter.png",
+        "predictions.csv",
+    ] {
+        assert!(tmp.path().join("ev").join(f).is_file(), "{f} missing");
+    }
+}

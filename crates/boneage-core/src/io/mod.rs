@@ -7,6 +7,8 @@
 mod dicom;
 mod raster;
 
+pub use dicom::{Date, months_between, parse_age_string, parse_date};
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};

@@ -409,6 +409,128 @@ mod weights {
     }
 
     #[test]
+    fn a_folder_of_age_models_loads_by_manifest_and_ensembles() {
+        use boneage_core::GrayImage;
+        use boneage_core::io::Sex;
+        use boneage_core::registration::Region;
+        use boneage_nn::assess::{AgeModel, AgeModels, Cohort, RegionCrops};
+        let _rng = crate::rng_lock();
+        let d = Device::flex();
+        let dir = tempfile::tempdir().unwrap();
+        // A female region-C classifier and a mixed region-A regressor (sex input).
+        let female = config(vec![4, 8, 8]);
+        save(
+            &female.init(&d),
+            &manifest(&female),
+            &dir.path().join("C-cls-F.safetensors"),
+        )
+        .unwrap();
+        let mixed = AgeNetConfig::new(64, 48)
+            .with_features(vec![4, 8, 8])
+            .with_hidden(vec![16])
+            .with_sex_input(true);
+        let mut m = manifest(&mixed);
+        m.sex = Some("mixed".into());
+        m.region = Some("A".into());
+        save(
+            &mixed.init(&d),
+            &m,
+            &dir.path().join("A-reg-mixed.safetensors"),
+        )
+        .unwrap();
+        // Another kind of network in the same folder is not an age model: skipped.
+        std::fs::write(dir.path().join("notes.txt"), "not weights").unwrap();
+
+        let models = AgeModels::load_dir(dir.path()).unwrap();
+        assert_eq!(models.models.len(), 2);
+        let gray = |w: usize, h: usize| {
+            GrayImage::from_vec(
+                w,
+                h,
+                (0..w * h)
+                    .map(|i| ((i * 7919) % 101) as f32 / 100.0)
+                    .collect(),
+            )
+            .unwrap()
+        };
+        let crops = RegionCrops {
+            crops: [gray(375, 500), gray(188, 188), gray(350, 150)],
+        };
+        // A boy gets the mixed model only; a girl both, averaged.
+        let boy = models.members(&crops, Sex::Male);
+        assert_eq!(boy.len(), 1);
+        assert_eq!(
+            (boy[0].key.region, boy[0].key.cohort),
+            (Region::A, Cohort::Mixed)
+        );
+        let girl = models.assess(&crops, Sex::Female).unwrap();
+        assert_eq!(girl.members.len(), 2);
+        let mean = girl.members.iter().map(|m| m.months).sum::<f64>() / 2.0;
+        assert!((girl.months - mean).abs() < 1e-9);
+        assert!(
+            girl.members
+                .iter()
+                .all(|m| (0.0..=240.0).contains(&m.months))
+        );
+        assert!(
+            girl.regions[1].is_none() && girl.regions[0].is_some() && girl.regions[2].is_some()
+        );
+
+        // An empty folder, and a file that is no age model, are refused clearly.
+        let empty = tempfile::tempdir().unwrap();
+        let e = AgeModels::load_dir(empty.path()).err().unwrap().to_string();
+        assert!(e.contains("no bone-age model"), "{e}");
+        let mut not_age = manifest(&female);
+        not_age.net = "unet".into();
+        let p = dir.path().join("x.safetensors");
+        save(&female.init(&d), &not_age, &p).unwrap();
+        let e = AgeModel::load(&p).err().unwrap().to_string();
+        assert!(e.contains("bone-age net"), "{e}");
+    }
+
+    #[test]
+    fn half_precision_copies_load_and_agree() {
+        let _rng = crate::rng_lock();
+        let d = Device::flex();
+        let dir = tempfile::tempdir().unwrap();
+        let (full, half) = (
+            dir.path().join("f32.safetensors"),
+            dir.path().join("f16.safetensors"),
+        );
+        let c = config(vec![4, 8, 8]);
+        let net = c.init(&d);
+        save(&net, &manifest(&c), &full).unwrap();
+        let size = boneage_nn::weights::to_f16(&full, &half).unwrap();
+        let full_size = std::fs::metadata(&full).unwrap().len();
+        assert!(size * 10 < full_size * 6, "{size} of {full_size} bytes");
+        assert!(manifest_path(&half).is_file());
+        let x = Tensor::<4>::random(
+            [2, 1, 64, 48],
+            boneage_nn::burn::tensor::Distribution::Default,
+            &d,
+        );
+        let run = |p: &std::path::Path| {
+            load(c.init(&d), p, &manifest(&c))
+                .unwrap()
+                .forward(x.clone(), None)
+                .months
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
+        let (a, b) = (run(&full), run(&half));
+        for (a, b) in a.iter().zip(&b) {
+            assert!((a - b).abs() < 0.5, "{a} months in f32, {b} in f16");
+        }
+        // Nothing to narrow twice.
+        let bytes = std::fs::read(&half).unwrap();
+        let again =
+            boneage_nn::weights::convert_floats(&bytes, boneage_nn::weights::Precision::F16)
+                .unwrap();
+        assert!(again.is_none());
+    }
+
+    #[test]
     fn a_mismatched_or_corrupted_file_is_refused_clearly() {
         let _rng = crate::rng_lock();
         let d = Device::flex();
@@ -520,6 +642,8 @@ mod engine {
                 lr_end: 1e-5,
                 schedule: Schedule::Cosine,
                 seed: 11,
+                recalibrate_bn: true,
+                adam_epsilon: 1e-5,
                 augment: Augment {
                     zoom: 0.1,
                     rotation_deg: 10.0,

@@ -1,0 +1,192 @@
+"""Same-data PyTorch reference for the bone-age models (issue 6): trains the recipe of
+`boneage train age --crops` in PyTorch on the same region crops and the same
+validation split, and reports the validation MAE beside ours.
+
+Recipe, as on the Rust side (crates/boneage-nn: tasks.rs cpu preset, data.rs,
+train.rs): crop PNG -> area resampling to the input size -> 1st-99th percentile
+contrast window inside the hand -> 8 bits -> p / 127.5 - 1; net of six VGG blocks
+(--widths, default 16, 32, 48, 64, 80, 96 as scripts/train_age_grid.sh; conv-BN-ELU
+x2 + max pool), global average pool, the sex concatenated, dropout 0.25 before each
+FC layer (--hidden, default 128, 128) and the output; regression on ages
+scaled to [-1, 1] with the MAE loss (or the 240-way softmax expectation); Adam,
+lr 1e-3 -> 1e-5 as half a cosine over all steps; batch 8; augmentation zoom +-8 %,
+rotation +-8 deg, shift +-4 %; after the last epoch the batch-norm statistics are
+recomputed on the unaugmented training images; 2 threads.
+
+Usage:
+  python bench/torch_ref_train.py CROPS_DIR LABELS_CSV HOLDOUT_IDS \
+      [--region A] [--input 128x96] [--epochs 8] [--head regression] [--out result.json]
+      [--widths 16,32,48,64,80,96] [--hidden 128,128]
+Prints one JSON line per epoch and a final JSON object (also written to --out).
+"""
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import time
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_ref import stack  # noqa: E402  (the same VGG blocks as the benchmark)
+
+torch.set_num_threads(2)
+
+
+class AgeNet(nn.Module):
+    def __init__(self, classes, widths, hidden):
+        super().__init__()
+        self.blocks = stack(widths)
+        sizes = [widths[-1] + 1] + hidden
+        self.fc = nn.ModuleList([nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])])
+        self.out = nn.Linear(sizes[-1], classes)
+        self.drop = nn.Dropout(0.25)
+        self.classes = classes
+
+    def forward(self, x, male):
+        x = torch.cat([self.blocks(x).mean(dim=(2, 3)), male], dim=1)
+        for fc in self.fc:
+            x = nn.functional.elu(fc(self.drop(x)))
+        out = self.out(self.drop(x))
+        if self.classes == 1:
+            return (out + 1.0) * 120.0
+        ages = torch.arange(self.classes, dtype=out.dtype)
+        return (out.softmax(dim=1) * ages).sum(dim=1, keepdim=True)
+
+
+def window(img):
+    """The 1st-99th percentile window inside the hand (pixels > 1e-3), 8 bits."""
+    mask = img > 1e-3
+    out = np.zeros_like(img)
+    if mask.any():
+        lo, hi = np.percentile(img[mask], [1, 99])
+        scale = 1.0 / (hi - lo) if hi > lo else 0.0
+        out[mask] = np.clip((img[mask] - lo) * scale, 0.0, 1.0)
+    return np.round(out * 255.0).astype(np.uint8)
+
+
+def load(crops, ids, region, h, w):
+    xs = []
+    for i in ids:
+        img = cv2.imread(os.path.join(crops, f"{i}_{region}.png"), cv2.IMREAD_GRAYSCALE)
+        img = cv2.resize(img.astype(np.float32) / 255.0, (w, h), interpolation=cv2.INTER_AREA)
+        xs.append(window(img))
+    return np.stack(xs)
+
+
+def augment(img, rng):
+    h, w = img.shape
+    zoom = 1.0 + rng.uniform(-0.08, 0.08)
+    angle = rng.uniform(-8.0, 8.0)
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, zoom)
+    m[0, 2] += rng.uniform(-0.04, 0.04) * w
+    m[1, 2] += rng.uniform(-0.04, 0.04) * h
+    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def tensor(batch):
+    return torch.from_numpy(batch.astype(np.float32) / 127.5 - 1.0).unsqueeze(1)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("crops")
+    p.add_argument("labels")
+    p.add_argument("holdout")
+    p.add_argument("--region", default="A")
+    p.add_argument("--input", default="128x96")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--head", default="regression", choices=["regression", "classification"])
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--widths", default="16,32,48,64,80,96")
+    p.add_argument("--hidden", default="128,128")
+    p.add_argument("--out")
+    a = p.parse_args()
+    h, w = (int(v) for v in a.input.lower().split("x"))
+    torch.manual_seed(a.seed)
+    rng = np.random.default_rng(a.seed)
+
+    labels = {}
+    with open(a.labels) as f:
+        for row in csv.DictReader(f):
+            labels[row["id"]] = (float(row["boneage"]), 1.0 if row["male"].lower() in ("true", "1") else 0.0)
+    with open(a.holdout) as f:
+        held = {l.strip() for l in f if l.strip() and not l.startswith("#")}
+    have = lambda i: os.path.isfile(os.path.join(a.crops, f"{i}_{a.region}.png"))
+    train_ids = sorted(i for i in labels if i not in held and have(i))
+    val_ids = sorted(i for i in labels if i in held and have(i))
+    x_tr, x_va = load(a.crops, train_ids, a.region, h, w), load(a.crops, val_ids, a.region, h, w)
+    y = lambda ids: torch.tensor([[labels[i][0]] for i in ids], dtype=torch.float32)
+    s = lambda ids: torch.tensor([[labels[i][1]] for i in ids], dtype=torch.float32)
+    y_tr, s_tr, y_va, s_va = y(train_ids), s(train_ids), y(val_ids), s(val_ids)
+
+    widths = [int(v) for v in a.widths.split(",")]
+    hidden = [int(v) for v in a.hidden.split(",")]
+    model = AgeNet(1 if a.head == "regression" else 240, widths, hidden)
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+    steps_per_epoch = math.ceil(len(train_ids) / a.batch)
+    total = steps_per_epoch * a.epochs
+    lr = lambda step: 1e-5 + (a.lr - 1e-5) * 0.5 * (1 + math.cos(math.pi * step / max(total - 1, 1)))
+    step, history, start = 0, [], time.perf_counter()
+    for epoch in range(a.epochs):
+        model.train()
+        order = rng.permutation(len(train_ids))
+        loss_sum = 0.0
+        for k in range(0, len(order), a.batch):
+            idx = order[k : k + a.batch]
+            xb = tensor(np.stack([augment(x_tr[i], rng) for i in idx]))
+            for g in opt.param_groups:
+                g["lr"] = lr(step)
+            opt.zero_grad(set_to_none=True)
+            # MAE on ages scaled to [-1, 1]
+            loss = ((model(xb, s_tr[idx]) - y_tr[idx]) / 120.0).abs().mean()
+            loss.backward()
+            opt.step()
+            loss_sum += loss.item() * len(idx)
+            step += 1
+        model.eval()
+        with torch.inference_mode():
+            pred = torch.cat([model(tensor(x_va[k : k + 32]), s_va[k : k + 32]) for k in range(0, len(val_ids), 32)])
+        mae = (pred - y_va).abs().mean().item()
+        rec = {"epoch": epoch + 1, "train_loss": loss_sum / len(train_ids), "val_mae_months": mae,
+               "seconds": time.perf_counter() - start}
+        history.append(rec)
+        print(json.dumps(rec), flush=True)
+    # As the Rust engine does after the last epoch (TrainConfig::recalibrate_bn): the
+    # batch norms' running statistics averaged over the unaugmented training images.
+    for mod in model.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.reset_running_stats()
+            mod.momentum = None  # cumulative average
+    model.train()
+    with torch.no_grad():
+        for k in range(0, len(train_ids), 32):
+            model(tensor(x_tr[k : k + 32]), s_tr[k : k + 32])
+    model.eval()
+    with torch.inference_mode():
+        pred = torch.cat([model(tensor(x_va[k : k + 32]), s_va[k : k + 32]) for k in range(0, len(val_ids), 32)])
+    history[-1]["val_mae_months_before_recalibration"] = history[-1]["val_mae_months"]
+    history[-1]["val_mae_months"] = (pred - y_va).abs().mean().item()
+    print(json.dumps({"recalibrated_val_mae_months": history[-1]["val_mae_months"]}), flush=True)
+    result = {"framework": f"pytorch {torch.__version__}", "region": a.region, "input": [h, w],
+              "head": a.head, "epochs": a.epochs, "train_images": len(train_ids),
+              "val_images": len(val_ids), "val_mae_months": history[-1]["val_mae_months"],
+              "seconds": time.perf_counter() - start, "history": history}
+    print(json.dumps(result))
+    if a.out:
+        tmp = a.out + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(result, f, indent=1)
+        os.replace(tmp, a.out)
+
+
+if __name__ == "__main__":
+    main()
