@@ -272,6 +272,17 @@ impl AgeModels {
     /// weights of `boneage train` run folders) whose manifest says it is a bone-age
     /// net. Fails when there is none, or when one cannot be loaded.
     pub fn load_dir(dir: &Path) -> Result<Self, WeightsError> {
+        Self::load_dir_for(dir, None)
+    }
+
+    /// As [`AgeModels::load_dir`], keeping only the models that cover `sex` (its
+    /// sex's and the mixed ones) when it is given: less to load for one patient.
+    pub fn load_dir_for(dir: &Path, sex: Option<Sex>) -> Result<Self, WeightsError> {
+        let wanted = |m: &Manifest| match (sex, m.sex.as_deref()) {
+            (None, _) | (_, Some("mixed")) => true,
+            (Some(s), Some(c)) => c == s.letter(),
+            (Some(_), None) => false,
+        };
         let io = |e| WeightsError::Io {
             path: dir.to_path_buf(),
             source: e,
@@ -285,7 +296,7 @@ impl AgeModels {
             }
             if path.extension().is_some_and(|e| e == "safetensors")
                 && path.is_file()
-                && weights::read_manifest(&path).is_ok_and(|m| m.net == "age")
+                && weights::read_manifest(&path).is_ok_and(|m| m.net == "age" && wanted(&m))
             {
                 models.push(AgeModel::load(&path)?);
             }

@@ -75,8 +75,9 @@ pub struct Assessment {
 }
 
 impl Assessor {
-    /// Loads the pipeline from `dir` and the bone-age models from `dir/age`.
-    pub fn load(dir: Option<&Path>) -> anyhow::Result<Self> {
+    /// Loads the pipeline from `dir` and the bone-age models from `dir/age` (only
+    /// those covering `sex`, when given).
+    pub fn load(dir: Option<&Path>, sex: Option<Sex>) -> anyhow::Result<Self> {
         let dir = dir
             .map(Path::to_path_buf)
             .unwrap_or_else(shipped_models_dir);
@@ -87,7 +88,7 @@ impl Assessor {
                 dir.display()
             )
         })?;
-        let models = AgeModels::load_dir(&dir.join("age")).with_context(|| {
+        let models = AgeModels::load_dir_for(&dir.join("age"), sex).with_context(|| {
             format!(
                 "loading the bone-age models in {} (train them with scripts/train_age_grid.sh, or give --models)",
                 dir.join("age").display()
@@ -197,7 +198,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(a) => Some(a),
         None => r.meta.age_months,
     };
-    let assessor = Assessor::load(args.models.as_deref())?;
+    let assessor = Assessor::load(args.models.as_deref(), Some(sex))?;
     let a = match assessor.assess(&r, sex) {
         Ok(a) => a,
         Err(e) => {
@@ -504,7 +505,7 @@ fn run_batch(args: &Args) -> anyhow::Result<ExitCode> {
         .context("a batch needs --out results.csv")?;
     let items = batch_items(args)?;
     let flag_age = age_from_flags(args)?;
-    let assessor = Assessor::load(args.models.as_deref())?;
+    let assessor = Assessor::load(args.models.as_deref(), None)?;
     let bar = super::progress_bar(items.len() as u64, "assessing");
     let mut rows = Vec::with_capacity(items.len());
     let (mut abs_sum, mut n_err) = (0.0, 0usize);
