@@ -160,29 +160,23 @@ pub fn age_examples(
     progress: &(dyn Fn() + Sync),
 ) -> Result<Examples> {
     prepare(samples, [h, w], progress, |s| {
-        if let AgeView::Crops { dir, letter } = view {
-            let path = AgeView::crop_path(dir, &s.id, *letter);
-            if !path.is_file() {
-                return Ok(None);
-            }
-            let c = read_radiograph(&path)?.pixels;
-            return Ok(Some(Example {
-                id: s.id.clone(),
-                male: s.sex.is_male(),
-                pixels: window_pixels(&resize_area(&c, w, h)),
-                target: Target::Age(s.boneage_months as f32),
-            }));
-        }
         let path = ds.image_path(s);
-        let r = read_radiograph(&path)?;
         let img = match view {
-            AgeView::Crops { .. } => unreachable!("handled above"),
-            AgeView::Whole => letterbox(&r.pixels, w, h).0,
+            AgeView::Crops { dir, letter } => {
+                // The cached crop, not the film.
+                let crop = AgeView::crop_path(dir, &s.id, *letter);
+                if !crop.is_file() {
+                    return Ok(None);
+                }
+                resize_area(&read_radiograph(&crop)?.pixels, w, h)
+            }
+            AgeView::Whole => letterbox(&read_radiograph(&path)?.pixels, w, h).0,
             AgeView::Region {
                 keypoints,
                 canvas,
                 region,
             } => {
+                let r = read_radiograph(&path)?;
                 let k = keypoints.get(&s.id).ok_or_else(|| Error::Table {
                     path: path.clone(),
                     detail: format!("no key points for id {:?}", s.id),

@@ -285,13 +285,7 @@ fn evidence_picture(
     sex: Sex,
     cmp: Option<&Comparison>,
 ) -> image::RgbImage {
-    let p = &a.pre;
-    let hand = super::register::canvas_overlay(
-        &p.registered,
-        Some(&p.registration.warp_mask(&p.mask, canvas)),
-        &p.registration.keypoints(&p.keypoints),
-        canvas,
-    );
+    let hand = super::preprocess::canvas_overlay(&a.pre, canvas);
     let e = &a.estimate;
     let mut lines = vec![
         format!("BONE AGE {:.0} MO ({})", e.months, years_months(e.months)),

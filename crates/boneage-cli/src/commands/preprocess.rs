@@ -144,7 +144,7 @@ pub fn keypoints(args: KeypointArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The registered canvas with mask outline, key points, targets and regions.
-fn canvas_overlay(p: &Preprocessed, canvas: &Canvas) -> image::RgbImage {
+pub fn canvas_overlay(p: &Preprocessed, canvas: &Canvas) -> image::RgbImage {
     super::register::canvas_overlay(
         &p.registered,
         Some(&p.registration.warp_mask(&p.mask, canvas)),
