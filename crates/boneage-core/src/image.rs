@@ -263,6 +263,13 @@ impl Mask {
         }
     }
 
+    /// Adds the pixels that are in `other` (same size).
+    pub fn union(&mut self, other: &Mask) {
+        for (a, &b) in self.data.iter_mut().zip(&other.data) {
+            *a |= b;
+        }
+    }
+
     /// Removes the pixels that are in `other` (same size).
     pub fn subtract(&mut self, other: &Mask) {
         for (a, &b) in self.data.iter_mut().zip(&other.data) {

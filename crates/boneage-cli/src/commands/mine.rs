@@ -10,8 +10,10 @@
 //!
 //! `review` records what a person decided, sheet by sheet (`--sheet K --reject 3,17`)
 //! or on a web page (`--serve`), in the review log, and copies accepted labels into
-//! the label folder. `annotate` sets key points by hand where the candidate was wrong:
-//! a grid overlay to read coordinates off, and the three points as numbers.
+//! the label folder. `annotate` labels by hand where the candidates were wrong: a grid
+//! overlay to read coordinates off, then the three key points as numbers, or a mask
+//! made from a threshold of the film (or a candidate) with a region of interest, cuts
+//! between touching fingers and polygons added or erased.
 //!
 //! Label folder (`--labels`, e.g. `data/labels`):
 //! - `masks/<id>.mask.png`: accepted masks at a quarter of the image size (white = hand);
@@ -129,9 +131,13 @@ pub struct AnnotateArgs {
     /// Label folder with the review log.
     #[arg(long)]
     labels: PathBuf,
-    /// Write the image with a coordinate grid (original pixels) to read points off.
+    /// Write the image with a coordinate grid (original pixels) to read points off;
+    /// with mask edits it shows the edited mask.
     #[arg(long)]
     grid: Option<PathBuf>,
+    /// Magnify the grid picture on the rectangle `x0,y0,x1,y1` (original pixels).
+    #[arg(long, value_parser = parse_rect, requires = "grid")]
+    view: Option<[f64; 4]>,
     /// Middle fingertip `x,y` in original pixels.
     #[arg(long, value_parser = parse_point, requires_all = ["thumb", "capitate"])]
     fingertip: Option<Point>,
@@ -141,20 +147,63 @@ pub struct AnnotateArgs {
     /// Capitate centre `x,y`.
     #[arg(long, value_parser = parse_point)]
     capitate: Option<Point>,
+    /// Mask editing: start from this candidate mask (a mask PNG of any size, e.g. a
+    /// round's `masks/ID.mask.png`) instead of the film's accepted mask.
+    #[arg(long, conflicts_with = "threshold")]
+    mask_from: Option<PathBuf>,
+    /// Mask editing: start from the film itself, the pixels brighter than this
+    /// fraction (0-1) of its 1-99.5 % intensity window after a light blur.
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// Mask editing: keep only what lies inside this polygon, `x,y x,y ...`.
+    #[arg(long, value_parser = parse_shape)]
+    roi: Option<Shape>,
+    /// Mask editing: add the inside of a polygon `x,y x,y ...` (repeatable).
+    #[arg(long, value_parser = parse_shape)]
+    add: Vec<Shape>,
+    /// Mask editing: remove the inside of a polygon (repeatable).
+    #[arg(long, value_parser = parse_shape)]
+    erase: Vec<Shape>,
+    /// Mask editing: cut along a line `x,y x,y ...` (repeatable), e.g. to part fingers
+    /// that touch.
+    #[arg(long, value_parser = parse_shape)]
+    cut: Vec<Shape>,
+    /// Width of the cuts in original pixels.
+    #[arg(long, default_value_t = 4.0)]
+    cut_width: f64,
+    /// Record the edited mask as the film's label (decision `set` in the review log).
+    #[arg(long)]
+    save_mask: bool,
+    /// Round number logged with a saved mask.
+    #[arg(long, default_value_t = 0)]
+    round: u32,
+}
+
+/// Points of a polygon or polyline given on the command line.
+#[derive(Clone, Debug)]
+pub struct Shape(Vec<Point>);
+
+fn parse_shape(s: &str) -> Result<Shape, String> {
+    boneage_core::ops::draw::parse_points(s).map(Shape)
 }
 
 fn parse_point(s: &str) -> Result<Point, String> {
-    let (x, y) = s
-        .split_once(',')
-        .ok_or_else(|| format!("{s:?} is not x,y"))?;
-    let n = |t: &str| {
-        t.trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
-            .ok_or_else(|| format!("{t:?} is not a number"))
-    };
-    Ok(Point::new(n(x)?, n(y)?))
+    match boneage_core::ops::draw::parse_points(s)?[..] {
+        [p] => Ok(p),
+        _ => Err(format!("{s:?} is not x,y")),
+    }
+}
+
+fn parse_rect(s: &str) -> Result<[f64; 4], String> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|t| t.trim().parse::<f64>().ok().filter(|v| v.is_finite()))
+        .collect::<Option<_>>()
+        .ok_or_else(|| format!("{s:?} is not x0,y0,x1,y1"))?;
+    match v[..] {
+        [x0, y0, x1, y1] if x1 > x0 && y1 > y0 => Ok([x0, y0, x1, y1]),
+        _ => Err(format!("{s:?} is not x0,y0,x1,y1 with x1 > x0 and y1 > y0")),
+    }
 }
 
 /// A label folder: accepted masks, key points and the review log.
@@ -309,6 +358,14 @@ impl Labels {
         self.log(0, Kind::Keypoints, &[(id.to_string(), Decision::Set)])
     }
 
+    /// Records a mask drawn or corrected by hand (`full` at the film's size).
+    pub fn set_mask(&self, id: &str, round: u32, full: &Mask) -> anyhow::Result<()> {
+        std::fs::create_dir_all(self.masks_dir())
+            .with_context(|| format!("creating {}", self.masks_dir().display()))?;
+        save_label_mask(full, &mask_path(&self.masks_dir(), id))?;
+        self.log(round, Kind::Mask, &[(id.to_string(), Decision::Set)])
+    }
+
     /// The accepted mask of `id` at full size `w`×`h`, if there is one.
     pub fn mask(&self, id: &str, w: usize, h: usize) -> anyhow::Result<Option<Mask>> {
         let p = mask_path(&self.masks_dir(), id);
@@ -398,11 +455,7 @@ impl Round {
                             format!("creating {}", labels.masks_dir().display())
                         })?;
                         let m = Mask::load_png(&mask_path(&self.dir.join("masks"), id))?;
-                        let (w, h) = (
-                            m.width().div_ceil(LABEL_SCALE),
-                            m.height().div_ceil(LABEL_SCALE),
-                        );
-                        Mask::threshold(&resize_area(&m.to_image(), w, h), 0.5).save_png(&dst)?;
+                        save_label_mask(&m, &dst)?;
                     } else {
                         // A later decision overrides an earlier acceptance.
                         let _ = std::fs::remove_file(dst);
@@ -434,6 +487,16 @@ impl Round {
         let acc = decisions.iter().filter(|d| d.1).count();
         Ok((acc, decisions.len() - acc))
     }
+}
+
+/// Writes a full-size mask at the label scale (`ceil(w/4)` × `ceil(h/4)`).
+fn save_label_mask(full: &Mask, dst: &Path) -> anyhow::Result<()> {
+    let (w, h) = (
+        full.width().div_ceil(LABEL_SCALE),
+        full.height().div_ceil(LABEL_SCALE),
+    );
+    Mask::threshold(&resize_area(&full.to_image(), w, h), 0.5).save_png(dst)?;
+    Ok(())
 }
 
 /// A mask overlay: the radiograph fitted into `w`×`h` with the mask outline.
@@ -737,63 +800,146 @@ pub fn review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A radiograph with a coordinate grid in original pixels, for reading points off.
-fn grid_overlay(img: &GrayImage, mask: Option<&Mask>, known: Option<&KeyPoints>) -> RgbImage {
-    let max_h = 1000.0;
-    let s = (max_h / img.height() as f64).min(1.0);
-    let (w, h) = (
-        (img.width() as f64 * s).round() as usize,
-        (img.height() as f64 * s).round() as usize,
+/// A radiograph (or the rectangle `view` of it, magnified) with a coordinate grid in
+/// original pixels, for reading points off; the mask outline in `mask_color`.
+fn grid_overlay(
+    img: &GrayImage,
+    view: Option<[f64; 4]>,
+    mask: Option<(&Mask, [u8; 3])>,
+    known: Option<&KeyPoints>,
+) -> RgbImage {
+    let (iw, ih) = (img.width() as f64, img.height() as f64);
+    let [x0, y0, x1, y1] = view.unwrap_or([0.0, 0.0, iw, ih]);
+    let (x0, y0) = (
+        x0.clamp(0.0, iw - 1.0).floor(),
+        y0.clamp(0.0, ih - 1.0).floor(),
     );
-    let small = resize_area(img, w, h);
-    let mut rgb = to_rgb(&small);
-    if let Some(m) = mask {
-        let ms = Mask::threshold(&resize_area(&m.to_image(), w, h), 0.5);
-        draw_mask_outline(&mut rgb, &ms, [30, 120, 60], 1);
+    let (x1, y1) = (x1.clamp(x0 + 1.0, iw).ceil(), y1.clamp(y0 + 1.0, ih).ceil());
+    // At most 1000 pixels high and 1400 wide; a small view is magnified up to 8×.
+    let s = (1000.0 / (y1 - y0))
+        .min(1400.0 / (x1 - x0))
+        .min(if view.is_some() { 8.0 } else { 1.0 });
+    let (w, h) = (
+        ((x1 - x0) * s).round().max(1.0) as usize,
+        ((y1 - y0) * s).round().max(1.0) as usize,
+    );
+    let to_view = |g: &GrayImage| {
+        let map = Affine::similarity(1.0 / s, 0.0, false, Point::new(x0, y0));
+        if s < 1.0 {
+            let crop = warp_affine(
+                g,
+                &Affine::similarity(1.0, 0.0, false, Point::new(x0, y0)),
+                (x1 - x0) as usize,
+                (y1 - y0) as usize,
+            );
+            resize_area(&crop, w, h)
+        } else {
+            warp_affine(g, &map, w, h)
+        }
+    };
+    let mut rgb = to_rgb(&to_view(img));
+    if let Some((m, color)) = mask {
+        let ms = Mask::threshold(&to_view(&m.to_image()), 0.5);
+        draw_mask_outline(&mut rgb, &ms, color, 1);
     }
-    // Lines every 50 original pixels, labelled every 100.
-    let step = 50usize;
-    for k in (0..img.width().max(img.height())).step_by(step) {
-        let strong = k % 100 == 0;
+    // Lines at a round step at least 35 pixels of the picture apart, labelled every
+    // second line.
+    let step = [5usize, 10, 25, 50, 100, 200, 500]
+        .into_iter()
+        .find(|&k| k as f64 * s >= 35.0)
+        .unwrap_or(1000);
+    let first = |a: f64| (a as usize).div_ceil(step) * step;
+    for (k, vertical) in (first(x0)..x1 as usize)
+        .step_by(step)
+        .map(|k| (k, true))
+        .chain((first(y0)..y1 as usize).step_by(step).map(|k| (k, false)))
+    {
+        let strong = k % (2 * step) == 0;
         let c = if strong { [0, 200, 255] } else { [0, 90, 120] };
-        let v = (k as f64 * s) as u32;
-        if (v as usize) < w {
-            for y in 0..h as u32 {
-                rgb.put_pixel(v, y, image::Rgb(c));
-            }
-            if strong {
-                boneage_core::font::draw_text_rgb(
-                    &mut rgb,
-                    &k.to_string(),
-                    v as i64 + 2,
-                    2,
-                    1,
-                    [255, 255, 0],
-                );
+        let v = ((k as f64 - if vertical { x0 } else { y0 }) * s) as u32;
+        let (len, label_at) = if vertical {
+            (h, (v as i64 + 2, 2))
+        } else {
+            (w, (2, v as i64 + 2))
+        };
+        for t in 0..len as u32 {
+            let (x, y) = if vertical { (v, t) } else { (t, v) };
+            if (x as usize) < w && (y as usize) < h {
+                rgb.put_pixel(x, y, image::Rgb(c));
             }
         }
-        if (v as usize) < h {
-            for x in 0..w as u32 {
-                rgb.put_pixel(x, v, image::Rgb(c));
-            }
-            if strong {
-                boneage_core::font::draw_text_rgb(
-                    &mut rgb,
-                    &k.to_string(),
-                    2,
-                    v as i64 + 2,
-                    1,
-                    [255, 255, 0],
-                );
-            }
+        if strong {
+            boneage_core::font::draw_text_rgb(
+                &mut rgb,
+                &k.to_string(),
+                label_at.0,
+                label_at.1,
+                1,
+                [255, 255, 0],
+            );
         }
     }
     if let Some(k) = known {
-        draw_point(&mut rgb, k.fingertip * s, 4.0, colors::FINGERTIP);
-        draw_point(&mut rgb, k.thumb * s, 4.0, colors::THUMB);
-        draw_point(&mut rgb, k.capitate * s, 4.0, colors::CAPITATE);
+        let at = |p: Point| (p - Point::new(x0, y0)) * s;
+        draw_point(&mut rgb, at(k.fingertip), 4.0, colors::FINGERTIP);
+        draw_point(&mut rgb, at(k.thumb), 4.0, colors::THUMB);
+        draw_point(&mut rgb, at(k.capitate), 4.0, colors::CAPITATE);
     }
     rgb
+}
+
+/// The mask a person asked for with `annotate`'s editing options, `None` when no
+/// editing option was given: the start (candidate, threshold of the film, or the
+/// accepted mask), limited to the region of interest, polygons added and erased,
+/// cuts made, then the paper's post-processing (largest component, holes filled).
+fn edited_mask(
+    args: &AnnotateArgs,
+    img: &GrayImage,
+    accepted: Option<Mask>,
+) -> anyhow::Result<Option<Mask>> {
+    use boneage_core::ops::draw::{fill_polygon, stroke_polyline};
+    use boneage_core::ops::{Connectivity, fill_holes, largest_component};
+    let edits = args.roi.is_some()
+        || !args.add.is_empty()
+        || !args.erase.is_empty()
+        || !args.cut.is_empty();
+    if args.mask_from.is_none() && args.threshold.is_none() && !edits {
+        return Ok(None);
+    }
+    let (w, h) = (img.width(), img.height());
+    let mut m = if let Some(p) = &args.mask_from {
+        let c = Mask::load_png(p)?;
+        Mask::threshold(
+            &boneage_core::ops::resize_bilinear(&c.to_image(), w, h),
+            0.5,
+        )
+    } else if let Some(t) = args.threshold {
+        if !(0.0..=1.0).contains(&t) {
+            bail!("--threshold {t}: give a fraction between 0 and 1");
+        }
+        let all = Mask::threshold(&GrayImage::filled(w, h, 1.0), 0.5);
+        let win = boneage_core::ops::percentile_window(img, &all, 1.0, 99.5);
+        Mask::threshold(&boneage_core::ops::gaussian_blur(&win, 1.5), t)
+    } else {
+        accepted.unwrap_or_else(|| Mask::new(w, h))
+    };
+    if let Some(Shape(roi)) = &args.roi {
+        m.intersect(&fill_polygon(w, h, roi));
+    }
+    for Shape(p) in &args.add {
+        m.union(&fill_polygon(w, h, p));
+    }
+    for Shape(p) in &args.erase {
+        m.subtract(&fill_polygon(w, h, p));
+    }
+    for Shape(p) in &args.cut {
+        m.subtract(&stroke_polyline(w, h, p, args.cut_width));
+    }
+    let m = fill_holes(&largest_component(&m, Connectivity::Eight));
+    if m.count() == 0 {
+        bail!("{}: the edited mask is empty", args.id);
+    }
+    Ok(Some(m))
 }
 
 /// Runs `boneage annotate`.
@@ -808,6 +954,13 @@ pub fn annotate(args: AnnotateArgs) -> anyhow::Result<ExitCode> {
     let r = read_radiograph(&path)?;
     let (w, h) = (r.pixels.width(), r.pixels.height());
     let labels = Labels::new(&args.labels);
+    let edited = edited_mask(&args, &r.pixels, labels.mask(&args.id, w, h)?)
+        .with_context(|| format!("editing the mask of {}", path.display()))?;
+    if args.save_mask && edited.is_none() {
+        bail!(
+            "--save-mask needs a mask to save: --mask-from, --threshold, or edits (--roi, --add, --erase, --cut)"
+        );
+    }
     if let (Some(f), Some(t), Some(c)) = (args.fingertip, args.thumb, args.capitate) {
         for (name, p) in [("fingertip", f), ("thumb", t), ("capitate", c)] {
             if p.x < 0.0 || p.y < 0.0 || p.x > w as f64 || p.y > h as f64 {
@@ -830,19 +983,38 @@ pub fn annotate(args: AnnotateArgs) -> anyhow::Result<ExitCode> {
             args.id,
             labels.keypoints_path().display()
         );
-    } else if args.grid.is_none() {
+    } else if args.grid.is_none() && !args.save_mask {
         bail!(
-            "give --grid OUT.png to draw a coordinate grid, or --fingertip, --thumb and --capitate to set the points"
+            "give --grid OUT.png to draw a coordinate grid, --fingertip, --thumb and --capitate to set the points, or mask edits with --save-mask"
+        );
+    }
+    if let (true, Some(m)) = (args.save_mask, &edited) {
+        labels.set_mask(&args.id, args.round, m)?;
+        eprintln!(
+            "{}: mask set ({:.1} % of the film) in {}",
+            args.id,
+            100.0 * m.count() as f64 / (w * h) as f64,
+            labels.masks_dir().display()
         );
     }
     if let Some(out) = &args.grid {
-        let mask = labels.mask(&args.id, w, h)?;
+        let accepted = labels.mask(&args.id, w, h)?;
+        let mask = match (&edited, &accepted) {
+            (Some(m), _) => Some((m, [60, 255, 60])),
+            (None, Some(m)) => Some((m, [30, 120, 60])),
+            _ => None,
+        };
         let known = labels.keypoints()?.get(&args.id).copied();
-        let rgb = grid_overlay(&r.pixels, mask.as_ref(), known.as_ref());
+        let rgb = grid_overlay(&r.pixels, args.view, mask, known.as_ref());
         boneage_core::image::save_rgb8_png(&rgb, out)?;
         eprintln!(
-            "{}: grid every 50 px of the original ({w}x{h}) in {}",
+            "{}: grid in original pixels ({w}x{h}){} in {}",
             args.id,
+            if edited.is_some() {
+                " with the edited mask"
+            } else {
+                ""
+            },
             out.display()
         );
     }

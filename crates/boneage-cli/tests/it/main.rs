@@ -507,6 +507,112 @@ fn mine_then_review_then_mine_again() {
     );
 }
 
+/// A mask made by hand with `annotate`: a threshold of the film inside a region of
+/// interest, then a cut across the wrist; compared with the phantom's true mask.
+#[test]
+fn hand_made_mask_from_threshold_roi_and_cut() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = boneage(args, tmp.path());
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    run(&[
+        "phantom", "--n", "1", "--out", "ph", "--seed", "11", "--size", "320x400",
+    ]);
+    let load = |p: &str| image::open(tmp.path().join(p)).unwrap().to_luma8();
+    let iou = |a: &image::GrayImage, b: &image::GrayImage| {
+        let (mut i, mut u) = (0, 0);
+        for (p, q) in a.pixels().zip(b.pixels()) {
+            i += (p[0] > 127 && q[0] > 127) as u32;
+            u += (p[0] > 127 || q[0] > 127) as u32;
+        }
+        i as f64 / u as f64
+    };
+    let up = |m: &image::GrayImage| {
+        image::imageops::resize(m, 320, 400, image::imageops::FilterType::Triangle)
+    };
+    let truth = load("ph/masks/ph00001.png");
+
+    // Nothing to save is an error, and nothing is written.
+    let out = boneage(
+        &[
+            "annotate",
+            "ph",
+            "ph00001",
+            "--labels",
+            "labels",
+            "--save-mask",
+        ],
+        tmp.path(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--save-mask needs a mask"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!tmp.path().join("labels").exists());
+
+    let roi = "45,25 280,25 285,345 50,345";
+    let base = [
+        "annotate",
+        "ph",
+        "ph00001",
+        "--labels",
+        "labels",
+        "--threshold",
+        "0.25",
+        "--roi",
+        roi,
+    ];
+    let err = run(&[
+        &base[..],
+        &["--save-mask", "--round", "6", "--grid", "g.png"],
+    ]
+    .concat());
+    assert!(err.contains("mask set"), "{err}");
+    assert!(tmp.path().join("g.png").is_file());
+    let whole = load("labels/masks/ph00001.mask.png");
+    assert_eq!(
+        (whole.width(), whole.height()),
+        (80, 100),
+        "kept at a quarter"
+    );
+    let q = iou(&up(&whole), &truth);
+    assert!(q > 0.85, "IoU with the true mask {q:.3}");
+    let log = std::fs::read_to_string(tmp.path().join("labels/review.csv")).unwrap();
+    assert!(log.contains("ph00001,6,mask,set,"), "{log}");
+
+    // A cut across the forearm leaves the hand (the largest part) and drops the rest.
+    run(&[
+        &base[..],
+        &["--cut", "0,300 320,300", "--save-mask", "--round", "6"],
+    ]
+    .concat());
+    let cut = up(&load("labels/masks/ph00001.mask.png"));
+    let below = |m: &image::GrayImage| {
+        (304..400)
+            .map(|y| (0..320).filter(|&x| m.get_pixel(x, y)[0] > 127).count())
+            .sum::<usize>()
+    };
+    assert!(
+        below(&up(&whole)) > 500,
+        "the forearm reaches below the cut"
+    );
+    assert_eq!(below(&cut), 0, "nothing below the cut is kept");
+    assert!(iou(&cut, &truth) > 0.6);
+
+    // Bad shapes are named.
+    let out = boneage(&[&base[..], &["--erase", "10,10 20"]].concat(), tmp.path());
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("\"20\" is not x,y"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// Key-point mining on phantoms: candidates from accepted masks, decisions by sheet,
 /// hand-set points through `annotate`, and the review page answering over HTTP.
 #[test]

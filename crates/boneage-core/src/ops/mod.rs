@@ -9,6 +9,7 @@
 
 mod components;
 mod contrast;
+pub mod draw;
 mod morphology;
 mod resample;
 pub mod segment;
@@ -16,6 +17,7 @@ mod smooth;
 
 pub use components::{Connectivity, fill_holes, label_components, largest_component};
 pub use contrast::{ClaheConfig, NormalizeConfig, clahe, normalize_hand, percentile_window};
+pub use draw::{fill_polygon, stroke_polyline};
 pub use morphology::{close, dilate, distance_transform_sq, erode, open, trim_thin};
 pub use resample::{resize_area, resize_bilinear, warp_affine, warp_mask};
 pub use segment::refine_gaps;
