@@ -49,7 +49,12 @@ impl ConvBnElu {
     /// # Shapes
     /// `[batch, input, H, W]` → `[batch, output, H, W]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        elu(self.norm.forward(self.conv.forward(x)))
+        // The same convolution as `self.conv.forward(x)` (3×3, padding 1, no bias), on
+        // flex through this crate's kernels; batch norm and ELU fused likewise.
+        crate::fastops::batch_norm_elu(
+            &self.norm,
+            crate::fastops::conv3x3(x, self.conv.weight.val()),
+        )
     }
 
     /// Sets the batch norm's momentum (see [`VggStack::set_bn_momentum`]).

@@ -11,6 +11,8 @@ pub mod assess;
 pub mod bench;
 pub mod blocks;
 pub mod data;
+pub mod fastops;
+pub mod kernels;
 pub mod keypoints;
 pub mod loss;
 pub mod predict;

@@ -1,0 +1,494 @@
+//! The kernels of [`crate::kernels`] (3×3 "same" convolution; batch norm fused with
+//! ELU) plugged into burn through its backend-extension mechanism: an extension trait
+//! implemented for the flex backend (the kernels) and for `Autodiff` (handwritten
+//! backward passes that call the kernels' gradients).
+//!
+//! [`conv3x3`] and [`batch_norm_elu`] are what the networks call: on a flex device
+//! (with or without autodiff) they run these kernels, on any other device burn's own
+//! operations.
+
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::{ConvOptions, ModuleOps};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{
+    Autodiff, AutodiffBackend, Backend, Dispatch, DispatchDevice, Flex, TensorMetadata,
+    backend_extension,
+};
+use burn::nn::BatchNorm;
+use burn::prelude::*;
+use burn::tensor::{DType, TensorData};
+
+use crate::kernels::{BnElu, Conv3x3};
+
+/// Backends with the fast 3×3 convolution.
+#[backend_extension(Flex, Autodiff)]
+pub trait FastOps: Backend {
+    /// `[batch, cin, H, W]` ⊛ `[cout, cin, 3, 3]` → `[batch, cout, H, W]` (stride 1,
+    /// padding 1, no bias).
+    fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// The input's gradient from the weights and the output's gradient.
+    fn conv3x3_input_grad(
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+    /// The weights' gradient from the input and the output's gradient.
+    fn conv3x3_weight_grad(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+    /// Batch norm with the batch's statistics, then ELU: `(output, mean, variance)`
+    /// of `x` `[batch, channels, H, W]` (variance biased, as burn's `batch_norm_train`).
+    fn bn_elu_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    /// Gradients `(x, gamma, beta)` of [`FastOps::bn_elu_train`] from its input, its
+    /// output, its statistics and the output's gradient.
+    #[allow(clippy::too_many_arguments)]
+    fn bn_elu_train_backward(
+        x: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    /// Batch norm with given (running) statistics, then ELU; no gradient.
+    fn bn_elu(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
+}
+
+fn options() -> ConvOptions<2> {
+    ConvOptions::new([1, 1], [1, 1], [1, 1], 1)
+}
+
+/// The values of an `f32` flex tensor as one contiguous slice (copied only when the
+/// tensor is not contiguous).
+fn with_f32<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
+    match t.as_slice::<f32>() {
+        Some(s) => f(s),
+        None => f(t.to_contiguous().as_slice::<f32>().expect("contiguous f32")),
+    }
+}
+
+fn dims4(t: &FlexTensor) -> [usize; 4] {
+    let s = t.shape();
+    [s[0], s[1], s[2], s[3]]
+}
+
+fn flex(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+fn is_f32(ts: &[&FlexTensor]) -> bool {
+    ts.iter().all(|t| t.dtype() == DType::F32)
+}
+
+fn flex1(values: Vec<f32>) -> FlexTensor {
+    let n = values.len();
+    FlexTensor::from_data(TensorData::new(values, [n]))
+}
+
+fn bn_shape(x: &FlexTensor) -> BnElu {
+    let s = x.shape();
+    BnElu {
+        batch: s[0],
+        channels: s[1],
+        plane: s.num_elements() / (s[0] * s[1]).max(1),
+    }
+}
+
+fn f32s(t: &FlexTensor) -> Vec<f32> {
+    with_f32(t, <[f32]>::to_vec)
+}
+
+impl FastOps for Flex {
+    fn conv3x3(x: FlexTensor, weight: FlexTensor) -> FlexTensor {
+        if !is_f32(&[&x, &weight]) {
+            return Flex::conv2d(x, weight, None, options());
+        }
+        let [batch, cin, height, width] = dims4(&x);
+        let cout = weight.shape()[0];
+        let s = Conv3x3 {
+            batch,
+            cin,
+            cout,
+            height,
+            width,
+        };
+        let y = with_f32(&x, |x| with_f32(&weight, |w| s.forward(x, w)));
+        flex(y, [batch, cout, height, width])
+    }
+
+    fn conv3x3_input_grad(weight: FlexTensor, output_grad: FlexTensor) -> FlexTensor {
+        let [cout, cin, _, _] = dims4(&weight);
+        let [batch, _, height, width] = dims4(&output_grad);
+        let s = Conv3x3 {
+            batch,
+            cin,
+            cout,
+            height,
+            width,
+        };
+        let dx = with_f32(&weight, |w| with_f32(&output_grad, |g| s.input_grad(w, g)));
+        flex(dx, [batch, cin, height, width])
+    }
+
+    fn conv3x3_weight_grad(x: FlexTensor, output_grad: FlexTensor) -> FlexTensor {
+        let [batch, cin, height, width] = dims4(&x);
+        let cout = output_grad.shape()[1];
+        let s = Conv3x3 {
+            batch,
+            cin,
+            cout,
+            height,
+            width,
+        };
+        let dw = with_f32(&x, |x| with_f32(&output_grad, |g| s.weight_grad(x, g)));
+        flex(dw, [cout, cin, 3, 3])
+    }
+
+    fn bn_elu_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        epsilon: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let s = bn_shape(&x);
+        let shape = x.shape();
+        let t = with_f32(&x, |x| {
+            s.forward_train(x, &f32s(&gamma), &f32s(&beta), epsilon)
+        });
+        let out = FlexTensor::from_data(TensorData::new(t.output, shape));
+        (out, flex1(t.mean), flex1(t.var))
+    }
+
+    fn bn_elu_train_backward(
+        x: FlexTensor,
+        output: FlexTensor,
+        gamma: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        epsilon: f64,
+        output_grad: FlexTensor,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let s = bn_shape(&x);
+        let shape = x.shape();
+        let g = with_f32(&x, |x| {
+            with_f32(&output, |y| {
+                with_f32(&output_grad, |dy| {
+                    s.backward(
+                        x,
+                        y,
+                        &f32s(&gamma),
+                        &f32s(&mean),
+                        &f32s(&variance),
+                        epsilon,
+                        dy,
+                    )
+                })
+            })
+        });
+        let dx = FlexTensor::from_data(TensorData::new(g.x, shape));
+        (dx, flex1(g.gamma), flex1(g.beta))
+    }
+
+    fn bn_elu(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        epsilon: f64,
+    ) -> FlexTensor {
+        let s = bn_shape(&x);
+        let shape = x.shape();
+        let y = with_f32(&x, |x| {
+            s.forward_with(
+                x,
+                &f32s(&gamma),
+                &f32s(&beta),
+                &f32s(&mean),
+                &f32s(&variance),
+                epsilon,
+            )
+        });
+        FlexTensor::from_data(TensorData::new(y, shape))
+    }
+}
+
+/// The backward step of [`FastOps::bn_elu_train`].
+#[derive(Debug)]
+struct BnEluBackward;
+
+impl<B: FastOps> Backward<B, 3> for BnEluBackward {
+    // x and gamma checkpointed; the output and the statistics as the forward made them.
+    type State = (
+        NodeId,
+        NodeId,
+        B::FloatTensorPrimitive,
+        B::FloatTensorPrimitive,
+        B::FloatTensorPrimitive,
+        f64,
+    );
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, gamma_state, output, mean, variance, epsilon) = ops.state;
+        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
+        let gamma = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma_state);
+        let (dx, dgamma, dbeta) =
+            B::bn_elu_train_backward(x, output, gamma, mean, variance, epsilon, grad);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, dx);
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<B>(node.id, dgamma);
+        }
+        if let Some(node) = node_beta {
+            grads.register::<B>(node.id, dbeta);
+        }
+    }
+}
+
+/// The backward step of [`FastOps::conv3x3`].
+#[derive(Debug)]
+struct Conv3x3Backward;
+
+impl<B: FastOps> Backward<B, 2> for Conv3x3Backward {
+    type State = (NodeId, NodeId);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_w] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, w_state) = ops.state;
+        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
+        let w = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(w_state);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::conv3x3_input_grad(w, grad.clone()));
+        }
+        if let Some(node) = node_w {
+            grads.register::<B>(node.id, B::conv3x3_weight_grad(x, grad));
+        }
+    }
+}
+
+impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
+    fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        match Conv3x3Backward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                let y = B::conv3x3(x.into_primitive(), weight.into_primitive());
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::conv3x3(x.into_primitive(), weight.into_primitive()))
+            }
+        }
+    }
+
+    // Gradients of gradients are not needed: these two are plain computations.
+    fn conv3x3_input_grad(
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::conv3x3_input_grad(
+            Self::inner(weight),
+            Self::inner(output_grad),
+        ))
+    }
+
+    fn conv3x3_weight_grad(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::conv3x3_weight_grad(
+            Self::inner(x),
+            Self::inner(output_grad),
+        ))
+    }
+
+    fn bn_elu_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        match BnEluBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let (xs, gs) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
+                let (y, mean, var) = B::bn_elu_train(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                );
+                let state = (xs, gs, y.clone(), mean.clone(), var.clone(), epsilon);
+                let y = prep.finish(state, y);
+                (y, Self::from_inner(mean), Self::from_inner(var))
+            }
+            OpsKind::UnTracked(prep) => {
+                let (y, mean, var) = B::bn_elu_train(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                );
+                (
+                    prep.finish(y),
+                    Self::from_inner(mean),
+                    Self::from_inner(var),
+                )
+            }
+        }
+    }
+
+    fn bn_elu_train_backward(
+        x: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (dx, dg, db) = B::bn_elu_train_backward(
+            Self::inner(x),
+            Self::inner(output),
+            Self::inner(gamma),
+            Self::inner(mean),
+            Self::inner(variance),
+            epsilon,
+            Self::inner(output_grad),
+        );
+        (
+            Self::from_inner(dx),
+            Self::from_inner(dg),
+            Self::from_inner(db),
+        )
+    }
+
+    fn bn_elu(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::bn_elu(
+            Self::inner(x),
+            Self::inner(gamma),
+            Self::inner(beta),
+            Self::inner(mean),
+            Self::inner(variance),
+            epsilon,
+        ))
+    }
+}
+
+/// Whether tensors on `device` run on the flex backend (with or without autodiff).
+pub fn is_flex(device: &Device) -> bool {
+    matches!(
+        device.as_dispatch().clone().inner(),
+        DispatchDevice::Flex(_)
+    )
+}
+
+/// Batch norm then ELU, as `elu(norm.forward(x))`: in training (an autodiff device
+/// and the layer's training flag on) with the batch's statistics, updating the
+/// running ones with the layer's momentum as burn's `BatchNorm` does; otherwise with
+/// the running statistics. On flex the fused kernels; elsewhere burn's batch norm and
+/// [`crate::blocks::elu`].
+pub fn batch_norm_elu(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let device = x.device();
+    let training = device.is_autodiff() && norm.training.is_enabled();
+    if !is_flex(&device) || (device.is_autodiff() && !training) {
+        return crate::blocks::elu(norm.forward(x));
+    }
+    let (gamma, beta) = (norm.gamma.val(), norm.beta.val());
+    if !training {
+        let y = <Dispatch as FastOps>::bn_elu(
+            x.into_dispatch(),
+            gamma.into_dispatch(),
+            beta.into_dispatch(),
+            norm.running_mean.value().into_dispatch(),
+            norm.running_var.value().into_dispatch(),
+            norm.epsilon,
+        );
+        return Tensor::from_dispatch(y);
+    }
+    let (y, mean, var) = <Dispatch as FastOps>::bn_elu_train(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        norm.epsilon,
+    );
+    let (mean, var) = (
+        Tensor::<1>::from_dispatch(mean),
+        Tensor::<1>::from_dispatch(var),
+    );
+    let m = norm.momentum;
+    let running_mean = norm
+        .running_mean
+        .value_sync()
+        .to_device(&device)
+        .mul_scalar(1.0 - m)
+        .add(mean.detach().mul_scalar(m));
+    let running_var = norm
+        .running_var
+        .value_sync()
+        .to_device(&device)
+        .mul_scalar(1.0 - m)
+        .add(var.detach().mul_scalar(m));
+    norm.running_mean.update(running_mean.detach());
+    norm.running_var.update(running_var.detach());
+    Tensor::from_dispatch(y)
+}
+
+/// 3×3 convolution with stride 1, padding 1 and no bias: `[batch, cin, H, W]` and
+/// weights `[cout, cin, 3, 3]` → `[batch, cout, H, W]`. On flex the kernels of
+/// [`crate::kernels`]; elsewhere burn's `conv2d`.
+pub fn conv3x3(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
+    if is_flex(&x.device()) {
+        Tensor::from_dispatch(<Dispatch as FastOps>::conv3x3(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+        ))
+    } else {
+        burn::tensor::module::conv2d(x, weight, None, options())
+    }
+}
