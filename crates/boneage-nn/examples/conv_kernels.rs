@@ -3,7 +3,7 @@
 //! weight gradient. `cargo run --release -p boneage-nn --example conv_kernels [REPS]`
 
 use boneage_nn::bench::timed;
-use boneage_nn::kernels::Conv3x3;
+use boneage_nn::kernels::{BnElu, Conv3x3};
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::{ConvOptions, ModuleOps};
@@ -43,7 +43,7 @@ fn main() {
     let opt = || ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
     let mut tot = [0.0f64; 6];
     println!("layer              flex fwd  ours fwd | flex dx  ours dx | flex dw  ours dw  (ms)");
-    for s in layers {
+    for &s in &layers {
         let x: Vec<f32> = (0..s.batch * s.cin * s.height * s.width)
             .map(|i| (i % 17) as f32 / 17.0 - 0.5)
             .collect();
@@ -122,6 +122,31 @@ fn main() {
             t[5] * 1e3
         );
     }
+    let mut bn = [0.0f64; 2];
+    for s in layers.iter().skip(1).step_by(2) {
+        let b = BnElu {
+            batch: s.batch,
+            channels: s.cout,
+            plane: s.height * s.width,
+        };
+        let n = b.batch * b.channels * b.plane;
+        let x: Vec<f32> = (0..n).map(|i| (i % 17) as f32 / 17.0 - 0.5).collect();
+        let (g, be) = (vec![1.0f32; b.channels], vec![0.1f32; b.channels]);
+        let t = b.forward_train(&x, &g, &be, 1e-5);
+        bn[0] += 2.0
+            * timed(1, reps, || {
+                b.forward_train(&x, &g, &be, 1e-5);
+            });
+        bn[1] += 2.0
+            * timed(1, reps, || {
+                b.backward(&x, &t.output, &g, &t.mean, &t.var, 1e-5, &x);
+            });
+    }
+    println!(
+        "batch norm + ELU, all 12 layers: forward {:.1} ms, backward {:.1} ms",
+        bn[0] * 1e3,
+        bn[1] * 1e3
+    );
     println!(
         "total              {:8.1} {:8.1} | {:7.1} {:7.1} | {:7.1} {:7.1}",
         tot[0] * 1e3,

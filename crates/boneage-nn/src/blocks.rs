@@ -85,8 +85,7 @@ impl VggBlock {
     /// # Shapes
     /// `[batch, input, H, W]` → `[batch, output, H / 2, W / 2]` (floor).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.pool
-            .forward(self.second.forward(self.first.forward(x)))
+        crate::fastops::max_pool2(&self.pool, self.second.forward(self.first.forward(x)))
     }
 }
 

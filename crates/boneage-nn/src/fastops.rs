@@ -1,9 +1,9 @@
 //! The kernels of [`crate::kernels`] (3×3 "same" convolution; batch norm fused with
-//! ELU) plugged into burn through its backend-extension mechanism: an extension trait
+//! ELU; 2×2 max pooling) plugged into burn through its backend-extension mechanism: an extension trait
 //! implemented for the flex backend (the kernels) and for `Autodiff` (handwritten
 //! backward passes that call the kernels' gradients).
 //!
-//! [`conv3x3`] and [`batch_norm_elu`] are what the networks call: on a flex device
+//! [`conv3x3`], [`batch_norm_elu`] and [`max_pool2`] are what the networks call: on a flex device
 //! (with or without autodiff) they run these kernels, on any other device burn's own
 //! operations.
 
@@ -20,10 +20,11 @@ use burn::backend::{
     backend_extension,
 };
 use burn::nn::BatchNorm;
+use burn::nn::pool::MaxPool2d;
 use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
 
-use crate::kernels::{BnElu, Conv3x3};
+use crate::kernels::{BnElu, Conv3x3, MaxPool2};
 
 /// Backends with the fast 3×3 convolution.
 #[backend_extension(Flex, Autodiff)]
@@ -61,6 +62,15 @@ pub trait FastOps: Backend {
         epsilon: f64,
         output_grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    /// 2×2 max pooling with stride 2 of `[batch, channels, H, W]`.
+    fn max_pool2(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// Gradient of [`FastOps::max_pool2`]'s input from its input, output and output
+    /// gradient.
+    fn max_pool2_backward(
+        x: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
     /// Batch norm with given (running) statistics, then ELU; no gradient.
     fn bn_elu(
         x: FloatTensor<Self>,
@@ -162,6 +172,34 @@ impl FastOps for Flex {
         flex(dw, [cout, cin, 3, 3])
     }
 
+    fn max_pool2(x: FlexTensor) -> FlexTensor {
+        let [b, c, h, w] = dims4(&x);
+        let p = MaxPool2 {
+            planes: b * c,
+            height: h,
+            width: w,
+        };
+        let (oh, ow) = p.out();
+        flex(with_f32(&x, |x| p.forward(x)), [b, c, oh, ow])
+    }
+
+    fn max_pool2_backward(
+        x: FlexTensor,
+        output: FlexTensor,
+        output_grad: FlexTensor,
+    ) -> FlexTensor {
+        let [b, c, h, w] = dims4(&x);
+        let p = MaxPool2 {
+            planes: b * c,
+            height: h,
+            width: w,
+        };
+        let dx = with_f32(&x, |x| {
+            with_f32(&output, |y| with_f32(&output_grad, |g| p.backward(x, y, g)))
+        });
+        flex(dx, [b, c, h, w])
+    }
+
     fn bn_elu_train(
         x: FlexTensor,
         gamma: FlexTensor,
@@ -228,6 +266,29 @@ impl FastOps for Flex {
             )
         });
         FlexTensor::from_data(TensorData::new(y, shape))
+    }
+}
+
+/// The backward step of [`FastOps::max_pool2`].
+#[derive(Debug)]
+struct MaxPool2Backward;
+
+impl<B: FastOps> Backward<B, 1> for MaxPool2Backward {
+    type State = (NodeId, B::FloatTensorPrimitive);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, output) = ops.state;
+        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::max_pool2_backward(x, output, grad));
+        }
     }
 }
 
@@ -333,6 +394,33 @@ impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
     ) -> FloatTensor<Self> {
         Self::from_inner(B::conv3x3_weight_grad(
             Self::inner(x),
+            Self::inner(output_grad),
+        ))
+    }
+
+    fn max_pool2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match MaxPool2Backward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let xs = prep.checkpoint(&x);
+                let y = B::max_pool2(x.into_primitive());
+                prep.finish((xs, y.clone()), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::max_pool2(x.into_primitive())),
+        }
+    }
+
+    fn max_pool2_backward(
+        x: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::max_pool2_backward(
+            Self::inner(x),
+            Self::inner(output),
             Self::inner(output_grad),
         ))
     }
@@ -477,6 +565,22 @@ pub fn batch_norm_elu(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     norm.running_mean.update(running_mean.detach());
     norm.running_var.update(running_var.detach());
     Tensor::from_dispatch(y)
+}
+
+/// 2×2 max pooling with stride 2 (`[batch, channels, H, W]` → `[…, H / 2, W / 2]`,
+/// floor), as burn's `MaxPool2d` with kernel `[2, 2]`. On flex this crate's kernel;
+/// elsewhere, or for a pool configured otherwise, `pool.forward(x)`.
+pub fn max_pool2(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    let plain = pool.kernel_size == [2, 2]
+        && pool.stride == [2, 2]
+        && pool.dilation == [1, 1]
+        && !pool.ceil_mode
+        && matches!(pool.padding, burn::nn::PaddingConfig2d::Valid);
+    if plain && is_flex(&x.device()) {
+        Tensor::from_dispatch(<Dispatch as FastOps>::max_pool2(x.into_dispatch()))
+    } else {
+        pool.forward(x)
+    }
 }
 
 /// 3×3 convolution with stride 1, padding 1 and no bias: `[batch, cin, H, W]` and

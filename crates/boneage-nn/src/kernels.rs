@@ -9,7 +9,8 @@
 //!
 //! Batch norm (batch statistics) followed by ELU, the other half of every VGG block,
 //! is fused the same way: burn computes it through a dozen whole-tensor passes and two
-//! layout transposes; [`BnElu`] takes two passes forward and two backward.
+//! layout transposes; [`BnElu`] takes two passes forward and two backward. The 2×2
+//! max pool ([`MaxPool2`]) keeps no index tensor: its backward finds the maximum again.
 //! [`crate::fastops`] plugs both into burn.
 
 #![allow(unsafe_code)] // GEMM on raw strided pointers; each call states its bounds.
@@ -253,10 +254,35 @@ pub struct BnEluGrads {
     pub beta: Vec<f32>,
 }
 
-/// ELU with its derivative taken from the output: `y' = 1` for `y > 0`, else `y + 1`.
+/// ELU, `z` for `z > 0` and `exp(z) − 1` below; its derivative is taken from the
+/// output (`1` for `y > 0`, else `y + 1`). Branch-free so that loops over it vectorise.
 #[inline]
 fn elu1(z: f32) -> f32 {
-    if z > 0.0 { z } else { z.exp_m1() }
+    let e = exp_neg(z.min(0.0)) - 1.0;
+    if z > 0.0 { z } else { e }
+}
+
+/// `exp(x)` for `x <= 0` to a relative error below 3·ε (ε = 2⁻²³; clamped at
+/// `exp(−87)` below), branch-free: `x = n·ln 2 + r`
+/// with `|r| <= ln 2 / 2`, a degree-6 polynomial for `exp(r)` (Taylor coefficients),
+/// and `2ⁿ` built in the exponent bits. glibc's `expm1f` is a scalar call per
+/// element and took a fifth of a training step.
+#[inline]
+fn exp_neg(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.max(-87.0);
+    // Round to nearest by adding and taking away 1.5·2²³ (|x·log₂e| < 2²²), which
+    // vectorises where `f32::round` is a library call on baseline x86-64.
+    const SHIFT: f32 = 12_582_912.0;
+    let n = (x * std::f32::consts::LOG2_E + SHIFT) - SHIFT;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    // n in [-126, 0]: 2ⁿ is a normal float.
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
 impl BnElu {
@@ -399,6 +425,74 @@ impl BnElu {
     }
 }
 
+/// 2×2 max pooling with stride 2 over `planes` planes of `height × width` (an odd
+/// last row or column is left out, as burn's pooling does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxPool2 {
+    /// Batch × channels.
+    pub planes: usize,
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+}
+
+impl MaxPool2 {
+    /// Output height and width.
+    pub fn out(&self) -> (usize, usize) {
+        (self.height / 2, self.width / 2)
+    }
+
+    /// The pooled planes.
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        let (h, w) = (self.height, self.width);
+        let (oh, ow) = self.out();
+        assert_eq!(x.len(), self.planes * h * w, "input size");
+        let mut y = vec![0.0f32; self.planes * oh * ow];
+        if oh * ow == 0 {
+            return y;
+        }
+        y.par_chunks_mut(oh * ow).enumerate().for_each(|(p, out)| {
+            let plane = &x[p * h * w..][..h * w];
+            for (i, row) in out.chunks_exact_mut(ow).enumerate() {
+                let (a, b) = (&plane[2 * i * w..][..w], &plane[(2 * i + 1) * w..][..w]);
+                for (j, o) in row.iter_mut().enumerate() {
+                    *o = a[2 * j].max(a[2 * j + 1]).max(b[2 * j].max(b[2 * j + 1]));
+                }
+            }
+        });
+        y
+    }
+
+    /// Gradient of the input: each output's gradient goes to the first position of its
+    /// window (row by row) that holds the maximum, found again from `x` and `y`.
+    pub fn backward(&self, x: &[f32], y: &[f32], dy: &[f32]) -> Vec<f32> {
+        let (h, w) = (self.height, self.width);
+        let (oh, ow) = self.out();
+        assert_eq!(x.len(), self.planes * h * w, "input size");
+        assert_eq!(y.len(), self.planes * oh * ow, "output size");
+        assert_eq!(dy.len(), y.len(), "output gradient size");
+        let mut dx = vec![0.0f32; x.len()];
+        dx.par_chunks_mut(h * w).enumerate().for_each(|(p, out)| {
+            let plane = &x[p * h * w..][..h * w];
+            for i in 0..oh {
+                for j in 0..ow {
+                    let k = p * oh * ow + i * ow + j;
+                    let at = [
+                        2 * i * w + 2 * j,
+                        2 * i * w + 2 * j + 1,
+                        (2 * i + 1) * w + 2 * j,
+                        (2 * i + 1) * w + 2 * j + 1,
+                    ];
+                    let hit = at.iter().find(|&&a| plane[a] == y[k]).unwrap_or(&at[0]);
+                    out[*hit] = dy[k];
+                }
+            }
+        });
+        dx
+    }
+}
+
 /// Floats in one im2col tile (256 KB).
 const TILE_FLOATS: usize = 64 * 1024;
 
@@ -529,6 +623,56 @@ mod tests {
             let w = values(s.cout * s.cin * 9, 2);
             close(&s.forward(&x, &w), &direct(&s, &x, &w));
         }
+    }
+
+    #[test]
+    fn exp_neg_is_exp_within_three_epsilon() {
+        let mut worst = 0.0f64;
+        for i in 0..=200_000 {
+            let x = -87.0 * i as f32 / 200_000.0;
+            let (a, b) = (exp_neg(x) as f64, (x as f64).exp());
+            worst = worst.max((a - b).abs() / (b * f32::EPSILON as f64));
+        }
+        assert!(worst <= 3.0, "relative error {worst} epsilon");
+        assert!(exp_neg(-200.0) < 1e-37 && exp_neg(0.0) == 1.0);
+        assert_eq!(elu1(2.5), 2.5);
+        assert!((elu1(-1e-3) - (-1e-3f32).exp_m1()).abs() < 1e-7);
+    }
+
+    #[test]
+    fn max_pool_takes_the_window_maximum_and_routes_its_gradient() {
+        // Two 3×5 planes: the last row and column are left out.
+        let x: Vec<f32> = (0..30).map(|i| ((i * 7) % 11) as f32).collect();
+        let s = MaxPool2 {
+            planes: 2,
+            height: 3,
+            width: 5,
+        };
+        let y = s.forward(&x);
+        assert_eq!(y.len(), 2 * 1 * 2);
+        for p in 0..2 {
+            for j in 0..2 {
+                let win = [0, 1, 5, 6].map(|d| x[p * 15 + 2 * j + d]);
+                assert_eq!(y[p * 2 + j], win.iter().cloned().fold(f32::MIN, f32::max));
+            }
+        }
+        let dy = [1.0, 2.0, 3.0, 4.0];
+        let dx = s.backward(&x, &y, &dy);
+        assert_eq!(dx.iter().sum::<f32>(), 10.0);
+        for (k, &g) in dy.iter().enumerate() {
+            let i = dx.iter().position(|&v| v == g).unwrap();
+            assert_eq!(x[i], y[k], "gradient {g} lands on the maximum");
+        }
+        // Ties: the first position of the window.
+        let flat = MaxPool2 {
+            planes: 1,
+            height: 2,
+            width: 2,
+        };
+        assert_eq!(
+            flat.backward(&[5.0; 4], &[5.0], &[1.0]),
+            vec![1.0, 0.0, 0.0, 0.0]
+        );
     }
 
     /// Batch norm + ELU against a plain two-pass computation, and its gradients

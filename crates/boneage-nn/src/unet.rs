@@ -104,7 +104,7 @@ impl UNet {
         let mut x = x;
         for block in &self.down {
             let y = block.forward(x);
-            x = self.pool.forward(y.clone());
+            x = crate::fastops::max_pool2(&self.pool, y.clone());
             skips.push(y);
         }
         x = self.bottleneck.forward(x);

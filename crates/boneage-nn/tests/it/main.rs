@@ -1034,3 +1034,29 @@ fn fused_batch_norm_elu_matches_burn() {
         assert!(max_diff(vec4(a), vec4(b)) < 1e-5);
     }
 }
+
+/// The 2×2 max pool of `fastops` gives burn's `MaxPool2d` output and input gradient.
+#[test]
+fn fast_max_pool_matches_burn() {
+    use boneage_nn::burn::nn::pool::MaxPool2dConfig;
+    use boneage_nn::burn::tensor::Distribution;
+    use boneage_nn::fastops::max_pool2;
+
+    let _rng = crate::rng_lock();
+    let d = device().autodiff();
+    d.seed(3);
+    let pool = MaxPool2dConfig::new([2, 2]).init();
+    let v = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+    for shape in [[2, 3, 6, 8], [1, 2, 5, 7]] {
+        let x = Tensor::<4>::random(shape, Distribution::Default, &d).require_grad();
+        let ours = max_pool2(&pool, x.clone());
+        let theirs = pool.forward(x.clone());
+        assert_eq!(ours.dims(), theirs.dims());
+        assert_eq!(v(ours.clone()), v(theirs.clone()));
+        let r = Tensor::<4>::random(ours.dims(), Distribution::Default, &d);
+        let g1 = (ours * r.clone()).sum().backward();
+        let g2 = (theirs * r).sum().backward();
+        let gx = |g| Tensor::<4>::from_inner(x.grad(g).unwrap());
+        assert_eq!(v(gx(&g1)), v(gx(&g2)));
+    }
+}
