@@ -649,7 +649,7 @@ mod tests {
             width: 5,
         };
         let y = s.forward(&x);
-        assert_eq!(y.len(), 2 * 1 * 2);
+        assert_eq!(y.len(), 4, "two planes of 1×2");
         for p in 0..2 {
             for j in 0..2 {
                 let win = [0, 1, 5, 6].map(|d| x[p * 15 + 2 * j + d]);
