@@ -16,6 +16,7 @@
 #![allow(unsafe_code)] // GEMM on raw strided pointers; each call states its bounds.
 
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
@@ -33,6 +34,22 @@ pub struct Conv3x3 {
     pub height: usize,
     /// Width of input and output.
     pub width: usize,
+}
+
+/// The output pointer shared by the work items of [`Conv3x3::forward`], each of which
+/// writes its own disjoint part.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: the items write disjoint elements and the buffer outlives them (the
+// parallel loop ends before it is used).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
 }
 
 thread_local! {
@@ -71,50 +88,53 @@ impl Conv3x3 {
         let (hw, k) = (self.plane(), self.cin * 9);
         assert_eq!(x.len(), self.batch * self.cin * hw, "input size");
         assert_eq!(w.len(), self.cout * k, "weight size");
-        let mut y = vec![0.0f32; self.batch * self.cout * hw];
-        let par = self.gemm_parallelism();
+        let len = self.batch * self.cout * hw;
+        // Every element is written by exactly one GEMM below (the tiles of all images
+        // cover the output), so the buffer starts uninitialised instead of zeroed.
+        let mut y: Vec<f32> = Vec::with_capacity(len);
+        let out = SharedOut(y.as_mut_ptr());
         let rows = self.tile_rows();
-        let one = |(b, out): (usize, &mut [f32])| {
+        let tiles = self.height.div_ceil(rows);
+        // One work item per (image, tile), spread over the threads: a batch of one
+        // image keeps both cores busy without splitting the small GEMMs.
+        (0..self.batch * tiles).into_par_iter().for_each(|item| {
+            let (b, t) = (item / tiles, item % tiles);
+            let (y0, y1) = (t * rows, ((t + 1) * rows).min(self.height));
+            let n = (y1 - y0) * self.width;
             let img = &x[b * self.cin * hw..][..self.cin * hw];
-            for y0 in (0..self.height).step_by(rows) {
-                let y1 = (y0 + rows).min(self.height);
-                let n = (y1 - y0) * self.width;
-                with_columns(k * n, |col| {
-                    im2col(img, self, y0, y1, col);
-                    // y_b[:, tile] [cout, n] = w [cout, k] · col [k, n]
-                    // SAFETY: the strides describe row-major buffers of the sizes
-                    // asserted above; the tile's columns start at y0·W of each row.
-                    unsafe {
-                        gemm(
-                            self.cout,
-                            n,
-                            k,
-                            out.as_mut_ptr().add(y0 * self.width),
-                            1,
-                            hw as isize,
-                            false,
-                            w.as_ptr(),
-                            1,
-                            k as isize,
-                            col.as_ptr(),
-                            1,
-                            n as isize,
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            par,
-                        );
-                    }
-                })
-            }
-        };
-        if self.per_image() {
-            y.par_chunks_mut(self.cout * hw).enumerate().for_each(one);
-        } else {
-            y.chunks_mut(self.cout * hw).enumerate().for_each(one);
-        }
+            with_columns(k * n, |col| {
+                im2col(img, self, y0, y1, col);
+                // y[b][:, tile] [cout, n] = w [cout, k] · col [k, n]
+                // SAFETY: the strides describe row-major buffers of the sizes asserted
+                // above; the item writes the columns y0·W..y1·W of image b's rows, which
+                // no other item touches, all inside the allocation of `len` floats.
+                unsafe {
+                    gemm(
+                        self.cout,
+                        n,
+                        k,
+                        out.get().add(b * self.cout * hw + y0 * self.width),
+                        1,
+                        hw as isize,
+                        false,
+                        w.as_ptr(),
+                        1,
+                        k as isize,
+                        col.as_ptr(),
+                        1,
+                        n as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        Parallelism::None,
+                    );
+                }
+            })
+        });
+        // SAFETY: all `len` elements were written above.
+        unsafe { y.set_len(len) };
         y
     }
 
@@ -254,6 +274,54 @@ pub struct BnEluGrads {
     pub beta: Vec<f32>,
 }
 
+/// Sums of the two values `f` gives for each element of `a`, in eight f32 lanes
+/// (which the compiler vectorises) added up in f64.
+#[inline]
+fn lane_sums(a: &[f32], f: impl Fn(f32) -> [f32; 2]) -> [f64; 2] {
+    let mut acc = [[0.0f32; 8]; 2];
+    let chunks = a.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (l, &v) in c.iter().enumerate() {
+            let [p, q] = f(v);
+            acc[0][l] += p;
+            acc[1][l] += q;
+        }
+    }
+    let mut out = acc.map(|l| l.iter().map(|&v| v as f64).sum::<f64>());
+    for &v in rest {
+        let [p, q] = f(v);
+        out[0] += p as f64;
+        out[1] += q as f64;
+    }
+    out
+}
+
+/// As [`lane_sums`] over three slices of the same length, element by element.
+#[inline]
+fn lane_sums3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> [f32; 2]) -> [f64; 2] {
+    let mut acc = [[0.0f32; 8]; 2];
+    let n = a.len() / 8 * 8;
+    for ((ca, cb), cc) in a[..n]
+        .chunks_exact(8)
+        .zip(b[..n].chunks_exact(8))
+        .zip(c[..n].chunks_exact(8))
+    {
+        for l in 0..8 {
+            let [p, q] = f(ca[l], cb[l], cc[l]);
+            acc[0][l] += p;
+            acc[1][l] += q;
+        }
+    }
+    let mut out = acc.map(|l| l.iter().map(|&v| v as f64).sum::<f64>());
+    for i in n..a.len() {
+        let [p, q] = f(a[i], b[i], c[i]);
+        out[0] += p as f64;
+        out[1] += q as f64;
+    }
+    out
+}
+
 /// ELU, `z` for `z > 0` and `exp(z) − 1` below; its derivative is taken from the
 /// output (`1` for `y > 0`, else `y + 1`). Branch-free so that loops over it vectorise.
 #[inline]
@@ -317,11 +385,20 @@ impl BnElu {
 
     /// `out[b, c, :] = f(c, x[b, c, :], out)` for every plane, planes spread over the
     /// threads.
-    fn per_plane(&self, f: impl Fn(usize, usize, &mut [f32]) + Sync) -> Vec<f32> {
-        let mut out = vec![0.0f32; self.batch * self.channels * self.plane];
-        out.par_chunks_mut(self.plane)
-            .enumerate()
-            .for_each(|(i, o)| f(i % self.channels, i * self.plane, o));
+    /// `f` must write every element of the plane it is given (the buffer is not
+    /// zeroed first).
+    fn per_plane(&self, f: impl Fn(usize, usize, &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
+        let len = self.batch * self.channels * self.plane;
+        let mut out: Vec<f32> = Vec::with_capacity(len);
+        if self.plane > 0 {
+            out.spare_capacity_mut()[..len]
+                .par_chunks_mut(self.plane)
+                .enumerate()
+                .for_each(|(i, o)| f(i % self.channels, i * self.plane, o));
+        }
+        // SAFETY: the callers' `f` write every element of every plane (zip over the
+        // whole plane with the input, whose planes have the same length).
+        unsafe { out.set_len(len) };
         out
     }
 
@@ -335,15 +412,22 @@ impl BnElu {
     pub fn forward_train(&self, x: &[f32], gamma: &[f32], beta: &[f32], eps: f64) -> BnEluTrain {
         self.check(x);
         let n = (self.batch * self.plane) as f64;
-        let sums = self.per_channel(|_, _, r| {
-            let (mut s, mut q) = (0.0f64, 0.0f64);
-            for &v in &x[r] {
-                s += v as f64;
-                q += (v as f64) * (v as f64);
-            }
-            [s, q]
+        // Sums of (x − k) and (x − k)² with k the channel's first value, so that a large
+        // mean does not cancel the variance; eight f32 lanes per plane (vectorised),
+        // planes added in f64.
+        let shift: Vec<f32> = (0..self.channels).map(|c| x[c * self.plane]).collect();
+        let sums = self.per_channel(|_, c, r| {
+            let k = shift[c];
+            lane_sums(&x[r], |v| {
+                let d = v - k;
+                [d, d * d]
+            })
         });
-        let mean: Vec<f32> = sums.iter().map(|[s, _]| (s / n) as f32).collect();
+        let mean: Vec<f32> = sums
+            .iter()
+            .zip(&shift)
+            .map(|([s, _], &k)| (k as f64 + s / n) as f32)
+            .collect();
         let var: Vec<f32> = sums
             .iter()
             .map(|[s, q]| (q / n - (s / n) * (s / n)).max(0.0) as f32)
@@ -368,7 +452,7 @@ impl BnElu {
             let a = gamma[c] * inv[c];
             let b = beta[c] - mean[c] * a;
             for (o, &v) in out.iter_mut().zip(&x[at..at + self.plane]) {
-                *o = elu1(a * v + b);
+                o.write(elu1(a * v + b));
             }
         })
     }
@@ -392,13 +476,11 @@ impl BnElu {
         let inv = Self::inv_std(var, eps);
         let dz = |g: f32, y: f32| if y > 0.0 { g } else { g * (y + 1.0) };
         let sums = self.per_channel(|_, c, r| {
-            let (mut s, mut sx) = (0.0f64, 0.0f64);
-            for ((&g, &y), &v) in dy[r.clone()].iter().zip(&y[r.clone()]).zip(&x[r]) {
-                let d = dz(g, y) as f64;
-                s += d;
-                sx += d * ((v - mean[c]) * inv[c]) as f64;
-            }
-            [s, sx]
+            let (m, k) = (mean[c], inv[c]);
+            lane_sums3(&dy[r.clone()], &y[r.clone()], &x[r], |g, y, v| {
+                let d = dz(g, y);
+                [d, d * ((v - m) * k)]
+            })
         });
         let n = (self.batch * self.plane) as f32;
         let dbeta: Vec<f32> = sums.iter().map(|s| s[0] as f32).collect();
@@ -414,7 +496,7 @@ impl BnElu {
                 .zip(&x[r])
             {
                 let xhat = (v - mean[c]) * inv[c];
-                *o = k * (dz(g, y) - mb - xhat * mg);
+                o.write(k * (dz(g, y) - mb - xhat * mg));
             }
         });
         BnEluGrads {
@@ -672,6 +754,27 @@ mod tests {
         assert_eq!(
             flat.backward(&[5.0; 4], &[5.0], &[1.0]),
             vec![1.0, 0.0, 0.0, 0.0]
+        );
+    }
+
+    #[test]
+    fn batch_statistics_survive_a_large_mean() {
+        let s = BnElu {
+            batch: 2,
+            channels: 1,
+            plane: 1000,
+        };
+        let x: Vec<f32> = (0..2000)
+            .map(|i| 1000.0 + ((i * 37) % 101) as f32 / 100.0)
+            .collect();
+        let m = x.iter().map(|&v| v as f64).sum::<f64>() / 2000.0;
+        let v = x.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / 2000.0;
+        let t = s.forward_train(&x, &[1.0], &[0.0], 1e-5);
+        assert!((t.mean[0] as f64 - m).abs() < 1e-3, "{} vs {m}", t.mean[0]);
+        assert!(
+            (t.var[0] as f64 - v).abs() < 1e-4 * v,
+            "{} vs {v}",
+            t.var[0]
         );
     }
 
