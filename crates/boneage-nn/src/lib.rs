@@ -4,6 +4,10 @@
 //!
 //! This is the only crate that depends on burn, so that `cargo test -p boneage-core`
 //! never compiles it. Each network is one file: `Config` → `init` → `forward`.
+//!
+//! On the flex CPU backend the networks' hot spots (3×3 convolution, batch norm + ELU,
+//! 2×2 max pooling) run on this crate's own kernels ([`kernels`]), plugged into burn
+//! as a backend extension ([`fastops`]).
 #![warn(missing_docs)]
 
 pub mod age;
