@@ -291,6 +291,15 @@ impl Mask {
         }
     }
 
+    /// The mask at another size: bilinear resampling thresholded at 0.5 (smooth edges
+    /// when a reduced mask is brought back to its image's size).
+    pub fn resized(&self, width: usize, height: usize) -> Mask {
+        Mask::threshold(
+            &crate::ops::resize_bilinear(&self.to_image(), width, height),
+            0.5,
+        )
+    }
+
     /// As an image, 1.0 inside.
     pub fn to_image(&self) -> GrayImage {
         GrayImage::from_vec(

@@ -372,11 +372,7 @@ impl Labels {
         if !p.is_file() {
             return Ok(None);
         }
-        let small = Mask::load_png(&p)?;
-        Ok(Some(Mask::threshold(
-            &boneage_core::ops::resize_bilinear(&small.to_image(), w, h),
-            0.5,
-        )))
+        Ok(Some(Mask::load_png(&p)?.resized(w, h)))
     }
 }
 
@@ -647,10 +643,7 @@ pub fn mine(args: MineArgs) -> anyhow::Result<ExitCode> {
                         Proposer::Locator(net) => Some(net.locate(&r.pixels)),
                         _ => keypoints_for_image(&small, w, h, &GeometryParams::default()),
                     };
-                    let full = Mask::threshold(
-                        &boneage_core::ops::resize_bilinear(&small.to_image(), w, h),
-                        0.5,
-                    );
+                    let full = small.resized(w, h);
                     k.map(|k| {
                         (
                             s.id.clone(),
@@ -895,7 +888,7 @@ fn grid_overlay(
 fn edited_mask(
     args: &AnnotateArgs,
     img: &GrayImage,
-    accepted: Option<Mask>,
+    accepted: Option<&Mask>,
 ) -> anyhow::Result<Option<Mask>> {
     use boneage_core::ops::draw::{fill_polygon, stroke_polyline};
     use boneage_core::ops::{Connectivity, fill_holes, largest_component};
@@ -908,11 +901,7 @@ fn edited_mask(
     }
     let (w, h) = (img.width(), img.height());
     let mut m = if let Some(p) = &args.mask_from {
-        let c = Mask::load_png(p)?;
-        Mask::threshold(
-            &boneage_core::ops::resize_bilinear(&c.to_image(), w, h),
-            0.5,
-        )
+        Mask::load_png(p)?.resized(w, h)
     } else if let Some(t) = args.threshold {
         if !(0.0..=1.0).contains(&t) {
             bail!("--threshold {t}: give a fraction between 0 and 1");
@@ -921,7 +910,7 @@ fn edited_mask(
         let win = boneage_core::ops::percentile_window(img, &all, 1.0, 99.5);
         Mask::threshold(&boneage_core::ops::gaussian_blur(&win, 1.5), t)
     } else {
-        accepted.unwrap_or_else(|| Mask::new(w, h))
+        accepted.cloned().unwrap_or_else(|| Mask::new(w, h))
     };
     if let Some(Shape(roi)) = &args.roi {
         m.intersect(&fill_polygon(w, h, roi));
@@ -954,7 +943,8 @@ pub fn annotate(args: AnnotateArgs) -> anyhow::Result<ExitCode> {
     let r = read_radiograph(&path)?;
     let (w, h) = (r.pixels.width(), r.pixels.height());
     let labels = Labels::new(&args.labels);
-    let edited = edited_mask(&args, &r.pixels, labels.mask(&args.id, w, h)?)
+    let accepted = labels.mask(&args.id, w, h)?;
+    let edited = edited_mask(&args, &r.pixels, accepted.as_ref())
         .with_context(|| format!("editing the mask of {}", path.display()))?;
     if args.save_mask && edited.is_none() {
         bail!(
@@ -998,7 +988,7 @@ pub fn annotate(args: AnnotateArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if let Some(out) = &args.grid {
-        let accepted = labels.mask(&args.id, w, h)?;
+        // A mask saved above is `edited`, which is drawn in preference.
         let mask = match (&edited, &accepted) {
             (Some(m), _) => Some((m, [60, 255, 60])),
             (None, Some(m)) => Some((m, [30, 120, 60])),

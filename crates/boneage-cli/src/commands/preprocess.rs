@@ -265,11 +265,7 @@ fn mean(v: &[f64]) -> f64 {
 
 /// A label mask at the image's size.
 fn label_mask(path: &Path, w: usize, h: usize) -> anyhow::Result<Mask> {
-    let small = Mask::load_png(path)?;
-    Ok(Mask::threshold(
-        &boneage_core::ops::resize_bilinear(&small.to_image(), w, h),
-        0.5,
-    ))
+    Ok(Mask::load_png(path)?.resized(w, h))
 }
 
 /// Whether registering with `found` puts the true fingertip and capitate within

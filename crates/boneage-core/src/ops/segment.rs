@@ -7,11 +7,11 @@
 //! inside and markers are small. Then open (to cut thin bridges to markers), keep
 //! the largest component, close, fill holes, and bring the mask back to full size.
 
+use super::resize_area;
 use super::{
     Connectivity, close, erode, fill_holes, gaussian_blur, label_components, largest_component,
     open,
 };
-use super::{resize_area, resize_bilinear};
 use crate::geometry::{Point, convex_hull, polygon_area};
 use crate::image::{GrayImage, Mask};
 
@@ -282,8 +282,7 @@ pub fn segment_hand(img: &GrayImage, cfg: &SegmentConfig) -> Mask {
     let hand = largest_component(&open(&hand, cfg.open_frac * shorter), Connectivity::Eight);
     let hand = fill_holes(&close(&hand, cfg.close_frac * shorter));
     // Back to full size with smooth edges.
-    let full = resize_bilinear(&hand.to_image(), w, h);
-    Mask::threshold(&full, 0.5)
+    hand.resized(w, h)
 }
 
 /// Opens the gaps between fingers that a coarse mask bridged: within a band of
