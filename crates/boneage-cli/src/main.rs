@@ -2,17 +2,23 @@
 //!
 //! Each subcommand turns its arguments into a library call; see `commands/`.
 
-mod charts;
+mod args;
 mod commands;
+mod exit;
+mod progress;
 
 use std::process::ExitCode;
 
+use boneage::DeviceChoice;
 use clap::{Parser, Subcommand};
 
 /// Pediatric bone age assessment (Iglovikov et al. 2018) from hand radiographs.
 #[derive(Parser)]
 #[command(name = "boneage", version, about, long_about = None)]
 struct Cli {
+    /// Where the networks run: cpu, or wgpu (a GPU; needs a build with `--features wgpu`).
+    #[arg(long, global = true, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,11 +36,11 @@ enum Command {
     /// Hand masks for radiographs (the shipped U-Net, or the classical baseline).
     Segment(commands::segment::Args),
     /// The three key points of radiographs (the shipped key-point net).
-    Keypoints(commands::preprocess::KeypointArgs),
+    Keypoints(commands::keypoints::Args),
     /// Segment, normalize, find key points, register and crop the regions.
-    Preprocess(commands::preprocess::PreprocessArgs),
+    Preprocess(commands::preprocess::Args),
     /// Accuracy of segmentation, key points and registration on held-out labels.
-    EvaluatePreprocess(commands::preprocess::EvaluateArgs),
+    EvaluatePreprocess(commands::evaluate_preprocess::Args),
     /// The bone-age models on a validation split: the paper's Fig. 8 and Fig. 9, scatter, bias.
     Evaluate(commands::evaluate::Args),
     /// Copy trained weights into a models folder, optionally in half precision.
@@ -42,11 +48,11 @@ enum Command {
     /// Register radiographs from key points: canvas, region crops and overlays.
     Register(commands::register::Args),
     /// Positive mining: candidate masks or key points and numbered review sheets for one round.
-    Mine(commands::mine::MineArgs),
+    Mine(commands::mine::Args),
     /// Record a reviewer's decisions on a mining round: by sheet, or on a web page.
-    Review(commands::mine::ReviewArgs),
+    Review(commands::review::Args),
     /// Set key points by hand: a coordinate grid to read them off, then the numbers.
-    Annotate(commands::mine::AnnotateArgs),
+    Annotate(commands::annotate::Args),
     /// Write a sex-stratified validation split (an id list for `--holdout`).
     Split(commands::split::Args),
     /// Train the U-Net, the key-point net or a bone-age net (resumable).
@@ -57,30 +63,31 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let device = cli.device;
     let result = match cli.command {
-        Command::Assess(args) => commands::assess::run(args),
+        Command::Assess(args) => commands::assess::run(args, device),
         Command::Phantom(args) => commands::phantom::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Sheet(args) => commands::sheet::run(args),
-        Command::Segment(args) => commands::segment::run(args),
-        Command::Keypoints(args) => commands::preprocess::keypoints(args),
-        Command::Preprocess(args) => commands::preprocess::preprocess(args),
-        Command::EvaluatePreprocess(args) => commands::preprocess::evaluate(args),
-        Command::Evaluate(args) => commands::evaluate::run(args),
+        Command::Segment(args) => commands::segment::run(args, device),
+        Command::Keypoints(args) => commands::keypoints::run(args, device),
+        Command::Preprocess(args) => commands::preprocess::run(args, device),
+        Command::EvaluatePreprocess(args) => commands::evaluate_preprocess::run(args, device),
+        Command::Evaluate(args) => commands::evaluate::run(args, device),
         Command::Export(args) => commands::export::run(args),
         Command::Register(args) => commands::register::run(args),
-        Command::Mine(args) => commands::mine::mine(args),
-        Command::Review(args) => commands::mine::review(args),
-        Command::Annotate(args) => commands::mine::annotate(args),
+        Command::Mine(args) => commands::mine::run(args, device),
+        Command::Review(args) => commands::review::run(args),
+        Command::Annotate(args) => commands::annotate::run(args),
         Command::Split(args) => commands::split::run(args),
-        Command::Train(args) => commands::train::run(args),
+        Command::Train(args) => commands::train::run(args, device),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(2)
+            ExitCode::from(exit::ERROR)
         }
     }
 }

@@ -8,8 +8,8 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::domain::Sex;
 use crate::error::{Error, Result};
-use crate::io::Sex;
 
 /// One labelled radiograph.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -220,6 +220,33 @@ pub fn find_mask(dir: &Path, id: &str) -> Option<PathBuf> {
     [mask_path(dir, id), dir.join(format!("{id}.png"))]
         .into_iter()
         .find(|p| p.is_file())
+}
+
+/// The file of region `region`'s crop of image `id` in a crops folder (`boneage
+/// preprocess --out`): `<id>_A.png`, `<id>_B.png`, `<id>_C.png`.
+pub fn crop_path(dir: &Path, id: &str, region: crate::registration::Region) -> PathBuf {
+    dir.join(format!("{id}_{}.png", region.name()))
+}
+
+/// Image ids, one per line (`#` starts a comment): hold-out lists and the like.
+pub fn read_id_list(path: &Path) -> Result<std::collections::BTreeSet<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// A short fingerprint of a list of samples' ids (`N ids HASH`, FNV-1a), so that a
+/// cache made for one split is never taken for another.
+pub fn ids_fingerprint(samples: &[Sample]) -> String {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for b in samples.iter().flat_map(|s| s.id.bytes().chain([b','])) {
+        h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    format!("{} ids {h:016x}", samples.len())
 }
 
 /// Indices of a train/validation split.

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use serde::Serialize;
 
-use crate::io::Sex;
+use crate::domain::Sex;
 
 const TABLE: &str = include_str!("../data/greulich_pyle_brush.csv");
 

@@ -7,14 +7,17 @@
 #![warn(missing_docs)]
 
 pub mod dataset;
+pub mod domain;
 pub mod error;
 pub mod font;
 pub mod geometry;
 pub mod growth;
-pub mod handgeom;
+pub mod hand_geometry;
 pub mod image;
 pub mod io;
 pub mod keypoints;
+pub mod labels;
+pub mod metrics;
 pub mod ops;
 pub mod overlay;
 pub mod phantom;
@@ -22,6 +25,7 @@ pub mod registration;
 pub mod sheet;
 pub mod stages;
 
+pub use domain::{Cohort, Head, ModelKey, NetKind, Sex, View};
 pub use error::{Error, Result};
 pub use image::GrayImage;
 pub use io::{Radiograph, RadiographMeta, read_radiograph, read_radiograph_bytes};

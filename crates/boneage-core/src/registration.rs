@@ -271,3 +271,19 @@ pub fn crop(img: &GrayImage, rect: Rect) -> GrayImage {
     }
     out
 }
+
+/// Writes a registered canvas as `<id>.png` in `dir` and its three region crops as
+/// `<id>_A.png`, `<id>_B.png`, `<id>_C.png` ([`crate::dataset::crop_path`]).
+pub fn save_regions(
+    dir: &std::path::Path,
+    id: &str,
+    registered: &GrayImage,
+    canvas: &Canvas,
+) -> Result<()> {
+    registered.save_png(&dir.join(format!("{id}.png")))?;
+    for region in Region::ALL {
+        crop(registered, canvas.region(region))
+            .save_png(&crate::dataset::crop_path(dir, id, region))?;
+    }
+    Ok(())
+}

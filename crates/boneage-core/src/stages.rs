@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::io::Sex;
+use crate::domain::Sex;
 
 /// A skeletal development stage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -3,7 +3,7 @@
 //! Registered images have the middle fingertip and the capitate at known canvas
 //! positions; this segments each with a U-Net, finds the fingertip, thumb and palm
 //! from the mask alone, and prints the ratios that place the capitate
-//! (`boneage_core::handgeom::GeometryParams`) with their spread, and the fingertip
+//! (`boneage_core::hand_geometry::GeometryParams`) with their spread, and the fingertip
 //! error.
 //!
 //! `cargo run --release -p boneage-nn --example calibrate_geometry -- \
@@ -11,10 +11,10 @@
 
 use std::path::PathBuf;
 
-use boneage_core::handgeom::{GeometryParams, keypoints_from_mask};
+use boneage_core::hand_geometry::{GeometryParams, keypoints_from_mask};
 use boneage_core::overlay::{colors, draw_mask_outline, draw_point, to_rgb};
 use boneage_core::registration::Canvas;
-use boneage_nn::predict::Segmenter;
+use boneage_nn::pipeline::Segmenter;
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let out = args.get(3).map(PathBuf::from);
-    let net = Segmenter::load(&weights)?;
+    let net = Segmenter::load(&weights, &boneage_nn::device::DeviceChoice::Cpu.device()?)?;
     let canvas = Canvas::PAPER;
     let (ft_true, cap_true) = (canvas.fingertip_target(), canvas.capitate_target());
     let params = GeometryParams {

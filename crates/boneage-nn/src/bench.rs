@@ -11,7 +11,7 @@ use burn::tensor::Distribution;
 use crate::age::{AgeHead, AgeNet};
 use crate::blocks::{VggStack, elu};
 use crate::loss::mae;
-use crate::tasks::{Preset, region_input};
+use crate::tasks::Preset;
 
 /// The reference small VGG of the training-engine issue: three blocks of
 /// conv–BN–ELU ×2 + max-pool at 32/64/128 channels on 1×128×128, FC 256, one output.
@@ -74,7 +74,9 @@ pub fn timed(warmup: usize, reps: usize, mut f: impl FnMut()) -> f64 {
 
 /// The bone-age net of the cpu preset for region A (regression, no sex input).
 pub fn cpu_age_net(device: &Device) -> (AgeNet, [usize; 2]) {
-    let input = region_input(Preset::Cpu, 'A').expect("region A");
+    let input = Preset::Cpu.age_input(boneage_core::View::Region(
+        boneage_core::registration::Region::A,
+    ));
     (
         Preset::Cpu
             .age(input, AgeHead::Regression, false)

@@ -262,9 +262,9 @@ impl Examples {
             path: path.to_path_buf(),
             detail,
         };
-        let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        let file = std::fs::File::open(path).map_err(|cause| Error::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         let mut r = BufReader::new(file);
         let mut line = Vec::new();

@@ -11,16 +11,17 @@
 #![warn(missing_docs)]
 
 pub mod age;
-pub mod assess;
 pub mod bench;
 pub mod blocks;
 pub mod data;
+pub mod device;
+pub mod ensemble;
 pub mod fastops;
+pub mod inputs;
 pub mod kernels;
-pub mod keypoints;
+pub mod keypoint_net;
 pub mod loss;
-pub mod predict;
-pub mod prepare;
+pub mod pipeline;
 pub mod tasks;
 pub mod train;
 pub mod unet;

@@ -1,12 +1,14 @@
 //! The three networks as training [`Task`]s, and the `paper` and `cpu` presets.
 
+use boneage_core::registration::{Canvas, Region};
+use boneage_core::{NetKind, View};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use serde::{Deserialize, Serialize};
 
 use crate::age::{AgeHead, AgeNet, AgeNetConfig, scale_age};
 use crate::data::Batch;
-use crate::keypoints::{KeypointNet, KeypointNetConfig};
+use crate::keypoint_net::{KeypointNet, KeypointNetConfig};
 use crate::loss::{bce_minus_log_jaccard, mae, mse};
 use crate::train::Task;
 use crate::unet::{UNet, UNetConfig};
@@ -14,6 +16,7 @@ use crate::unet::{UNet, UNetConfig};
 /// Network sizes: the paper's, for a GPU, or reduced for two CPU cores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Preset {
     /// The paper's input sizes and widths.
     Paper,
@@ -33,23 +36,45 @@ impl std::str::FromStr for Preset {
     }
 }
 
-/// Bone-age regions (see `boneage_core::registration::Region`) by letter.
-pub fn region_input(preset: Preset, region: char) -> Option<[usize; 2]> {
-    // (height, width). Paper: the region sizes on the 2080×1600 canvas. CPU: region
-    // A at 256×192 (0.128 of the paper's size), B and C at 0.16 of theirs, rounded
-    // so that six poolings leave at least one pixel.
-    Some(match (preset, region.to_ascii_uppercase()) {
-        (Preset::Paper, 'A') => [2000, 1500],
-        (Preset::Paper, 'B') => [750, 750],
-        (Preset::Paper, 'C') => [600, 1400],
-        (Preset::Cpu, 'A') => [256, 192],
-        (Preset::Cpu, 'B') => [128, 128],
-        (Preset::Cpu, 'C') => [96, 224],
-        _ => return None,
-    })
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl Preset {
+    /// The bone-age network's input `[height, width]` for `view` (the whole film is
+    /// brought to region A's size).
+    pub fn age_input(self, view: View) -> [usize; 2] {
+        // (height, width). Paper: the region sizes on the 2080×1600 canvas. CPU: region
+        // A at 256×192 (0.128 of the paper's size), B and C at 0.16 of theirs, rounded
+        // so that six poolings leave at least one pixel.
+        match (self, view.region().unwrap_or(Region::A)) {
+            (Preset::Paper, Region::A) => [2000, 1500],
+            (Preset::Paper, Region::B) => [750, 750],
+            (Preset::Paper, Region::C) => [600, 1400],
+            (Preset::Cpu, Region::A) => [256, 192],
+            (Preset::Cpu, Region::B) => [128, 128],
+            (Preset::Cpu, Region::C) => [96, 224],
+        }
+    }
+
+    /// The registration canvas the preset's regions are cropped from.
+    pub fn canvas(self) -> Canvas {
+        match self {
+            Preset::Paper => Canvas::PAPER,
+            Preset::Cpu => Canvas::CPU,
+        }
+    }
+
+    /// "paper" or "cpu".
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Paper => "paper",
+            Preset::Cpu => "cpu",
+        }
+    }
+
     /// The bone-age network for an input of `[height, width]`.
     pub fn age(self, input: [usize; 2], head: AgeHead, sex_input: bool) -> AgeNetConfig {
         let c = AgeNetConfig::new(input[0], input[1])
@@ -129,8 +154,8 @@ impl AgeTask {
 
 impl Task for AgeTask {
     type Model = AgeNet;
-    fn net(&self) -> &'static str {
-        "age"
+    fn net(&self) -> NetKind {
+        NetKind::Age
     }
     fn config_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.config).expect("config serialises")
@@ -169,8 +194,8 @@ pub struct KeypointTask {
 
 impl Task for KeypointTask {
     type Model = KeypointNet;
-    fn net(&self) -> &'static str {
-        "keypoints"
+    fn net(&self) -> NetKind {
+        NetKind::Keypoints
     }
     fn config_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.config).expect("config serialises")
@@ -221,8 +246,8 @@ pub struct SegmentTask {
 
 impl Task for SegmentTask {
     type Model = UNet;
-    fn net(&self) -> &'static str {
-        "unet"
+    fn net(&self) -> NetKind {
+        NetKind::Unet
     }
     fn config_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.config).expect("config serialises")

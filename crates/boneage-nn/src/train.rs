@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use boneage_core::{Cohort, NetKind, View};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::store::{BurnpackStore, ModuleSnapshot};
@@ -36,6 +37,7 @@ use crate::weights::{self, Manifest, WeightsError};
 /// How the learning rate falls from `lr_start` to `lr_end`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Schedule {
     /// Half a cosine over all steps.
     Cosine,
@@ -105,8 +107,8 @@ impl TrainConfig {
 pub trait Task {
     /// The network.
     type Model: Module;
-    /// `"unet"`, `"keypoints"` or `"age"`.
-    fn net(&self) -> &'static str;
+    /// Which network.
+    fn net(&self) -> NetKind;
     /// The network's config as JSON (saved in manifests and `config.json`).
     fn config_json(&self) -> serde_json::Value;
     /// Input (height, width).
@@ -182,10 +184,10 @@ pub struct RunSpec {
     pub config: TrainConfig,
     /// The data, in words (for the manifest).
     pub trained_on: String,
-    /// Cohort for the manifest ("M", "F", "mixed").
-    pub sex: Option<String>,
-    /// Region for the manifest ("A", "B", "C").
-    pub region: Option<String>,
+    /// Cohort for the manifest.
+    pub sex: Option<Cohort>,
+    /// What a bone-age net reads, for the manifest.
+    pub region: Option<View>,
     /// Continue from the last checkpoint in `dir`.
     pub resume: bool,
     /// Stop after this many epochs in total (as if killed; the run can be resumed).
@@ -217,12 +219,12 @@ impl Observer for Silent {}
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (in the message, not chained).
+        cause: std::io::Error,
     },
     /// Weights could not be written or read.
     #[error(transparent)]
@@ -249,9 +251,9 @@ pub enum TrainError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io {
+    move |cause| TrainError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
@@ -314,23 +316,16 @@ fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     })?)
 }
 
-/// Trains `task` as `spec` says, reporting to `observer`.
-pub fn fit<T: Task>(
-    task: &T,
-    spec: &RunSpec,
-    device: &Device,
-    observer: &mut dyn Observer,
-) -> Result<Outcome<T::Model>, TrainError> {
-    let cfg = &spec.config;
-    let dir = &spec.dir;
+/// Refuses a run that cannot start: no examples, no epochs, inputs of another size.
+fn check_run<T: Task>(task: &T, spec: &RunSpec) -> Result<(), TrainError> {
     let run_err = |detail: String| TrainError::Run {
-        dir: dir.clone(),
+        dir: spec.dir.clone(),
         detail,
     };
     if spec.train.items.is_empty() {
         return Err(run_err("no training examples".into()));
     }
-    if cfg.epochs == 0 || cfg.batch_size == 0 {
+    if spec.config.epochs == 0 || spec.config.batch_size == 0 {
         return Err(run_err("epochs and batch size must be at least 1".into()));
     }
     let [h, w] = task.input();
@@ -342,93 +337,175 @@ pub fn fit<T: Task>(
             )));
         }
     }
-    std::fs::create_dir_all(dir.join("checkpoints")).map_err(io(dir))?;
+    Ok(())
+}
 
-    let config_json = serde_json::json!({
+/// What `config.json` records; a resumed run must match it exactly.
+fn run_config<T: Task>(task: &T, spec: &RunSpec) -> serde_json::Value {
+    serde_json::json!({
         "net": task.net(),
         "net_config": task.config_json(),
-        "input": [h, w],
+        "input": task.input(),
         "normalization": NORMALIZATION,
-        "train": cfg,
+        "train": spec.config,
         "data": spec.trained_on,
         "train_examples": spec.train.items.len(),
         "val_examples": spec.val.items.len(),
         "init_from": spec.init_from.as_ref().map(|p| p.display().to_string()),
-    });
-    let config_path = dir.join("config.json");
+    })
+}
+
+/// Refuses to resume a run that was started with other settings, naming them.
+fn check_same_config(spec: &RunSpec, config: &serde_json::Value) -> Result<(), TrainError> {
+    let path = spec.dir.join("config.json");
+    let saved = std::fs::read_to_string(&path).map_err(io(&path))?;
+    let saved: serde_json::Value =
+        serde_json::from_str(&saved).map_err(|e| TrainError::Checkpoint {
+            path: path.clone(),
+            detail: format!("not a run config: {e}"),
+        })?;
+    if saved == *config {
+        return Ok(());
+    }
+    let differs: Vec<String> = config
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| saved.get(k.as_str()) != Some(v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    Err(TrainError::Run {
+        dir: spec.dir.clone(),
+        detail: format!(
+            "cannot resume: this run was started with other settings ({} differ); \
+             resume with the same arguments, or start a new run in another folder",
+            differs.join(", ")
+        ),
+    })
+}
+
+/// The model and state of the checkpoint in `last`.
+fn load_checkpoint<M: Module>(model: M, last: &Path) -> Result<(M, CheckpointState), TrainError> {
+    let state_path = last.join("state.json");
+    let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
+    let state: CheckpointState =
+        serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
+            path: state_path.clone(),
+            detail: e.to_string(),
+        })?;
+    let mpath = last.join("model.bpk");
+    let mut store = BurnpackStore::from_file(&mpath).allow_partial(false);
+    let mut model = model;
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| TrainError::Checkpoint {
+            path: mpath.clone(),
+            detail: format!("cannot read the model: {e}"),
+        })?;
+    if !result.errors.is_empty() || !result.missing.is_empty() {
+        return Err(TrainError::Checkpoint {
+            path: mpath,
+            detail: "the checkpoint does not fit the network".into(),
+        });
+    }
+    Ok((model, state))
+}
+
+/// The manifest of `task`'s weights; `record` adds the run's data and metrics.
+fn manifest_of<T: Task>(task: &T, spec: &RunSpec, record: Option<&EpochRecord>) -> Manifest {
+    let cfg = &spec.config;
+    let mut m = Manifest {
+        version: weights::MANIFEST_VERSION,
+        net: task.net(),
+        config: task.config_json(),
+        input: task.input(),
+        normalization: NORMALIZATION.to_string(),
+        sex: None,
+        region: None,
+        trained_on: String::new(),
+        metrics: Default::default(),
+    };
+    if let Some(r) = record {
+        m.sex = spec.sex;
+        m.region = spec.region;
+        m.trained_on = format!(
+            "{} ({} training / {} validation examples, {} of {} epochs, seed {})",
+            spec.trained_on,
+            spec.train.items.len(),
+            spec.val.items.len(),
+            r.epoch,
+            cfg.epochs,
+            cfg.seed
+        );
+        m.metrics = r
+            .val
+            .iter()
+            .map(|(k, v)| (format!("val_{k}"), *v))
+            .chain([("val_loss".to_string(), r.val_loss)])
+            .collect();
+    }
+    m
+}
+
+/// The validation loss and metrics of `model` (inference mode) over `val`.
+fn validate<T: Task>(
+    task: &T,
+    model: &T::Model,
+    val: &Arc<Examples>,
+    batch_size: usize,
+    device: &Device,
+) -> (f64, BTreeMap<String, f64>) {
+    let names = task.metric_names();
+    let mut sums = vec![0.0; names.len() + 1];
+    let m = val.items.len();
+    let rx = val.batches((0..m).collect(), batch_size, Augment::NONE, |_| 0);
+    for batch in rx.iter() {
+        for (s, v) in sums.iter_mut().zip(task.metric_sums(model, &batch, device)) {
+            *s += v;
+        }
+    }
+    let mean = |s: f64| if m > 0 { s / m as f64 } else { f64::NAN };
+    let metrics = names
+        .iter()
+        .zip(&sums)
+        .map(|(k, &s)| (k.to_string(), mean(s)))
+        .collect();
+    (mean(sums[names.len()]), metrics)
+}
+
+/// Trains `task` as `spec` says, reporting to `observer`.
+pub fn fit<T: Task>(
+    task: &T,
+    spec: &RunSpec,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<Outcome<T::Model>, TrainError> {
+    check_run(task, spec)?;
+    let (cfg, dir) = (&spec.config, &spec.dir);
+    std::fs::create_dir_all(dir.join("checkpoints")).map_err(io(dir))?;
+    let config_json = run_config(task, spec);
     let existing = checkpoints(dir);
 
     device.seed(cfg.seed);
     let mut model = task.init(device);
     if let Some(path) = &spec.init_from {
-        let expected = Manifest {
-            version: weights::MANIFEST_VERSION,
-            net: task.net().to_string(),
-            config: task.config_json(),
-            input: [h, w],
-            normalization: NORMALIZATION.to_string(),
-            sex: None,
-            region: None,
-            trained_on: String::new(),
-            metrics: Default::default(),
-        };
-        model = weights::load(model, path, &expected)?;
+        model = weights::load(model, path, &manifest_of(task, spec, None))?;
         observer.message(&format!("starting from the weights in {}", path.display()));
     }
     let mut optim = AdamConfig::new().with_epsilon(cfg.adam_epsilon).init();
     let mut records: Vec<EpochRecord> = Vec::new();
     let mut start = 0;
-
     if spec.resume {
-        let saved = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
-        let saved: serde_json::Value =
-            serde_json::from_str(&saved).map_err(|e| TrainError::Checkpoint {
-                path: config_path.clone(),
-                detail: format!("not a run config: {e}"),
-            })?;
-        if saved != config_json {
-            let differs: Vec<String> = config_json
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(k, v)| saved.get(k.as_str()) != Some(v))
-                .map(|(k, _)| k.clone())
-                .collect();
-            return Err(run_err(format!(
-                "cannot resume: this run was started with other settings ({} differ); \
-                 resume with the same arguments, or start a new run in another folder",
-                differs.join(", ")
-            )));
-        }
+        check_same_config(spec, &config_json)?;
         if let Some((_, last)) = existing.last() {
-            let state_path = last.join("state.json");
-            let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
-            let state: CheckpointState =
-                serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
-                    path: state_path.clone(),
-                    detail: e.to_string(),
-                })?;
-            let mpath = last.join("model.bpk");
-            let mut store = BurnpackStore::from_file(&mpath).allow_partial(false);
-            let result = model
-                .load_from(&mut store)
-                .map_err(|e| TrainError::Checkpoint {
-                    path: mpath.clone(),
-                    detail: format!("cannot read the model: {e}"),
-                })?;
-            if !result.errors.is_empty() || !result.missing.is_empty() {
-                return Err(TrainError::Checkpoint {
-                    path: mpath,
-                    detail: "the checkpoint does not fit the network".into(),
-                });
-            }
+            let (loaded, state) = load_checkpoint(model, last)?;
+            model = loaded;
             let opath = last.join("optim.bpk");
             optim = optim.load(&opath).map_err(|e| TrainError::Checkpoint {
                 path: opath.clone(),
                 detail: format!("cannot read the optimizer state: {e}"),
             })?;
-            start = state.epochs_done;
-            records = state.records;
+            (start, records) = (state.epochs_done, state.records);
             observer.message(&format!(
                 "resuming after epoch {start} of {} from {}",
                 cfg.epochs,
@@ -438,17 +515,15 @@ pub fn fit<T: Task>(
             observer.message("no checkpoint yet: starting from the beginning");
         }
     } else if !existing.is_empty() {
-        return Err(run_err(
-            "already holds a run (checkpoints/); use --resume to continue it, or another folder"
-                .into(),
-        ));
+        return Err(TrainError::Run {
+            dir: dir.clone(),
+            detail:
+                "already holds a run (checkpoints/); use --resume to continue it, or another folder"
+                    .into(),
+        });
     }
-    write_file_atomic(
-        &config_path,
-        serde_json::to_string_pretty(&config_json)
-            .expect("config serialises")
-            .as_bytes(),
-    )?;
+    let config_text = serde_json::to_string_pretty(&config_json).expect("config serialises");
+    write_file_atomic(&dir.join("config.json"), config_text.as_bytes())?;
     write_log(dir, &records)?;
 
     let n = spec.train.items.len();
@@ -461,11 +536,8 @@ pub fn fit<T: Task>(
         observer.epoch_start(epoch + 1, cfg.epochs, steps);
         device.seed(mix(&[cfg.seed, epoch as u64, 0]));
         let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(&[
-            cfg.seed,
-            epoch as u64,
-            1,
-        ])));
+        let mut rng = ChaCha8Rng::seed_from_u64(mix(&[cfg.seed, epoch as u64, 1]));
+        order.shuffle(&mut rng);
         let (seed, e) = (cfg.seed, epoch as u64);
         let rx = spec
             .train
@@ -487,61 +559,25 @@ pub fn fit<T: Task>(
             model = recalibrate_bn(task, model, &spec.train, device);
         }
         observer.validating();
-        let valid = model.valid();
-        let names = task.metric_names();
-        let mut sums = vec![0.0; names.len() + 1];
-        let m = spec.val.items.len();
-        let rx = spec
-            .val
-            .batches((0..m).collect(), cfg.batch_size, Augment::NONE, |_| 0);
-        for batch in rx.iter() {
-            for (s, v) in sums
-                .iter_mut()
-                .zip(task.metric_sums(&valid, &batch, &eval_device))
-            {
-                *s += v;
-            }
-        }
-        let mean = |s: f64| if m > 0 { s / m as f64 } else { f64::NAN };
+        let (val_loss, val) = validate(
+            task,
+            &model.valid(),
+            &spec.val,
+            cfg.batch_size,
+            &eval_device,
+        );
         let record = EpochRecord {
             epoch: epoch + 1,
             lr,
             train_loss: loss_sum / steps as f64,
-            val_loss: mean(sums[names.len()]),
-            val: names
-                .iter()
-                .zip(&sums)
-                .map(|(k, &s)| (k.to_string(), mean(s)))
-                .collect(),
+            val_loss,
+            val,
             seconds: t0.elapsed().as_secs_f64(),
         };
         records.push(record.clone());
         save_checkpoint(dir, &model, &optim, epoch + 1, &records)?;
         write_log(dir, &records)?;
-        let manifest = Manifest {
-            version: weights::MANIFEST_VERSION,
-            net: task.net().to_string(),
-            config: task.config_json(),
-            input: [h, w],
-            normalization: NORMALIZATION.to_string(),
-            sex: spec.sex.clone(),
-            region: spec.region.clone(),
-            trained_on: format!(
-                "{} ({} training / {} validation examples, {} of {} epochs, seed {})",
-                spec.trained_on,
-                n,
-                m,
-                epoch + 1,
-                cfg.epochs,
-                cfg.seed
-            ),
-            metrics: record
-                .val
-                .iter()
-                .map(|(k, v)| (format!("val_{k}"), *v))
-                .chain([("val_loss".to_string(), record.val_loss)])
-                .collect(),
-        };
+        let manifest = manifest_of(task, spec, Some(&record));
         weights::save(&model, &manifest, &dir.join("model.safetensors"))?;
         observer.epoch_end(&record);
     }

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use boneage_core::{Cohort, NetKind, View};
 use burn::module::Module;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
@@ -19,18 +20,20 @@ pub const MANIFEST_VERSION: u32 = 1;
 pub struct Manifest {
     /// Layout version ([`MANIFEST_VERSION`]).
     pub version: u32,
-    /// `"unet"`, `"keypoints"` or `"age"`.
-    pub net: String,
+    /// Which network (`"unet"`, `"keypoints"` or `"age"` in the file).
+    pub net: NetKind,
     /// The network's config exactly as its `Config` serialises it.
     pub config: serde_json::Value,
     /// Input (height, width).
     pub input: [usize; 2],
     /// How inputs are normalised, in words.
     pub normalization: String,
-    /// Cohort: "M", "F" or "mixed"; `None` where it does not apply.
-    pub sex: Option<String>,
-    /// Region "A", "B" or "C"; `None` where it does not apply.
-    pub region: Option<String>,
+    /// Cohort (`"M"`, `"F"` or `"mixed"` in the file); `None` where it does not apply.
+    #[serde(with = "boneage_core::domain::cohort_code")]
+    pub sex: Option<Cohort>,
+    /// What a bone-age net reads (`"A"`, `"B"`, `"C"` or `"whole"`); `None` where it
+    /// does not apply.
+    pub region: Option<View>,
     /// The data it was trained on, in words (dataset, size, split seed).
     pub trained_on: String,
     /// Metrics by name (e.g. `val_mae_months`).
@@ -41,12 +44,12 @@ pub struct Manifest {
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (in the message, not chained).
+        cause: std::io::Error,
     },
     /// The manifest is not valid JSON of the expected layout.
     #[error("{}: not a boneage weights manifest: {detail}", path.display())]
@@ -82,9 +85,9 @@ pub fn manifest_path(weights: &Path) -> PathBuf {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WeightsError + '_ {
-    move |source| WeightsError::Io {
+    move |cause| WeightsError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
@@ -92,7 +95,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WeightsError + '_ {
 /// to a temporary file first and renamed, so that a failure leaves no half-written file.
 pub fn save<M: Module>(model: &M, manifest: &Manifest, weights: &Path) -> Result<(), WeightsError> {
     let tmp = weights.with_extension("safetensors.tmp");
-    let mut store = SafetensorsStore::from_file(&tmp).metadata("boneage-net", manifest.net.clone());
+    let mut store = SafetensorsStore::from_file(&tmp).metadata("boneage-net", manifest.net.code());
     model
         .save_into(&mut store)
         .map_err(|e| WeightsError::Tensors {

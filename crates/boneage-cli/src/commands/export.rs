@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use boneage_nn::assess::AgeModel;
+use boneage::DeviceChoice;
+use boneage_core::NetKind;
+use boneage_nn::ensemble::AgeModel;
 use boneage_nn::weights;
 
 /// Arguments of `boneage export`.
@@ -42,8 +44,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let manifest = weights::read_manifest(&file)?;
         // Bone-age models are named by what they are (A-reg-mixed, …); others by
         // their run folder or file.
-        let name = if manifest.net == "age" {
-            AgeModel::load(&file)?.key.name()
+        let name = if manifest.net == NetKind::Age {
+            AgeModel::load(&file, &DeviceChoice::Cpu.device()?)?
+                .key
+                .to_string()
         } else if src.is_dir() {
             src.file_name()
                 .unwrap_or_default()

@@ -60,7 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(dir) = args.png.as_ref().filter(|_| several) {
         std::fs::create_dir_all(dir)?;
     }
-    let bar = super::progress_bar(args.files.len() as u64, "reading");
+    let bar = crate::progress::progress_bar(args.files.len() as u64, "reading");
     let results: Vec<Result<String, String>> = args
         .files
         .par_iter()
@@ -103,9 +103,5 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if several {
         eprintln!("{} read, {failed} failed", results.len() - failed);
     }
-    Ok(if failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(crate::exit::failures(failed))
 }

@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Image size as WIDTHxHEIGHT in pixels (portrait, like the RSNA films).
-    #[arg(long, default_value = "416x512", value_parser = super::parse_size)]
+    #[arg(long, default_value = "416x512", value_parser = crate::args::parse_size)]
     size: (usize, usize),
     /// Clean films only: upright, no exposure changes, noise, markers or borders.
     #[arg(long)]
@@ -40,7 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..PhantomConfig::default()
     };
     config.validate()?;
-    let bar = super::progress_bar(args.n as u64, "phantoms");
+    let bar = crate::progress::progress_bar(args.n as u64, "phantoms");
     let start = Instant::now();
     let plan = if args.age_sweep {
         AgePlan::Sweep

@@ -5,14 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use boneage_core::GrayImage;
 use boneage_core::image::Mask;
-use boneage_core::keypoints::KeyPoints;
 use boneage_core::keypoints::read_csv;
 use boneage_core::ops::{NormalizeConfig, normalize_hand};
-use boneage_core::overlay::{colors, draw_mask_outline, draw_point, draw_rect, to_rgb};
+use boneage_core::overlay::canvas_overlay;
 use boneage_core::read_radiograph;
-use boneage_core::registration::{Canvas, Region, crop, register};
+use boneage_core::registration::{Canvas, register, save_regions};
 use rayon::prelude::*;
 
 /// Arguments of `boneage register`.
@@ -32,7 +30,7 @@ pub struct Args {
     #[arg(long)]
     out: PathBuf,
     /// Canvas as WIDTHxHEIGHT: the paper's 1600x2080, or the CPU preset 400x520.
-    #[arg(long, default_value = "1600x2080", value_parser = super::parse_size)]
+    #[arg(long, default_value = "1600x2080", value_parser = crate::args::parse_size)]
     canvas: (usize, usize),
 }
 
@@ -42,7 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let keypoints = read_csv(&args.keypoints)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let bar = super::progress_bar(args.images.len() as u64, "registering");
+    let bar = crate::progress::progress_bar(args.images.len() as u64, "registering");
     let results: Vec<Result<(), String>> = args
         .images
         .par_iter()
@@ -85,17 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 None => Cow::Borrowed(&r.pixels),
             };
             let registered = reg.warp(&source, &canvas);
-            let save = |img: &boneage_core::GrayImage, name: String| {
-                img.save_png(&args.out.join(name))
-                    .map_err(|e| e.to_string())
-            };
-            save(&registered, format!("{id}.png"))?;
-            for region in Region::ALL {
-                save(
-                    &crop(&registered, canvas.region(region)),
-                    format!("{id}_{}.png", region.name()),
-                )?;
-            }
+            save_regions(&args.out, &id, &registered, &canvas).map_err(|e| e.to_string())?;
             let warped = mask.as_ref().map(|m| reg.warp_mask(m, &canvas));
             let rgb = canvas_overlay(&registered, warped.as_ref(), &reg.keypoints(k), &canvas);
             boneage_core::image::save_rgb8_png(&rgb, &args.out.join(format!("{id}_overlay.png")))
@@ -116,42 +104,5 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         canvas.height,
         args.out.display()
     );
-    Ok(if failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-/// A registered canvas with the mask outline (when known), the key points, their
-/// targets and the three regions drawn on it.
-pub fn canvas_overlay(
-    registered: &GrayImage,
-    mask_on_canvas: Option<&Mask>,
-    keypoints_on_canvas: &KeyPoints,
-    canvas: &Canvas,
-) -> image::RgbImage {
-    let mut rgb = to_rgb(registered);
-    let thick = (canvas.height / 400).max(1);
-    if let Some(m) = mask_on_canvas {
-        draw_mask_outline(&mut rgb, m, colors::MASK, thick);
-    }
-    for region in Region::ALL {
-        draw_rect(
-            &mut rgb,
-            canvas.region(region),
-            colors::REGION,
-            thick as i64,
-            Some(region.name()),
-        );
-    }
-    let radius = canvas.height as f64 / 130.0;
-    for t in [canvas.fingertip_target(), canvas.capitate_target()] {
-        draw_point(&mut rgb, t, radius * 1.6, colors::TARGET);
-    }
-    let k = keypoints_on_canvas;
-    draw_point(&mut rgb, k.fingertip, radius, colors::FINGERTIP);
-    draw_point(&mut rgb, k.thumb, radius, colors::THUMB);
-    draw_point(&mut rgb, k.capitate, radius, colors::CAPITATE);
-    rgb
+    Ok(crate::exit::failures(failed))
 }

@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use boneage::{DeviceChoice, ModelsDir};
 use boneage_core::ops::segment::{SegmentConfig, segment_hand};
-use boneage_core::overlay::{colors, draw_mask_outline, to_rgb};
+use boneage_core::overlay::mask_tile;
 use boneage_core::read_radiograph;
-use boneage_core::sheet::{SheetLayout, thumbnail};
+use boneage_core::sheet::SheetLayout;
+use boneage_nn::pipeline::Segmenter;
 use rayon::prelude::*;
 
 /// Arguments of `boneage segment`.
@@ -27,9 +29,10 @@ pub struct Args {
     #[arg(long, default_value_t = 8)]
     columns: usize,
     /// Sheet tile size as WIDTHxHEIGHT.
-    #[arg(long, default_value = "240x300", value_parser = super::parse_size)]
+    #[arg(long, default_value = "240x300", value_parser = crate::args::parse_size)]
     tile: (usize, usize),
-    /// U-Net weights (default: the shipped `models/unet.safetensors`).
+    /// U-Net weights (default: `unet.safetensors` of `$BONEAGE_MODELS`, else of the
+    /// shipped `models/`).
     #[arg(long, conflicts_with = "baseline")]
     model: Option<PathBuf>,
     /// Use the classical baseline (thresholds and morphology) instead of the U-Net.
@@ -38,20 +41,20 @@ pub struct Args {
 }
 
 /// Runs the command.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let cfg = SegmentConfig::default();
     let net = if args.baseline {
         None
     } else {
-        let path = args
-            .model
-            .clone()
-            .unwrap_or_else(|| boneage_nn::predict::shipped_models_dir().join("unet.safetensors"));
-        Some(boneage_nn::predict::Segmenter::load(&path)?)
+        let path = match &args.model {
+            Some(m) => m.clone(),
+            None => ModelsDir::locate(None)?.unet(),
+        };
+        Some(Segmenter::load(&path, &device.device()?)?)
     };
-    let bar = super::progress_bar(args.files.len() as u64, "segmenting");
+    let bar = crate::progress::progress_bar(args.files.len() as u64, "segmenting");
     let results: Vec<Result<image::RgbImage, String>> = args
         .files
         .par_iter()
@@ -66,14 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .map_err(|e| e.to_string())?;
             bar.inc(1);
             // Overlay at thumbnail size so that sheets of hundreds stay small.
-            let thumb = thumbnail(&r.pixels, args.tile.0, args.tile.1);
-            let small = boneage_core::image::Mask::threshold(
-                &boneage_core::ops::resize_area(&mask.to_image(), thumb.width(), thumb.height()),
-                0.5,
-            );
-            let mut rgb = to_rgb(&thumb);
-            draw_mask_outline(&mut rgb, &small, colors::MASK, 2);
-            Ok(rgb)
+            Ok(mask_tile(&r.pixels, &mask, args.tile.0, args.tile.1))
         })
         .collect();
     bar.finish_and_clear();
@@ -111,9 +107,5 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         tiles.len(),
         args.out.display()
     );
-    Ok(if failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(crate::exit::failures(failed))
 }

@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(long, default_value_t = 8)]
     columns: usize,
     /// Tile size as WIDTHxHEIGHT.
-    #[arg(long, default_value = "128x160", value_parser = super::parse_size)]
+    #[arg(long, default_value = "128x160", value_parser = crate::args::parse_size)]
     tile: (usize, usize),
     /// Title drawn across the top.
     #[arg(long)]

@@ -8,7 +8,8 @@ use anyhow::Context;
 use boneage_core::dataset::{Dataset, split_stratified};
 use std::io::Write;
 
-use boneage_core::io::{Sex, write_atomic};
+use boneage_core::Sex;
+use boneage_core::io::write_atomic;
 
 /// Arguments of `boneage split`.
 #[derive(clap::Args)]

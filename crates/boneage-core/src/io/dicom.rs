@@ -12,7 +12,8 @@ use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, OpenFileOptions, file::ReadPreamble};
 use dicom_pixeldata::{ConvertOptions, PixelDecoder, VoiLutFunction, VoiLutOption};
 
-use super::{Format, RadiographMeta, Sex, check_size};
+use super::{Format, RadiographMeta, check_size};
+use crate::domain::Sex;
 use crate::error::{Error, Result};
 use crate::image::GrayImage;
 

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::domain::Sex;
 use crate::error::{Error, Result};
 use crate::image::GrayImage;
 
@@ -39,30 +40,6 @@ impl std::fmt::Display for Format {
             Format::Jpeg => "JPEG",
             Format::Dicom => "DICOM",
         })
-    }
-}
-
-/// Patient sex as recorded in a file or a labels table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-pub enum Sex {
-    /// Male.
-    Male,
-    /// Female.
-    Female,
-}
-
-impl Sex {
-    /// "M" or "F".
-    pub fn letter(self) -> &'static str {
-        match self {
-            Sex::Male => "M",
-            Sex::Female => "F",
-        }
-    }
-
-    /// `true` for male, the RSNA `male` column's convention.
-    pub fn is_male(self) -> bool {
-        self == Sex::Male
     }
 }
 

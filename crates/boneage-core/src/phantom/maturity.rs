@@ -8,7 +8,7 @@
 //! 1.5–2 years earlier in girls; the thumb's sesamoid appears early in puberty.
 //! They are a phantom's rules, not a clinical reference.
 
-use crate::io::Sex;
+use crate::domain::Sex;
 
 /// The carpal bones, in order of appearance.
 pub const CARPALS: [&str; 8] = [

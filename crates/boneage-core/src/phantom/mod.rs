@@ -17,10 +17,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::dataset::{Sample, write_labels};
+use crate::domain::Sex;
 use crate::error::{Error, Result};
 use crate::geometry::{Affine, Point, bounds};
 use crate::image::GrayImage;
-use crate::io::Sex;
 use crate::keypoints::KeyPoints;
 pub use anatomy::Variation;
 pub use maturity::Maturity;

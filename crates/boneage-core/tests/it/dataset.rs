@@ -1,7 +1,7 @@
 //! Labels in every RSNA spelling, splits, and development stages.
 
+use boneage_core::Sex;
 use boneage_core::dataset::{Sample, read_labels, split_stratified, write_labels};
-use boneage_core::io::Sex;
 use boneage_core::stages::Stage;
 
 fn labels(text: &str) -> Result<Vec<Sample>, boneage_core::Error> {

@@ -2,7 +2,8 @@
 //! transfer syntaxes, and refusals.
 
 use boneage_core::Error;
-use boneage_core::io::{Format, Sex, read_radiograph};
+use boneage_core::Sex;
+use boneage_core::io::{Format, read_radiograph};
 use dicom_pixeldata::Transcode;
 
 use crate::util::{DicomSpec, dicom_object, write_dicom};

@@ -1,6 +1,7 @@
 //! The phantom's ground truth against its own pictures, maturity, determinism.
 
-use boneage_core::io::{Sex, read_radiograph};
+use boneage_core::Sex;
+use boneage_core::io::read_radiograph;
 use boneage_core::phantom::{
     AgePlan, Maturity, PhantomConfig, generate, image_rng, maturity::Group, write_dataset,
 };

@@ -1,8 +1,8 @@
 //! The real RSNA images in `../shared/data/rsna`. Skipped, with a message, where
 //! that folder is absent.
 
+use boneage_core::Sex;
 use boneage_core::dataset::Dataset;
-use boneage_core::io::Sex;
 use boneage_core::read_radiograph;
 use rayon::prelude::*;
 

@@ -4,97 +4,16 @@
 
 use std::path::{Path, PathBuf};
 
-use boneage_core::GrayImage;
-use boneage_core::io::Sex;
 use boneage_core::ops::resize_area;
 use boneage_core::registration::{Canvas, Region, crop};
+use boneage_core::{GrayImage, Head, ModelKey, NetKind, Sex, View};
 use burn::prelude::*;
 use serde::Serialize;
 
 use crate::age::{AgeHead, AgeNet, AgeNetConfig};
-use crate::prepare::window_pixels;
+use crate::inputs::window_pixels;
+use crate::pipeline::manifest_for;
 use crate::weights::{self, Manifest, WeightsError};
-
-/// Which patients a model was trained on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum Cohort {
-    /// Boys only.
-    Male,
-    /// Girls only.
-    Female,
-    /// Both, with the sex as an input.
-    Mixed,
-}
-
-impl Cohort {
-    /// "M", "F" or "mixed" (as in the manifests).
-    pub fn name(self) -> &'static str {
-        match self {
-            Cohort::Male => "M",
-            Cohort::Female => "F",
-            Cohort::Mixed => "mixed",
-        }
-    }
-
-    /// Whether a model of this cohort applies to a patient of `sex`.
-    pub fn covers(self, sex: Sex) -> bool {
-        match self {
-            Cohort::Mixed => true,
-            Cohort::Male => sex == Sex::Male,
-            Cohort::Female => sex == Sex::Female,
-        }
-    }
-
-    /// The cohort of one sex.
-    pub fn of(sex: Sex) -> Cohort {
-        match sex {
-            Sex::Male => Cohort::Male,
-            Sex::Female => Cohort::Female,
-        }
-    }
-}
-
-/// Regression or classification.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum HeadKind {
-    /// One scaled output.
-    Regression,
-    /// Softmax expectation over months.
-    Classification,
-}
-
-impl HeadKind {
-    /// "reg" or "cls".
-    pub fn short(self) -> &'static str {
-        match self {
-            HeadKind::Regression => "reg",
-            HeadKind::Classification => "cls",
-        }
-    }
-}
-
-/// What one model is: region, head, cohort.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct ModelKey {
-    /// Region crop it reads.
-    pub region: Region,
-    /// Output head.
-    pub head: HeadKind,
-    /// Patients it was trained on.
-    pub cohort: Cohort,
-}
-
-impl ModelKey {
-    /// `A-reg-mixed` and the like (the file stem the grid script uses).
-    pub fn name(&self) -> String {
-        format!(
-            "{}-{}-{}",
-            self.region.name(),
-            self.head.short(),
-            self.cohort.name()
-        )
-    }
-}
 
 /// One trained bone-age model.
 pub struct AgeModel {
@@ -116,41 +35,29 @@ fn bad_manifest(path: &Path, detail: impl Into<String>) -> WeightsError {
 }
 
 impl AgeModel {
-    /// Loads a bone-age model (weights with the manifest beside them).
-    pub fn load(path: &Path) -> Result<Self, WeightsError> {
-        let manifest = weights::read_manifest(path)?;
-        if manifest.net != "age" {
-            return Err(WeightsError::Mismatch {
-                path: weights::manifest_path(path),
-                found: format!("a {} net", manifest.net),
-                expected: "a bone-age net (age)".into(),
-            });
-        }
-        let config: AgeNetConfig = serde_json::from_value(manifest.config.clone())
-            .map_err(|e| bad_manifest(path, format!("not a bone-age net config: {e}")))?;
-        let region = match manifest.region.as_deref() {
-            Some("A") => Region::A,
-            Some("B") => Region::B,
-            Some("C") => Region::C,
+    /// Loads a bone-age model (weights with the manifest beside them) onto `device`.
+    pub fn load(path: &Path, device: &Device) -> Result<Self, WeightsError> {
+        let (manifest, config): (_, AgeNetConfig) = manifest_for(path, NetKind::Age)?;
+        let region = match manifest.region {
+            Some(View::Region(r)) => r,
             other => {
                 return Err(bad_manifest(
                     path,
-                    format!("region {other:?}: the ensemble needs a registered region A, B or C"),
+                    format!(
+                        "region {:?}: the ensemble needs a registered region A, B or C",
+                        other.map(View::code)
+                    ),
                 ));
             }
         };
-        let cohort = match manifest.sex.as_deref() {
-            Some("M") => Cohort::Male,
-            Some("F") => Cohort::Female,
-            Some("mixed") => Cohort::Mixed,
-            other => return Err(bad_manifest(path, format!("cohort {other:?}"))),
-        };
+        let cohort = manifest
+            .sex
+            .ok_or_else(|| bad_manifest(path, "no cohort (sex): M, F or mixed"))?;
         let head = match config.head {
-            AgeHead::Regression => HeadKind::Regression,
-            AgeHead::Classification { .. } => HeadKind::Classification,
+            AgeHead::Regression => Head::Regression,
+            AgeHead::Classification { .. } => Head::Classification,
         };
-        let device = Device::flex();
-        let net = weights::load(config.init(&device), path, &manifest)?.valid();
+        let net = weights::load(config.init(device), path, &manifest)?.valid();
         Ok(Self {
             key: ModelKey {
                 region,
@@ -160,7 +67,7 @@ impl AgeModel {
             path: path.to_path_buf(),
             manifest,
             net,
-            device,
+            device: device.clone(),
         })
     }
 
@@ -271,21 +178,25 @@ impl AgeModels {
     /// Loads every `*.safetensors` in `dir` (and every `*/model.safetensors`, the
     /// weights of `boneage train` run folders) whose manifest says it is a bone-age
     /// net. Fails when there is none, or when one cannot be loaded.
-    pub fn load_dir(dir: &Path) -> Result<Self, WeightsError> {
-        Self::load_dir_for(dir, None)
+    pub fn load_dir(dir: &Path, device: &Device) -> Result<Self, WeightsError> {
+        Self::load_dir_for(dir, None, device)
     }
 
     /// As [`AgeModels::load_dir`], keeping only the models that cover `sex` (its
     /// sex's and the mixed ones) when it is given: less to load for one patient.
-    pub fn load_dir_for(dir: &Path, sex: Option<Sex>) -> Result<Self, WeightsError> {
-        let wanted = |m: &Manifest| match (sex, m.sex.as_deref()) {
-            (None, _) | (_, Some("mixed")) => true,
-            (Some(s), Some(c)) => c == s.letter(),
+    pub fn load_dir_for(
+        dir: &Path,
+        sex: Option<Sex>,
+        device: &Device,
+    ) -> Result<Self, WeightsError> {
+        let wanted = |m: &Manifest| match (sex, m.sex) {
+            (None, _) => true,
+            (Some(s), Some(c)) => c.covers(s),
             (Some(_), None) => false,
         };
         let io = |e| WeightsError::Io {
             path: dir.to_path_buf(),
-            source: e,
+            cause: e,
         };
         let mut models = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(io)? {
@@ -296,9 +207,9 @@ impl AgeModels {
             }
             if path.extension().is_some_and(|e| e == "safetensors")
                 && path.is_file()
-                && weights::read_manifest(&path).is_ok_and(|m| m.net == "age" && wanted(&m))
+                && weights::read_manifest(&path).is_ok_and(|m| m.net == NetKind::Age && wanted(&m))
             {
-                models.push(AgeModel::load(&path)?);
+                models.push(AgeModel::load(&path, device)?);
             }
         }
         if models.is_empty() {
@@ -339,8 +250,9 @@ impl AgeModels {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use boneage_core::Cohort;
 
-    fn member(region: Region, head: HeadKind, months: f64) -> MemberEstimate {
+    fn member(region: Region, head: Head, months: f64) -> MemberEstimate {
         MemberEstimate {
             key: ModelKey {
                 region,
@@ -354,29 +266,14 @@ mod tests {
     #[test]
     fn ensemble_is_the_mean_with_the_members_spread() {
         let e = combine(vec![
-            member(Region::A, HeadKind::Regression, 100.0),
-            member(Region::A, HeadKind::Classification, 110.0),
-            member(Region::C, HeadKind::Regression, 120.0),
+            member(Region::A, Head::Regression, 100.0),
+            member(Region::A, Head::Classification, 110.0),
+            member(Region::C, Head::Regression, 120.0),
         ])
         .unwrap();
         assert!((e.months - 110.0).abs() < 1e-12);
         assert!((e.spread - 10.0).abs() < 1e-12);
         assert_eq!(e.regions, [Some(105.0), None, Some(120.0)]);
         assert!(combine(Vec::new()).is_none());
-    }
-
-    #[test]
-    fn cohorts_cover_their_sex() {
-        assert!(Cohort::Mixed.covers(Sex::Female));
-        assert!(Cohort::Male.covers(Sex::Male) && !Cohort::Male.covers(Sex::Female));
-        assert_eq!(
-            ModelKey {
-                region: Region::B,
-                head: HeadKind::Classification,
-                cohort: Cohort::Female
-            }
-            .name(),
-            "B-cls-F"
-        );
     }
 }

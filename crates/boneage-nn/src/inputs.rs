@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use boneage_core::dataset::{Dataset, Sample, find_mask};
+use boneage_core::dataset::{Dataset, Sample, crop_path, find_mask};
 use boneage_core::geometry::{Affine, Point};
 use boneage_core::image::Mask;
 use boneage_core::keypoints::KeyPoints;
@@ -30,30 +30,25 @@ pub enum AgeView {
         /// Which region.
         region: Region,
     },
-    /// Region crops already made by `boneage preprocess` (`<dir>/<id>_<letter>.png`:
+    /// Region crops already made by `boneage preprocess` (`<dir>/<id>_<A|B|C>.png`:
     /// segmented, normalised and registered by the same pipeline that `boneage
     /// assess` runs), scaled to the input size. Films without a crop (the pipeline
     /// refused them) are skipped.
     Crops {
         /// The preprocess output folder.
         dir: std::path::PathBuf,
-        /// Region letter, `A`, `B` or `C`.
-        letter: char,
+        /// Which region.
+        region: Region,
     },
 }
 
 impl AgeView {
-    /// The cached crop of film `id`, for [`AgeView::Crops`].
-    pub fn crop_path(dir: &Path, id: &str, letter: char) -> std::path::PathBuf {
-        dir.join(format!("{id}_{letter}.png"))
-    }
-
     /// Whether film `id` can be brought to this view (it has key points or a crop).
     pub fn has(&self, id: &str) -> bool {
         match self {
             AgeView::Whole => true,
             AgeView::Region { keypoints, .. } => keypoints.contains_key(id),
-            AgeView::Crops { dir, letter } => Self::crop_path(dir, id, *letter).is_file(),
+            AgeView::Crops { dir, region } => crop_path(dir, id, *region).is_file(),
         }
     }
 }
@@ -162,9 +157,9 @@ pub fn age_examples(
     prepare(samples, [h, w], progress, |s| {
         let path = ds.image_path(s);
         let img = match view {
-            AgeView::Crops { dir, letter } => {
+            AgeView::Crops { dir, region } => {
                 // The cached crop, not the film.
-                let crop = AgeView::crop_path(dir, &s.id, *letter);
+                let crop = crop_path(dir, &s.id, *region);
                 if !crop.is_file() {
                     return Ok(None);
                 }

@@ -1,6 +1,10 @@
 //! Overlays for looking at results: a radiograph in gray with the mask outline,
 //! key points and rectangles drawn in colour.
 
+mod tiles;
+
+pub use tiles::{canvas_overlay, grid_overlay, keypoint_tile, mask_tile};
+
 use image::{Rgb, RgbImage};
 
 use crate::font;

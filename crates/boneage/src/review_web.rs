@@ -11,20 +11,21 @@
 //! the `X-Original-Size` header); `POST /api/decide` (`id`, `decision=accept|reject`);
 //! `POST /api/set` (`id`, `fx`,`fy`,`tx`,`ty`,`cx`,`cy` in original pixels).
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::ExitCode;
-
-use anyhow::Context;
 use boneage_core::dataset::{Dataset, mask_path};
 use boneage_core::geometry::Point;
 use boneage_core::image::Mask;
 use boneage_core::keypoints::KeyPoints;
 use boneage_core::read_radiograph;
 use boneage_core::sheet::thumbnail;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 
-use super::mine::{Kind, Labels, Round, keypoint_tile, mask_tile};
+use boneage_core::labels::{LabelKind, Labels, Round};
+use boneage_core::overlay::{keypoint_tile, mask_tile};
+
+/// Whatever went wrong with one request; its message is the answer's body.
+type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 struct State {
     round: Round,
@@ -60,8 +61,9 @@ impl Response {
 }
 
 /// Serves the review page of `round` until the process is stopped.
-pub fn serve(round: Round, labels: Labels, ds: Dataset, addr: &str) -> anyhow::Result<ExitCode> {
-    let listener = TcpListener::bind(addr).with_context(|| format!("listening on {addr}"))?;
+pub fn serve(round: Round, labels: Labels, ds: Dataset, addr: &str) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("listening on {addr}: {e}")))?;
     let state = State { round, labels, ds };
     // The real address (port 0 picks a free one); tests read this line.
     eprintln!(
@@ -75,22 +77,22 @@ pub fn serve(round: Round, labels: Labels, ds: Dataset, addr: &str) -> anyhow::R
         let Ok(mut stream) = stream else { continue };
         let response = match read_request(&mut stream) {
             Ok((method, path, body)) => route(&state, &method, &path, &body)
-                .unwrap_or_else(|e| Response::error("500 Internal Server Error", format!("{e:#}"))),
-            Err(e) => Response::error("400 Bad Request", format!("{e:#}")),
+                .unwrap_or_else(|e| Response::error("500 Internal Server Error", e.to_string())),
+            Err(e) => Response::error("400 Bad Request", e.to_string()),
         };
         // A reviewer who closed the tab is not an error worth stopping for.
         let _ = write_response(&mut stream, &response);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-fn read_request(stream: &mut TcpStream) -> anyhow::Result<(String, String, String)> {
+fn read_request(stream: &mut TcpStream) -> Result<(String, String, String), Failure> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let mut parts = line.split_whitespace();
-    let method = parts.next().context("empty request")?.to_string();
-    let path = parts.next().context("no path")?.to_string();
+    let method = parts.next().ok_or("empty request")?.to_string();
+    let path = parts.next().ok_or("no path")?.to_string();
     let mut length = 0usize;
     loop {
         let mut h = String::new();
@@ -100,10 +102,12 @@ fn read_request(stream: &mut TcpStream) -> anyhow::Result<(String, String, Strin
         if let Some((k, v)) = h.split_once(':')
             && k.trim().eq_ignore_ascii_case("content-length")
         {
-            length = v.trim().parse().context("bad Content-Length")?;
+            length = v.trim().parse().map_err(|_| "bad Content-Length")?;
         }
     }
-    anyhow::ensure!(length <= 1 << 16, "request body too large");
+    if length > 1 << 16 {
+        return Err("request body too large".into());
+    }
     let mut body = vec![0u8; length];
     reader.read_exact(&mut body)?;
     Ok((method, path, String::from_utf8_lossy(&body).into_owned()))
@@ -125,6 +129,10 @@ fn write_response(stream: &mut TcpStream, r: &Response) -> std::io::Result<()> {
     stream.flush()
 }
 
+fn not_a_candidate(id: &str) -> Response {
+    Response::error("404 Not Found", format!("no candidate {id}"))
+}
+
 /// `a=1&b=2` (no escapes needed: ids are file stems, values numbers).
 fn form(body: &str) -> BTreeMap<String, String> {
     body.split('&')
@@ -133,13 +141,13 @@ fn form(body: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn png(img: &image::RgbImage) -> anyhow::Result<Vec<u8>> {
+fn png(img: &image::RgbImage) -> Result<Vec<u8>, Failure> {
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png)?;
     Ok(out.into_inner())
 }
 
-fn route(s: &State, method: &str, path: &str, body: &str) -> anyhow::Result<Response> {
+fn route(s: &State, method: &str, path: &str, body: &str) -> Result<Response, Failure> {
     let path = path.split('?').next().unwrap_or("");
     let known = |id: &str| s.round.tiles.iter().any(|t| t.2 == id);
     match (method, path) {
@@ -174,16 +182,13 @@ fn route(s: &State, method: &str, path: &str, body: &str) -> anyhow::Result<Resp
                 .and_then(|f| f.strip_suffix(".png"))
                 .unwrap_or("");
             if !known(id) {
-                return Ok(Response::error(
-                    "404 Not Found",
-                    format!("no candidate {id}"),
-                ));
+                return Ok(not_a_candidate(id));
             }
             let sample =
                 s.ds.samples
                     .iter()
                     .find(|x| x.id == id)
-                    .with_context(|| format!("{id} is not in the dataset"))?;
+                    .ok_or_else(|| format!("{id} is not in the dataset"))?;
             let r = read_radiograph(s.ds.image_path(sample))?;
             let (w, h) = (r.pixels.width(), r.pixels.height());
             if p.starts_with("/image/") {
@@ -195,16 +200,16 @@ fn route(s: &State, method: &str, path: &str, body: &str) -> anyhow::Result<Resp
                 return Ok(resp);
             }
             let rgb = match s.round.kind {
-                Kind::Mask => {
+                LabelKind::Mask => {
                     let m = Mask::load_png(&mask_path(&s.round.dir.join("masks"), id))?;
                     mask_tile(&r.pixels, &m, 480, 600)
                 }
-                Kind::Keypoints => {
+                LabelKind::Keypoints => {
                     // Hand-set points replace the candidate once set.
                     let set = s.labels.keypoints()?.get(id).copied();
                     let k = set
                         .or_else(|| s.round.candidates.get(id).copied())
-                        .with_context(|| format!("no candidate key points for {id}"))?;
+                        .ok_or_else(|| format!("no candidate key points for {id}"))?;
                     let mask = s.labels.mask(id, w, h)?;
                     keypoint_tile(&r.pixels, mask.as_ref(), &k, 480, 600)
                 }
@@ -215,10 +220,7 @@ fn route(s: &State, method: &str, path: &str, body: &str) -> anyhow::Result<Resp
             let f = form(body);
             let id = f.get("id").map(String::as_str).unwrap_or("");
             if !known(id) {
-                return Ok(Response::error(
-                    "404 Not Found",
-                    format!("no candidate {id}"),
-                ));
+                return Ok(not_a_candidate(id));
             }
             let accept = match f.get("decision").map(String::as_str) {
                 Some("accept") => true,
@@ -237,16 +239,13 @@ fn route(s: &State, method: &str, path: &str, body: &str) -> anyhow::Result<Resp
             let f = form(body);
             let id = f.get("id").map(String::as_str).unwrap_or("");
             if !known(id) {
-                return Ok(Response::error(
-                    "404 Not Found",
-                    format!("no candidate {id}"),
-                ));
+                return Ok(not_a_candidate(id));
             }
-            let num = |k: &str| -> anyhow::Result<f64> {
+            let num = |k: &str| -> Result<f64, Failure> {
                 f.get(k)
                     .and_then(|v| v.parse::<f64>().ok())
                     .filter(|v| v.is_finite())
-                    .with_context(|| format!("{k}: expected a number"))
+                    .ok_or_else(|| format!("{k}: expected a number").into())
             };
             let k = KeyPoints {
                 fingertip: Point::new(num("fx")?, num("fy")?),

@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::sync::Once;
 
-use anyhow::anyhow;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -22,16 +21,27 @@ fn register_font() {
     });
 }
 
-fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
-    anyhow!("drawing the chart: {e:?}")
+/// A chart could not be drawn or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    /// plotters failed.
+    #[error("drawing the chart: {0}")]
+    Draw(String),
+    /// The PNG could not be written.
+    #[error(transparent)]
+    Write(#[from] boneage_core::Error),
+}
+
+fn plot_err<E: std::fmt::Debug>(e: E) -> ChartError {
+    ChartError::Draw(format!("{e:?}"))
 }
 
 /// Draws into an RGB buffer of `w`×`h`, then saves it (atomically) as a PNG.
 fn render(
     path: &Path,
     (w, h): (u32, u32),
-    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<(), ChartError>,
+) -> Result<(), ChartError> {
     register_font();
     let mut buf = vec![255u8; (w * h * 3) as usize];
     {
@@ -65,7 +75,7 @@ pub fn heatmap(
     columns: &[&str],
     rows: &[(&str, Vec<Option<f64>>)],
     footnote: &str,
-) -> anyhow::Result<()> {
+) -> Result<(), ChartError> {
     let (label_w, cell_w, cell_h, top) = (190i32, 92i32, 44i32, 96i32);
     let w = (label_w + cell_w * columns.len() as i32 + 20) as u32;
     let h = (top + cell_h * rows.len() as i32 + 50) as u32;
@@ -146,7 +156,7 @@ pub fn line_panels(
     title: &str,
     y_label: &str,
     panels: &[LinePanel],
-) -> anyhow::Result<()> {
+) -> Result<(), ChartError> {
     let w = 560 * panels.len() as u32;
     let y_max = panels
         .iter()
@@ -229,7 +239,7 @@ pub fn scatter(
     (x_label, y_label): (&str, &str),
     max: f64,
     groups: &[(String, Vec<(f64, f64)>)],
-) -> anyhow::Result<()> {
+) -> Result<(), ChartError> {
     render(path, (620, 600), |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(title, (FONT, 18))

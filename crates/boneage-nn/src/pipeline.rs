@@ -1,18 +1,20 @@
-//! Running trained networks on radiographs.
+//! The paper's front end with trained weights: segment (U-Net) → normalize →
+//! key points (from the mask's shape, checked by the key-point net) → register, with
+//! the refusals that stop a film the pipeline has no confidence in.
 
 use std::path::Path;
 
-use boneage_core::GrayImage;
 use boneage_core::geometry::Affine;
 use boneage_core::image::Mask;
 use boneage_core::ops::{Connectivity, fill_holes, largest_component, warp_mask};
+use boneage_core::{GrayImage, NetKind};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
 use boneage_core::keypoints::KeyPoints;
 
-use crate::keypoints::{KeypointNet, KeypointNetConfig};
-use crate::prepare::{keypoints_from_input, letterbox, window_pixels};
+use crate::inputs::{keypoints_from_input, letterbox, window_pixels};
+use crate::keypoint_net::{KeypointNet, KeypointNetConfig};
 use crate::unet::{UNet, UNetConfig};
 use crate::weights::{self, WeightsError};
 
@@ -25,23 +27,22 @@ pub struct Segmenter {
 
 /// Reads the manifest beside `weights_path`, checks that it holds `net` and parses
 /// its network config.
-fn manifest_for<C: serde::de::DeserializeOwned>(
+pub(crate) fn manifest_for<C: serde::de::DeserializeOwned>(
     weights_path: &Path,
-    net: &str,
-    what: &str,
+    net: NetKind,
 ) -> Result<(weights::Manifest, C), WeightsError> {
     let manifest = weights::read_manifest(weights_path)?;
     if manifest.net != net {
         return Err(WeightsError::Mismatch {
             path: weights::manifest_path(weights_path),
-            found: format!("a {} net", manifest.net),
-            expected: format!("{what} ({net})"),
+            found: manifest.net.describe().to_string(),
+            expected: format!("{} ({net})", net.describe()),
         });
     }
     let config =
         serde_json::from_value(manifest.config.clone()).map_err(|e| WeightsError::Manifest {
             path: weights::manifest_path(weights_path),
-            detail: format!("not a {what} config: {e}"),
+            detail: format!("not a {} config: {e}", net.describe()),
         })?;
     Ok((manifest, config))
 }
@@ -66,16 +67,16 @@ pub struct Locator {
 }
 
 impl Locator {
-    /// Loads `weights` (with its manifest beside it), which must hold a key-point net.
-    pub fn load(weights_path: &Path) -> Result<Self, WeightsError> {
+    /// Loads `weights` (with its manifest beside it), which must hold a key-point
+    /// net, onto `device`.
+    pub fn load(weights_path: &Path, device: &Device) -> Result<Self, WeightsError> {
         let (manifest, config): (_, KeypointNetConfig) =
-            manifest_for(weights_path, "keypoints", "a key-point net")?;
-        let device = Device::flex();
-        let net = weights::load(config.init(&device), weights_path, &manifest)?.valid();
+            manifest_for(weights_path, NetKind::Keypoints)?;
+        let net = weights::load(config.init(device), weights_path, &manifest)?.valid();
         Ok(Self {
             net,
             input: manifest.input,
-            device,
+            device: device.clone(),
         })
     }
 
@@ -96,15 +97,15 @@ impl Locator {
 }
 
 impl Segmenter {
-    /// Loads `weights` (with its manifest beside it), which must hold a U-Net.
-    pub fn load(weights_path: &Path) -> Result<Self, WeightsError> {
-        let (manifest, config): (_, UNetConfig) = manifest_for(weights_path, "unet", "a U-Net")?;
-        let device = Device::flex();
-        let net = weights::load(config.init(&device), weights_path, &manifest)?.valid();
+    /// Loads `weights` (with its manifest beside it), which must hold a U-Net, onto
+    /// `device`.
+    pub fn load(weights_path: &Path, device: &Device) -> Result<Self, WeightsError> {
+        let (manifest, config): (_, UNetConfig) = manifest_for(weights_path, NetKind::Unet)?;
+        let net = weights::load(config.init(device), weights_path, &manifest)?.valid();
         Ok(Self {
             net,
             input: manifest.input,
-            device,
+            device: device.clone(),
         })
     }
 
@@ -169,7 +170,7 @@ pub struct Preprocessed {
 /// Where the pipeline's key points come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeypointSource {
-    /// The hand mask's geometry ([`boneage_core::handgeom`]), checked against the
+    /// The hand mask's geometry ([`boneage_core::hand_geometry`]), checked against the
     /// key-point net: on the held-out films it registers more of them correctly than
     /// the net alone (see `models/README.md`).
     MaskGeometry,
@@ -196,11 +197,11 @@ pub fn geometry_keypoints(mask: &Mask) -> Option<KeyPoints> {
         &boneage_core::ops::resize_area(&mask.to_image(), sw, sh),
         0.5,
     );
-    boneage_core::handgeom::keypoints_for_image(
+    boneage_core::hand_geometry::keypoints_for_image(
         &small,
         w,
         h,
-        &boneage_core::handgeom::GeometryParams::default(),
+        &boneage_core::hand_geometry::GeometryParams::default(),
     )
 }
 
@@ -229,23 +230,17 @@ pub fn disagreement(a: &KeyPoints, b: &KeyPoints) -> Option<String> {
     None
 }
 
-/// Weights the project ships: `models/` at the repository root.
-pub fn shipped_models_dir() -> std::path::PathBuf {
-    std::env::var_os("BONEAGE_MODELS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"))
-}
-
 impl Pipeline {
     /// Loads `unet.safetensors` and `keypoints.safetensors` (with their manifests)
-    /// from `dir`, registering onto `canvas`.
+    /// from `dir` onto `device`, registering onto `canvas`.
     pub fn load(
         dir: &Path,
         canvas: boneage_core::registration::Canvas,
+        device: &Device,
     ) -> Result<Self, WeightsError> {
         Ok(Self {
-            segmenter: Segmenter::load(&dir.join("unet.safetensors"))?,
-            locator: Locator::load(&dir.join("keypoints.safetensors"))?,
+            segmenter: Segmenter::load(&dir.join("unet.safetensors"), device)?,
+            locator: Locator::load(&dir.join("keypoints.safetensors"), device)?,
             canvas,
             source: KeypointSource::MaskGeometry,
         })

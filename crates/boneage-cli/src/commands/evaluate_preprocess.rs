@@ -1,0 +1,56 @@
+//! `boneage evaluate-preprocess`: the front end's accuracy on the held-out reviewed
+//! labels (`boneage::preprocess_eval`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use boneage::preprocess_eval::evaluate_front_end;
+use boneage::{DeviceChoice, ModelsDir};
+use boneage_core::registration::Canvas;
+use boneage_nn::pipeline::Pipeline;
+
+use crate::progress::Bars;
+
+/// Arguments of `boneage evaluate-preprocess`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Dataset folder the labels belong to.
+    data: PathBuf,
+    /// Label folder (`masks/`, `keypoints.csv`, `holdout-masks.txt`,
+    /// `holdout-keypoints.txt`).
+    #[arg(long)]
+    labels: PathBuf,
+    /// Folder with the weights (default: `$BONEAGE_MODELS`, else the shipped `models/`).
+    #[arg(long)]
+    models: Option<PathBuf>,
+    /// Write the report (Markdown) here as well as printing it.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Also write a contact sheet: held-out hands registered with predicted points.
+    #[arg(long, value_name = "PNG")]
+    sheet: Option<PathBuf>,
+}
+
+/// Runs `boneage evaluate-preprocess`.
+pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
+    let models = ModelsDir::locate(args.models.as_deref())?;
+    let pipeline = Pipeline::load(&models.path, Canvas::CPU, &device.device()?)?;
+    let bars = Bars::default();
+    let report = evaluate_front_end(
+        &pipeline,
+        &args.data,
+        &args.labels,
+        args.sheet.as_deref(),
+        &bars,
+    )?;
+    print!("{report}");
+    if let Some(path) = &args.report {
+        boneage_core::io::write_atomic(path, |w| w.write_all(report.as_bytes()))?;
+        eprintln!("report: {}", path.display());
+    }
+    if let Some(sheet) = &args.sheet {
+        eprintln!("sheet: {}", sheet.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

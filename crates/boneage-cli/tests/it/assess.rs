@@ -1,0 +1,290 @@
+//! The shipped weights on real films: preprocess, assess (one film and a batch)
+//! and evaluate, and the library behind them.
+
+use crate::{boneage, rsna_raw, text};
+
+/// The shipped weights on a real film: a registered hand on the CPU canvas, regions,
+/// key points inside the film; and a clear refusal for a film without a hand.
+#[test]
+fn preprocess_with_shipped_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A blank film, the one given: no hand, refused with the reason and exit code 3
+    // (the exit-code table: 3 for the one film given, 1 among several).
+    image::GrayImage::from_pixel(300, 400, image::Luma([20]))
+        .save(tmp.path().join("blank.png"))
+        .unwrap();
+    let out = boneage(&["preprocess", "blank.png", "--out", "pre"], tmp.path());
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("blank.png: no hand found"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let Some(raw) = rsna_raw() else {
+        eprintln!("SKIPPED preprocess on a real film: ../shared/data/rsna/raw is absent");
+        return;
+    };
+    let film = raw.join("1377.png");
+    let out = boneage(
+        &["preprocess", film.to_str().unwrap(), "--out", "pre"],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let reg = image::open(tmp.path().join("pre/1377.png")).unwrap();
+    assert_eq!((reg.width(), reg.height()), (400, 520));
+    for f in [
+        "1377_A.png",
+        "1377_B.png",
+        "1377_C.png",
+        "1377_overlay.png",
+        "keypoints.csv",
+    ] {
+        assert!(tmp.path().join("pre").join(f).is_file(), "{f} missing");
+    }
+    // The hand fills the canvas's middle: more bright pixels than dark there.
+    let g = reg.to_luma8();
+    let mid: Vec<u8> = (130..390)
+        .flat_map(|y| (120..280).map(move |x| (x, y)))
+        .map(|(x, y)| g.get_pixel(x, y).0[0])
+        .collect();
+    let lit = mid.iter().filter(|&&v| v > 40).count();
+    assert!(lit * 2 > mid.len(), "{lit} of {} pixels lit", mid.len());
+
+    let out = boneage(&["keypoints", film.to_str().unwrap()], tmp.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("fingertip"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    image::GrayImage::from_pixel(300, 400, image::Luma([20]))
+        .save(tmp.path().join("blank.png"))
+        .unwrap();
+    // No sex from anywhere: a clear error, exit 2.
+    let out = boneage(&["assess", "blank.png"], tmp.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("give --sex M or F"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = boneage(
+        &["assess", "blank.png", "--sex", "F", "--age", "ten"],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--age \"ten\""),
+        "{}",
+        text(&out.stderr)
+    );
+    // No hand: refused with the reason, exit 3.
+    let out = boneage(&["assess", "blank.png", "--sex", "F"], tmp.path());
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("blank.png: refused: no hand found"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let Some(raw) = rsna_raw() else {
+        eprintln!("SKIPPED assess on real films: ../shared/data/rsna/raw is absent");
+        return;
+    };
+    let film = raw.join("1377.png");
+    let out = boneage(
+        &[
+            "assess",
+            film.to_str().unwrap(),
+            "--sex",
+            "F",
+            "--age",
+            "14y2m",
+            "--json",
+            "--overlay",
+            "evidence.png",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The README's number for this film (measured before the library split with the
+    // same shipped weights: 166.906 months, regions 168.65, 162.54, 169.53).
+    let months = j["bone_age_months"].as_f64().unwrap();
+    assert!((months - 166.906).abs() < 0.1, "{months}");
+    for (region, expected) in [("A", 168.651), ("B", 162.542), ("C", 169.526)] {
+        let v = j["regions"][region].as_f64().unwrap();
+        assert!((v - expected).abs() < 0.1, "region {region}: {v}");
+    }
+    assert!(
+        (j["spread_months"].as_f64().unwrap() - 6.654).abs() < 0.1,
+        "{j}"
+    );
+    let members = j["members"].as_array().unwrap();
+    assert!(!members.is_empty());
+    // A girl is assessed by the female and the mixed models only.
+    assert!(members.iter().all(|m| m["cohort"] != "Male"), "{j}");
+    let c = &j["chronological"];
+    assert_eq!(c["chronological_months"].as_f64(), Some(170.0));
+    assert!((c["difference_months"].as_f64().unwrap() - (months - 170.0)).abs() < 1e-9);
+    assert!(["delayed", "normal", "advanced"].contains(&c["verdict"].as_str().unwrap()));
+    assert!(tmp.path().join("evidence.png").is_file());
+
+    // A batch from a CSV list: two films and the blank one, with labels for the MAE.
+    std::fs::write(
+        tmp.path().join("list.csv"),
+        format!(
+            "image,sex,age\n{},F,14y\n{},,\nblank.png,M,\n",
+            film.display(),
+            raw.join("1491.png").display()
+        ),
+    )
+    .unwrap();
+    let labels = raw.with_extension("csv");
+    let out = boneage(
+        &[
+            "assess",
+            "list.csv",
+            "--out",
+            "results.csv",
+            "--labels",
+            labels.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    // One of the three refused: exit 1, the others assessed.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("MAE"), "{}", text(&out.stdout));
+    let results = std::fs::read_to_string(tmp.path().join("results.csv")).unwrap();
+    let rows: Vec<&str> = results.lines().collect();
+    assert_eq!(rows.len(), 4, "{results}");
+    assert!(
+        rows[1].starts_with("1377,") && rows[1].contains(",F,"),
+        "{results}"
+    );
+    // 1491 takes its sex (male) from the labels.
+    assert!(
+        rows[2].starts_with("1491,") && rows[2].contains(",M,"),
+        "{results}"
+    );
+    assert!(rows[3].contains("refused: no hand found"), "{results}");
+
+    // A 6-film split, then the evaluation with its report and charts.
+    let out = boneage(
+        &[
+            "split",
+            raw.to_str().unwrap(),
+            "--val",
+            "6",
+            "--seed",
+            "3",
+            "--out",
+            "ids.txt",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ids = std::fs::read_to_string(tmp.path().join("ids.txt")).unwrap();
+    assert_eq!(ids.lines().filter(|l| !l.starts_with('#')).count(), 6);
+    let out = boneage(
+        &[
+            "evaluate",
+            raw.to_str().unwrap(),
+            "--holdout",
+            "ids.txt",
+            "--out",
+            "ev",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = std::fs::read_to_string(tmp.path().join("ev/report.md")).unwrap();
+    assert!(
+        report.contains("Fig. 8") && report.contains("Fig. 9"),
+        "{report}"
+    );
+    assert!(
+        report.contains("predict the mean training age per sex"),
+        "{report}"
+    );
+    for f in [
+        "fig8.png",
+        "fig8.csv",
+        "fig9.png",
+        "scatter.png",
+        "predictions.csv",
+    ] {
+        assert!(tmp.path().join("ev").join(f).is_file(), "{f} missing");
+    }
+}
+
+/// `evaluate` on phantoms registered from their true key points: the report's
+/// headline MAE is the mean absolute difference between the ensemble and the truth
+/// in `predictions.csv`, computed here directly.
+#[test]
+fn evaluate_reports_the_mae_a_direct_computation_gives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = boneage(args, tmp.path());
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    run(&[
+        "phantom", "--n", "10", "--out", "ph", "--seed", "21", "--clean",
+    ]);
+    let films: Vec<String> = (1..=10).map(|i| format!("ph/ph{i:05}.png")).collect();
+    let mut args = vec!["register"];
+    args.extend(films.iter().map(String::as_str));
+    args.extend([
+        "--keypoints",
+        "ph/keypoints.csv",
+        "--canvas",
+        "400x520",
+        "--out",
+        "crops",
+    ]);
+    run(&args);
+    run(&[
+        "split", "ph", "--val", "6", "--seed", "1", "--out", "ids.txt",
+    ]);
+    run(&[
+        "evaluate",
+        "ph",
+        "--holdout",
+        "ids.txt",
+        "--crops",
+        "crops",
+        "--out",
+        "ev",
+    ]);
+    let pred = std::fs::read_to_string(tmp.path().join("ev/predictions.csv")).unwrap();
+    let mut lines = pred.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (truth, ens) = (col("true_months"), col("ensemble_months"));
+    let errors: Vec<f64> = lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| !f[ens].is_empty())
+        .map(|f| (f[ens].parse::<f64>().unwrap() - f[truth].parse::<f64>().unwrap()).abs())
+        .collect();
+    assert_eq!(errors.len(), 6, "{pred}");
+    let direct = errors.iter().sum::<f64>() / errors.len() as f64;
+    let report = std::fs::read_to_string(tmp.path().join("ev/report.md")).unwrap();
+    let headline = report
+        .lines()
+        .find(|l| l.starts_with("| **ensemble as shipped**"))
+        .unwrap();
+    let reported: f64 = headline.split("**").nth(3).unwrap().parse().unwrap();
+    // predictions.csv rounds each value to 0.01 month.
+    assert!(
+        (reported - direct).abs() < 0.011,
+        "{reported} vs {direct}: {headline}"
+    );
+    assert!(headline.contains("(n=6)"), "{headline}");
+}

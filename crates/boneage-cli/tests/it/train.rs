@@ -1,0 +1,125 @@
+//! `boneage train` end to end.
+
+use crate::{boneage, text};
+
+/// `boneage train` end to end on a few phantoms: each net trains an epoch, writes
+/// its log, weights, manifest and example sheet; a stopped age run resumes; a
+/// region without key points is refused with a message naming the missing file.
+#[test]
+fn train_each_net_then_stop_and_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = boneage(
+        &[
+            "phantom", "--n", "10", "--out", "ph", "--seed", "4", "--size", "208x256",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let small = ["--val", "3", "--batch", "4"];
+
+    let run = |args: &[&str]| {
+        let mut all = vec!["train"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&small);
+        let out = boneage(&all, tmp.path());
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    let err = run(&[
+        "age",
+        "ph",
+        "--out",
+        "age",
+        "--epochs",
+        "2",
+        "--stop-after",
+        "1",
+    ]);
+    assert!(
+        err.contains("baseline (predict the mean training age per sex)"),
+        "{err}"
+    );
+    assert!(err.contains("stopped after epoch 1 of 2"), "{err}");
+    let err = run(&["age", "ph", "--out", "age", "--epochs", "2", "--resume"]);
+    assert!(err.contains("resuming after epoch 1 of 2"), "{err}");
+    assert!(err.contains("examples from the cache"), "{err}");
+    let log = std::fs::read_to_string(tmp.path().join("age/log.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 2, "{log}");
+    let manifest = std::fs::read_to_string(tmp.path().join("age/model.json")).unwrap();
+    assert!(manifest.contains("\"region\": \"A\""), "{manifest}");
+    assert!(manifest.contains("val_mae_months"), "{manifest}");
+
+    run(&["keypoints", "ph", "--out", "kp", "--epochs", "1"]);
+    run(&["segment", "ph", "--out", "seg", "--epochs", "1"]);
+    for d in ["age", "kp", "seg"] {
+        for f in [
+            "model.safetensors",
+            "model.json",
+            "log.jsonl",
+            "config.json",
+            "examples.png",
+        ] {
+            assert!(tmp.path().join(d).join(f).is_file(), "{d}/{f} missing");
+        }
+    }
+    let seg = std::fs::read_to_string(tmp.path().join("seg/log.jsonl")).unwrap();
+    assert!(seg.contains("\"iou\""), "{seg}");
+
+    // The next mining round starts from this U-Net, validating on fixed ids.
+    std::fs::write(
+        tmp.path().join("held.txt"),
+        "# held out\nph00001\nph00002\n",
+    )
+    .unwrap();
+    let err = run(&[
+        "segment",
+        "ph",
+        "--out",
+        "seg2",
+        "--epochs",
+        "1",
+        "--init",
+        "seg/model.safetensors",
+        "--holdout",
+        "held.txt",
+    ]);
+    assert!(
+        err.contains("starting from the weights in seg/model.safetensors"),
+        "{err}"
+    );
+    let manifest = std::fs::read_to_string(tmp.path().join("seg2/model.json")).unwrap();
+    assert!(
+        manifest.contains("2 held out for validation: the ids in held.txt"),
+        "{manifest}"
+    );
+    let out = boneage(
+        &[
+            "train",
+            "keypoints",
+            "ph",
+            "--out",
+            "kp2",
+            "--init",
+            "seg/model.safetensors",
+        ],
+        tmp.path(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("seg/model.json: holds a unet net"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    std::fs::remove_file(tmp.path().join("ph/keypoints.csv")).unwrap();
+    let out = boneage(
+        &["train", "age", "ph", "--out", "b", "--region", "B"],
+        tmp.path(),
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("region B needs key points") && err.contains("keypoints.csv"),
+        "{err}"
+    );
+}

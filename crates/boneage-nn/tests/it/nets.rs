@@ -1,0 +1,175 @@
+//! The networks' shapes, the age scaling, the losses and the ELU, by hand.
+
+use boneage_nn::age::{AgeHead, AgeNetConfig, scale_age, softmax_expectation, unscale_age};
+use boneage_nn::blocks::elu;
+use boneage_nn::burn::prelude::*;
+use boneage_nn::keypoint_net::KeypointNetConfig;
+use boneage_nn::loss::{bce_minus_log_jaccard, bce_with_logits, mae, mse, soft_jaccard};
+use boneage_nn::unet::UNetConfig;
+
+use crate::{close, device, scalar};
+
+#[test]
+fn unet_keeps_the_spatial_size() {
+    let _rng = crate::rng_lock();
+    let d = device();
+    let net = UNetConfig::new().with_features(vec![4, 8, 16]).init(&d);
+    for (h, w) in [(32, 32), (64, 48), (16, 28)] {
+        let y = net.forward(Tensor::zeros([2, 1, h, w], &d));
+        assert_eq!(y.dims(), [2, 1, h, w]);
+    }
+    let deep = UNetConfig::new()
+        .with_features(vec![2, 4, 8, 8, 16])
+        .init(&d);
+    assert_eq!(
+        deep.forward(Tensor::zeros([1, 1, 64, 32], &d)).dims(),
+        [1, 1, 64, 32]
+    );
+}
+
+#[test]
+#[should_panic(expected = "must be a multiple of 4")]
+fn unet_refuses_sizes_it_cannot_pool() {
+    let _rng = crate::rng_lock();
+    let d = device();
+    let net = UNetConfig::new().with_features(vec![4, 8, 16]).init(&d);
+    net.forward(Tensor::zeros([1, 1, 30, 32], &d));
+}
+
+#[test]
+fn keypoint_net_gives_six_coordinates() {
+    let _rng = crate::rng_lock();
+    let d = device();
+    let paper = KeypointNetConfig::new().init(&d);
+    assert_eq!(
+        paper.forward(Tensor::zeros([2, 1, 130, 100], &d)).dims(),
+        [2, 6]
+    );
+    let small = KeypointNetConfig::new()
+        .with_features(vec![4, 8, 8])
+        .with_hidden(vec![16, 8])
+        .with_height(64)
+        .with_width(48)
+        .init(&d);
+    assert_eq!(
+        small.forward(Tensor::zeros([3, 1, 64, 48], &d)).dims(),
+        [3, 6]
+    );
+}
+
+#[test]
+fn age_net_heads_sex_input_and_sizes() {
+    let _rng = crate::rng_lock();
+    let d = device();
+    let feats = vec![4, 4, 8, 8, 8, 8];
+    for (h, w) in [(128, 96), (64, 64), (150, 140)] {
+        for head in [
+            AgeHead::Regression,
+            AgeHead::Classification { classes: 240 },
+        ] {
+            for (global_pool, sex_input) in [(false, false), (true, true), (false, true)] {
+                let net = AgeNetConfig::new(h, w)
+                    .with_head(head)
+                    .with_features(feats.clone())
+                    .with_hidden(vec![16, 16])
+                    .with_global_pool(global_pool)
+                    .with_sex_input(sex_input)
+                    .init(&d);
+                let sex = sex_input.then(|| Tensor::<2>::from_data([[1.0], [0.0]], &d));
+                let out = net.forward(Tensor::zeros([2, 1, h, w], &d), sex);
+                let classes = if head == AgeHead::Regression { 1 } else { 240 };
+                assert_eq!(out.raw.dims(), [2, classes], "{h}x{w} {head:?}");
+                assert_eq!(out.months.dims(), [2, 1]);
+                let months = out.months.into_data().try_to_vec::<f32>().unwrap();
+                assert!(
+                    months
+                        .iter()
+                        .all(|m| m.is_finite() && (-240.0..=480.0).contains(m))
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn age_scaling_round_trips() {
+    let _rng = crate::rng_lock();
+    let d = device();
+    let m = Tensor::<2>::from_data([[0.0], [120.0], [240.0]], &d);
+    let s = scale_age(m.clone())
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    assert_eq!(s, vec![-1.0, 0.0, 1.0]);
+    let back = unscale_age(scale_age(m))
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    assert_eq!(back, vec![0.0, 120.0, 240.0]);
+}
+
+#[test]
+fn softmax_expectation_by_hand() {
+    let _rng = crate::rng_lock();
+    let d = device();
+    // p = [1, 2, 5] / 8, so E = (0·1 + 1·2 + 2·5) / 8 = 1.5.
+    let logits = Tensor::<2>::from_data([[0.0, 2f32.ln(), 5f32.ln()], [0.0, 0.0, 0.0]], &d);
+    let e = softmax_expectation(logits)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    assert!(close(e[0], 1.5, 1e-5) && close(e[1], 1.0, 1e-5), "{e:?}");
+}
+
+#[test]
+fn losses_by_hand() {
+    let _rng = crate::rng_lock();
+    let d = device();
+    let z = Tensor::<1>::from_data([0.0, 2.0, -1.0], &d);
+    let y = Tensor::<1>::from_data([1.0, 0.0, 1.0], &d);
+    // ln 2, ln(1 + e²), ln(1 + e): mean 1.377779.
+    assert!(close(
+        scalar(bce_with_logits(z.clone(), y.clone())),
+        1.377779,
+        1e-5
+    ));
+    // Saturated logits stay finite.
+    let big = Tensor::<1>::from_data([200.0, -200.0], &d);
+    let v = scalar(bce_with_logits(big, Tensor::from_data([0.0, 1.0], &d)));
+    assert!(close(v, 200.0, 1e-3), "{v}");
+    // p = [0.5, 0.8, 0.2], y = [1, 0, 1]: intersection 0.7, union 3.5 − 0.7 = 2.8.
+    let p = Tensor::<1>::from_data([0.5, 0.8, 0.2], &d);
+    assert!(close(scalar(soft_jaccard(p, y.clone())), 0.25, 1e-6));
+    // L = H − log J with J computed on sigmoid(z) = [0.5, 0.880797, 0.268941].
+    let j = (0.5 + 0.268941) / (0.5 + 0.880797 + 0.268941 + 2.0 - 0.5 - 0.268941);
+    let expect = 1.377779 - (j as f32).ln();
+    assert!(close(scalar(bce_minus_log_jaccard(z, y)), expect, 1e-4));
+    let a = Tensor::<1>::from_data([1.0, 2.0, 3.0], &d);
+    let b = Tensor::<1>::from_data([1.0, 0.0, 5.0], &d);
+    assert!(close(scalar(mse(a.clone(), b.clone())), 8.0 / 3.0, 1e-6));
+    assert!(close(scalar(mae(a, b)), 4.0 / 3.0, 1e-6));
+}
+
+#[test]
+fn elu_has_finite_gradients_for_large_inputs() {
+    let _rng = crate::rng_lock();
+    let d = device().autodiff();
+    let x = Tensor::<1>::from_data([-1.0, 1.0, 100.0, 1000.0], &d).require_grad();
+    let y = elu(x.clone());
+    let values = y.clone().into_data().try_to_vec::<f32>().unwrap();
+    assert!(
+        close(values[0], (-1f32).exp() - 1.0, 1e-6) && values[2] == 100.0 && values[3] == 1000.0
+    );
+    let grads = y.sum().backward();
+    let g = x
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
+    assert!(
+        close(g[0], (-1f32).exp(), 1e-6) && g[1] == 1.0 && g[2] == 1.0 && g[3] == 1.0,
+        "{g:?}"
+    );
+}

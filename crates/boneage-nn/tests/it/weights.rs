@@ -1,0 +1,235 @@
+//! Weights on disk: save and load, the manifest's checks, half precision, and a
+//! folder of bone-age models as an ensemble.
+
+use boneage_core::registration::Region;
+use boneage_core::{Cohort, NetKind, View};
+use boneage_nn::age::{AgeHead, AgeNetConfig};
+use boneage_nn::burn::prelude::*;
+use boneage_nn::weights::{Manifest, WeightsError, load, manifest_path, save};
+
+fn config(features: Vec<usize>) -> AgeNetConfig {
+    AgeNetConfig::new(64, 48)
+        .with_head(AgeHead::Classification { classes: 240 })
+        .with_features(features)
+        .with_hidden(vec![16, 16])
+}
+
+fn manifest(c: &AgeNetConfig) -> Manifest {
+    Manifest {
+        version: boneage_nn::weights::MANIFEST_VERSION,
+        net: NetKind::Age,
+        config: serde_json::to_value(c).unwrap(),
+        input: [64, 48],
+        normalization: "hand mask, percentile window 1-99.5, CLAHE 8x8 clip 2".into(),
+        sex: Some(Cohort::Female),
+        region: Some(View::Region(Region::C)),
+        trained_on: "test".into(),
+        metrics: [("val_mae_months".to_string(), 12.5)].into(),
+    }
+}
+
+#[test]
+fn save_then_load_gives_the_same_outputs() {
+    let _rng = crate::rng_lock();
+    let d = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("age_f_c.safetensors");
+    let c = config(vec![4, 8, 8]);
+    let net = c.init(&d);
+    save(&net, &manifest(&c), &path).unwrap();
+    assert!(manifest_path(&path).is_file());
+    let x = Tensor::<4>::random(
+        [2, 1, 64, 48],
+        boneage_nn::burn::tensor::Distribution::Default,
+        &d,
+    );
+    let want = net
+        .forward(x.clone(), None)
+        .months
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let loaded = load(c.init(&d), &path, &manifest(&c)).unwrap();
+    let got = loaded
+        .forward(x, None)
+        .months
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    assert_eq!(want, got);
+}
+
+#[test]
+fn a_folder_of_age_models_loads_by_manifest_and_ensembles() {
+    use boneage_core::GrayImage;
+    use boneage_core::Sex;
+    use boneage_nn::ensemble::{AgeModel, AgeModels, RegionCrops};
+    let _rng = crate::rng_lock();
+    let d = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    // A female region-C classifier and a mixed region-A regressor (sex input).
+    let female = config(vec![4, 8, 8]);
+    save(
+        &female.init(&d),
+        &manifest(&female),
+        &dir.path().join("C-cls-F.safetensors"),
+    )
+    .unwrap();
+    let mixed = AgeNetConfig::new(64, 48)
+        .with_features(vec![4, 8, 8])
+        .with_hidden(vec![16])
+        .with_sex_input(true);
+    let mut m = manifest(&mixed);
+    m.sex = Some(Cohort::Mixed);
+    m.region = Some(View::Region(Region::A));
+    save(
+        &mixed.init(&d),
+        &m,
+        &dir.path().join("A-reg-mixed.safetensors"),
+    )
+    .unwrap();
+    // Another kind of network in the same folder is not an age model: skipped.
+    std::fs::write(dir.path().join("notes.txt"), "not weights").unwrap();
+
+    // The manifest on disk keeps its spelling: "age", "F", "C".
+    let text = std::fs::read_to_string(dir.path().join("C-cls-F.json")).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (j["net"].as_str(), j["sex"].as_str(), j["region"].as_str()),
+        (Some("age"), Some("F"), Some("C"))
+    );
+    let models = AgeModels::load_dir(dir.path(), &d).unwrap();
+    assert_eq!(models.models.len(), 2);
+    let gray = |w: usize, h: usize| {
+        GrayImage::from_vec(
+            w,
+            h,
+            (0..w * h)
+                .map(|i| ((i * 7919) % 101) as f32 / 100.0)
+                .collect(),
+        )
+        .unwrap()
+    };
+    let crops = RegionCrops {
+        crops: [gray(375, 500), gray(188, 188), gray(350, 150)],
+    };
+    // A boy gets the mixed model only; a girl both, averaged.
+    let boy = models.members(&crops, Sex::Male);
+    assert_eq!(boy.len(), 1);
+    assert_eq!(
+        (boy[0].key.region, boy[0].key.cohort),
+        (Region::A, Cohort::Mixed)
+    );
+    let girl = models.assess(&crops, Sex::Female).unwrap();
+    assert_eq!(girl.members.len(), 2);
+    let mean = girl.members.iter().map(|m| m.months).sum::<f64>() / 2.0;
+    assert!((girl.months - mean).abs() < 1e-9);
+    assert!(
+        girl.members
+            .iter()
+            .all(|m| (0.0..=240.0).contains(&m.months))
+    );
+    assert!(girl.regions[1].is_none() && girl.regions[0].is_some() && girl.regions[2].is_some());
+
+    // An empty folder, and a file that is no age model, are refused clearly.
+    let empty = tempfile::tempdir().unwrap();
+    let e = AgeModels::load_dir(empty.path(), &d)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("no bone-age model"), "{e}");
+    let mut not_age = manifest(&female);
+    not_age.net = NetKind::Unet;
+    let p = dir.path().join("x.safetensors");
+    save(&female.init(&d), &not_age, &p).unwrap();
+    let e = AgeModel::load(&p, &d).err().unwrap().to_string();
+    assert!(e.contains("bone-age net"), "{e}");
+}
+
+#[test]
+fn half_precision_copies_load_and_agree() {
+    let _rng = crate::rng_lock();
+    let d = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let (full, half) = (
+        dir.path().join("f32.safetensors"),
+        dir.path().join("f16.safetensors"),
+    );
+    let c = config(vec![4, 8, 8]);
+    let net = c.init(&d);
+    save(&net, &manifest(&c), &full).unwrap();
+    let size = boneage_nn::weights::to_f16(&full, &half).unwrap();
+    let full_size = std::fs::metadata(&full).unwrap().len();
+    assert!(size * 10 < full_size * 6, "{size} of {full_size} bytes");
+    assert!(manifest_path(&half).is_file());
+    let x = Tensor::<4>::random(
+        [2, 1, 64, 48],
+        boneage_nn::burn::tensor::Distribution::Default,
+        &d,
+    );
+    let run = |p: &std::path::Path| {
+        load(c.init(&d), p, &manifest(&c))
+            .unwrap()
+            .forward(x.clone(), None)
+            .months
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let (a, b) = (run(&full), run(&half));
+    for (a, b) in a.iter().zip(&b) {
+        assert!((a - b).abs() < 0.5, "{a} months in f32, {b} in f16");
+    }
+    // Nothing to narrow twice.
+    let bytes = std::fs::read(&half).unwrap();
+    let again =
+        boneage_nn::weights::convert_floats(&bytes, boneage_nn::weights::Precision::F16).unwrap();
+    assert!(again.is_none());
+}
+
+#[test]
+fn a_mismatched_or_corrupted_file_is_refused_clearly() {
+    let _rng = crate::rng_lock();
+    let d = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("net.safetensors");
+    let c = config(vec![4, 8, 8]);
+    save(&c.init(&d), &manifest(&c), &path).unwrap();
+
+    // Another config than the one in the manifest.
+    let other = config(vec![4, 8, 16]);
+    let err = load(other.init(&d), &path, &manifest(&other)).unwrap_err();
+    assert!(matches!(err, WeightsError::Mismatch { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("net.json: holds a age net"),
+        "{err}"
+    );
+
+    // A manifest that lies about the tensors: they do not fit.
+    std::fs::write(
+        manifest_path(&path),
+        serde_json::to_string(&manifest(&other)).unwrap(),
+    )
+    .unwrap();
+    let err = load(other.init(&d), &path, &manifest(&other)).unwrap_err();
+    assert!(matches!(err, WeightsError::Tensors { .. }), "{err:?}");
+    assert!(
+        err.to_string().starts_with(&path.display().to_string()),
+        "{err}"
+    );
+
+    // Truncated tensors.
+    save(&c.init(&d), &manifest(&c), &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load(c.init(&d), &path, &manifest(&c)).unwrap_err();
+    assert!(matches!(err, WeightsError::Tensors { .. }), "{err:?}");
+
+    // Not a manifest at all.
+    std::fs::write(manifest_path(&path), "{\"net\": 3}").unwrap();
+    let err = load(c.init(&d), &path, &manifest(&c)).unwrap_err();
+    assert!(
+        err.to_string().contains("not a boneage weights manifest"),
+        "{err}"
+    );
+}

@@ -1,0 +1,472 @@
+//! The bone-age models on a held-out validation split, as the paper reports them:
+//! each film's predictions by every model ([`predict_films`]), then the report
+//! ([`write_report`]): the headline MAE against the predict-the-mean baseline, the
+//! spread as uncertainty, Fig. 8 (region × head × cohort), Fig. 9 and the bias by
+//! development stage, predicted against true, and the same-data PyTorch runs beside
+//! ours. The numbers come from `boneage_core::metrics`; this module lays them out.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use boneage_core::dataset::{Dataset, Sample, crop_path};
+use boneage_core::io::write_atomic;
+use boneage_core::metrics::{
+    FIG8_COHORTS, FIG8_HEADS, FIG8_ROWS, FilmPredictions, Mae, MeanBaseline, fig8, fig9, mae,
+    spread_summary,
+};
+use boneage_core::registration::Region;
+use boneage_core::{Cohort, Head, ModelKey, Sex, read_radiograph};
+use boneage_nn::ensemble::{AgeModels, RegionCrops};
+use boneage_nn::pipeline::Pipeline;
+
+use crate::charts::{ChartError, LinePanel, heatmap, line_panels, scatter};
+use crate::progress::Progress;
+
+/// What an evaluation could not do.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// A film, a list or an output could not be read or written.
+    #[error(transparent)]
+    Core(#[from] boneage_core::Error),
+    /// A chart could not be drawn.
+    #[error(transparent)]
+    Chart(#[from] ChartError),
+    /// A PyTorch results file is not what `bench/torch_ref_train.py` writes.
+    #[error("{}: {detail}", path.display())]
+    Torch {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl From<std::fmt::Error> for EvalError {
+    fn from(_: std::fmt::Error) -> Self {
+        unreachable!("writing to a String does not fail")
+    }
+}
+
+/// Where the region crops of the validation films come from.
+pub enum Crops<'a> {
+    /// A `boneage preprocess --out` folder (`<id>_A.png`, …); a film without its
+    /// crops was refused by preprocessing.
+    Folder(&'a Path),
+    /// The front end, run here on each film.
+    Pipeline(&'a Pipeline),
+}
+
+/// Every model's prediction for each validation film (only the models that cover
+/// the film's sex), or why the film was refused.
+pub fn predict_films(
+    models: &AgeModels,
+    ds: &Dataset,
+    films: &[Sample],
+    crops: Crops<'_>,
+    progress: &dyn Progress,
+) -> Result<Vec<FilmPredictions>, EvalError> {
+    progress.start("evaluating", films.len());
+    let mut out = Vec::with_capacity(films.len());
+    for s in films {
+        let region_crops: Result<RegionCrops, String> = match &crops {
+            Crops::Folder(dir) => {
+                let paths = Region::ALL.map(|r| crop_path(dir, &s.id, r));
+                if paths.iter().all(|p| p.is_file()) {
+                    let [a, b, c] = &paths;
+                    let read = |p: &PathBuf| read_radiograph(p).map(|r| r.pixels);
+                    Ok(RegionCrops {
+                        crops: [read(a)?, read(b)?, read(c)?],
+                    })
+                } else {
+                    Err("refused by preprocessing (no region crops)".to_string())
+                }
+            }
+            Crops::Pipeline(p) => {
+                let r = read_radiograph(ds.image_path(s))?;
+                p.run(&r.pixels)
+                    .map(|pre| RegionCrops::from_canvas(&pre.registered, &p.canvas))
+                    .map_err(|e| format!("refused: {e}"))
+            }
+        };
+        let members = region_crops.map(|c| {
+            models
+                .models
+                .iter()
+                .filter(|m| m.key.cohort.covers(s.sex))
+                .map(|m| (m.key, m.predict(c.get(m.key.region), s.sex)))
+                .collect()
+        });
+        out.push(FilmPredictions {
+            sample: s.clone(),
+            members,
+        });
+        progress.inc();
+    }
+    progress.finish();
+    Ok(out)
+}
+
+/// What the report needs besides the predictions.
+pub struct ReportSpec<'a> {
+    /// Output folder: report.md, fig8.csv, fig8.png, fig9.png, scatter.png,
+    /// predictions.csv.
+    pub out: &'a Path,
+    /// The command that made it, for the report's first lines.
+    pub command: String,
+    /// The hold-out list.
+    pub holdout: &'a Path,
+    /// Where the models came from, in words.
+    pub models_from: String,
+    /// The models' keys, in column order for predictions.csv.
+    pub keys: Vec<ModelKey>,
+    /// Results of `bench/torch_ref_train.py` to show beside ours.
+    pub torch: &'a [PathBuf],
+}
+
+fn fmt(v: Option<f64>) -> String {
+    v.map_or("–".into(), |v| format!("{v:.2}"))
+}
+
+/// Writes the report, its tables and charts into `spec.out`; returns the Markdown.
+pub fn write_report(
+    spec: &ReportSpec<'_>,
+    films: &[FilmPredictions],
+    train: &[Sample],
+) -> Result<String, EvalError> {
+    std::fs::create_dir_all(spec.out).map_err(|e| boneage_core::Error::Write {
+        path: spec.out.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    let done: Vec<&FilmPredictions> = films.iter().filter(|f| f.members.is_ok()).collect();
+    let baseline = MeanBaseline::fit(train);
+    let mut md = String::new();
+    headline(&mut md, spec, films, &done, &baseline)?;
+    fig8_section(&mut md, spec, &done, &baseline)?;
+    fig9_section(&mut md, spec, &done, &baseline)?;
+    let groups: Vec<(String, Vec<(f64, f64)>)> = Sex::ALL
+        .iter()
+        .map(|&sex| {
+            let points = done
+                .iter()
+                .filter(|f| f.sample.sex == sex)
+                .filter_map(|f| Some((f.truth(), f.ensemble()?)))
+                .collect();
+            (sex.word().to_string(), points)
+        })
+        .collect();
+    scatter(
+        &spec.out.join("scatter.png"),
+        &format!(
+            "Ensemble vs reader, validation (MAE {} months)",
+            fmt(mae(&done, FilmPredictions::ensemble).value)
+        ),
+        ("true bone age, months", "predicted bone age, months"),
+        240.0,
+        &groups,
+    )?;
+    writeln!(md, "Predicted against true: `scatter.png`.\n")?;
+    torch_section(&mut md, spec, &done)?;
+    write_predictions(spec, films)?;
+    write_atomic(&spec.out.join("report.md"), |w| w.write_all(md.as_bytes()))?;
+    Ok(md)
+}
+
+fn headline(
+    md: &mut String,
+    spec: &ReportSpec<'_>,
+    films: &[FilmPredictions],
+    done: &[&FilmPredictions],
+    baseline: &MeanBaseline,
+) -> Result<(), EvalError> {
+    let refused: Vec<&str> = films
+        .iter()
+        .filter(|f| f.members.is_err())
+        .map(|f| f.sample.id.as_str())
+        .collect();
+    writeln!(md, "# Bone-age models on the validation split\n")?;
+    writeln!(
+        md,
+        "{} validation films ({}; never trained on): {} assessed, {} refused by preprocessing. \
+         Models: {} from `{}`. Made by `{}`.\n",
+        films.len(),
+        spec.holdout.display(),
+        done.len(),
+        refused.len(),
+        spec.keys.len(),
+        spec.models_from,
+        spec.command
+    )?;
+    let base = |f: &FilmPredictions| baseline.predict(f.sample.sex);
+    let all: Vec<&FilmPredictions> = films.iter().collect();
+    let final_mae = mae(done, FilmPredictions::ensemble);
+    let by_sex = |sex: Sex| {
+        let v: Vec<&FilmPredictions> = done
+            .iter()
+            .copied()
+            .filter(|f| f.sample.sex == sex)
+            .collect();
+        (mae(&v, FilmPredictions::ensemble), mae(&v, base))
+    };
+    let ((fm, bm), (ff, bf)) = (by_sex(Sex::Male), by_sex(Sex::Female));
+    writeln!(md, "## Headline\n")?;
+    writeln!(md, "| | all | M | F |\n| --- | --- | --- | --- |")?;
+    writeln!(
+        md,
+        "| **ensemble as shipped** (each film: its sex's models + the mixed ones, all regions, both heads) | **{}** (n={}) | {} (n={}) | {} (n={}) |",
+        fmt(final_mae.value),
+        final_mae.n,
+        fmt(fm.value),
+        fm.n,
+        fmt(ff.value),
+        ff.n
+    )?;
+    writeln!(
+        md,
+        "| predict the mean training age per sex | {} | {} | {} |",
+        fmt(mae(done, base).value),
+        fmt(bm.value),
+        fmt(bf.value)
+    )?;
+    writeln!(
+        md,
+        "\nMAE in months on the assessed films. The baseline over all {} validation films, refused ones included: {}.\n",
+        films.len(),
+        fmt(mae(&all, base).value)
+    )?;
+    if let Some(s) = spread_summary(done) {
+        writeln!(
+            md,
+            "Ensemble spread (SD across members) as uncertainty: median {:.1} months; MAE {} on the half with the smaller spread, {} on the other half; the error is within 2 spreads for {} of {} films.\n",
+            s.median,
+            fmt(s.mae_low),
+            fmt(s.mae_high),
+            s.within_two,
+            s.n
+        )?;
+    }
+    if !refused.is_empty() {
+        writeln!(md, "Refused: {}.\n", refused.join(", "))?;
+    }
+    Ok(())
+}
+
+fn fig8_section(
+    md: &mut String,
+    spec: &ReportSpec<'_>,
+    done: &[&FilmPredictions],
+    baseline: &MeanBaseline,
+) -> Result<(), EvalError> {
+    let table = fig8(done);
+    let mut csv = String::from("region,cohort,type,mae_months,n\n");
+    for (row, (_, rname)) in table.iter().zip(FIG8_ROWS) {
+        for (cell, (cname, tname)) in row.iter().zip(
+            FIG8_COHORTS
+                .iter()
+                .flat_map(|c| FIG8_HEADS.iter().map(move |h| (c.1, h.1))),
+        ) {
+            writeln!(
+                csv,
+                "{rname},{cname},{tname},{},{}",
+                fmt(cell.mae.value),
+                cell.mae.n
+            )?;
+        }
+    }
+    write_atomic(&spec.out.join("fig8.csv"), |w| w.write_all(csv.as_bytes()))?;
+    writeln!(
+        md,
+        "## MAE by region, model type and cohort (the paper's Fig. 8)\n"
+    )?;
+    writeln!(
+        md,
+        "Each cohort's models on that cohort's validation films (mixed: the mixed-sex models on all). \
+         \"both\" averages the regression and classification predictions; the ensemble row averages the regions. \
+         Months; `fig8.png`, `fig8.csv`.\n"
+    )?;
+    let mut header = String::from("| region |");
+    let mut rule = String::from("| --- |");
+    for (_, cname) in FIG8_COHORTS {
+        for (_, tname) in FIG8_HEADS {
+            let short = cname.split(' ').next().unwrap_or(cname);
+            write!(header, " {short} {tname} |")?;
+            rule.push_str(" --- |");
+        }
+    }
+    writeln!(md, "{header}\n{rule}")?;
+    let rows: Vec<(&str, Vec<Option<f64>>)> = table
+        .iter()
+        .zip(FIG8_ROWS)
+        .map(|(row, (_, label))| (label, row.iter().map(|c| c.mae.value).collect()))
+        .collect();
+    for (label, cells) in &rows {
+        let cells: Vec<String> = cells.iter().map(|v| fmt(*v)).collect();
+        writeln!(md, "| {label} | {} |", cells.join(" | "))?;
+    }
+    writeln!(md)?;
+    let column_names: Vec<&str> = FIG8_COHORTS
+        .iter()
+        .flat_map(|_| FIG8_HEADS.map(|t| t.1))
+        .collect();
+    let count = |sex: Sex| done.iter().filter(|f| f.sample.sex == sex).count();
+    heatmap(
+        &spec.out.join("fig8.png"),
+        "Validation MAE (months) by region, model type and cohort",
+        &FIG8_COHORTS.map(|c| (c.1, FIG8_HEADS.len())),
+        &column_names,
+        &rows,
+        &format!(
+            "{} validation films ({} M, {} F); predict-the-mean baseline {} months",
+            done.len(),
+            count(Sex::Male),
+            count(Sex::Female),
+            fmt(mae(done, |f| baseline.predict(f.sample.sex)).value)
+        ),
+    )?;
+    Ok(())
+}
+
+fn fig9_section(
+    md: &mut String,
+    spec: &ReportSpec<'_>,
+    done: &[&FilmPredictions],
+    baseline: &MeanBaseline,
+) -> Result<(), EvalError> {
+    writeln!(
+        md,
+        "## MAE by skeletal development stage and sex (the paper's Fig. 9)\n"
+    )?;
+    writeln!(
+        md,
+        "Stage of the true bone age (Gilsanz & Ratib). Each region: the mean of its models that \
+         cover the film's sex (per-sex and mixed, both heads); ensemble: all of them, as shipped. \
+         Bias: mean signed error (predicted − true) of the ensemble. `fig9.png`.\n"
+    )?;
+    let mut panels = Vec::new();
+    for sex in Sex::ALL {
+        let rows = fig9(done, sex, baseline);
+        let title = if sex == Sex::Male { "Male" } else { "Female" };
+        writeln!(md, "### {title}\n")?;
+        writeln!(
+            md,
+            "| stage | n | A | B | C | ensemble | bias | baseline |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
+        )?;
+        for r in &rows {
+            writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                r.stage.name(),
+                r.n,
+                fmt(r.mae[0]),
+                fmt(r.mae[1]),
+                fmt(r.mae[2]),
+                fmt(r.mae[3]),
+                r.bias.map_or("–".into(), |b| format!("{b:+.1}")),
+                fmt(r.baseline)
+            )?;
+        }
+        writeln!(md)?;
+        panels.push(LinePanel {
+            title: format!(
+                "{title} (n = {})",
+                done.iter().filter(|f| f.sample.sex == sex).count()
+            ),
+            categories: rows
+                .iter()
+                .map(|r| format!("{} ({})", r.stage.name(), r.n))
+                .collect(),
+            series: FIG8_ROWS
+                .iter()
+                .enumerate()
+                .map(|(i, (_, name))| (name.to_string(), rows.iter().map(|r| r.mae[i]).collect()))
+                .collect(),
+        });
+    }
+    line_panels(
+        &spec.out.join("fig9.png"),
+        "Validation MAE by skeletal development stage (n per stage in brackets)",
+        "MAE, months",
+        &panels,
+    )?;
+    Ok(())
+}
+
+fn torch_section(
+    md: &mut String,
+    spec: &ReportSpec<'_>,
+    done: &[&FilmPredictions],
+) -> Result<(), EvalError> {
+    if spec.torch.is_empty() {
+        return Ok(());
+    }
+    writeln!(md, "## Same data in PyTorch (`bench/torch_ref_train.py`)\n")?;
+    writeln!(
+        md,
+        "| recipe | PyTorch val MAE | ours val MAE | PyTorch training time |\n| --- | --- | --- | --- |"
+    )?;
+    for path in spec.torch {
+        let bad = |detail: String| EvalError::Torch {
+            path: path.clone(),
+            detail,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let j: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let region = j["region"].as_str().unwrap_or("A");
+        let head = if j["head"].as_str() == Some("classification") {
+            Head::Classification
+        } else {
+            Head::Regression
+        };
+        let ours: Mae = mae(done, |f| {
+            f.combined(|k| k.cohort == Cohort::Mixed && k.region.name() == region && k.head == head)
+        });
+        writeln!(
+            md,
+            "| region {region} {} mixed, {} epochs, input {} | {:.2} ({} films) | {} ({} films) | {:.0} s |",
+            head.short(),
+            j["epochs"],
+            j["input"],
+            j["val_mae_months"].as_f64().unwrap_or(f64::NAN),
+            j["val_images"],
+            fmt(ours.value),
+            ours.n,
+            j["seconds"].as_f64().unwrap_or(f64::NAN)
+        )?;
+    }
+    writeln!(md)?;
+    Ok(())
+}
+
+/// `predictions.csv`: each film's truth, ensemble and every model's prediction.
+fn write_predictions(spec: &ReportSpec<'_>, films: &[FilmPredictions]) -> Result<(), EvalError> {
+    let two = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.2}"));
+    let mut pred = String::from("id,sex,true_months,ensemble_months");
+    for k in &spec.keys {
+        write!(pred, ",{k}")?;
+    }
+    pred.push_str(",refused\n");
+    for f in films {
+        write!(
+            pred,
+            "{},{},{},{}",
+            f.sample.id,
+            f.sample.sex.letter(),
+            f.truth(),
+            two(f.ensemble())
+        )?;
+        for k in &spec.keys {
+            write!(
+                pred,
+                ",{}",
+                two(f.members.as_ref().ok().and_then(|p| p.get(k)).copied())
+            )?;
+        }
+        let refusal = f.members.as_ref().err().map_or("", |e| e.as_str());
+        writeln!(pred, ",{}", refusal.replace(',', ";"))?;
+    }
+    write_atomic(&spec.out.join("predictions.csv"), |w| {
+        w.write_all(pred.as_bytes())
+    })?;
+    Ok(())
+}

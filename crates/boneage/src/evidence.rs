@@ -1,0 +1,76 @@
+//! The evidence picture: the registered hand as the bone-age models saw it, with its
+//! mask outline, key points, registration targets and regions, and the numbers
+//! beneath.
+
+use boneage_core::growth::years_months;
+use boneage_core::overlay::canvas_overlay;
+use boneage_core::registration::Canvas;
+use boneage_nn::pipeline::Preprocessed;
+use image::RgbImage;
+
+use crate::assessor::Assessment;
+
+/// The registered canvas of a preprocessed film with its mask outline, key points,
+/// targets and regions.
+pub fn preprocessed_overlay(p: &Preprocessed, canvas: &Canvas) -> RgbImage {
+    canvas_overlay(
+        &p.registered,
+        Some(&p.registration.warp_mask(&p.mask, canvas)),
+        &p.registration.keypoints(&p.keypoints),
+        canvas,
+    )
+}
+
+impl Assessment {
+    /// The registered hand with key points and regions, and the numbers beneath.
+    pub fn evidence_picture(&self, canvas: &Canvas) -> RgbImage {
+        let hand = preprocessed_overlay(&self.preprocessed, canvas);
+        let e = &self.estimate;
+        let mut lines = vec![
+            format!("BONE AGE {:.0} MO ({})", e.months, years_months(e.months)),
+            format!(
+                "SEX {}, SPREAD {:.1} MO, {} MODELS",
+                self.patient.sex.letter(),
+                e.spread,
+                e.members.len()
+            ),
+        ];
+        for (i, v) in e.regions.iter().enumerate() {
+            if let Some(v) = v {
+                lines.push(format!(
+                    "{} {v:.0} MO",
+                    ["A HAND", "B CARPALS", "C METACARPALS"][i]
+                ));
+            }
+        }
+        if let Some(c) = &self.chronological {
+            // Short lines: the canvas is 400 px wide, 33 characters at this size.
+            lines.push(format!(
+                "AGE {:.0} MO ({})",
+                c.chronological_months,
+                years_months(c.chronological_months)
+            ));
+            lines.push(format!(
+                "DIFF {:+.0} MO, SDS {:+.1}: {}",
+                c.difference_months,
+                c.sds,
+                c.verdict.name()
+            ));
+        }
+        let scale = 2usize;
+        let line_h = 9 * scale;
+        let band = (lines.len() * line_h + 8) as u32;
+        let mut out = RgbImage::new(hand.width(), hand.height() + band);
+        image::imageops::replace(&mut out, &hand, 0, 0);
+        for (i, l) in lines.iter().enumerate() {
+            let color = if i == 0 {
+                [255, 220, 80]
+            } else {
+                [230, 230, 230]
+            };
+            let y = (hand.height() as usize + 4 + i * line_h) as i64;
+            boneage_core::font::draw_text_rgb(&mut out, l, 6, y, scale, color);
+        }
+        out
+    }
+}

@@ -1,0 +1,98 @@
+//! An assessment in the forms people and programs read: the lines `boneage assess`
+//! prints, and the JSON document that `--json`, the HTTP service and the Python
+//! package give (the same fields everywhere).
+
+use std::collections::BTreeMap;
+
+use boneage_core::growth::{Comparison, years_months};
+use boneage_core::registration::Region;
+use boneage_nn::ensemble::MemberEstimate;
+use serde::Serialize;
+
+use crate::assessor::Assessment;
+
+/// The regions' names as the text report gives them.
+pub const REGION_NAMES: [&str; 3] = [
+    "A, whole hand",
+    "B, carpals",
+    "C, metacarpals and phalanges",
+];
+
+/// The JSON form of an assessment.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report<'a> {
+    /// The film, as the user named it.
+    pub file: String,
+    /// "M" or "F".
+    pub sex: &'static str,
+    /// Where the sex came from (e.g. "--sex", "the file's header").
+    pub sex_from: &'static str,
+    /// The bone age, months.
+    pub bone_age_months: f64,
+    /// The bone age in years and months.
+    pub bone_age: String,
+    /// Standard deviation across the ensemble's members, months.
+    pub spread_months: f64,
+    /// Each region's mean estimate, months.
+    pub regions: BTreeMap<&'static str, Option<f64>>,
+    /// Every member's estimate.
+    pub members: &'a [MemberEstimate],
+    /// Against the chronological age, when known.
+    pub chronological: Option<Comparison>,
+    /// Seconds, as the caller measured them.
+    pub seconds: f64,
+}
+
+impl Assessment {
+    /// The JSON document of this assessment.
+    pub fn report(&self, file: &str, sex_from: &'static str, seconds: f64) -> Report<'_> {
+        let e = &self.estimate;
+        Report {
+            file: file.to_string(),
+            sex: self.patient.sex.letter(),
+            sex_from,
+            bone_age_months: e.months,
+            bone_age: years_months(e.months),
+            spread_months: e.spread,
+            regions: Region::ALL
+                .iter()
+                .map(|r| (r.name(), e.regions[*r as usize]))
+                .collect(),
+            members: &e.members,
+            chronological: self.chronological,
+            seconds,
+        }
+    }
+
+    /// The text report: the bone age with its spread, each region, and the
+    /// comparison with the chronological age.
+    pub fn text_lines(&self, file: &str, sex_from: &str) -> Vec<String> {
+        let e = &self.estimate;
+        let mut lines = vec![format!(
+            "{file}: bone age {:.0} months ({}), spread ±{:.1} months across {} models (sex {} from {sex_from})",
+            e.months,
+            years_months(e.months),
+            e.spread,
+            e.members.len(),
+            self.patient.sex.letter()
+        )];
+        for (i, v) in e.regions.iter().enumerate() {
+            if let Some(v) = v {
+                lines.push(format!("  region {:<32} {v:>6.1} months", REGION_NAMES[i]));
+            }
+        }
+        if let Some(c) = &self.chronological {
+            lines.push(format!(
+                "  chronological age {:.0} months ({}): {:+.0} months, SDS {:+.2} (Greulich-Pyle/Brush SD {:.1} months{}): {}",
+                c.chronological_months,
+                years_months(c.chronological_months),
+                c.difference_months,
+                c.sds,
+                c.sd_months,
+                if c.outside_table { ", age outside the table: nearest SD used" } else { "" },
+                c.verdict.name()
+            ));
+        }
+        lines
+    }
+}

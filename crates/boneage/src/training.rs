@@ -1,0 +1,545 @@
+//! Training recipes on a dataset folder: the split (sex-stratified, or a hold-out
+//! list that never enters training), the examples prepared once and cached in the
+//! run folder, the augmentation each network trains with, the baselines its
+//! validation figures must beat, a sheet of what the network sees, and the run
+//! itself (`boneage_nn::train::fit`: resumable, logged, checkpointed).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use boneage_core::dataset::{
+    Dataset, Sample, find_mask, ids_fingerprint, read_id_list, split_stratified,
+};
+use boneage_core::keypoints::read_csv;
+use boneage_core::{Cohort, Head, View};
+use boneage_nn::age::AgeHead;
+use boneage_nn::burn::prelude::Device;
+use boneage_nn::data::{Augment, Example, Examples, Target};
+use boneage_nn::inputs::{AgeView, age_examples, keypoint_examples, mask_examples};
+use boneage_nn::tasks::{AgeTask, KeypointTask, Preset, SegmentTask};
+use boneage_nn::train::{Observer, Outcome, RunSpec, Schedule, Task, TrainConfig, TrainError, fit};
+
+use crate::progress::Progress;
+
+/// What training could not do.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainingError {
+    /// The data could not be read, or an output written.
+    #[error(transparent)]
+    Core(#[from] boneage_core::Error),
+    /// The run failed.
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    /// The request does not hold together.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The settings every network's training shares.
+#[derive(Clone, Debug)]
+pub struct TrainSpec {
+    /// Dataset folder.
+    pub data: PathBuf,
+    /// Run folder: config, log, checkpoints, weights.
+    pub out: PathBuf,
+    /// Network sizes.
+    pub preset: Preset,
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Examples per step.
+    pub batch: usize,
+    /// First learning rate.
+    pub lr: f64,
+    /// Last learning rate.
+    pub lr_end: f64,
+    /// Adam's epsilon.
+    pub adam_eps: f32,
+    /// How the learning rate falls.
+    pub schedule: Schedule,
+    /// Seed of weights, order, augmentation, dropout.
+    pub seed: u64,
+    /// Images held out for validation (sex-stratified).
+    pub val: usize,
+    /// Seed of the validation split.
+    pub split_seed: u64,
+    /// A list of ids that is the validation set instead of a random split.
+    pub holdout: Option<PathBuf>,
+    /// Use only the first N labelled images.
+    pub limit: Option<usize>,
+    /// No augmentation.
+    pub no_augment: bool,
+    /// Continue the run from its last checkpoint.
+    pub resume: bool,
+    /// Stop after this many epochs in total.
+    pub stop_after: Option<usize>,
+    /// Start from these weights instead of random ones.
+    pub init: Option<PathBuf>,
+}
+
+/// The dataset and its split.
+pub struct TrainData {
+    /// The dataset.
+    pub ds: Dataset,
+    /// Training samples.
+    pub train: Vec<Sample>,
+    /// Validation samples (never trained on).
+    pub val: Vec<Sample>,
+}
+
+impl TrainData {
+    /// The samples `keep` accepts, split as `spec` says.
+    pub fn open(spec: &TrainSpec, keep: impl Fn(&Sample) -> bool) -> Result<Self, TrainingError> {
+        let ds = Dataset::open_dir(&spec.data)?;
+        let mut samples: Vec<Sample> = ds.samples.iter().filter(|s| keep(s)).cloned().collect();
+        if let Some(n) = spec.limit {
+            samples.truncate(n);
+        }
+        if samples.len() < 2 {
+            return Err(TrainingError::Invalid(format!(
+                "{}: {} usable labelled images; at least 2 are needed",
+                spec.data.display(),
+                samples.len()
+            )));
+        }
+        if let Some(path) = &spec.holdout {
+            let ids = read_id_list(path)?;
+            let (val, train): (Vec<Sample>, Vec<Sample>) =
+                samples.into_iter().partition(|s| ids.contains(&s.id));
+            if val.is_empty() || train.is_empty() {
+                return Err(TrainingError::Invalid(format!(
+                    "{}: {} of its {} ids are labelled images here, leaving {} for training; \
+                     both sets need at least one",
+                    path.display(),
+                    val.len(),
+                    ids.len(),
+                    train.len()
+                )));
+            }
+            return Ok(Self { train, val, ds });
+        }
+        let n_val = spec.val.min(samples.len() / 2);
+        let split = split_stratified(&samples, n_val, spec.split_seed)?;
+        let pick = |idx: &[usize]| idx.iter().map(|&i| samples[i].clone()).collect();
+        Ok(Self {
+            train: pick(&split.train),
+            val: pick(&split.validation),
+            ds,
+        })
+    }
+
+    /// Training and validation examples, from the run folder's caches when they were
+    /// made from the same source and split, else prepared and cached.
+    pub fn examples(
+        &self,
+        spec: &TrainSpec,
+        source: &str,
+        make: impl Fn(&Dataset, &[Sample], &(dyn Fn() + Sync)) -> boneage_core::Result<Examples>,
+        progress: &dyn Progress,
+    ) -> Result<[Arc<Examples>; 2], TrainingError> {
+        std::fs::create_dir_all(&spec.out).map_err(|e| boneage_core::Error::Write {
+            path: spec.out.clone(),
+            detail: e.to_string(),
+        })?;
+        let mut out = Vec::new();
+        for (set, samples, what) in [
+            ("train", &self.train, "training examples"),
+            ("val", &self.val, "validation examples"),
+        ] {
+            out.push(cached(
+                &spec.out.join(format!("examples-{set}.bin")),
+                &format!("{source} {set} {}", ids_fingerprint(samples)),
+                samples.len(),
+                what,
+                |p| make(&self.ds, samples, p),
+                progress,
+            )?);
+        }
+        let [train, val]: [Arc<Examples>; 2] = out.try_into().expect("two sets");
+        Ok([train, val])
+    }
+
+    /// The data in words, for the manifest.
+    pub fn describe(&self, spec: &TrainSpec) -> String {
+        format!(
+            "{} ({} labelled images trained on, {} held out for validation: {})",
+            self.ds.image_dir.display(),
+            self.train.len(),
+            self.val.len(),
+            match &spec.holdout {
+                Some(p) => format!("the ids in {}", p.display()),
+                None => format!("sex-stratified split, seed {}", spec.split_seed),
+            }
+        )
+    }
+}
+
+/// Examples from the cache file when it was made from the same source, else
+/// prepared and cached.
+fn cached(
+    path: &Path,
+    source: &str,
+    n: usize,
+    what: &str,
+    make: impl FnOnce(&(dyn Fn() + Sync)) -> boneage_core::Result<Examples>,
+    progress: &dyn Progress,
+) -> Result<Arc<Examples>, TrainingError> {
+    if path.is_file() {
+        match Examples::load(path, source) {
+            Ok(ex) => {
+                progress.note(&format!(
+                    "{what}: {} examples from the cache {}",
+                    ex.items.len(),
+                    path.display()
+                ));
+                return Ok(Arc::new(ex));
+            }
+            Err(e) => progress.note(&format!("{e}; preparing again")),
+        }
+    }
+    progress.start(&format!("preparing {what}"), n);
+    let ex = make(&|| progress.inc())?;
+    progress.finish();
+    ex.save(path, source)?;
+    progress.note(&format!(
+        "{what}: {} examples prepared and cached in {}",
+        ex.items.len(),
+        path.display()
+    ));
+    Ok(Arc::new(ex))
+}
+
+/// The augmentation each network trains with.
+pub mod augment {
+    use super::Augment;
+
+    /// Masks: flips keep masks true; moderate zoom and rotation.
+    pub const SEGMENT: Augment = Augment {
+        zoom: 0.1,
+        rotation_deg: 15.0,
+        shift: 0.05,
+        flip: true,
+    };
+    /// Key points: flips keep key-point labels true (each point moves with the
+    /// image) and teach the net mirrored films; rotations up to 30° cover tilted
+    /// hands.
+    pub const KEYPOINTS: Augment = Augment {
+        zoom: 0.1,
+        rotation_deg: 30.0,
+        shift: 0.08,
+        flip: true,
+    };
+    /// Bone age on registered regions: small moves only, never mirrored.
+    pub const AGE: Augment = Augment {
+        zoom: 0.08,
+        rotation_deg: 8.0,
+        shift: 0.04,
+        flip: false,
+    };
+}
+
+/// Validation MAE of predicting the mean training age (per sex when `per_sex`).
+pub fn mean_age_baseline(train: &Examples, val: &Examples, per_sex: bool) -> f64 {
+    let age = |e: &Example| match e.target {
+        Target::Age(m) => m as f64,
+        _ => f64::NAN,
+    };
+    let mean = |male: Option<bool>| {
+        let v: Vec<f64> = train
+            .items
+            .iter()
+            .filter(|e| male.is_none_or(|m| e.male == m))
+            .map(age)
+            .collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    let (all, m, f) = (mean(None), mean(Some(true)), mean(Some(false)));
+    let err: f64 = val
+        .items
+        .iter()
+        .map(|e| {
+            let p = match (per_sex, e.male) {
+                (false, _) => all,
+                (true, true) => m,
+                (true, false) => f,
+            };
+            (age(e) - p).abs()
+        })
+        .sum();
+    err / val.items.len().max(1) as f64
+}
+
+/// Validation error of predicting each key point's mean training position, in
+/// input pixels: fingertip, thumb, capitate.
+pub fn mean_keypoint_baseline(train: &Examples, val: &Examples) -> [f64; 3] {
+    let mut m = [0f32; 6];
+    for e in &train.items {
+        if let Target::Keypoints(k) = &e.target {
+            for (a, b) in m.iter_mut().zip(k) {
+                *a += b / train.items.len() as f32;
+            }
+        }
+    }
+    let mut err = [0f64; 3];
+    for item in &val.items {
+        if let Target::Keypoints(k) = &item.target {
+            for (i, e) in err.iter_mut().enumerate() {
+                let dx = (k[2 * i] - m[2 * i]) as f64 * val.width as f64 / 2.0;
+                let dy = (k[2 * i + 1] - m[2 * i + 1]) as f64 * val.height as f64 / 2.0;
+                *e += (dx * dx + dy * dy).sqrt() / val.items.len().max(1) as f64;
+            }
+        }
+    }
+    err
+}
+
+/// Runs one network's training on prepared examples: writes the examples sheet,
+/// then fits, resumably.
+#[allow(clippy::too_many_arguments)]
+pub fn run_task<T: Task>(
+    task: &T,
+    spec: &TrainSpec,
+    data: &TrainData,
+    [train, val]: [Arc<Examples>; 2],
+    augment: Augment,
+    labels: (Option<Cohort>, Option<View>),
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<Outcome<T::Model>, TrainingError> {
+    let config = TrainConfig {
+        epochs: spec.epochs,
+        batch_size: spec.batch,
+        lr_start: spec.lr,
+        lr_end: spec.lr_end,
+        schedule: spec.schedule,
+        seed: spec.seed,
+        recalibrate_bn: true,
+        adam_epsilon: spec.adam_eps,
+        augment: if spec.no_augment {
+            Augment::NONE
+        } else {
+            augment
+        },
+    };
+    let sheet = spec.out.join("examples.png");
+    crate::training_sheet::examples_sheet(&train, &config.augment, spec.seed, &sheet)?;
+    observer.message(&format!(
+        "what the network sees (16 augmented training examples): {}",
+        sheet.display()
+    ));
+    let run = RunSpec {
+        dir: spec.out.clone(),
+        train,
+        val,
+        config,
+        trained_on: data.describe(spec),
+        sex: labels.0,
+        region: labels.1,
+        resume: spec.resume,
+        stop_after: spec.stop_after,
+        init_from: spec.init.clone(),
+    };
+    Ok(fit(task, &run, device, observer)?)
+}
+
+/// The U-Net on the masks in `masks` (`<id>.mask.png` or `<id>.png`).
+pub fn train_segment(
+    spec: &TrainSpec,
+    masks: &Path,
+    device: &Device,
+    progress: &dyn Progress,
+    observer: &mut dyn Observer,
+) -> Result<bool, TrainingError> {
+    let (config, input) = spec.preset.unet();
+    let task = SegmentTask { config, input };
+    let data = TrainData::open(spec, |s| find_mask(masks, &s.id).is_some())?;
+    let source = format!("masks {} {}x{}", masks.display(), input[0], input[1]);
+    let ex = data.examples(
+        spec,
+        &source,
+        |ds, s, p| mask_examples(ds, s, masks, input, p),
+        progress,
+    )?;
+    let labels = (None, None);
+    let out = run_task(
+        &task,
+        spec,
+        &data,
+        ex,
+        augment::SEGMENT,
+        labels,
+        device,
+        observer,
+    )?;
+    Ok(out.finished)
+}
+
+/// The key-point regressor on the points in `keypoints` (CSV).
+pub fn train_keypoints(
+    spec: &TrainSpec,
+    keypoints: &Path,
+    device: &Device,
+    progress: &dyn Progress,
+    observer: &mut dyn Observer,
+) -> Result<bool, TrainingError> {
+    let kp = read_csv(keypoints)?;
+    let task = KeypointTask {
+        config: spec.preset.keypoints(),
+    };
+    let input = task.input();
+    let data = TrainData::open(spec, |s| kp.contains_key(&s.id))?;
+    let source = format!(
+        "keypoints {} {}x{}",
+        keypoints.display(),
+        input[0],
+        input[1]
+    );
+    let ex = data.examples(
+        spec,
+        &source,
+        |ds, s, p| keypoint_examples(ds, s, &kp, input, p),
+        progress,
+    )?;
+    let base = mean_keypoint_baseline(&ex[0], &ex[1]);
+    progress.note(&format!(
+        "baseline (mean training position): fingertip {:.2} px, thumb {:.2} px, capitate {:.2} px of the {}x{} input",
+        base[0], base[1], base[2], input[0], input[1]
+    ));
+    let labels = (None, None);
+    let out = run_task(
+        &task,
+        spec,
+        &data,
+        ex,
+        augment::KEYPOINTS,
+        labels,
+        device,
+        observer,
+    )?;
+    Ok(out.finished)
+}
+
+/// Where a bone-age net's images come from and what it is.
+#[derive(Clone, Debug)]
+pub struct AgeRecipe {
+    /// What it reads.
+    pub view: View,
+    /// The region crops of a `boneage preprocess --out` folder, instead of
+    /// registering from key points.
+    pub crops: Option<PathBuf>,
+    /// Key points to register the films (default: DATA/keypoints.csv).
+    pub keypoints: Option<PathBuf>,
+    /// Input `[height, width]` instead of the preset's.
+    pub input: Option<[usize; 2]>,
+    /// VGG block widths instead of the preset's.
+    pub widths: Option<Vec<usize>>,
+    /// Fully connected widths instead of the preset's.
+    pub hidden: Option<Vec<usize>>,
+    /// Output head.
+    pub head: Head,
+    /// The patients it is for.
+    pub cohort: Cohort,
+}
+
+impl AgeRecipe {
+    /// The view of the films, after checking that what it needs is there.
+    fn age_view(&self, spec: &TrainSpec) -> Result<AgeView, TrainingError> {
+        let invalid = |s: String| Err(TrainingError::Invalid(s));
+        let Some(region) = self.view.region() else {
+            return Ok(AgeView::Whole);
+        };
+        if let Some(dir) = &self.crops {
+            if !dir.is_dir() {
+                return invalid(format!("--crops {}: not a folder", dir.display()));
+            }
+            return Ok(AgeView::Crops {
+                dir: dir.clone(),
+                region,
+            });
+        }
+        let kp_path = self
+            .keypoints
+            .clone()
+            .unwrap_or_else(|| spec.data.join("keypoints.csv"));
+        if !kp_path.is_file() {
+            return invalid(format!(
+                "region {region} needs key points to register the images: {} does not exist \
+                 (give --keypoints, or use --region whole)",
+                kp_path.display()
+            ));
+        }
+        Ok(AgeView::Region {
+            keypoints: read_csv(&kp_path)?,
+            canvas: spec.preset.canvas(),
+            region,
+        })
+    }
+}
+
+/// A bone-age net for one region (or the whole film), head and cohort.
+pub fn train_age(
+    spec: &TrainSpec,
+    recipe: &AgeRecipe,
+    device: &Device,
+    progress: &dyn Progress,
+    observer: &mut dyn Observer,
+) -> Result<bool, TrainingError> {
+    let view = recipe.age_view(spec)?;
+    let input = recipe.input.unwrap_or(spec.preset.age_input(recipe.view));
+    let head = match recipe.head {
+        Head::Regression => AgeHead::Regression,
+        Head::Classification => AgeHead::Classification { classes: 240 },
+    };
+    let mixed = recipe.cohort == Cohort::Mixed;
+    let mut config = spec.preset.age(input, head, mixed);
+    if let Some(w) = &recipe.widths {
+        if w.is_empty() || w.contains(&0) {
+            return Err(TrainingError::Invalid(format!(
+                "--widths {w:?}: give positive block widths"
+            )));
+        }
+        config.features = w.clone();
+    }
+    if let Some(h) = &recipe.hidden {
+        if h.contains(&0) {
+            return Err(TrainingError::Invalid(format!(
+                "--hidden {h:?}: give positive widths"
+            )));
+        }
+        config.hidden = h.clone();
+    }
+    let task = AgeTask { config };
+    // Registered regions need the film's key points; films without them (the
+    // preprocessing refused them, or they are not labelled) are left out.
+    let data = TrainData::open(spec, |s| recipe.cohort.covers(s.sex) && view.has(&s.id))?;
+    let source = format!(
+        "age {} region {} {}x{} sex {}",
+        spec.data.display(),
+        recipe.view,
+        input[0],
+        input[1],
+        recipe.cohort
+    );
+    let ex = data.examples(
+        spec,
+        &source,
+        |ds, s, p| age_examples(ds, s, &view, input, p),
+        progress,
+    )?;
+    let base = mean_age_baseline(&ex[0], &ex[1], mixed);
+    progress.note(&format!(
+        "baseline (predict the mean training age{}): validation MAE {base:.2} months",
+        if mixed { " per sex" } else { "" }
+    ));
+    let labels = (Some(recipe.cohort), Some(recipe.view));
+    let out = run_task(
+        &task,
+        spec,
+        &data,
+        ex,
+        augment::AGE,
+        labels,
+        device,
+        observer,
+    )?;
+    Ok(out.finished)
+}

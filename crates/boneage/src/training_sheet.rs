@@ -1,0 +1,73 @@
+//! What a network sees in training: a contact sheet of augmented examples with
+//! their targets drawn.
+
+use std::path::Path;
+
+use boneage_core::geometry::Point;
+use boneage_core::image::Mask;
+use boneage_core::overlay::{colors, draw_mask_outline, draw_point, to_rgb};
+use boneage_core::sheet::{SheetLayout, save_rgb};
+use boneage_nn::data::{Augment, Examples, Target};
+
+/// A contact sheet of the first 16 training examples as the network sees them
+/// (augmented), with their targets drawn: key points as dots, masks as outlines.
+pub fn examples_sheet(
+    ex: &Examples,
+    augment: &Augment,
+    seed: u64,
+    path: &Path,
+) -> boneage_core::Result<()> {
+    let n = ex.items.len().min(16);
+    let idx: Vec<usize> = (0..n).collect();
+    let seeds: Vec<u64> = (0..n as u64).map(|k| seed.wrapping_add(k)).collect();
+    let b = ex.batch(&idx, augment, &seeds);
+    let (w, h) = (ex.width, ex.height);
+    let tl = ex.target_len();
+    let mut tiles = Vec::with_capacity(n);
+    for (k, &i) in idx.iter().enumerate() {
+        let px: Vec<f32> = b.images[k * w * h..(k + 1) * w * h]
+            .iter()
+            .map(|v| (v + 1.0) / 2.0)
+            .collect();
+        let img = boneage_core::GrayImage::from_vec(w, h, px)?;
+        let mut rgb = to_rgb(&img);
+        let t = &b.targets[k * tl..(k + 1) * tl];
+        let item = &ex.items[i];
+        let caption = match &item.target {
+            Target::Age(m) => format!(
+                "{} {} {:.0} mo",
+                item.id,
+                if item.male { "M" } else { "F" },
+                m
+            ),
+            Target::Keypoints(_) => {
+                for (j, c) in [colors::FINGERTIP, colors::THUMB, colors::CAPITATE]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let p = Point::new(
+                        (t[2 * j] as f64 + 1.0) / 2.0 * w as f64,
+                        (t[2 * j + 1] as f64 + 1.0) / 2.0 * h as f64,
+                    );
+                    draw_point(&mut rgb, p, 2.0, c);
+                }
+                item.id.clone()
+            }
+            Target::Mask(_) => {
+                let m = Mask::from_vec(w, h, t.iter().map(|&v| (v > 0.5) as u8).collect())?;
+                draw_mask_outline(&mut rgb, &m, colors::MASK, 1);
+                item.id.clone()
+            }
+        };
+        tiles.push((caption, rgb));
+    }
+    let layout = SheetLayout {
+        columns: 8,
+        tile_width: w.min(192),
+        tile_height: h.min(256),
+        title: Some(format!(
+            "training examples as the network sees them ({w}x{h}, augmented)"
+        )),
+    };
+    save_rgb(&tiles, &layout, path)
+}
