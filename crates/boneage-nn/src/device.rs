@@ -39,7 +39,7 @@ impl DeviceChoice {
             DeviceChoice::Wgpu => Err(DeviceError {
                 choice: self,
                 detail: "this boneage was built without GPU support; build it with \
-                         `cargo build --release --features wgpu`"
+                         `cargo build --release -p boneage-cli --features wgpu`"
                     .into(),
             }),
         }
