@@ -3,7 +3,7 @@
 //! | code | meaning |
 //! | --- | --- |
 //! | 0 | done |
-//! | 1 | some of several inputs failed or were refused (the others are done) |
+//! | 1 | commands that take several inputs (files, a folder, a list): some failed or were refused, the others are done |
 //! | 2 | bad usage, or an input or run that could not be done at all |
 //! | 3 | the one film given was refused (no hand, key points inconsistent, …) |
 

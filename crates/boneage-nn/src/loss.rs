@@ -17,7 +17,7 @@ pub fn bce_with_logits<const D: usize>(logits: Tensor<D>, target: Tensor<D>) -> 
 ///
 /// Read literally, Eq. 3 averages `y·ŷ / (y + ŷ − y·ŷ)` per pixel, which is 0 on every
 /// background pixel, so it could never reach 1; the authors' code (and TernausNet, the
-/// paper's reference [8]) sums numerator and denominator over the batch instead, which
+/// paper's reference \[8\]) sums numerator and denominator over the batch instead, which
 /// is what this computes: `Σ y·ŷ / Σ (y + ŷ − y·ŷ)`, with ε = 1e-7 against 0/0.
 pub fn soft_jaccard<const D: usize>(prob: Tensor<D>, target: Tensor<D>) -> Tensor<1> {
     let inter = (prob.clone() * target.clone()).sum();

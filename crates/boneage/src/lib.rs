@@ -49,6 +49,7 @@
 
 pub mod assessor;
 pub mod batch;
+pub mod bench;
 pub mod charts;
 pub mod evaluation;
 pub mod evidence;

@@ -4,13 +4,6 @@
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
-use boneage_core::geometry::{Affine, Point};
-use boneage_core::image::Mask;
-use boneage_core::ops::{
-    ClaheConfig, Connectivity, clahe, fill_holes, largest_component, resize_area, resize_bilinear,
-    warp_affine,
-};
-use boneage_core::phantom::{PhantomConfig, generate, image_rng};
 
 /// Arguments of `boneage bench`.
 #[derive(clap::Args)]
@@ -64,76 +57,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn ops(args: OpsArgs) -> anyhow::Result<ExitCode> {
-    // A phantom film at the paper's canvas size, 1600 wide and 2080 tall.
-    let cfg = PhantomConfig {
-        width: 1600,
-        height: 2080,
-        ..PhantomConfig::default()
-    };
-    let img = generate(&cfg, &mut image_rng(1, 0))?.image;
-    // Round-trip through 8 bits so that both sides see exactly the same pixels.
-    let img = boneage_core::GrayImage::from_vec(
-        img.width(),
-        img.height(),
-        img.to_u8().iter().map(|&v| v as f32 / 255.0).collect(),
-    )?;
+    let img = boneage::bench::bench_film()?;
     let dir = std::env::temp_dir().join(format!("boneage-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("film.png");
     img.save_png(&path)?;
-
     let (w, h) = (img.width(), img.height());
-    // Rotate 10 degrees and zoom 1.1 about the centre, as OpenCV's
-    // getRotationMatrix2D; the warp wants the output-to-input map.
-    let c = Point::new(w as f64 / 2.0, h as f64 / 2.0);
-    let r = Affine::similarity(1.1, 10f64.to_radians(), false, Point::default());
-    let forward = Affine::similarity(1.1, 10f64.to_radians(), false, c - r.apply(c));
-    let out_to_in = forward.inverse().expect("invertible");
-    let mask = Mask::threshold(&img, 40.0 / 255.0);
-    let clahe_cfg = ClaheConfig {
-        tiles_x: 8,
-        tiles_y: 8,
-        clip_limit: 2.0,
-    };
     let reps = args.reps;
-    let only = args.only.clone().unwrap_or_default();
-    let time = |name: &str, f: &mut dyn FnMut()| {
-        if name.contains(&only) {
-            boneage_nn::bench::timed(1, reps, f)
-        } else {
-            f64::NAN
-        }
-    };
-    let ours = [
-        (
-            "warp_affine",
-            time("warp_affine", &mut || {
-                drop(warp_affine(&img, &out_to_in, w, h))
-            }),
-        ),
-        (
-            "resize_bilinear_400x520",
-            time("resize_bilinear_400x520", &mut || {
-                drop(resize_bilinear(&img, 400, 520))
-            }),
-        ),
-        (
-            "resize_area_400x520",
-            time("resize_area_400x520", &mut || {
-                drop(resize_area(&img, 400, 520))
-            }),
-        ),
-        (
-            "clahe_8x8_clip2",
-            time("clahe_8x8_clip2", &mut || drop(clahe(&img, &clahe_cfg))),
-        ),
-        (
-            "components_and_holes",
-            time("components_and_holes", &mut || {
-                drop(fill_holes(&largest_component(&mask, Connectivity::Eight)))
-            }),
-        ),
-    ];
+    let ours = boneage::bench::time_image_ops(&img, reps, args.only.as_deref().unwrap_or(""));
 
     let reference: Option<serde_json::Value> = match &args.opencv {
         None => None,
