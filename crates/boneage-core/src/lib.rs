@@ -24,6 +24,7 @@ pub mod phantom;
 pub mod registration;
 pub mod sheet;
 pub mod stages;
+pub mod stress;
 
 pub use domain::{Cohort, Head, ModelKey, NetKind, Sex, View};
 pub use error::{Error, Result};

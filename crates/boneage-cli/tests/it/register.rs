@@ -87,3 +87,73 @@ fn segment_and_register_phantoms() {
     );
     assert!(tmp.path().join("reg2/ph00002.png").is_file());
 }
+
+/// The stress suite on two phantoms with their true key points as labels: every
+/// transform gets a row whose correct, refused and wrong counts add up to the films.
+#[test]
+fn stress_suite_counts_every_film_under_every_transform() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = boneage(args, tmp.path());
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    run(&[
+        "phantom", "--n", "2", "--out", "ph", "--seed", "4", "--clean",
+    ]);
+    let lab = tmp.path().join("lab");
+    std::fs::create_dir_all(lab.join("masks")).unwrap();
+    std::fs::copy(
+        tmp.path().join("ph/keypoints.csv"),
+        lab.join("keypoints.csv"),
+    )
+    .unwrap();
+    for id in ["ph00001", "ph00002"] {
+        let name = format!("{id}.png");
+        std::fs::copy(
+            tmp.path().join("ph/masks").join(&name),
+            lab.join("masks").join(&name),
+        )
+        .unwrap();
+    }
+    std::fs::write(lab.join("holdout-keypoints.txt"), "ph00001\nph00002\n").unwrap();
+    let report = run(&[
+        "evaluate-preprocess",
+        "ph",
+        "--labels",
+        "lab",
+        "--stress",
+        "--films",
+        "2",
+        "--sheet",
+        "stress.png",
+    ]);
+    let rows: Vec<Vec<&str>> = report
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| transform") && !l.starts_with("| ---"))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), 21, "{report}");
+    for r in &rows {
+        let n: usize = r[2..5].iter().map(|v| v.parse::<usize>().unwrap()).sum();
+        assert_eq!(n, 2, "{r:?}");
+    }
+    assert!(
+        rows[0][1] == "as filmed" && rows[12][1].starts_with("mirrored"),
+        "{report}"
+    );
+    assert!(tmp.path().join("stress.png").is_file());
+    // --films without --stress is a usage error.
+    let out = boneage(
+        &[
+            "evaluate-preprocess",
+            "ph",
+            "--labels",
+            "lab",
+            "--films",
+            "2",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,199 @@
+//! The stress suite: the front end on held-out films sent the ways users send them
+//! (`boneage_core::stress`), each outcome correct, refused or wrong. Correct means all
+//! three key points within 5 % of the hand's length (true fingertip to capitate) of
+//! the truth carried through the transform; wrong is an answer that is not correct —
+//! the outcome that must not happen, since the age models would then read the wrong
+//! bones.
+
+use std::path::Path;
+
+use boneage_core::dataset::{Dataset, find_mask, read_id_list};
+use boneage_core::image::Mask;
+use boneage_core::keypoints::{self, KeyPoints};
+use boneage_core::overlay::{colors, draw_point, to_rgb};
+use boneage_core::sheet::{SheetLayout, save_rgb, thumbnail};
+use boneage_core::stress::Stress;
+use boneage_core::{Error, read_radiograph};
+use boneage_nn::pipeline::Pipeline;
+use image::RgbImage;
+
+use crate::progress::Progress;
+
+/// How one film came out of one transform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// All three points within tolerance.
+    Correct,
+    /// The front end refused the film.
+    Refused,
+    /// An answer, but not the right one.
+    Wrong,
+}
+
+/// The outcome of the front end's key points `found` against `truth`, with
+/// `tolerance` as a fraction of the true fingertip–capitate distance.
+pub fn judge(truth: &KeyPoints, found: Option<&KeyPoints>, tolerance: f64) -> Outcome {
+    let Some(f) = found else {
+        return Outcome::Refused;
+    };
+    let limit = tolerance * truth.fingertip.dist(truth.capitate);
+    let ok = [
+        (truth.fingertip, f.fingertip),
+        (truth.thumb, f.thumb),
+        (truth.capitate, f.capitate),
+    ]
+    .iter()
+    .all(|(t, p)| t.dist(*p) <= limit);
+    if ok { Outcome::Correct } else { Outcome::Wrong }
+}
+
+/// Counts of one transform.
+#[derive(Clone, Debug, Default)]
+pub struct StressRow {
+    /// The transform's name.
+    pub name: String,
+    /// Correct, refused, wrong.
+    pub counts: [usize; 3],
+}
+
+/// Tile size (width, height) of the contact sheet.
+const TILE: [usize; 2] = [150, 188];
+
+/// Tiles per row of the contact sheet: the first films of each transform.
+const SHEET_FILMS: usize = 5;
+
+fn tile(img: &boneage_core::GrayImage, found: Option<&KeyPoints>) -> RgbImage {
+    let thumb = thumbnail(img, TILE[0], TILE[1]);
+    let s = thumb.width() as f64 / img.width() as f64;
+    let mut rgb = to_rgb(&thumb);
+    if let Some(k) = found {
+        draw_point(&mut rgb, k.fingertip * s, 3.0, colors::FINGERTIP);
+        draw_point(&mut rgb, k.thumb * s, 3.0, colors::THUMB);
+        draw_point(&mut rgb, k.capitate * s, 3.0, colors::CAPITATE);
+    }
+    rgb
+}
+
+/// Runs the suite on the first `limit` held-out key-point films of `labels`
+/// (`holdout-keypoints.txt`, `keypoints.csv`, `masks/`) in `data`; returns the
+/// Markdown report and writes the contact sheet (one row per transform) to `sheet`.
+pub fn stress_suite(
+    pipeline: &Pipeline,
+    data: &Path,
+    labels: &Path,
+    limit: usize,
+    sheet: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<String, Error> {
+    let ds = Dataset::open_dir(data)?;
+    let truth_kp = keypoints::read_csv(&labels.join("keypoints.csv"))?;
+    let ids: Vec<String> = read_id_list(&labels.join("holdout-keypoints.txt"))?
+        .into_iter()
+        .filter(|id| truth_kp.contains_key(id) && ds.samples.iter().any(|s| &s.id == id))
+        .take(limit)
+        .collect();
+    let suite = Stress::suite();
+    let mut rows: Vec<StressRow> = suite
+        .iter()
+        .map(|s| StressRow {
+            name: s.describe(),
+            ..StressRow::default()
+        })
+        .collect();
+    let mut tiles: Vec<Vec<(String, RgbImage)>> = vec![Vec::new(); suite.len()];
+    progress.start("stress suite", ids.len() * suite.len());
+    for (n, id) in ids.iter().enumerate() {
+        let sample = ds.samples.iter().find(|s| &s.id == id).expect("filtered");
+        let r = read_radiograph(ds.image_path(sample))?;
+        let (w, h) = (r.pixels.width(), r.pixels.height());
+        let mask = match find_mask(&labels.join("masks"), id) {
+            Some(p) => Mask::load_png(&p)?.resized(w, h),
+            None => pipeline.segment(&r.pixels),
+        };
+        let truth = truth_kp[id];
+        for (i, s) in suite.iter().enumerate() {
+            let (img, t) = s.apply(&r.pixels, &mask, &truth, n as u64);
+            let found = pipeline.run(&img).ok().map(|p| p.keypoints);
+            let outcome = judge(&t, found.as_ref(), 0.05);
+            rows[i].counts[outcome as usize] += 1;
+            if sheet.is_some() && tiles[i].len() < SHEET_FILMS {
+                let word = match outcome {
+                    Outcome::Correct => "ok",
+                    Outcome::Refused => "REFUSED",
+                    Outcome::Wrong => "WRONG",
+                };
+                let caption = if tiles[i].is_empty() {
+                    format!("{}: {word}", s.name())
+                } else {
+                    format!("{id} {word}")
+                };
+                tiles[i].push((caption, tile(&img, found.as_ref())));
+            }
+            progress.inc();
+        }
+    }
+    progress.finish();
+    if let Some(path) = sheet {
+        let all: Vec<(String, RgbImage)> = tiles.into_iter().flatten().collect();
+        let layout = SheetLayout {
+            columns: SHEET_FILMS.min(ids.len()).max(1),
+            tile_width: TILE[0],
+            tile_height: TILE[1],
+            title: Some(
+                "stress suite: one row per transform (points: what the front end found)".into(),
+            ),
+        };
+        save_rgb(&all, &layout, path)?;
+    }
+    Ok(stress_report(data, labels, ids.len(), &rows))
+}
+
+fn stress_report(data: &Path, labels: &Path, films: usize, rows: &[StressRow]) -> String {
+    let mut md = format!(
+        "# Stress suite of the front end ({} held-out films of {})\n\n\
+         Correct: all three key points within 5 % of the hand's length of the truth \
+         carried through the transform. Wrong: an answer that is not correct. The truth: \
+         `{}`. Made by `boneage evaluate-preprocess {} --labels {} --stress --films \
+         {films}`.\n\n\
+         | transform | correct | refused | wrong | correct % | wrong % |\n\
+         | --- | --- | --- | --- | --- | --- |\n",
+        films,
+        data.display(),
+        labels.join("keypoints.csv").display(),
+        data.display(),
+        labels.display()
+    );
+    let pct = |n: usize| 100.0 * n as f64 / films.max(1) as f64;
+    for r in rows {
+        let [c, f, w] = r.counts;
+        md.push_str(&format!(
+            "| {} | {c} | {f} | {w} | {:.1} | {:.1} |\n",
+            r.name,
+            pct(c),
+            pct(w)
+        ));
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boneage_core::geometry::Point;
+
+    #[test]
+    fn a_point_off_by_more_than_the_tolerance_is_wrong() {
+        let t = KeyPoints {
+            fingertip: Point::new(50.0, 0.0),
+            thumb: Point::new(90.0, 60.0),
+            capitate: Point::new(50.0, 100.0),
+        };
+        assert_eq!(judge(&t, None, 0.05), Outcome::Refused);
+        assert_eq!(judge(&t, Some(&t), 0.05), Outcome::Correct);
+        let mut f = t;
+        f.thumb.x += 4.9;
+        assert_eq!(judge(&t, Some(&f), 0.05), Outcome::Correct);
+        f.thumb.x += 0.2;
+        assert_eq!(judge(&t, Some(&f), 0.05), Outcome::Wrong);
+    }
+}
