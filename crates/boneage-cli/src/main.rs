@@ -53,6 +53,8 @@ enum Command {
     Review(commands::review::Args),
     /// Set key points by hand: a coordinate grid to read them off, then the numbers.
     Annotate(commands::annotate::Args),
+    /// Join the parts of a sharded batch (`assess --shard I/N`) into one results CSV.
+    Merge(commands::merge::Args),
     /// Write a sex-stratified validation split (an id list for `--holdout`).
     Split(commands::split::Args),
     /// Train the U-Net, the key-point net or a bone-age net (resumable).
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
         Command::Mine(args) => commands::mine::run(args, device),
         Command::Review(args) => commands::review::run(args),
         Command::Annotate(args) => commands::annotate::run(args),
+        Command::Merge(args) => commands::merge::run(args),
         Command::Split(args) => commands::split::run(args),
         Command::Train(args) => commands::train::run(args, device),
         Command::Bench(args) => commands::bench::run(args),

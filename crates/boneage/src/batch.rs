@@ -265,35 +265,41 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// The header of a results CSV.
+pub const RESULTS_HEADER: &str = "id,file,sex,bone_age_months,spread_months,region_a,region_b,region_c,chronological_age_months,difference_months,sds,verdict,true_bone_age_months,error_months,seconds,error";
+
+impl BatchRow {
+    /// The row as a line of the results CSV (no newline).
+    pub fn csv_line(&self) -> String {
+        let c = self.chrono.as_ref();
+        format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{}",
+            csv_field(&self.id),
+            csv_field(&self.file),
+            self.sex,
+            fmt(self.bone_age),
+            fmt(self.spread),
+            fmt(self.regions[0]),
+            fmt(self.regions[1]),
+            fmt(self.regions[2]),
+            fmt(c.map(|c| c.chronological_months)),
+            fmt(c.map(|c| c.difference_months)),
+            fmt(c.map(|c| c.sds)),
+            c.map_or("", |c| c.verdict.name()),
+            fmt(self.truth),
+            fmt(self.bone_age.zip(self.truth).map(|(b, t)| b - t)),
+            self.seconds,
+            csv_field(&self.error)
+        )
+    }
+}
+
 /// Writes the rows as CSV, atomically.
 pub fn write_results(out: &Path, rows: &[BatchRow]) -> boneage_core::Result<()> {
     write_atomic(out, |w| {
-        writeln!(
-            w,
-            "id,file,sex,bone_age_months,spread_months,region_a,region_b,region_c,chronological_age_months,difference_months,sds,verdict,true_bone_age_months,error_months,seconds,error"
-        )?;
+        writeln!(w, "{RESULTS_HEADER}")?;
         for r in rows {
-            let c = r.chrono.as_ref();
-            writeln!(
-                w,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{}",
-                csv_field(&r.id),
-                csv_field(&r.file),
-                r.sex,
-                fmt(r.bone_age),
-                fmt(r.spread),
-                fmt(r.regions[0]),
-                fmt(r.regions[1]),
-                fmt(r.regions[2]),
-                fmt(c.map(|c| c.chronological_months)),
-                fmt(c.map(|c| c.difference_months)),
-                fmt(c.map(|c| c.sds)),
-                c.map_or("", |c| c.verdict.name()),
-                fmt(r.truth),
-                fmt(r.bone_age.zip(r.truth).map(|(b, t)| b - t)),
-                r.seconds,
-                csv_field(&r.error)
-            )?;
+            writeln!(w, "{}", r.csv_line())?;
         }
         Ok(())
     })

@@ -59,6 +59,7 @@ pub mod preprocess_eval;
 pub mod progress;
 pub mod report;
 pub mod review_web;
+pub mod shard;
 pub mod stress_eval;
 pub mod training;
 pub mod training_sheet;

@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use boneage::assessor::age_from_dates;
 use boneage::batch::{self, BatchItem};
+use boneage::shard::{self, Shard};
 use boneage::{Assessor, DeviceChoice, ModelsDir, Patient, Progress};
 use boneage_core::growth::parse_age;
 use boneage_core::{Sex, read_radiograph};
@@ -44,9 +45,15 @@ pub struct Args {
     /// regions, and the estimates (one image).
     #[arg(long, value_name = "PNG")]
     overlay: Option<PathBuf>,
-    /// Batch: write one row per image here.
-    #[arg(long, value_name = "CSV")]
+    /// Batch: write one row per image here (with --shard: a folder for the part's
+    /// `part-I-of-N.csv`).
+    #[arg(long, value_name = "CSV|DIR")]
     out: Option<PathBuf>,
+    /// Batch: assess only part I of N of the list (films k with k mod N = I; I from
+    /// 0, as a Kubernetes Indexed Job's JOB_COMPLETION_INDEX), skipping films the
+    /// part's file already holds; `boneage merge DIR` joins the parts.
+    #[arg(long, value_name = "I/N", requires = "out")]
+    shard: Option<Shard>,
     /// Batch: a labels table (`id,boneage,male`, the RSNA layout) for sex and the
     /// MAE; a folder's `FOLDER.csv` or `FOLDER/labels.csv` is used when present.
     #[arg(long)]
@@ -133,6 +140,9 @@ fn run_batch(args: &Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let age = age_from_flags(args)?;
     let models = ModelsDir::locate(args.models.as_deref())?;
     let assessor = Assessor::load(&models, device)?;
+    if let Some(part) = args.shard {
+        return run_shard(&assessor, &items, part, &out, age);
+    }
     let bars = Bars::default();
     bars.start("assessing", items.len());
     let mut rows = Vec::with_capacity(items.len());
@@ -166,4 +176,40 @@ fn run_batch(args: &Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     } else {
         exit::failures(s.refused + s.failed)
     })
+}
+
+/// One part of a sharded batch: the part's films not yet in its file, each appended
+/// as it is done.
+fn run_shard(
+    assessor: &Assessor,
+    items: &[BatchItem],
+    part: Shard,
+    dir: &std::path::Path,
+    age: Option<f64>,
+) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = part.path(dir);
+    let done = shard::done_ids(&path)?;
+    let todo: Vec<BatchItem> = part
+        .items(items)
+        .into_iter()
+        .filter(|i| !done.contains(&i.id))
+        .collect();
+    let bars = Bars::default();
+    bars.start(&format!("part {part}"), todo.len());
+    let mut failed = 0;
+    for item in &todo {
+        let row = batch::assess_item(assessor, item, age);
+        failed += usize::from(!row.error.is_empty());
+        shard::append_row(&path, &row)?;
+        bars.inc();
+    }
+    bars.finish();
+    eprintln!(
+        "part {part}: {} films already done, {} assessed now ({failed} refused or failed); results in {}",
+        done.len(),
+        todo.len(),
+        path.display()
+    );
+    Ok(exit::failures(failed))
 }

@@ -9,6 +9,7 @@ pub mod evaluate_preprocess;
 pub mod export;
 pub mod inspect;
 pub mod keypoints;
+pub mod merge;
 pub mod mine;
 pub mod phantom;
 pub mod preprocess;
