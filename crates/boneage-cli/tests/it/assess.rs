@@ -1,7 +1,7 @@
 //! The shipped weights on real films: preprocess, assess (one film and a batch)
 //! and evaluate, and the library behind them.
 
-use crate::{boneage, rsna_raw, text};
+use crate::{boneage, rsna_raw, succeed, text};
 
 /// The shipped weights on a real film: a registered hand on the CPU canvas, regions,
 /// key points inside the film; and a clear refusal for a film without a hand.
@@ -230,11 +230,7 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
 #[test]
 fn evaluate_reports_the_mae_a_direct_computation_gives() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let out = boneage(args, tmp.path());
-        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
-        text(&out.stdout)
-    };
+    let run = |args: &[&str]| succeed(args, tmp.path());
     run(&[
         "phantom", "--n", "10", "--out", "ph", "--seed", "21", "--clean",
     ]);

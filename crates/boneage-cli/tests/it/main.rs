@@ -18,6 +18,13 @@ pub fn boneage(args: &[&str], dir: &Path) -> Output {
         .expect("run boneage")
 }
 
+/// Runs `boneage` and asserts it succeeded; its standard output.
+pub fn succeed(args: &[&str], dir: &Path) -> String {
+    let out = boneage(args, dir);
+    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }

@@ -1,6 +1,6 @@
 //! Segmentation and registration of phantoms.
 
-use crate::{boneage, text};
+use crate::{boneage, succeed, text};
 
 #[test]
 fn segment_and_register_phantoms() {
@@ -93,11 +93,7 @@ fn segment_and_register_phantoms() {
 #[test]
 fn stress_suite_counts_every_film_under_every_transform() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let out = boneage(args, tmp.path());
-        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
-        text(&out.stdout)
-    };
+    let run = |args: &[&str]| succeed(args, tmp.path());
     run(&[
         "phantom", "--n", "2", "--out", "ph", "--seed", "4", "--clean",
     ]);
