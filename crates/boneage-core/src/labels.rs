@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::dataset::mask_path;
 use crate::error::{Error, Result};
 use crate::image::Mask;
+use crate::io::create_dir;
 use crate::keypoints::{self, KeyPoints};
 use crate::ops::resize_area;
 
@@ -66,13 +67,6 @@ impl Decision {
 /// A label folder: accepted masks, key points and the review log.
 pub struct Labels {
     dir: PathBuf,
-}
-
-fn create_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::Write {
-        path: dir.to_path_buf(),
-        detail: e.to_string(),
-    })
 }
 
 impl Labels {

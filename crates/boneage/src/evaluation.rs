@@ -10,6 +10,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use boneage_core::dataset::{Dataset, Sample, crop_path};
+use boneage_core::io::create_dir;
 use boneage_core::io::write_atomic;
 use boneage_core::metrics::{
     FIG8_COHORTS, FIG8_HEADS, FIG8_ROWS, FilmPredictions, Mae, MeanBaseline, fig8, fig9, mae,
@@ -134,10 +135,7 @@ pub fn write_report(
     films: &[FilmPredictions],
     train: &[Sample],
 ) -> Result<String, EvalError> {
-    std::fs::create_dir_all(spec.out).map_err(|e| boneage_core::Error::Write {
-        path: spec.out.to_path_buf(),
-        detail: e.to_string(),
-    })?;
+    create_dir(spec.out)?;
     let done: Vec<&FilmPredictions> = films.iter().filter(|f| f.members.is_ok()).collect();
     let baseline = MeanBaseline::fit(train);
     let mut md = String::new();

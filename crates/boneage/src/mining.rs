@@ -18,6 +18,7 @@ use boneage_core::dataset::{Dataset, mask_path};
 use boneage_core::geometry::Point;
 use boneage_core::hand_geometry::{GeometryParams, keypoints_for_image};
 use boneage_core::image::Mask;
+use boneage_core::io::create_dir;
 use boneage_core::keypoints::{self, KeyPoints};
 use boneage_core::labels::{LabelKind, Labels, Round};
 use boneage_core::ops::draw::{fill_polygon, stroke_polyline};
@@ -186,10 +187,7 @@ pub fn mine_round(
         .filter(|s| spec.kind == LabelKind::Mask || with_mask.contains(&s.id))
         .collect();
     let masks_dir = out.join("masks");
-    std::fs::create_dir_all(&masks_dir).map_err(|e| boneage_core::Error::Write {
-        path: masks_dir.clone(),
-        detail: e.to_string(),
-    })?;
+    create_dir(&masks_dir)?;
     let mut summary = RoundSummary {
         films: ds.samples.len(),
         accepted_before: done.len(),

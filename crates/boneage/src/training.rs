@@ -10,6 +10,7 @@ use std::sync::Arc;
 use boneage_core::dataset::{
     Dataset, Sample, find_mask, ids_fingerprint, read_id_list, split_stratified,
 };
+use boneage_core::io::create_dir;
 use boneage_core::keypoints::read_csv;
 use boneage_core::{Cohort, Head, View};
 use boneage_nn::age::AgeHead;
@@ -136,10 +137,7 @@ impl TrainData {
         make: impl Fn(&Dataset, &[Sample], &(dyn Fn() + Sync)) -> boneage_core::Result<Examples>,
         progress: &dyn Progress,
     ) -> Result<[Arc<Examples>; 2], TrainingError> {
-        std::fs::create_dir_all(&spec.out).map_err(|e| boneage_core::Error::Write {
-            path: spec.out.clone(),
-            detail: e.to_string(),
-        })?;
+        create_dir(&spec.out)?;
         let mut out = Vec::new();
         for (set, samples, what) in [
             ("train", &self.train, "training examples"),

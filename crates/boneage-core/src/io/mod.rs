@@ -158,6 +158,14 @@ fn check_size(path: &Path, width: u64, height: u64) -> Result<()> {
     Ok(())
 }
 
+/// Creates a folder and its parents (nothing when it exists); the error names it.
+pub fn create_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Write {
+        path: dir.to_path_buf(),
+        detail: e.to_string(),
+    })
+}
+
 /// Writes a file atomically: the content goes to a temporary file beside `path`,
 /// which is renamed over `path` only when `write` succeeded. A failure leaves no
 /// half-written file behind.
