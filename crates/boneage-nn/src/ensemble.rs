@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use boneage_core::metrics::{mean, sd};
 use boneage_core::ops::resize_area;
 use boneage_core::registration::{Canvas, Region, crop};
 use boneage_core::{GrayImage, Head, ModelKey, NetKind, Sex, View};
@@ -141,14 +142,9 @@ pub struct Estimate {
 /// The paper's linear ensemble: the plain mean of the members (all regions, both
 /// heads), with their standard deviation as the spread. `None` without members.
 pub fn combine(members: Vec<MemberEstimate>) -> Option<Estimate> {
-    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
     let all: Vec<f64> = members.iter().map(|m| m.months).collect();
     let months = mean(&all)?;
-    let spread = if all.len() > 1 {
-        (all.iter().map(|v| (v - months).powi(2)).sum::<f64>() / (all.len() - 1) as f64).sqrt()
-    } else {
-        0.0
-    };
+    let spread = sd(&all);
     let regions = Region::ALL.map(|r| {
         mean(
             &members

@@ -84,7 +84,8 @@ fn mask_ious(
     Ok(ious)
 }
 
-fn sample_path(ds: &Dataset, id: &str) -> Result<std::path::PathBuf, Error> {
+/// The film of `id` in `ds`; an error naming the folder when it is not labelled there.
+pub(crate) fn sample_path(ds: &Dataset, id: &str) -> Result<std::path::PathBuf, Error> {
     ds.samples
         .iter()
         .find(|s| s.id == id)

@@ -17,6 +17,7 @@ use boneage_core::{Error, read_radiograph};
 use boneage_nn::pipeline::Pipeline;
 use image::RgbImage;
 
+use crate::preprocess_eval::sample_path;
 use crate::progress::Progress;
 
 /// How one film came out of one transform.
@@ -103,8 +104,7 @@ pub fn stress_suite(
     let mut tiles: Vec<Vec<(String, RgbImage)>> = vec![Vec::new(); suite.len()];
     progress.start("stress suite", ids.len() * suite.len());
     for (n, id) in ids.iter().enumerate() {
-        let sample = ds.samples.iter().find(|s| &s.id == id).expect("filtered");
-        let r = read_radiograph(ds.image_path(sample))?;
+        let r = read_radiograph(sample_path(&ds, id)?)?;
         let (w, h) = (r.pixels.width(), r.pixels.height());
         let mask = match find_mask(&labels.join("masks"), id) {
             Some(p) => Mask::load_png(&p)?.resized(w, h),
