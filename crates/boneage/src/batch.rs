@@ -357,14 +357,27 @@ pub fn summarize(rows: &[BatchRow]) -> BatchSummary {
     }
 }
 
-/// The running MAE of the rows so far, for progress messages.
-pub fn running_mae(rows: &[BatchRow]) -> Option<f64> {
-    mean(
-        &rows
-            .iter()
-            .filter_map(|r| Some((r.bone_age? - r.truth?).abs()))
-            .collect::<Vec<_>>(),
-    )
+/// The MAE of a batch's rows so far, kept as they come (for progress messages:
+/// constant work per row, however long the batch).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RunningMae {
+    sum: f64,
+    n: usize,
+}
+
+impl RunningMae {
+    /// Counts `row` when it has both a bone age and a truth.
+    pub fn add(&mut self, row: &BatchRow) {
+        if let (Some(b), Some(t)) = (row.bone_age, row.truth) {
+            self.sum += (b - t).abs();
+            self.n += 1;
+        }
+    }
+
+    /// The MAE so far, `None` before the first labelled film.
+    pub fn value(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.sum / self.n as f64)
+    }
 }
 
 #[cfg(test)]
@@ -426,6 +439,10 @@ mod tests {
         assert!((all.mae - 26.0 / 3.0).abs() < 1e-12 && all.n == 3);
         assert_eq!((m.mae, m.n), (10.0, 1));
         assert_eq!((f.mae, f.n), (8.0, 2));
-        assert_eq!(running_mae(&rows), Some(26.0 / 3.0));
+        let mut running = RunningMae::default();
+        for r in &rows {
+            running.add(r);
+        }
+        assert_eq!(running.value(), Some(26.0 / 3.0));
     }
 }

@@ -146,11 +146,14 @@ fn run_batch(args: &Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let bars = Bars::default();
     bars.start("assessing", items.len());
     let mut rows = Vec::with_capacity(items.len());
+    let mut running = batch::RunningMae::default();
     for item in &items {
-        rows.push(batch::assess_item(&assessor, item, age));
-        if let Some(mae) = batch::running_mae(&rows) {
+        let row = batch::assess_item(&assessor, item, age);
+        running.add(&row);
+        if let Some(mae) = running.value() {
             bars.message(&format!("assessing, MAE so far {mae:.1} months"));
         }
+        rows.push(row);
         bars.inc();
     }
     bars.finish();
