@@ -69,6 +69,57 @@ class CpuAgeNet(nn.Module):
         return self.out(self.drop(x))
 
 
+LITE0_STAGES = [  # repeats, kernel, stride, expand, channels
+    (1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320),
+]
+
+
+def conv_bn(cin, cout, k, s=1, groups=1, act=True):
+    layers = [nn.Conv2d(cin, cout, k, s, (k - 1) // 2, groups=groups, bias=False),
+              nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01)]
+    if act:
+        layers.append(nn.ReLU6())
+    return nn.Sequential(*layers)
+
+
+class MbConv(nn.Module):
+    def __init__(self, cin, cout, k, s, e):
+        super().__init__()
+        h = cin * e
+        self.expand = conv_bn(cin, h, 1) if e != 1 else nn.Identity()
+        self.depthwise = conv_bn(h, h, k, s, groups=h)
+        self.project = conv_bn(h, cout, 1, act=False)
+        self.residual = s == 1 and cin == cout
+
+    def forward(self, x):
+        h = self.project(self.depthwise(self.expand(x)))
+        return h + x if self.residual else h
+
+
+class Lite0AgeNet(nn.Module):
+    """crates/boneage-nn/src/efficientnet.rs with Preset::lite_age: EfficientNet-Lite0
+    on one channel, global average pool, sex, dropout 0.2, FC 256 (ELU), output."""
+
+    def __init__(self):
+        super().__init__()
+        blocks, cin = [conv_bn(1, 32, 3, 2)], 32
+        for r, k, s, e, c in LITE0_STAGES:
+            for i in range(r):
+                blocks.append(MbConv(cin, c, k, s if i == 0 else 1, e))
+                cin = c
+        blocks.append(conv_bn(cin, 1280, 1))
+        self.backbone = nn.Sequential(*blocks)
+        self.fc = nn.Linear(1281, 256)
+        self.out = nn.Linear(256, 1)
+        self.drop = nn.Dropout(0.2)
+
+    def forward(self, x, sex):
+        x = torch.cat([self.backbone(x).mean(dim=(2, 3)), sex], 1)
+        x = nn.functional.elu(self.fc(self.drop(x)))
+        return self.out(self.drop(x))
+
+
 def timed(reps, f):
     for _ in range(2):
         f()
@@ -81,15 +132,16 @@ def timed(reps, f):
     return times[len(times) // 2]
 
 
-def train_case(model, shape, reps):
+def train_case(model, shape, reps, sex=False):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.rand(shape)
     y = torch.rand(shape[0], 1)
+    args = (x, torch.rand(shape[0], 1)) if sex else (x,)
     model.train()
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = (model(x) - y).abs().mean()
+        loss = (model(*args) - y).abs().mean()
         loss.backward()
         opt.step()
         loss.item()
@@ -113,6 +165,15 @@ def main():
             with torch.inference_mode():
                 return timed(reps * 2, lambda: m(x).item())
         cases.append(("age_infer", infer))
+    if only in "lite0_step":
+        cases.append(("lite0_step", lambda: train_case(Lite0AgeNet(), (16, 1, h, w), reps, sex=True)))
+    if only in "lite0_infer":
+        def infer_lite():
+            m = Lite0AgeNet().eval()
+            x, s = torch.rand(1, 1, h, w), torch.ones(1, 1)
+            with torch.inference_mode():
+                return timed(reps * 2, lambda: m(x, s).item())
+        cases.append(("lite0_infer", infer_lite))
     for name, run in cases:
         print(json.dumps({"case": name, "seconds": run(), "torch": torch.__version__}), flush=True)
 

@@ -258,6 +258,49 @@ pub struct Split {
     pub validation: Vec<usize>,
 }
 
+/// Assigns each sample to one of `k` folds (0-based), stratified by sex and age: within
+/// each sex the samples are sorted by bone age and taken `k` at a time, and each run
+/// of `k` is dealt to the folds in a seeded random order. Every fold then gets each
+/// sex in proportion and the whole age range; fold sizes differ by at most one per
+/// sex. The same samples and seed always give the same folds.
+pub fn assign_folds(samples: &[Sample], k: usize, seed: u64) -> Result<Vec<usize>> {
+    if k < 2 || k > samples.len() {
+        return Err(Error::InvalidArgument(format!(
+            "cannot make {k} folds of {} samples: use 2 to {}",
+            samples.len(),
+            samples.len()
+        )));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut fold = vec![0; samples.len()];
+    // Where the next partial run (the last, shorter one of a sex) starts, so that the
+    // partial runs of the two sexes do not both fall on the first folds.
+    let mut start = 0;
+    for sex in [Sex::Male, Sex::Female] {
+        let mut idx: Vec<usize> = (0..samples.len())
+            .filter(|&i| samples[i].sex == sex)
+            .collect();
+        idx.sort_by(|&a, &b| {
+            samples[a]
+                .boneage_months
+                .total_cmp(&samples[b].boneage_months)
+                .then_with(|| samples[a].id.cmp(&samples[b].id))
+        });
+        for run in idx.chunks(k) {
+            let mut order: Vec<usize> = (0..k).collect();
+            order.shuffle(&mut rng);
+            if run.len() < k {
+                order = (0..run.len()).map(|j| (start + j) % k).collect();
+                start = (start + run.len()) % k;
+            }
+            for (&i, &f) in run.iter().zip(&order) {
+                fold[i] = f;
+            }
+        }
+    }
+    Ok(fold)
+}
+
 /// A sex-stratified, seeded split that holds out `n_validation` samples, each sex in
 /// proportion to its share. The same samples and seed always give the same split.
 pub fn split_stratified(samples: &[Sample], n_validation: usize, seed: u64) -> Result<Split> {

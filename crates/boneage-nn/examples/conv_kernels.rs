@@ -3,7 +3,7 @@
 //! weight gradient. `cargo run --release -p boneage-nn --example conv_kernels [REPS]`
 
 use boneage_nn::bench::timed;
-use boneage_nn::kernels::{BnElu, Conv3x3};
+use boneage_nn::kernels::{Act, BnAct, Conv3x3};
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::{ConvOptions, ModuleOps};
@@ -124,10 +124,11 @@ fn main() {
     }
     let mut bn = [0.0f64; 2];
     for s in layers.iter().skip(1).step_by(2) {
-        let b = BnElu {
+        let b = BnAct {
             batch: s.batch,
             channels: s.cout,
             plane: s.height * s.width,
+            act: Act::Elu,
         };
         let n = b.batch * b.channels * b.plane;
         let x: Vec<f32> = (0..n).map(|i| (i % 17) as f32 / 17.0 - 0.5).collect();

@@ -3,6 +3,9 @@
 //! output (age scaled to `[−1, 1]`) or a 240-way softmax whose expectation over
 //! 0..239 months is the prediction. Optionally the patient's sex joins the features
 //! before the fully connected layers.
+//!
+//! The feature extractor is either the paper's VGG blocks or an EfficientNet-Lite
+//! ([`crate::efficientnet`]) that can start from ImageNet weights.
 
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -10,6 +13,8 @@ use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
 use crate::blocks::{VggStack, elu, linear_stack};
+use crate::efficientnet::{self, EfficientNetLite, LiteVariant};
+use crate::weights::WeightsError;
 
 /// Oldest bone age the networks represent, in months (the classes are 0..239).
 pub const MAX_MONTHS: f64 = 240.0;
@@ -26,6 +31,17 @@ pub enum AgeHead {
     },
 }
 
+/// The feature extractor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backbone {
+    /// The paper's VGG blocks (`features` sets their widths).
+    Vgg,
+    /// EfficientNet-Lite (`features` is ignored; features are always globally
+    /// pooled).
+    Efficientnet(LiteVariant),
+}
+
 /// Bone-age network settings.
 #[derive(Config, Debug)]
 pub struct AgeNetConfig {
@@ -36,6 +52,9 @@ pub struct AgeNetConfig {
     /// Output head.
     #[config(default = "AgeHead::Regression")]
     pub head: AgeHead,
+    /// The feature extractor; `None` (what manifests written before the choice
+    /// existed say, by omission) is [`Backbone::Vgg`].
+    pub backbone: Option<Backbone>,
     /// VGG block widths.
     #[config(default = "vec![32, 64, 128, 128, 256, 384]")]
     pub features: Vec<usize>,
@@ -63,7 +82,8 @@ pub struct AgeNetConfig {
 /// The bone-age network.
 #[derive(Module, Debug)]
 pub struct AgeNet {
-    blocks: VggStack,
+    blocks: Option<VggStack>,
+    lite: Option<EfficientNetLite>,
     fc: Vec<Linear>,
     out: Linear,
     dropout: Dropout,
@@ -85,16 +105,26 @@ pub struct AgeOutput {
 impl AgeNetConfig {
     /// Builds the network on `device`.
     pub fn init(&self, device: &Device) -> AgeNet {
-        let (blocks, input, [h, w]) = VggStack::with_momentum(
-            &self.features,
-            [self.height, self.width],
-            self.bn_momentum,
-            device,
-        );
-        let features = if self.global_pool {
-            input
-        } else {
-            input * h * w
+        let (blocks, lite, features) = match self.backbone.unwrap_or(Backbone::Vgg) {
+            Backbone::Vgg => {
+                let (blocks, input, [h, w]) = VggStack::with_momentum(
+                    &self.features,
+                    [self.height, self.width],
+                    self.bn_momentum,
+                    device,
+                );
+                let features = if self.global_pool {
+                    input
+                } else {
+                    input * h * w
+                };
+                (Some(blocks), None, features)
+            }
+            Backbone::Efficientnet(v) => (
+                None,
+                Some(EfficientNetLite::new(v, self.bn_momentum, device)),
+                efficientnet::FEATURES,
+            ),
         };
         let (fc, n) = linear_stack(features + self.sex_input as usize, &self.hidden, device);
         let classes = match self.head {
@@ -103,14 +133,19 @@ impl AgeNetConfig {
         };
         AgeNet {
             blocks,
+            lite,
             fc,
             out: LinearConfig::new(n, classes).init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
             classes,
-            global_pool: self.global_pool,
+            global_pool: self.global_pool || lite_backbone(self.backbone),
             sex_input: self.sex_input,
         }
     }
+}
+
+fn lite_backbone(b: Option<Backbone>) -> bool {
+    matches!(b, Some(Backbone::Efficientnet(_)))
 }
 
 /// Months → the regression target in `[−1, 1]`.
@@ -138,7 +173,25 @@ pub fn softmax_expectation(logits: Tensor<2>) -> Tensor<2> {
 impl AgeNet {
     /// Sets the batch norms' momentum (see [`VggStack::set_bn_momentum`]).
     pub fn set_bn_momentum(&mut self, momentum: f64) {
-        self.blocks.set_bn_momentum(momentum);
+        if let Some(b) = &mut self.blocks {
+            b.set_bn_momentum(momentum);
+        }
+        if let Some(l) = &mut self.lite {
+            l.set_bn_momentum(momentum);
+        }
+    }
+
+    /// Loads ImageNet weights into the EfficientNet-Lite backbone (see
+    /// [`EfficientNetLite::load_pretrained`]); the fully connected layers keep their
+    /// initialisation. An error for a VGG network.
+    pub fn load_pretrained(mut self, path: &std::path::Path) -> Result<Self, WeightsError> {
+        let lite = self.lite.take().ok_or_else(|| WeightsError::Tensors {
+            path: path.to_path_buf(),
+            detail: "pretrained weights are for an EfficientNet-Lite backbone; this network is VGG"
+                .into(),
+        })?;
+        self.lite = Some(lite.load_pretrained(path)?);
+        Ok(self)
     }
 
     /// Predicts bone age. `sex` (`[batch, 1]`, 1 = male, 0 = female) is required when
@@ -147,7 +200,11 @@ impl AgeNet {
     /// # Shapes
     /// `[batch, 1, height, width]` → [`AgeOutput`]
     pub fn forward(&self, x: Tensor<4>, sex: Option<Tensor<2>>) -> AgeOutput {
-        let x = self.blocks.forward(x);
+        let x = match (&self.blocks, &self.lite) {
+            (Some(b), _) => b.forward(x),
+            (None, Some(l)) => l.forward(x),
+            (None, None) => unreachable!("an age net has a backbone"),
+        };
         let mut x: Tensor<2> = if self.global_pool {
             let [b, c, _, _] = x.dims();
             x.mean_dim(3).mean_dim(2).reshape([b, c])

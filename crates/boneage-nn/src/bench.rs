@@ -85,6 +85,44 @@ pub fn cpu_age_net(device: &Device) -> (AgeNet, [usize; 2]) {
     )
 }
 
+/// The EfficientNet-Lite0 bone-age net for region A at the cpu preset's input
+/// (regression, sex as an input): the backbone, global average pooling, FC 256.
+pub fn lite0_age_net(device: &Device) -> (AgeNet, [usize; 2]) {
+    let input = Preset::Cpu.age_input(boneage_core::View::Region(
+        boneage_core::registration::Region::A,
+    ));
+    (
+        Preset::Cpu
+            .lite_age(input, AgeHead::Regression, true)
+            .init(device),
+        input,
+    )
+}
+
+/// Times one training step (forward, backward, Adam) of `net` on a random batch of
+/// `batch` images of `[h, w]`.
+fn step_seconds(
+    net: &AgeNet,
+    [h, w]: [usize; 2],
+    batch: usize,
+    sex: bool,
+    reps: usize,
+    device: &Device,
+) -> f64 {
+    let mut slot = Some(net.clone());
+    let mut optim = AdamConfig::new().init();
+    let x = Tensor::<4>::random([batch, 1, h, w], Distribution::Default, device);
+    let y = Tensor::<2>::random([batch, 1], Distribution::Default, device);
+    let s = sex.then(|| Tensor::<2>::random([batch, 1], Distribution::Default, device));
+    timed(2, reps, || {
+        let model = slot.take().expect("the model is put back each step");
+        let loss = mae(model.forward(x.clone(), s.clone()).raw, y.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        slot = Some(optim.step(1e-3, model, grads));
+        let _ = loss.into_data();
+    })
+}
+
 /// Runs the cases with `reps` timed repetitions each; `only` keeps the cases whose
 /// name contains it.
 pub fn run(reps: usize, only: Option<&str>) -> Vec<Timing> {
@@ -114,17 +152,7 @@ pub fn run(reps: usize, only: Option<&str>) -> Vec<Timing> {
 
     let (net, [h, w]) = cpu_age_net(&train);
     if keep("age_step") {
-        let mut slot = Some(net.clone());
-        let mut optim = AdamConfig::new().init();
-        let x = Tensor::<4>::random([8, 1, h, w], Distribution::Default, &train);
-        let y = Tensor::<2>::random([8, 1], Distribution::Default, &train);
-        let seconds = timed(2, reps, || {
-            let model = slot.take().expect("the model is put back each step");
-            let loss = mae(model.forward(x.clone(), None).raw, y.clone());
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            slot = Some(optim.step(1e-3, model, grads));
-            let _ = loss.into_data();
-        });
+        let seconds = step_seconds(&net, [h, w], 8, false, reps, &train);
         out.push(Timing {
             case: "age_step",
             what: format!("training step, bone-age net (cpu preset), batch 8, 1x{h}x{w}"),
@@ -143,6 +171,31 @@ pub fn run(reps: usize, only: Option<&str>) -> Vec<Timing> {
             what: format!("inference, bone-age net (cpu preset), batch 1, 1x{h}x{w}"),
             seconds,
         });
+    }
+    if keep("lite0_step") || keep("lite0_infer") {
+        let (net, [h, w]) = lite0_age_net(&train);
+        if keep("lite0_step") {
+            out.push(Timing {
+                case: "lite0_step",
+                what: format!(
+                    "training step, EfficientNet-Lite0 bone-age net, batch 16, 1x{h}x{w}"
+                ),
+                seconds: step_seconds(&net, [h, w], 16, true, reps, &train),
+            });
+        }
+        if keep("lite0_infer") {
+            let plain = Device::flex();
+            let model = net.valid();
+            let x = Tensor::<4>::random([1, 1, h, w], Distribution::Default, &plain);
+            let s = Tensor::<2>::ones([1, 1], &plain);
+            out.push(Timing {
+                case: "lite0_infer",
+                what: format!("inference, EfficientNet-Lite0 bone-age net, batch 1, 1x{h}x{w}"),
+                seconds: timed(2, reps * 2, || {
+                    let _ = model.forward(x.clone(), Some(s.clone())).months.into_data();
+                }),
+            });
+        }
     }
     out
 }

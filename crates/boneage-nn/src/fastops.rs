@@ -20,11 +20,13 @@ use burn::backend::{
     backend_extension,
 };
 use burn::nn::BatchNorm;
+use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
 use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
 
-use crate::kernels::{BnElu, Conv3x3, MaxPool2};
+use crate::kernels::{Act, BnAct, Conv3x3, MaxPool2};
+use crate::mobile_kernels::{Depthwise, Pointwise};
 
 /// Backends with the fast 3×3 convolution.
 #[backend_extension(Flex, Autodiff)]
@@ -44,22 +46,24 @@ pub trait FastOps: Backend {
     ) -> FloatTensor<Self>;
     /// Batch norm with the batch's statistics, then ELU: `(output, mean, variance)`
     /// of `x` `[batch, channels, H, W]` (variance biased, as burn's `batch_norm_train`).
-    fn bn_elu_train(
+    fn bn_act_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        act: Act,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
-    /// Gradients `(x, gamma, beta)` of [`FastOps::bn_elu_train`] from its input, its
+    /// Gradients `(x, gamma, beta)` of [`FastOps::bn_act_train`] from its input, its
     /// output, its statistics and the output's gradient.
     #[allow(clippy::too_many_arguments)]
-    fn bn_elu_train_backward(
+    fn bn_act_train_backward(
         x: FloatTensor<Self>,
         output: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         epsilon: f64,
+        act: Act,
         output_grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
     /// 2×2 max pooling with stride 2 of `[batch, channels, H, W]`.
@@ -71,14 +75,50 @@ pub trait FastOps: Backend {
         output: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
+    /// Depthwise k×k convolution, `[batch, C, H, W]` ⊛ `[C, 1, k, k]` with `stride`
+    /// and padding `(k − 1) / 2`, no bias.
+    fn depthwise(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: usize,
+    ) -> FloatTensor<Self>;
+    /// The input's gradient of [`FastOps::depthwise`] (input of `height`×`width`).
+    fn depthwise_input_grad(
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        height: usize,
+        width: usize,
+        stride: usize,
+    ) -> FloatTensor<Self>;
+    /// The weights' gradient of [`FastOps::depthwise`].
+    fn depthwise_weight_grad(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        kernel: usize,
+        stride: usize,
+    ) -> FloatTensor<Self>;
+    /// 1×1 convolution, `[batch, cin, H, W]` and `[cout, cin, 1, 1]` → `[batch, cout,
+    /// H, W]`, no bias.
+    fn pointwise(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// The input's gradient of [`FastOps::pointwise`].
+    fn pointwise_input_grad(
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+    /// The weights' gradient of [`FastOps::pointwise`].
+    fn pointwise_weight_grad(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
     /// Batch norm with given (running) statistics, then ELU; no gradient.
-    fn bn_elu(
+    fn bn_act(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         epsilon: f64,
+        act: Act,
     ) -> FloatTensor<Self>;
 }
 
@@ -113,12 +153,13 @@ fn flex1(values: Vec<f32>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, [n]))
 }
 
-fn bn_shape(x: &FlexTensor) -> BnElu {
+fn bn_shape(x: &FlexTensor, act: Act) -> BnAct {
     let s = x.shape();
-    BnElu {
+    BnAct {
         batch: s[0],
         channels: s[1],
         plane: s.num_elements() / (s[0] * s[1]).max(1),
+        act,
     }
 }
 
@@ -172,6 +213,100 @@ impl FastOps for Flex {
         flex(dw, [cout, cin, 3, 3])
     }
 
+    fn depthwise(x: FlexTensor, weight: FlexTensor, stride: usize) -> FlexTensor {
+        let [batch, channels, height, width] = dims4(&x);
+        let kernel = weight.shape()[2];
+        let d = Depthwise {
+            batch,
+            channels,
+            height,
+            width,
+            kernel,
+            stride,
+        };
+        let (oh, ow) = d.out();
+        let y = with_f32(&x, |x| with_f32(&weight, |w| d.forward(x, w)));
+        flex(y, [batch, channels, oh, ow])
+    }
+
+    fn depthwise_input_grad(
+        weight: FlexTensor,
+        output_grad: FlexTensor,
+        height: usize,
+        width: usize,
+        stride: usize,
+    ) -> FlexTensor {
+        let [batch, channels, _, _] = dims4(&output_grad);
+        let d = Depthwise {
+            batch,
+            channels,
+            height,
+            width,
+            kernel: weight.shape()[2],
+            stride,
+        };
+        let dx = with_f32(&weight, |w| with_f32(&output_grad, |g| d.input_grad(w, g)));
+        flex(dx, [batch, channels, height, width])
+    }
+
+    fn depthwise_weight_grad(
+        x: FlexTensor,
+        output_grad: FlexTensor,
+        kernel: usize,
+        stride: usize,
+    ) -> FlexTensor {
+        let [batch, channels, height, width] = dims4(&x);
+        let d = Depthwise {
+            batch,
+            channels,
+            height,
+            width,
+            kernel,
+            stride,
+        };
+        let dw = with_f32(&x, |x| with_f32(&output_grad, |g| d.weight_grad(x, g)));
+        flex(dw, [channels, 1, kernel, kernel])
+    }
+
+    fn pointwise(x: FlexTensor, weight: FlexTensor) -> FlexTensor {
+        let [batch, cin, height, width] = dims4(&x);
+        let cout = weight.shape()[0];
+        let p = Pointwise {
+            batch,
+            cin,
+            cout,
+            plane: height * width,
+        };
+        let y = with_f32(&x, |x| with_f32(&weight, |w| p.forward(x, w)));
+        flex(y, [batch, cout, height, width])
+    }
+
+    fn pointwise_input_grad(weight: FlexTensor, output_grad: FlexTensor) -> FlexTensor {
+        let [cout, cin, _, _] = dims4(&weight);
+        let [batch, _, height, width] = dims4(&output_grad);
+        let p = Pointwise {
+            batch,
+            cin,
+            cout,
+            plane: height * width,
+        };
+        let dx = with_f32(&weight, |w| with_f32(&output_grad, |g| p.input_grad(w, g)));
+        flex(dx, [batch, cin, height, width])
+    }
+
+    fn pointwise_weight_grad(x: FlexTensor, output_grad: FlexTensor) -> FlexTensor {
+        let [batch, cin, height, width] = dims4(&x);
+        let cout = output_grad.shape()[1];
+        let p = Pointwise {
+            batch,
+            cin,
+            cout,
+            plane: height * width,
+        };
+        let dw = with_f32(&x, |x| with_f32(&output_grad, |g| p.weight_grad(x, g)));
+        flex(dw, [cout, cin, 1, 1])
+    }
+
     fn max_pool2(x: FlexTensor) -> FlexTensor {
         let [b, c, h, w] = dims4(&x);
         let p = MaxPool2 {
@@ -200,13 +335,14 @@ impl FastOps for Flex {
         flex(dx, [b, c, h, w])
     }
 
-    fn bn_elu_train(
+    fn bn_act_train(
         x: FlexTensor,
         gamma: FlexTensor,
         beta: FlexTensor,
         epsilon: f64,
+        act: Act,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let s = bn_shape(&x);
+        let s = bn_shape(&x, act);
         let shape = x.shape();
         let t = with_f32(&x, |x| {
             s.forward_train(x, &f32s(&gamma), &f32s(&beta), epsilon)
@@ -215,16 +351,17 @@ impl FastOps for Flex {
         (out, flex1(t.mean), flex1(t.var))
     }
 
-    fn bn_elu_train_backward(
+    fn bn_act_train_backward(
         x: FlexTensor,
         output: FlexTensor,
         gamma: FlexTensor,
         mean: FlexTensor,
         variance: FlexTensor,
         epsilon: f64,
+        act: Act,
         output_grad: FlexTensor,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let s = bn_shape(&x);
+        let s = bn_shape(&x, act);
         let shape = x.shape();
         let g = with_f32(&x, |x| {
             with_f32(&output, |y| {
@@ -245,15 +382,16 @@ impl FastOps for Flex {
         (dx, flex1(g.gamma), flex1(g.beta))
     }
 
-    fn bn_elu(
+    fn bn_act(
         x: FlexTensor,
         gamma: FlexTensor,
         beta: FlexTensor,
         mean: FlexTensor,
         variance: FlexTensor,
         epsilon: f64,
+        act: Act,
     ) -> FlexTensor {
-        let s = bn_shape(&x);
+        let s = bn_shape(&x, act);
         let shape = x.shape();
         let y = with_f32(&x, |x| {
             s.forward_with(
@@ -292,11 +430,11 @@ impl<B: FastOps> Backward<B, 1> for MaxPool2Backward {
     }
 }
 
-/// The backward step of [`FastOps::bn_elu_train`].
+/// The backward step of [`FastOps::bn_act_train`].
 #[derive(Debug)]
-struct BnEluBackward;
+struct BnActBackward;
 
-impl<B: FastOps> Backward<B, 3> for BnEluBackward {
+impl<B: FastOps> Backward<B, 3> for BnActBackward {
     // x and gamma checkpointed; the output and the statistics as the forward made them.
     type State = (
         NodeId,
@@ -305,6 +443,7 @@ impl<B: FastOps> Backward<B, 3> for BnEluBackward {
         B::FloatTensorPrimitive,
         B::FloatTensorPrimitive,
         f64,
+        Act,
     );
 
     fn backward(
@@ -315,11 +454,11 @@ impl<B: FastOps> Backward<B, 3> for BnEluBackward {
     ) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x_state, gamma_state, output, mean, variance, epsilon) = ops.state;
+        let (x_state, gamma_state, output, mean, variance, epsilon, act) = ops.state;
         let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
         let gamma = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma_state);
         let (dx, dgamma, dbeta) =
-            B::bn_elu_train_backward(x, output, gamma, mean, variance, epsilon, grad);
+            B::bn_act_train_backward(x, output, gamma, mean, variance, epsilon, act, grad);
         if let Some(node) = node_x {
             grads.register::<B>(node.id, dx);
         }
@@ -359,7 +498,155 @@ impl<B: FastOps> Backward<B, 2> for Conv3x3Backward {
     }
 }
 
+/// The backward step of [`FastOps::depthwise`].
+#[derive(Debug)]
+struct DepthwiseBackward;
+
+impl<B: FastOps> Backward<B, 2> for DepthwiseBackward {
+    /// x and the weights checkpointed; input height, width, kernel and stride.
+    type State = (NodeId, NodeId, [usize; 4]);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_w] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, w_state, [h, w, k, s]) = ops.state;
+        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
+        let wt = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(w_state);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::depthwise_input_grad(wt, grad.clone(), h, w, s));
+        }
+        if let Some(node) = node_w {
+            grads.register::<B>(node.id, B::depthwise_weight_grad(x, grad, k, s));
+        }
+    }
+}
+
+/// The backward step of [`FastOps::pointwise`].
+#[derive(Debug)]
+struct PointwiseBackward;
+
+impl<B: FastOps> Backward<B, 2> for PointwiseBackward {
+    type State = (NodeId, NodeId);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_w] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, w_state) = ops.state;
+        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
+        let w = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(w_state);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::pointwise_input_grad(w, grad.clone()));
+        }
+        if let Some(node) = node_w {
+            grads.register::<B>(node.id, B::pointwise_weight_grad(x, grad));
+        }
+    }
+}
+
 impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
+    fn depthwise(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: usize,
+    ) -> FloatTensor<Self> {
+        let xs = x.primitive().shape();
+        let k = weight.primitive().shape()[2];
+        let dims = [xs[2], xs[3], k, stride];
+        match DepthwiseBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), prep.checkpoint(&weight), dims);
+                let y = B::depthwise(x.into_primitive(), weight.into_primitive(), stride);
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::depthwise(
+                x.into_primitive(),
+                weight.into_primitive(),
+                stride,
+            )),
+        }
+    }
+
+    fn depthwise_input_grad(
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        height: usize,
+        width: usize,
+        stride: usize,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::depthwise_input_grad(
+            Self::inner(weight),
+            Self::inner(output_grad),
+            height,
+            width,
+            stride,
+        ))
+    }
+
+    fn depthwise_weight_grad(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        kernel: usize,
+        stride: usize,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::depthwise_weight_grad(
+            Self::inner(x),
+            Self::inner(output_grad),
+            kernel,
+            stride,
+        ))
+    }
+
+    fn pointwise(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        match PointwiseBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                let y = B::pointwise(x.into_primitive(), weight.into_primitive());
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::pointwise(x.into_primitive(), weight.into_primitive()))
+            }
+        }
+    }
+
+    fn pointwise_input_grad(
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::pointwise_input_grad(
+            Self::inner(weight),
+            Self::inner(output_grad),
+        ))
+    }
+
+    fn pointwise_weight_grad(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::pointwise_weight_grad(
+            Self::inner(x),
+            Self::inner(output_grad),
+        ))
+    }
+
     fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
         match Conv3x3Backward
             .prepare::<C>([x.node(), weight.node()])
@@ -425,35 +712,38 @@ impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
         ))
     }
 
-    fn bn_elu_train(
+    fn bn_act_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        act: Act,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        match BnEluBackward
+        match BnActBackward
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(mut prep) => {
                 let (xs, gs) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
-                let (y, mean, var) = B::bn_elu_train(
+                let (y, mean, var) = B::bn_act_train(
                     x.into_primitive(),
                     gamma.into_primitive(),
                     beta.into_primitive(),
                     epsilon,
+                    act,
                 );
-                let state = (xs, gs, y.clone(), mean.clone(), var.clone(), epsilon);
+                let state = (xs, gs, y.clone(), mean.clone(), var.clone(), epsilon, act);
                 let y = prep.finish(state, y);
                 (y, Self::from_inner(mean), Self::from_inner(var))
             }
             OpsKind::UnTracked(prep) => {
-                let (y, mean, var) = B::bn_elu_train(
+                let (y, mean, var) = B::bn_act_train(
                     x.into_primitive(),
                     gamma.into_primitive(),
                     beta.into_primitive(),
                     epsilon,
+                    act,
                 );
                 (
                     prep.finish(y),
@@ -464,22 +754,24 @@ impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
         }
     }
 
-    fn bn_elu_train_backward(
+    fn bn_act_train_backward(
         x: FloatTensor<Self>,
         output: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         epsilon: f64,
+        act: Act,
         output_grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let (dx, dg, db) = B::bn_elu_train_backward(
+        let (dx, dg, db) = B::bn_act_train_backward(
             Self::inner(x),
             Self::inner(output),
             Self::inner(gamma),
             Self::inner(mean),
             Self::inner(variance),
             epsilon,
+            act,
             Self::inner(output_grad),
         );
         (
@@ -489,21 +781,23 @@ impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
         )
     }
 
-    fn bn_elu(
+    fn bn_act(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         epsilon: f64,
+        act: Act,
     ) -> FloatTensor<Self> {
-        Self::from_inner(B::bn_elu(
+        Self::from_inner(B::bn_act(
             Self::inner(x),
             Self::inner(gamma),
             Self::inner(beta),
             Self::inner(mean),
             Self::inner(variance),
             epsilon,
+            act,
         ))
     }
 }
@@ -516,34 +810,50 @@ pub fn is_flex(device: &Device) -> bool {
     )
 }
 
-/// Batch norm then ELU, as `elu(norm.forward(x))`: in training (an autodiff device
+/// Batch norm then ELU, as `elu(norm.forward(x))` (see [`batch_norm_act`]).
+pub fn batch_norm_elu(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    batch_norm_act(norm, x, Act::Elu)
+}
+
+/// `act` written with burn's operations.
+fn activation(x: Tensor<4>, act: Act) -> Tensor<4> {
+    match act {
+        Act::Elu => crate::blocks::elu(x),
+        Act::Relu6 => x.clamp(0.0, 6.0),
+        Act::Identity => x,
+    }
+}
+
+/// Batch norm then `act`, as `act(norm.forward(x))`: in training (an autodiff device
 /// and the layer's training flag on) with the batch's statistics, updating the
 /// running ones with the layer's momentum as burn's `BatchNorm` does; otherwise with
 /// the running statistics. On flex the fused kernels; elsewhere burn's batch norm and
-/// [`crate::blocks::elu`].
-pub fn batch_norm_elu(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+/// activation.
+pub fn batch_norm_act(norm: &BatchNorm, x: Tensor<4>, act: Act) -> Tensor<4> {
     let device = x.device();
     let training = device.is_autodiff() && norm.training.is_enabled();
     if !is_flex(&device) || (device.is_autodiff() && !training) {
-        return crate::blocks::elu(norm.forward(x));
+        return activation(norm.forward(x), act);
     }
     let (gamma, beta) = (norm.gamma.val(), norm.beta.val());
     if !training {
-        let y = <Dispatch as FastOps>::bn_elu(
+        let y = <Dispatch as FastOps>::bn_act(
             x.into_dispatch(),
             gamma.into_dispatch(),
             beta.into_dispatch(),
             norm.running_mean.value().into_dispatch(),
             norm.running_var.value().into_dispatch(),
             norm.epsilon,
+            act,
         );
         return Tensor::from_dispatch(y);
     }
-    let (y, mean, var) = <Dispatch as FastOps>::bn_elu_train(
+    let (y, mean, var) = <Dispatch as FastOps>::bn_act_train(
         x.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
         norm.epsilon,
+        act,
     );
     let (mean, var) = (
         Tensor::<1>::from_dispatch(mean),
@@ -595,4 +905,39 @@ pub fn conv3x3(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
     } else {
         burn::tensor::module::conv2d(x, weight, None, options())
     }
+}
+
+/// `conv.forward(x)`, on flex through this crate's kernels when the convolution is a
+/// depthwise one (groups = channels, square odd kernel, padding `(k − 1) / 2`) or a
+/// 1×1 one (stride 1, no padding), without bias or dilation; otherwise burn's.
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [cout, cin_per_group, kh, kw] = conv.weight.shape().dims();
+    let plain = conv.bias.is_none() && conv.dilation == [1, 1] && is_flex(&x.device());
+    let pad = match &conv.padding {
+        burn::nn::PaddingConfig2d::Explicit(t, l, b, r) if t == l && t == b && t == r => Some(*t),
+        burn::nn::PaddingConfig2d::Valid => Some(0),
+        _ => None,
+    };
+    let [_, cin, _, _] = x.dims();
+    if plain && kh == kw && conv.stride[0] == conv.stride[1] {
+        if kh == 1 && conv.groups == 1 && conv.stride == [1, 1] && pad == Some(0) {
+            return Tensor::from_dispatch(<Dispatch as FastOps>::pointwise(
+                x.into_dispatch(),
+                conv.weight.val().into_dispatch(),
+            ));
+        }
+        if cin_per_group == 1
+            && conv.groups == cin
+            && cout == cin
+            && kh % 2 == 1
+            && pad == Some((kh - 1) / 2)
+        {
+            return Tensor::from_dispatch(<Dispatch as FastOps>::depthwise(
+                x.into_dispatch(),
+                conv.weight.val().into_dispatch(),
+                conv.stride[0],
+            ));
+        }
+    }
+    conv.forward(x)
 }

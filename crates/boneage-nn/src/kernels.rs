@@ -7,9 +7,9 @@
 //! output gradient as kernel, and converts layouts around its im2col; here all three
 //! are GEMMs on the NCHW data as it is.
 //!
-//! Batch norm (batch statistics) followed by ELU, the other half of every VGG block,
-//! is fused the same way: burn computes it through a dozen whole-tensor passes and two
-//! layout transposes; [`BnElu`] takes two passes forward and two backward. The 2×2
+//! Batch norm (batch statistics) followed by an activation (ELU in the VGG blocks,
+//! ReLU6 or none in EfficientNet-Lite) is fused the same way: burn computes it through a dozen whole-tensor passes and two
+//! layout transposes; [`BnAct`] takes two passes forward and two backward. The 2×2
 //! max pool ([`MaxPool2`]) keeps no index tensor: its backward finds the maximum again.
 //! [`crate::fastops`] plugs both into burn.
 
@@ -39,7 +39,7 @@ pub struct Conv3x3 {
 /// The output pointer shared by the work items of [`Conv3x3::forward`], each of which
 /// writes its own disjoint part.
 #[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
+pub(crate) struct SharedOut(pub(crate) *mut f32);
 // SAFETY: the items write disjoint elements and the buffer outlives them (the
 // parallel loop ends before it is used).
 unsafe impl Send for SharedOut {}
@@ -47,7 +47,7 @@ unsafe impl Sync for SharedOut {}
 
 impl SharedOut {
     /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
-    fn get(self) -> *mut f32 {
+    pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
 }
@@ -239,23 +239,53 @@ fn with_columns<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     })
 }
 
-/// Sizes of a batch norm + ELU over `[batch, channels, plane]` (NCHW with the
+/// The activation after a fused batch norm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Act {
+    /// ELU (the paper's networks).
+    Elu,
+    /// `min(max(z, 0), 6)` (EfficientNet-Lite).
+    Relu6,
+    /// None: the batch norm alone.
+    Identity,
+}
+
+#[inline]
+fn relu6(z: f32) -> f32 {
+    z.clamp(0.0, 6.0)
+}
+
+/// The gradient through ReLU6 from its output: passed where `0 < y < 6`.
+#[inline]
+fn relu6_grad(g: f32, y: f32) -> f32 {
+    if y > 0.0 && y < 6.0 { g } else { 0.0 }
+}
+
+/// The gradient through ELU from its output (`1` for `y > 0`, else `y + 1`).
+#[inline]
+fn elu_grad(g: f32, y: f32) -> f32 {
+    if y > 0.0 { g } else { g * (y + 1.0) }
+}
+
+/// Sizes of a batch norm + activation over `[batch, channels, plane]` (NCHW with the
 /// spatial dimensions flattened). Statistics are per channel over batch and plane;
 /// the variance is the biased one (burn's and PyTorch's normalisation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BnElu {
+pub struct BnAct {
     /// Batch size.
     pub batch: usize,
     /// Channels.
     pub channels: usize,
     /// Pixels per channel and image.
     pub plane: usize,
+    /// The activation.
+    pub act: Act,
 }
 
-/// Batch statistics and output of [`BnElu::forward_train`].
+/// Batch statistics and output of [`BnAct::forward_train`].
 #[derive(Debug)]
-pub struct BnEluTrain {
-    /// `elu(gamma · (x − mean) / sqrt(var + eps) + beta)`, shaped like `x`.
+pub struct BnActTrain {
+    /// `act(gamma · (x − mean) / sqrt(var + eps) + beta)`, shaped like `x`.
     pub output: Vec<f32>,
     /// Per-channel mean.
     pub mean: Vec<f32>,
@@ -263,9 +293,9 @@ pub struct BnEluTrain {
     pub var: Vec<f32>,
 }
 
-/// Gradients from [`BnElu::backward`].
+/// Gradients from [`BnAct::backward`].
 #[derive(Debug)]
-pub struct BnEluGrads {
+pub struct BnActGrads {
     /// Of the input, shaped like it.
     pub x: Vec<f32>,
     /// Of the scale, per channel.
@@ -323,7 +353,7 @@ fn lane_sums3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> [f32
 }
 
 /// ELU, `z` for `z > 0` and `exp(z) − 1` below; its derivative is taken from the
-/// output (`1` for `y > 0`, else `y + 1`). Branch-free so that loops over it vectorise.
+/// output ([`elu_grad`]). Branch-free so that loops over it vectorise.
 #[inline]
 fn elu1(z: f32) -> f32 {
     let e = exp_neg(z.min(0.0)) - 1.0;
@@ -353,7 +383,7 @@ fn exp_neg(x: f32) -> f32 {
     p * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
-impl BnElu {
+impl BnAct {
     fn check(&self, x: &[f32]) {
         assert_eq!(
             x.len(),
@@ -409,7 +439,7 @@ impl BnElu {
     }
 
     /// Training forward: batch statistics, then normalisation, scale, shift and ELU.
-    pub fn forward_train(&self, x: &[f32], gamma: &[f32], beta: &[f32], eps: f64) -> BnEluTrain {
+    pub fn forward_train(&self, x: &[f32], gamma: &[f32], beta: &[f32], eps: f64) -> BnActTrain {
         self.check(x);
         let n = (self.batch * self.plane) as f64;
         // Sums of (x − k) and (x − k)² with k the channel's first value, so that a large
@@ -433,7 +463,7 @@ impl BnElu {
             .map(|[s, q]| (q / n - (s / n) * (s / n)).max(0.0) as f32)
             .collect();
         let output = self.forward_with(x, gamma, beta, &mean, &var, eps);
-        BnEluTrain { output, mean, var }
+        BnActTrain { output, mean, var }
     }
 
     /// Inference forward with given statistics (the running ones).
@@ -448,11 +478,28 @@ impl BnElu {
     ) -> Vec<f32> {
         self.check(x);
         let inv = Self::inv_std(var, eps);
+        // One loop per activation (generic), so that each vectorises.
+        match self.act {
+            Act::Elu => self.map_planes(x, gamma, beta, mean, &inv, elu1),
+            Act::Relu6 => self.map_planes(x, gamma, beta, mean, &inv, relu6),
+            Act::Identity => self.map_planes(x, gamma, beta, mean, &inv, |z| z),
+        }
+    }
+
+    fn map_planes(
+        &self,
+        x: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        mean: &[f32],
+        inv: &[f32],
+        f: impl Fn(f32) -> f32 + Sync,
+    ) -> Vec<f32> {
         self.per_plane(|c, at, out| {
             let a = gamma[c] * inv[c];
             let b = beta[c] - mean[c] * a;
             for (o, &v) in out.iter_mut().zip(&x[at..at + self.plane]) {
-                o.write(elu1(a * v + b));
+                o.write(f(a * v + b));
             }
         })
     }
@@ -469,12 +516,30 @@ impl BnElu {
         var: &[f32],
         eps: f64,
         dy: &[f32],
-    ) -> BnEluGrads {
+    ) -> BnActGrads {
         self.check(x);
         self.check(y);
         self.check(dy);
+        match self.act {
+            Act::Elu => self.backward_with(x, y, gamma, mean, var, eps, dy, elu_grad),
+            Act::Relu6 => self.backward_with(x, y, gamma, mean, var, eps, dy, relu6_grad),
+            Act::Identity => self.backward_with(x, y, gamma, mean, var, eps, dy, |g, _| g),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn backward_with(
+        &self,
+        x: &[f32],
+        y: &[f32],
+        gamma: &[f32],
+        mean: &[f32],
+        var: &[f32],
+        eps: f64,
+        dy: &[f32],
+        dz: impl Fn(f32, f32) -> f32 + Sync,
+    ) -> BnActGrads {
         let inv = Self::inv_std(var, eps);
-        let dz = |g: f32, y: f32| if y > 0.0 { g } else { g * (y + 1.0) };
         let sums = self.per_channel(|_, c, r| {
             let (m, k) = (mean[c], inv[c]);
             lane_sums3(&dy[r.clone()], &y[r.clone()], &x[r], |g, y, v| {
@@ -499,7 +564,7 @@ impl BnElu {
                 o.write(k * (dz(g, y) - mb - xhat * mg));
             }
         });
-        BnEluGrads {
+        BnActGrads {
             x: dx,
             gamma: dgamma,
             beta: dbeta,
@@ -759,10 +824,11 @@ mod tests {
 
     #[test]
     fn batch_statistics_survive_a_large_mean() {
-        let s = BnElu {
+        let s = BnAct {
             batch: 2,
             channels: 1,
             plane: 1000,
+            act: Act::Elu,
         };
         let x: Vec<f32> = (0..2000)
             .map(|i| 1000.0 + ((i * 37) % 101) as f32 / 100.0)
@@ -782,10 +848,11 @@ mod tests {
     /// against central finite differences of `sum(y · r)`.
     #[test]
     fn bn_elu_matches_the_definition() {
-        let s = BnElu {
+        let s = BnAct {
             batch: 3,
             channels: 2,
             plane: 5,
+            act: Act::Elu,
         };
         let x: Vec<f32> = values(30, 6).iter().map(|v| 2.0 * v + 0.3).collect();
         let (gamma, beta) = (vec![1.3f32, -0.7], vec![0.2f32, -0.4]);

@@ -6,8 +6,9 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use serde::{Deserialize, Serialize};
 
-use crate::age::{AgeHead, AgeNet, AgeNetConfig, scale_age};
+use crate::age::{AgeHead, AgeNet, AgeNetConfig, Backbone, scale_age};
 use crate::data::Batch;
+use crate::efficientnet::LiteVariant;
 use crate::keypoint_net::{KeypointNet, KeypointNetConfig};
 use crate::loss::{bce_minus_log_jaccard, mae, mse};
 use crate::train::Task;
@@ -92,6 +93,23 @@ impl Preset {
         }
     }
 
+    /// The bone-age network on an EfficientNet-Lite0 backbone (for ImageNet
+    /// weights): global average pooling of its 1280 features (with the sex when
+    /// `sex_input`), dropout 0.2, FC 256, the head. Batch-norm momentum 0.01, as the
+    /// ImageNet training used, so that a few fine-tuning batches do not overwrite the
+    /// pretrained statistics. The same in both presets: only the input differs.
+    pub fn lite_age(self, input: [usize; 2], head: AgeHead, sex_input: bool) -> AgeNetConfig {
+        AgeNetConfig::new(input[0], input[1])
+            .with_head(head)
+            .with_sex_input(sex_input)
+            .with_backbone(Some(Backbone::Efficientnet(LiteVariant::Lite0)))
+            .with_features(vec![])
+            .with_hidden(vec![256])
+            .with_global_pool(true)
+            .with_dropout(0.2)
+            .with_bn_momentum(0.01)
+    }
+
     /// The key-point network (the paper's 130×100 input in both presets).
     pub fn keypoints(self) -> KeypointNetConfig {
         match self {
@@ -137,6 +155,9 @@ fn to_vec(t: Tensor<2>) -> Vec<f32> {
 pub struct AgeTask {
     /// The network's config.
     pub config: AgeNetConfig,
+    /// ImageNet weights for an EfficientNet-Lite backbone, loaded into each fresh
+    /// network (see [`AgeNet::load_pretrained`]); the caller checks the file first.
+    pub pretrained: Option<std::path::PathBuf>,
 }
 
 impl AgeTask {
@@ -164,7 +185,16 @@ impl Task for AgeTask {
         [self.config.height, self.config.width]
     }
     fn init(&self, device: &Device) -> AgeNet {
-        self.config.init(device)
+        let net = self.config.init(device);
+        match &self.pretrained {
+            Some(p) => net
+                .load_pretrained(p)
+                .unwrap_or_else(|e| panic!("pretrained weights checked before training: {e}")),
+            None => net,
+        }
+    }
+    fn pretrained(&self) -> Option<&std::path::Path> {
+        self.pretrained.as_deref()
     }
     fn loss(&self, model: &AgeNet, batch: &Batch, device: &Device) -> Tensor<1> {
         let (pred, target) = self.forward(model, batch, device);

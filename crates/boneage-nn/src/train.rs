@@ -115,6 +115,11 @@ pub trait Task {
     fn input(&self) -> [usize; 2];
     /// A freshly initialised network.
     fn init(&self, device: &Device) -> Self::Model;
+    /// Weights a fresh network starts from in part (an ImageNet backbone), if any;
+    /// recorded in the run's `config.json`.
+    fn pretrained(&self) -> Option<&Path> {
+        None
+    }
     /// The training loss of a batch.
     fn loss(&self, model: &Self::Model, batch: &Batch, device: &Device) -> Tensor<1>;
     /// Sets the batch norms' momentum (`None`: back to the network's own), for
@@ -342,7 +347,7 @@ fn check_run<T: Task>(task: &T, spec: &RunSpec) -> Result<(), TrainError> {
 
 /// What `config.json` records; a resumed run must match it exactly.
 fn run_config<T: Task>(task: &T, spec: &RunSpec) -> serde_json::Value {
-    serde_json::json!({
+    let mut config = serde_json::json!({
         "net": task.net(),
         "net_config": task.config_json(),
         "input": task.input(),
@@ -352,7 +357,12 @@ fn run_config<T: Task>(task: &T, spec: &RunSpec) -> serde_json::Value {
         "train_examples": spec.train.items.len(),
         "val_examples": spec.val.items.len(),
         "init_from": spec.init_from.as_ref().map(|p| p.display().to_string()),
-    })
+    });
+    // Only when there is one, so that runs started before the field existed resume.
+    if let Some(p) = task.pretrained() {
+        config["pretrained"] = p.display().to_string().into();
+    }
+    config
 }
 
 /// Refuses to resume a run that was started with other settings, naming them.
@@ -437,6 +447,12 @@ fn manifest_of<T: Task>(task: &T, spec: &RunSpec, record: Option<&EpochRecord>) 
             cfg.epochs,
             cfg.seed
         );
+        if let Some(p) = task.pretrained() {
+            m.trained_on += &format!(
+                "; backbone started from ImageNet weights ({})",
+                p.file_name().unwrap_or_default().to_string_lossy()
+            );
+        }
         m.metrics = r
             .val
             .iter()

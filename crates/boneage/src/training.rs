@@ -432,6 +432,10 @@ pub struct AgeRecipe {
     pub widths: Option<Vec<usize>>,
     /// Fully connected widths instead of the preset's.
     pub hidden: Option<Vec<usize>>,
+    /// An EfficientNet-Lite0 backbone ([`Preset::lite_age`]) instead of VGG blocks.
+    pub lite: bool,
+    /// ImageNet weights for the Lite0 backbone (`scripts/import_efficientnet.py`).
+    pub pretrained: Option<PathBuf>,
     /// Output head.
     pub head: Head,
     /// The patients it is for.
@@ -488,7 +492,21 @@ pub fn train_age(
         Head::Classification => AgeHead::Classification { classes: 240 },
     };
     let mixed = recipe.cohort == Cohort::Mixed;
-    let mut config = spec.preset.age(input, head, mixed);
+    let mut config = if recipe.lite {
+        spec.preset.lite_age(input, head, mixed)
+    } else {
+        spec.preset.age(input, head, mixed)
+    };
+    if recipe.pretrained.is_some() && !recipe.lite {
+        return Err(TrainingError::Invalid(
+            "--pretrained holds EfficientNet-Lite0 weights: add --backbone lite0".into(),
+        ));
+    }
+    if recipe.lite && recipe.widths.is_some() {
+        return Err(TrainingError::Invalid(
+            "--widths sets VGG blocks; the EfficientNet-Lite0 backbone has its own".into(),
+        ));
+    }
     if let Some(w) = &recipe.widths {
         if w.is_empty() || w.contains(&0) {
             return Err(TrainingError::Invalid(format!(
@@ -505,7 +523,21 @@ pub fn train_age(
         }
         config.hidden = h.clone();
     }
-    let task = AgeTask { config };
+    if let Some(p) = &recipe.pretrained {
+        // Read once here, so that a wrong file is an error before any data is prepared.
+        config
+            .init(device)
+            .load_pretrained(p)
+            .map_err(|e| TrainingError::Train(e.into()))?;
+        progress.note(&format!(
+            "backbone: EfficientNet-Lite0 from {}",
+            p.display()
+        ));
+    }
+    let task = AgeTask {
+        config,
+        pretrained: recipe.pretrained.clone(),
+    };
     // Registered regions need the film's key points; films without them (the
     // preprocessing refused them, or they are not labelled) are left out.
     let data = TrainData::open(spec, |s| recipe.cohort.covers(s.sex) && view.has(&s.id))?;

@@ -58,6 +58,14 @@ enum Net {
         /// Fully connected widths instead of the preset's (e.g. 128,128).
         #[arg(long, value_delimiter = ',')]
         hidden: Option<Vec<usize>>,
+        /// Feature extractor: the paper's VGG blocks, or EfficientNet-Lite0 (global
+        /// pooling, FC 256; start it from ImageNet weights with --pretrained).
+        #[arg(long, value_enum, default_value_t = BackboneArg::Vgg)]
+        backbone: BackboneArg,
+        /// ImageNet weights for the EfficientNet-Lite0 backbone, as written by
+        /// `scripts/import_efficientnet.py` (needs --backbone lite0).
+        #[arg(long, value_name = "SAFETENSORS", requires = "backbone")]
+        pretrained: Option<PathBuf>,
         /// Region A (whole hand), B (carpals), C (metacarpals and phalanges), or
         /// `whole` for the unregistered film.
         #[arg(long, default_value = "A")]
@@ -70,6 +78,14 @@ enum Net {
         #[arg(long, value_enum, default_value_t = Cohort::Mixed)]
         sex: Cohort,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackboneArg {
+    /// The paper's VGG blocks.
+    Vgg,
+    /// EfficientNet-Lite0.
+    Lite0,
 }
 
 #[derive(clap::Args)]
@@ -244,6 +260,8 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             input,
             widths,
             hidden,
+            backbone,
+            pretrained,
             region,
             head,
             sex,
@@ -255,6 +273,8 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 input,
                 widths,
                 hidden,
+                lite: backbone == BackboneArg::Lite0,
+                pretrained,
                 head,
                 cohort: sex,
             };

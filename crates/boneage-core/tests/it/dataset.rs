@@ -1,7 +1,7 @@
 //! Labels in every RSNA spelling, splits, and development stages.
 
 use boneage_core::Sex;
-use boneage_core::dataset::{Sample, read_labels, split_stratified, write_labels};
+use boneage_core::dataset::{Sample, assign_folds, read_labels, split_stratified, write_labels};
 use boneage_core::stages::Stage;
 
 fn labels(text: &str) -> Result<Vec<Sample>, boneage_core::Error> {
@@ -88,6 +88,51 @@ fn population(n_male: usize, n_female: usize) -> Vec<Sample> {
             sex: if i < n_male { Sex::Male } else { Sex::Female },
         })
         .collect()
+}
+
+/// Folds for cross-validation: every sample in exactly one, each fold with its share
+/// of each sex (within one) and of the age range (fold mean ages within a few months
+/// of each other), the same for the same seed.
+#[test]
+fn folds_are_stratified_by_sex_and_age_and_seeded() {
+    let s = population(533, 467);
+    let f = assign_folds(&s, 5, 7).unwrap();
+    assert_eq!(f, assign_folds(&s, 5, 7).unwrap(), "same seed, same folds");
+    assert_ne!(f, assign_folds(&s, 5, 8).unwrap());
+    assert!(f.iter().all(|&k| k < 5));
+    for sex in [Sex::Male, Sex::Female] {
+        let sizes: Vec<usize> = (0..5)
+            .map(|k| {
+                (0..s.len())
+                    .filter(|&i| f[i] == k && s[i].sex == sex)
+                    .count()
+            })
+            .collect();
+        let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+        assert!(hi - lo <= 1, "{sex:?} per fold: {sizes:?}");
+    }
+    let totals: Vec<usize> = (0..5)
+        .map(|k| f.iter().filter(|&&x| x == k).count())
+        .collect();
+    assert_eq!(totals.iter().sum::<usize>(), 1000);
+    assert!(
+        totals.iter().max().unwrap() - totals.iter().min().unwrap() <= 1,
+        "{totals:?}"
+    );
+    let means: Vec<f64> = (0..5)
+        .map(|k| {
+            let ages: Vec<f64> = (0..s.len())
+                .filter(|&i| f[i] == k)
+                .map(|i| s[i].boneage_months)
+                .collect();
+            ages.iter().sum::<f64>() / ages.len() as f64
+        })
+        .collect();
+    let spread = means.iter().cloned().fold(f64::MIN, f64::max)
+        - means.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(spread < 3.0, "fold mean ages {means:?}");
+    assert!(assign_folds(&s, 1, 0).is_err());
+    assert!(assign_folds(&s[..3], 5, 0).is_err());
 }
 
 #[test]

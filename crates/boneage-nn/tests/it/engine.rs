@@ -49,6 +49,7 @@ fn task() -> AgeTask {
             .with_dropout(0.3)
             .with_global_pool(true)
             .with_sex_input(true),
+        pretrained: None,
     }
 }
 

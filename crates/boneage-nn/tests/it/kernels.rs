@@ -6,6 +6,15 @@ use boneage_nn::blocks::elu;
 
 use crate::device;
 
+/// The largest absolute difference of two equally long vectors.
+fn max_diff(a: Vec<f32>, b: Vec<f32>) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(&b)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0, f32::max)
+}
+
 /// The 3×3 convolution of `fastops` (this crate's kernels on flex) gives burn's
 /// `conv2d` values and gradients, with and without autodiff, at batch sizes above and
 /// below the thread count (the kernels split the work differently).
@@ -61,39 +70,46 @@ fn fast_conv3x3_matches_burn_conv2d() {
     }
 }
 
-/// Batch norm + ELU fused on flex equals burn's `BatchNorm` followed by `elu`: output,
-/// gradients of input, scale and shift, the running statistics it leaves, and the
-/// inference path with those statistics.
+/// Batch norm + activation (ELU, ReLU6, none) fused on flex equals burn's
+/// `BatchNorm` followed by the activation: output, gradients of input, scale and
+/// shift, the running statistics it leaves, and the inference path with those
+/// statistics.
 #[test]
-fn fused_batch_norm_elu_matches_burn() {
+fn fused_batch_norm_activation_matches_burn() {
     use boneage_nn::burn::module::{Module, Param};
     use boneage_nn::burn::nn::BatchNormConfig;
     use boneage_nn::burn::tensor::Distribution;
-    use boneage_nn::fastops::batch_norm_elu;
+    use boneage_nn::fastops::batch_norm_act;
+    use boneage_nn::kernels::Act;
 
     let _rng = crate::rng_lock();
     let d = device().autodiff();
     d.seed(9);
     let vec4 = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
     let vec1 = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap();
-    let max_diff = |a: Vec<f32>, b: Vec<f32>| -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter()
-            .zip(&b)
-            .map(|(p, q)| (p - q).abs())
-            .fold(0.0, f32::max)
-    };
-    for (batch, c, h, w) in [(4, 3, 5, 6), (1, 2, 3, 1)] {
+    let cases = [
+        (Act::Elu, 4, 3, 5, 6),
+        (Act::Elu, 1, 2, 3, 1),
+        (Act::Relu6, 4, 3, 5, 6),
+        (Act::Identity, 2, 3, 4, 3),
+    ];
+    for (act, batch, c, h, w) in cases {
+        let reference = |t: Tensor<4>| match act {
+            Act::Elu => elu(t),
+            Act::Relu6 => t.clamp(0.0, 6.0),
+            Act::Identity => t,
+        };
         let mut norm = BatchNormConfig::new(c).with_momentum(0.3).init(&d);
         // A scale and shift other than 1 and 0, so that their roles are tested.
         norm.gamma = Param::from_tensor(Tensor::random([c], Distribution::Uniform(0.5, 2.0), &d));
         norm.beta = Param::from_tensor(Tensor::random([c], Distribution::Uniform(-1.0, 1.0), &d));
         let ours_norm = norm.clone();
-        let x = (Tensor::<4>::random([batch, c, h, w], Distribution::Default, &d) * 3.0 - 1.0)
+        // Spread so that ReLU6 is cut at both ends.
+        let x = (Tensor::<4>::random([batch, c, h, w], Distribution::Default, &d) * 12.0 - 4.0)
             .require_grad();
         let r = Tensor::<4>::random([batch, c, h, w], Distribution::Default, &d);
-        let ours = batch_norm_elu(&ours_norm, x.clone());
-        let theirs = elu(norm.forward(x.clone()));
+        let ours = batch_norm_act(&ours_norm, x.clone(), act);
+        let theirs = reference(norm.forward(x.clone()));
         assert!(max_diff(vec4(ours.clone()), vec4(theirs.clone())) < 1e-5);
         let g1 = (ours * r.clone()).sum().backward();
         let g2 = (theirs * r).sum().backward();
@@ -124,9 +140,62 @@ fn fused_batch_norm_elu_matches_burn() {
         // Inference (no autodiff): the running statistics.
         let (plain_ours, plain_theirs) = (ours_norm.valid(), norm.valid());
         let xi = Tensor::<4>::from_inner(x.clone().inner());
-        let a = batch_norm_elu(&plain_ours, xi.clone());
-        let b = elu(plain_theirs.forward(xi));
+        let a = batch_norm_act(&plain_ours, xi.clone(), act);
+        let b = reference(plain_theirs.forward(xi));
         assert!(max_diff(vec4(a), vec4(b)) < 1e-5);
+    }
+}
+
+/// The depthwise (3×3 and 5×5, stride 1 and 2) and pointwise convolutions that
+/// `fastops::conv2d` runs on this crate's kernels give burn's `Conv2d` values and
+/// gradients; a convolution they do not cover (a bias) falls back to burn's.
+#[test]
+fn fast_depthwise_and_pointwise_match_burn_conv2d() {
+    use boneage_nn::burn::nn::PaddingConfig2d;
+    use boneage_nn::burn::nn::conv::Conv2dConfig;
+    use boneage_nn::burn::tensor::Distribution;
+    use boneage_nn::fastops::conv2d;
+
+    let _rng = crate::rng_lock();
+    let d = device().autodiff();
+    d.seed(11);
+    let vec4 = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+    // (batch, cin, cout, h, w, kernel, stride, groups, bias)
+    let cases = [
+        (3, 4, 4, 9, 8, 3, 1, 4, false),
+        (2, 5, 5, 10, 7, 5, 2, 5, false),
+        (1, 3, 3, 6, 6, 3, 2, 3, false),
+        (3, 4, 6, 5, 7, 1, 1, 1, false),
+        (1, 6, 2, 3, 4, 1, 1, 1, false),
+        (2, 3, 3, 5, 5, 3, 1, 3, true),
+    ];
+    for (batch, cin, cout, h, w, k, s, groups, bias) in cases {
+        let p = (k - 1) / 2;
+        let conv = Conv2dConfig::new([cin, cout], [k, k])
+            .with_stride([s, s])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .with_groups(groups)
+            .with_bias(bias)
+            .init(&d);
+        let x = Tensor::<4>::random([batch, cin, h, w], Distribution::Default, &d).require_grad();
+        let ours = conv2d(&conv, x.clone());
+        let theirs = conv.forward(x.clone());
+        assert_eq!(ours.dims(), theirs.dims());
+        assert!(max_diff(vec4(ours.clone()), vec4(theirs.clone())) < 1e-5);
+        let r = Tensor::<4>::random(ours.dims(), Distribution::Default, &d);
+        let g1 = (ours * r.clone()).sum().backward();
+        let g2 = (theirs * r).sum().backward();
+        let grad = |t: &Tensor<4>, g| vec4(Tensor::<4>::from_inner(t.grad(g).unwrap()));
+        let what = format!("k{k} s{s} groups {groups}");
+        assert!(
+            max_diff(grad(&x, &g1), grad(&x, &g2)) < 1e-4,
+            "input gradient, {what}"
+        );
+        let wt = conv.weight.val();
+        assert!(
+            max_diff(grad(&wt, &g1), grad(&wt, &g2)) < 1e-4,
+            "weight gradient, {what}"
+        );
     }
 }
 

@@ -233,3 +233,77 @@ fn a_mismatched_or_corrupted_file_is_refused_clearly() {
         "{err}"
     );
 }
+
+/// ImageNet weights reach the EfficientNet-Lite backbone by parameter name (the names
+/// `scripts/import_efficientnet.py` writes): a file of one network's tensors loaded
+/// into a differently initialised one gives the same features and, inside a bone-age
+/// network, the same ages. A file of another network is refused, naming what is
+/// missing, and a VGG bone-age network refuses pretrained weights.
+#[test]
+fn efficientnet_weights_load_by_parameter_name() {
+    use boneage_nn::age::Backbone;
+    use boneage_nn::burn::store::{ModuleSnapshot, SafetensorsStore};
+    use boneage_nn::efficientnet::{EfficientNetLite, LiteVariant};
+
+    let _rng = crate::rng_lock();
+    let d = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lite0.safetensors");
+    d.seed(1);
+    let source = EfficientNetLite::new(LiteVariant::Lite0, 0.01, &d);
+    source
+        .save_into(&mut SafetensorsStore::from_file(&file))
+        .unwrap();
+    let x = Tensor::<4>::random(
+        [1, 1, 64, 32],
+        boneage_nn::burn::tensor::Distribution::Default,
+        &d,
+    );
+    let features = |net: &EfficientNetLite| {
+        net.forward(x.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let want = features(&source);
+    assert_eq!(want.len(), 1280 * 2);
+    d.seed(2);
+    let fresh = EfficientNetLite::new(LiteVariant::Lite0, 0.01, &d);
+    assert_ne!(features(&fresh), want, "a different initialisation");
+    let loaded = fresh.load_pretrained(&file).unwrap();
+    assert_eq!(features(&loaded), want);
+
+    // Inside a bone-age network: the same backbone, so the same pooled features.
+    let lite_cfg = AgeNetConfig::new(64, 32)
+        .with_backbone(Some(Backbone::Efficientnet(LiteVariant::Lite0)))
+        .with_hidden(vec![8]);
+    let net = lite_cfg.init(&d).load_pretrained(&file).unwrap();
+    let months = net.forward(x.clone(), None).months.into_data();
+    assert!(months.try_to_vec::<f32>().unwrap()[0].is_finite());
+
+    // The weights of a VGG bone-age network are not a backbone's.
+    let vgg = dir.path().join("vgg.safetensors");
+    let c = config(vec![4, 8]);
+    save(&c.init(&d), &manifest(&c), &vgg).unwrap();
+    let err = EfficientNetLite::new(LiteVariant::Lite0, 0.01, &d)
+        .load_pretrained(&vgg)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("vgg.safetensors") && err.contains("missing"),
+        "{err}"
+    );
+    let err = c.init(&d).load_pretrained(&file).unwrap_err().to_string();
+    assert!(err.contains("this network is VGG"), "{err}");
+}
+
+/// Manifests written before the backbone choice existed (no `backbone` field) still
+/// read as VGG networks.
+#[test]
+fn a_manifest_without_backbone_is_vgg() {
+    let mut json = serde_json::to_value(config(vec![4, 8])).unwrap();
+    json.as_object_mut().unwrap().remove("backbone");
+    let c: AgeNetConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(c.backbone, None);
+    assert_eq!(c.features, vec![4, 8]);
+}

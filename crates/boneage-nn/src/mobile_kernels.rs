@@ -1,0 +1,521 @@
+//! CPU kernels for EfficientNet-Lite's convolutions on contiguous NCHW `f32` slices:
+//! the depthwise k×k convolution (stride 1 or 2, padding `(k − 1) / 2`, no bias) and
+//! the pointwise 1×1 convolution (no bias), each with its input and weight gradients.
+//!
+//! burn's flex backend runs a grouped convolution's gradients through its general
+//! transposed and 3-D convolutions, and a 1×1 convolution through im2col and layout
+//! copies; here the depthwise one is a direct loop per image plane (vectorised along
+//! rows for stride 1) and the pointwise one a GEMM per image on the data as it is.
+
+#![allow(unsafe_code)] // GEMM on raw strided pointers; each call states its bounds.
+
+use gemm::{Parallelism, gemm};
+use rayon::prelude::*;
+
+use crate::kernels::SharedOut;
+
+/// Sizes of a depthwise convolution: one k×k filter per channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Depthwise {
+    /// Batch size.
+    pub batch: usize,
+    /// Channels (in and out).
+    pub channels: usize,
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// Kernel size (odd).
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+}
+
+impl Depthwise {
+    /// Zero padding on each side.
+    pub fn pad(&self) -> usize {
+        (self.kernel - 1) / 2
+    }
+
+    /// Output (height, width).
+    pub fn out(&self) -> (usize, usize) {
+        let p = 2 * self.pad();
+        (
+            (self.height + p - self.kernel) / self.stride + 1,
+            (self.width + p - self.kernel) / self.stride + 1,
+        )
+    }
+
+    /// The output columns `ox` whose input column `ox·s + kx − p` lies in the image.
+    fn columns(&self, kx: usize, ow: usize) -> std::ops::Range<usize> {
+        let (s, p) = (self.stride, self.pad());
+        // ox·s + kx ≥ p and ox·s + kx − p ≤ W − 1.
+        let lo = p.saturating_sub(kx).div_ceil(s);
+        let hi = if self.width + p > kx {
+            ((self.width - 1 + p - kx) / s + 1).min(ow)
+        } else {
+            0
+        };
+        lo.min(hi)..hi
+    }
+
+    /// The input row of output row `oy` and kernel row `ky`, if inside the image.
+    fn row(&self, oy: usize, ky: usize) -> Option<usize> {
+        (oy * self.stride + ky)
+            .checked_sub(self.pad())
+            .filter(|&iy| iy < self.height)
+    }
+
+    fn check(&self, x_len: usize, w_len: usize) {
+        assert_eq!(
+            x_len,
+            self.batch * self.channels * self.height * self.width,
+            "input size"
+        );
+        assert_eq!(
+            w_len,
+            self.channels * self.kernel * self.kernel,
+            "weight size"
+        );
+    }
+
+    /// Output `[batch, channels, OH, OW]` of `x` `[batch, channels, H, W]` and
+    /// weights `w` `[channels, 1, k, k]`.
+    pub fn forward(&self, x: &[f32], w: &[f32]) -> Vec<f32> {
+        self.check(x.len(), w.len());
+        let (oh, ow) = self.out();
+        let (hw, k, s, p) = (
+            self.height * self.width,
+            self.kernel,
+            self.stride,
+            self.pad(),
+        );
+        let mut y = vec![0.0f32; self.batch * self.channels * oh * ow];
+        y.par_chunks_mut(oh * ow).enumerate().for_each(|(i, out)| {
+            let c = i % self.channels;
+            let img = &x[i * hw..][..hw];
+            let wc = &w[c * k * k..][..k * k];
+            for oy in 0..oh {
+                let orow = &mut out[oy * ow..][..ow];
+                for ky in 0..k {
+                    let Some(iy) = self.row(oy, ky) else { continue };
+                    let irow = &img[iy * self.width..][..self.width];
+                    for kx in 0..k {
+                        let wv = wc[ky * k + kx];
+                        let r = self.columns(kx, ow);
+                        if r.is_empty() {
+                            continue;
+                        }
+                        if s == 1 {
+                            let off = r.start + kx - p;
+                            for (o, &v) in orow[r.clone()].iter_mut().zip(&irow[off..]) {
+                                *o += wv * v;
+                            }
+                        } else {
+                            for ox in r {
+                                orow[ox] += wv * irow[ox * s + kx - p];
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        y
+    }
+
+    /// The input's gradient `[batch, channels, H, W]` from the weights and the
+    /// output's gradient `dy` `[batch, channels, OH, OW]`.
+    pub fn input_grad(&self, w: &[f32], dy: &[f32]) -> Vec<f32> {
+        let (oh, ow) = self.out();
+        assert_eq!(
+            dy.len(),
+            self.batch * self.channels * oh * ow,
+            "gradient size"
+        );
+        assert_eq!(
+            w.len(),
+            self.channels * self.kernel * self.kernel,
+            "weight size"
+        );
+        let (hw, k, s, p) = (
+            self.height * self.width,
+            self.kernel,
+            self.stride,
+            self.pad(),
+        );
+        let mut dx = vec![0.0f32; self.batch * self.channels * hw];
+        dx.par_chunks_mut(hw).enumerate().for_each(|(i, plane)| {
+            let c = i % self.channels;
+            let g = &dy[i * oh * ow..][..oh * ow];
+            let wc = &w[c * k * k..][..k * k];
+            for oy in 0..oh {
+                let grow = &g[oy * ow..][..ow];
+                for ky in 0..k {
+                    let Some(iy) = self.row(oy, ky) else { continue };
+                    let irow = &mut plane[iy * self.width..][..self.width];
+                    for kx in 0..k {
+                        let wv = wc[ky * k + kx];
+                        let r = self.columns(kx, ow);
+                        if r.is_empty() {
+                            continue;
+                        }
+                        if s == 1 {
+                            let off = r.start + kx - p;
+                            for (o, &v) in irow[off..].iter_mut().zip(&grow[r.clone()]) {
+                                *o += wv * v;
+                            }
+                        } else {
+                            for ox in r {
+                                irow[ox * s + kx - p] += wv * grow[ox];
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        dx
+    }
+
+    /// The weights' gradient `[channels, 1, k, k]` from the input and the output's
+    /// gradient.
+    pub fn weight_grad(&self, x: &[f32], dy: &[f32]) -> Vec<f32> {
+        let (oh, ow) = self.out();
+        self.check(x.len(), self.channels * self.kernel * self.kernel);
+        assert_eq!(
+            dy.len(),
+            self.batch * self.channels * oh * ow,
+            "gradient size"
+        );
+        let (hw, k, s, p) = (
+            self.height * self.width,
+            self.kernel,
+            self.stride,
+            self.pad(),
+        );
+        let mut dw = vec![0.0f32; self.channels * k * k];
+        dw.par_chunks_mut(k * k).enumerate().for_each(|(c, out)| {
+            let mut acc = vec![0.0f64; k * k];
+            for b in 0..self.batch {
+                let i = b * self.channels + c;
+                let img = &x[i * hw..][..hw];
+                let g = &dy[i * oh * ow..][..oh * ow];
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let r = self.columns(kx, ow);
+                        if r.is_empty() {
+                            continue;
+                        }
+                        let mut sum = 0.0f32;
+                        for oy in 0..oh {
+                            let Some(iy) = self.row(oy, ky) else { continue };
+                            let irow = &img[iy * self.width..][..self.width];
+                            let grow = &g[oy * ow..][..ow];
+                            if s == 1 {
+                                let off = r.start + kx - p;
+                                sum += dot(&grow[r.clone()], &irow[off..off + r.len()]);
+                            } else {
+                                for ox in r.clone() {
+                                    sum += grow[ox] * irow[ox * s + kx - p];
+                                }
+                            }
+                        }
+                        acc[ky * k + kx] += f64::from(sum);
+                    }
+                }
+            }
+            for (o, a) in out.iter_mut().zip(acc) {
+                *o = a as f32;
+            }
+        });
+        dw
+    }
+}
+
+/// Dot product in eight f32 lanes (vectorised).
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let n = a.len().min(b.len()) / 8 * 8;
+    for (ca, cb) in a[..n].chunks_exact(8).zip(b[..n].chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += ca[l] * cb[l];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for i in n..a.len().min(b.len()) {
+        s += a[i] * b[i];
+    }
+    s
+}
+
+/// Sizes of a pointwise (1×1, stride 1, no bias) convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pointwise {
+    /// Batch size.
+    pub batch: usize,
+    /// Input channels.
+    pub cin: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Pixels per channel and image (height × width).
+    pub plane: usize,
+}
+
+impl Pointwise {
+    fn parallelism(&self) -> Parallelism {
+        if self.batch >= rayon::current_num_threads() || rayon::current_num_threads() == 1 {
+            Parallelism::None
+        } else {
+            Parallelism::Rayon(0)
+        }
+    }
+
+    /// `dst[b] [m, n] = lhs(b) [m, k] · rhs(b) [k, n]` for every image `b`, images
+    /// spread over the threads; strides as (column, row) pairs.
+    #[allow(clippy::too_many_arguments)]
+    fn per_image(
+        &self,
+        [m, n, k]: [usize; 3],
+        dst_len: usize,
+        lhs: (&[f32], usize, [isize; 2]),
+        rhs: (&[f32], usize, [isize; 2]),
+    ) -> Vec<f32> {
+        let mut out: Vec<f32> = Vec::with_capacity(self.batch * dst_len);
+        let dst = SharedOut(out.as_mut_ptr());
+        let par = self.parallelism();
+        (0..self.batch).into_par_iter().for_each(|b| {
+            // SAFETY: image b writes its own `dst_len` floats (m·n, row-major, row
+            // stride n) inside the allocation of `batch · dst_len`; lhs and rhs are read
+            // within the slices (`per image` offsets times the batch index, bounds
+            // asserted by the callers).
+            unsafe {
+                gemm(
+                    m,
+                    n,
+                    k,
+                    dst.get().add(b * dst_len),
+                    1,
+                    n as isize,
+                    false,
+                    lhs.0.as_ptr().add(b * lhs.1),
+                    lhs.2[0],
+                    lhs.2[1],
+                    rhs.0.as_ptr().add(b * rhs.1),
+                    rhs.2[0],
+                    rhs.2[1],
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    par,
+                );
+            }
+        });
+        // SAFETY: every image's m·n = dst_len floats were written.
+        unsafe { out.set_len(self.batch * dst_len) };
+        out
+    }
+
+    /// Output `[batch, cout, plane]` of `x` `[batch, cin, plane]` and `w` `[cout, cin]`.
+    pub fn forward(&self, x: &[f32], w: &[f32]) -> Vec<f32> {
+        let (n, ci, co) = (self.plane, self.cin, self.cout);
+        assert_eq!(x.len(), self.batch * ci * n, "input size");
+        assert_eq!(w.len(), co * ci, "weight size");
+        // y[b] = w [co, ci] · x[b] [ci, n]
+        self.per_image(
+            [co, n, ci],
+            co * n,
+            (w, 0, [1, ci as isize]),
+            (x, ci * n, [1, n as isize]),
+        )
+    }
+
+    /// The input's gradient `[batch, cin, plane]` from `w` and `dy` `[batch, cout, plane]`.
+    pub fn input_grad(&self, w: &[f32], dy: &[f32]) -> Vec<f32> {
+        let (n, ci, co) = (self.plane, self.cin, self.cout);
+        assert_eq!(dy.len(), self.batch * co * n, "gradient size");
+        assert_eq!(w.len(), co * ci, "weight size");
+        // dx[b] = wᵀ [ci, co] · dy[b] [co, n]; wᵀ(i, j) = w[j·ci + i].
+        self.per_image(
+            [ci, n, co],
+            ci * n,
+            (w, 0, [ci as isize, 1]),
+            (dy, co * n, [1, n as isize]),
+        )
+    }
+
+    /// The weights' gradient `[cout, cin]` from `x` and `dy`.
+    pub fn weight_grad(&self, x: &[f32], dy: &[f32]) -> Vec<f32> {
+        let (n, ci, co) = (self.plane, self.cin, self.cout);
+        assert_eq!(x.len(), self.batch * ci * n, "input size");
+        assert_eq!(dy.len(), self.batch * co * n, "gradient size");
+        // dw = Σ_b dy[b] [co, n] · x[b]ᵀ [n, ci]; x[b]ᵀ(i, j) = x[b][j·n + i]. Each
+        // thread sums its share of the images; the shares are added at the end.
+        let threads = rayon::current_num_threads().clamp(1, self.batch.max(1));
+        let per = self.batch.div_ceil(threads);
+        let partial: Vec<Vec<f32>> = (0..threads)
+            .into_par_iter()
+            .map(|t| {
+                let mut acc = vec![0.0f32; co * ci];
+                for b in (t * per)..((t + 1) * per).min(self.batch) {
+                    // SAFETY: acc is co·ci floats, row stride ci; dy[b] and x[b] are
+                    // read within their images (sizes asserted above).
+                    unsafe {
+                        gemm(
+                            co,
+                            ci,
+                            n,
+                            acc.as_mut_ptr(),
+                            1,
+                            ci as isize,
+                            true,
+                            dy.as_ptr().add(b * co * n),
+                            1,
+                            n as isize,
+                            x.as_ptr().add(b * ci * n),
+                            n as isize,
+                            1,
+                            1.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            Parallelism::None,
+                        );
+                    }
+                }
+                acc
+            })
+            .collect();
+        let mut dw = vec![0.0f32; co * ci];
+        for p in partial {
+            for (d, v) in dw.iter_mut().zip(p) {
+                *d += v;
+            }
+        }
+        dw
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn close(a: &[f32], b: &[f32]) {
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-3 * (1.0 + y.abs()),
+                "at {i}: {x} vs {y}"
+            );
+        }
+    }
+
+    /// The depthwise convolution by its definition, and its gradients as sums over
+    /// the same index sets.
+    fn depthwise_direct(d: &Depthwise, x: &[f32], w: &[f32], dy: &[f32]) -> [Vec<f32>; 3] {
+        let (oh, ow) = d.out();
+        let (h, wd, k, s, p) = (d.height, d.width, d.kernel, d.stride, d.pad() as isize);
+        let mut y = vec![0.0; d.batch * d.channels * oh * ow];
+        let mut dx = vec![0.0; x.len()];
+        let mut dw = vec![0.0; w.len()];
+        for b in 0..d.batch {
+            for c in 0..d.channels {
+                let i = b * d.channels + c;
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let iy = (oy * s + ky) as isize - p;
+                                let ix = (ox * s + kx) as isize - p;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                    continue;
+                                }
+                                let xi = i * h * wd + iy as usize * wd + ix as usize;
+                                let yi = i * oh * ow + oy * ow + ox;
+                                let wi = c * k * k + ky * k + kx;
+                                y[yi] += w[wi] * x[xi];
+                                dx[xi] += w[wi] * dy[yi];
+                                dw[wi] += x[xi] * dy[yi];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        [y, dx, dw]
+    }
+
+    #[test]
+    fn depthwise_matches_the_definition() {
+        for (k, s, h, w) in [
+            (3, 1, 7, 9),
+            (5, 1, 6, 11),
+            (3, 2, 8, 7),
+            (5, 2, 9, 10),
+            (3, 2, 1, 2),
+            (5, 1, 2, 1),
+            (5, 2, 1, 1),
+            (5, 2, 3, 2),
+        ] {
+            let d = Depthwise {
+                batch: 2,
+                channels: 3,
+                height: h,
+                width: w,
+                kernel: k,
+                stride: s,
+            };
+            let (oh, ow) = d.out();
+            let x = values(2 * 3 * h * w, 1);
+            let wt = values(3 * k * k, 2);
+            let dy = values(2 * 3 * oh * ow, 3);
+            let [y, dx, dw] = depthwise_direct(&d, &x, &wt, &dy);
+            close(&d.forward(&x, &wt), &y);
+            close(&d.input_grad(&wt, &dy), &dx);
+            close(&d.weight_grad(&x, &dy), &dw);
+        }
+    }
+
+    #[test]
+    fn pointwise_matches_the_definition() {
+        let p = Pointwise {
+            batch: 3,
+            cin: 5,
+            cout: 4,
+            plane: 6,
+        };
+        let x = values(3 * 5 * 6, 4);
+        let w = values(4 * 5, 5);
+        let dy = values(3 * 4 * 6, 6);
+        let (mut y, mut dx, mut dw) = (vec![0.0; 3 * 4 * 6], vec![0.0; x.len()], vec![0.0; 20]);
+        for b in 0..3 {
+            for o in 0..4 {
+                for i in 0..5 {
+                    for q in 0..6 {
+                        let (xi, yi) = ((b * 5 + i) * 6 + q, (b * 4 + o) * 6 + q);
+                        y[yi] += w[o * 5 + i] * x[xi];
+                        dx[xi] += w[o * 5 + i] * dy[yi];
+                        dw[o * 5 + i] += x[xi] * dy[yi];
+                    }
+                }
+            }
+        }
+        close(&p.forward(&x, &w), &y);
+        close(&p.input_grad(&w, &dy), &dx);
+        close(&p.weight_grad(&x, &dy), &dw);
+    }
+}
