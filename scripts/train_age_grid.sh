@@ -32,12 +32,14 @@ for sex in mixed M F; do
   for region in A B C; do
     for head in regression classification; do
       out="$runs/$region-${head:0:3}-$sex"
-      if [[ -f "$out/model.safetensors" ]]; then
+      n=$epochs
+      [[ $sex != mixed ]] && n=$sex_epochs
+      # model.safetensors is rewritten after every epoch; the manifest says whether
+      # the last one is done.
+      if grep -qs "$n of $n epochs" "$out/model.json"; then
         echo "== $out: done"
         continue
       fi
-      n=$epochs
-      [[ $sex != mixed ]] && n=$sex_epochs
       resume=()
       [[ -d "$out/checkpoints" ]] && resume=(--resume)
       echo "== $out ($n epochs) $(date +%T)"

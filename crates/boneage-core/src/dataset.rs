@@ -22,13 +22,16 @@ pub struct Sample {
     pub sex: Sex,
 }
 
-/// A labels table and the folder its images live in.
+/// A labels table and the folder its images live in (or several pooled).
 #[derive(Clone, Debug)]
 pub struct Dataset {
-    /// Folder of `<id>.png` images.
+    /// Folder of `<id>.png` images (the first folder of a pooled dataset).
     pub image_dir: PathBuf,
     /// The labelled samples, in file order.
     pub samples: Vec<Sample>,
+    /// For a pooled dataset ([`Dataset::open_dirs`]): the folder of each sample that
+    /// is not in `image_dir`.
+    pub elsewhere: std::collections::BTreeMap<String, PathBuf>,
 }
 
 impl Dataset {
@@ -38,7 +41,37 @@ impl Dataset {
         Ok(Self {
             image_dir: image_dir.as_ref().to_path_buf(),
             samples: read_labels(labels_csv)?,
+            elsewhere: Default::default(),
         })
+    }
+
+    /// The labelled images of several folders (each as [`Dataset::open_dir`]) as one
+    /// dataset, in folder order; an id in two folders is an error naming both.
+    pub fn open_dirs(dirs: &[PathBuf]) -> Result<Self> {
+        let (first, rest) = dirs
+            .split_first()
+            .ok_or_else(|| Error::InvalidArgument("no dataset folder given".into()))?;
+        let mut ds = Self::open_dir(first)?;
+        let mut seen: std::collections::BTreeSet<String> =
+            ds.samples.iter().map(|s| s.id.clone()).collect();
+        for dir in rest {
+            for s in Self::open_dir(dir)?.samples {
+                if !seen.insert(s.id.clone()) {
+                    let before = ds.elsewhere.get(&s.id).unwrap_or(&ds.image_dir);
+                    return Err(Error::Table {
+                        path: dir.clone(),
+                        detail: format!(
+                            "id {} is also in {}: pooled datasets need distinct ids",
+                            s.id,
+                            before.display()
+                        ),
+                    });
+                }
+                ds.elsewhere.insert(s.id.clone(), dir.clone());
+                ds.samples.push(s);
+            }
+        }
+        Ok(ds)
     }
 
     /// Opens the usual layouts: `DIR/labels.csv` with images in `DIR` (phantoms),
@@ -66,7 +99,10 @@ impl Dataset {
 
     /// The image file of a sample.
     pub fn image_path(&self, sample: &Sample) -> PathBuf {
-        self.image_dir.join(format!("{}.png", sample.id))
+        self.elsewhere
+            .get(&sample.id)
+            .unwrap_or(&self.image_dir)
+            .join(format!("{}.png", sample.id))
     }
 }
 

@@ -103,6 +103,19 @@ pub fn mae(films: &[&FilmPredictions], predict: impl Fn(&FilmPredictions) -> Opt
     }
 }
 
+/// The half-width of the 95 % interval of [`mae`] (normal approximation: 1.96 times
+/// the standard error of the absolute errors), `None` below two films.
+pub fn mae_half_width95(
+    films: &[&FilmPredictions],
+    predict: impl Fn(&FilmPredictions) -> Option<f64>,
+) -> Option<f64> {
+    let e: Vec<f64> = films
+        .iter()
+        .filter_map(|f| Some((predict(f)? - f.truth()).abs()))
+        .collect();
+    (e.len() > 1).then(|| 1.96 * sd(&e) / (e.len() as f64).sqrt())
+}
+
 /// The mean signed error (predicted − true) of `predict` over the films it answers.
 pub fn bias(
     films: &[&FilmPredictions],
@@ -404,6 +417,13 @@ mod tests {
             }
         );
         assert_eq!(bias(&all, FilmPredictions::ensemble), Some(2.5));
+        // Absolute errors 10 and 15: SD 3.536, 1.96 · 3.536 / √2 = 4.90.
+        let hw = mae_half_width95(&all, FilmPredictions::ensemble).unwrap();
+        assert!(
+            (hw - 1.96 * 12.5f64.sqrt() / 2f64.sqrt()).abs() < 1e-12,
+            "{hw}"
+        );
+        assert_eq!(mae_half_width95(&[&a], FilmPredictions::ensemble), None);
         let f8 = fig8(&all);
         // Row A, male cohort, regression: film a's male model only.
         assert_eq!(

@@ -14,7 +14,7 @@ use boneage_core::io::create_dir;
 use boneage_core::io::write_atomic;
 use boneage_core::metrics::{
     FIG8_COHORTS, FIG8_HEADS, FIG8_ROWS, FilmPredictions, Mae, MeanBaseline, fig8, fig9, mae,
-    spread_summary,
+    mae_half_width95, spread_summary,
 };
 use boneage_core::registration::Region;
 use boneage_core::{Cohort, Head, ModelKey, Sex, read_radiograph};
@@ -115,8 +115,11 @@ pub struct ReportSpec<'a> {
     pub out: &'a Path,
     /// The command that made it, for the report's first lines.
     pub command: String,
-    /// The hold-out list.
+    /// The hold-out list, or the folder of fold lists.
     pub holdout: &'a Path,
+    /// Whether the predictions are out of fold (cross-validation) rather than on one
+    /// hold-out split.
+    pub out_of_fold: bool,
     /// Where the models came from, in words.
     pub models_from: String,
     /// The models' keys, in column order for predictions.csv.
@@ -182,19 +185,38 @@ fn headline(
         .filter(|f| f.members.is_err())
         .map(|f| f.sample.id.as_str())
         .collect();
-    writeln!(md, "# Bone-age models on the validation split\n")?;
-    writeln!(
-        md,
-        "{} validation films ({}; never trained on): {} assessed, {} refused by preprocessing. \
+    if spec.out_of_fold {
+        writeln!(md, "# Bone-age models out of fold (cross-validation)\n")?;
+        writeln!(
+            md,
+            "{} films, each predicted by the models of its fold ({}), which never trained on it: \
+             {} assessed, {} refused by preprocessing. Models: {} per fold, from `{}`. \
+             Made by `{}`. The baseline's mean ages are those of all films.\n",
+            films.len(),
+            spec.holdout.display(),
+            done.len(),
+            refused.len(),
+            spec.keys.len(),
+            spec.models_from,
+            spec.command
+        )?;
+    } else {
+        writeln!(md, "# Bone-age models on the validation split\n")?;
+    }
+    if !spec.out_of_fold {
+        writeln!(
+            md,
+            "{} validation films ({}; never trained on): {} assessed, {} refused by preprocessing. \
          Models: {} from `{}`. Made by `{}`.\n",
-        films.len(),
-        spec.holdout.display(),
-        done.len(),
-        refused.len(),
-        spec.keys.len(),
-        spec.models_from,
-        spec.command
-    )?;
+            films.len(),
+            spec.holdout.display(),
+            done.len(),
+            refused.len(),
+            spec.keys.len(),
+            spec.models_from,
+            spec.command
+        )?;
+    }
     let base = |f: &FilmPredictions| baseline.predict(f.sample.sex);
     let all: Vec<&FilmPredictions> = films.iter().collect();
     let final_mae = mae(done, FilmPredictions::ensemble);
@@ -211,8 +233,9 @@ fn headline(
     writeln!(md, "| | all | M | F |\n| --- | --- | --- | --- |")?;
     writeln!(
         md,
-        "| **ensemble as shipped** (each film: its sex's models + the mixed ones, all regions, both heads) | **{}** (n={}) | {} (n={}) | {} (n={}) |",
+        "| **ensemble as shipped** (each film: its sex's models + the mixed ones, all regions, both heads) | **{}** ± {} (n={}) | {} (n={}) | {} (n={}) |",
         fmt(final_mae.value),
+        fmt(mae_half_width95(done, FilmPredictions::ensemble)),
         final_mae.n,
         fmt(fm.value),
         fm.n,
@@ -228,7 +251,7 @@ fn headline(
     )?;
     writeln!(
         md,
-        "\nMAE in months on the assessed films. The baseline over all {} validation films, refused ones included: {}.\n",
+        "\nMAE in months on the assessed films (± the half-width of its 95 % interval). The baseline over all {} validation films, refused ones included: {}.\n",
         films.len(),
         fmt(mae(&all, base).value)
     )?;

@@ -41,6 +41,8 @@ pub enum TrainingError {
 pub struct TrainSpec {
     /// Dataset folder.
     pub data: PathBuf,
+    /// More dataset folders pooled with `data` (their ids must differ).
+    pub also: Vec<PathBuf>,
     /// Run folder: config, log, checkpoints, weights.
     pub out: PathBuf,
     /// Network sizes.
@@ -77,6 +79,25 @@ pub struct TrainSpec {
     pub init: Option<PathBuf>,
 }
 
+impl TrainSpec {
+    /// `data` and `also`: every folder whose labelled images are pooled.
+    pub fn folders(&self) -> Vec<PathBuf> {
+        std::iter::once(self.data.clone())
+            .chain(self.also.iter().cloned())
+            .collect()
+    }
+
+    /// The folders in words ("a + b").
+    pub fn data_words(&self) -> String {
+        let f: Vec<String> = self
+            .folders()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        f.join(" + ")
+    }
+}
+
 /// The dataset and its split.
 pub struct TrainData {
     /// The dataset.
@@ -90,7 +111,7 @@ pub struct TrainData {
 impl TrainData {
     /// The samples `keep` accepts, split as `spec` says.
     pub fn open(spec: &TrainSpec, keep: impl Fn(&Sample) -> bool) -> Result<Self, TrainingError> {
-        let ds = Dataset::open_dir(&spec.data)?;
+        let ds = Dataset::open_dirs(&spec.folders())?;
         let mut samples: Vec<Sample> = ds.samples.iter().filter(|s| keep(s)).cloned().collect();
         if let Some(n) = spec.limit {
             samples.truncate(n);
@@ -98,7 +119,7 @@ impl TrainData {
         if samples.len() < 2 {
             return Err(TrainingError::Invalid(format!(
                 "{}: {} usable labelled images; at least 2 are needed",
-                spec.data.display(),
+                spec.data_words(),
                 samples.len()
             )));
         }
@@ -160,7 +181,7 @@ impl TrainData {
     pub fn describe(&self, spec: &TrainSpec) -> String {
         format!(
             "{} ({} labelled images trained on, {} held out for validation: {})",
-            self.ds.image_dir.display(),
+            spec.data_words(),
             self.train.len(),
             self.val.len(),
             match &spec.holdout {
@@ -543,7 +564,7 @@ pub fn train_age(
     let data = TrainData::open(spec, |s| recipe.cohort.covers(s.sex) && view.has(&s.id))?;
     let source = format!(
         "age {} region {} {}x{} sex {}",
-        spec.data.display(),
+        spec.data_words(),
         recipe.view,
         input[0],
         input[1],

@@ -1,8 +1,10 @@
-//! `boneage evaluate`: the bone-age models on a held-out validation split, as the
-//! paper reports them (Fig. 8, Fig. 9, predicted against true, the bias by stage,
-//! the predict-the-mean baseline, PyTorch beside ours): `boneage::evaluation`.
+//! `boneage evaluate`: the bone-age models on a held-out validation split, or out of
+//! fold over cross-validation runs (`--cv`), as the paper reports them (Fig. 8,
+//! Fig. 9, predicted against true, the bias by stage, the predict-the-mean baseline,
+//! PyTorch beside ours): `boneage::evaluation`.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -10,6 +12,7 @@ use boneage::evaluation::{Crops, ReportSpec, predict_films, write_report};
 use boneage::{DeviceChoice, ModelsDir};
 use boneage_core::dataset::{Dataset, Sample, read_id_list};
 use boneage_core::registration::Canvas;
+use boneage_nn::burn::prelude::Device;
 use boneage_nn::ensemble::AgeModels;
 use boneage_nn::pipeline::Pipeline;
 
@@ -20,11 +23,20 @@ use crate::progress::Bars;
 pub struct Args {
     /// Dataset folder (`DATA.csv` beside it, or `labels.csv` inside).
     data: PathBuf,
+    /// More dataset folders pooled with DATA (ids must differ).
+    #[arg(long, value_name = "DATA")]
+    also: Vec<PathBuf>,
     /// The validation ids (never trained on), e.g. data/labels/holdout-age.txt.
-    #[arg(long)]
-    holdout: PathBuf,
+    #[arg(long, required_unless_present = "cv", conflicts_with = "cv")]
+    holdout: Option<PathBuf>,
+    /// Cross-validation: a folder of `fold-K.txt` id lists (`boneage split --folds`);
+    /// each fold's films are predicted by the models in `MODELS/fold-K/`, which
+    /// never trained on them, so every film gets an out-of-fold prediction.
+    #[arg(long, value_name = "FOLDS", requires = "models")]
+    cv: Option<PathBuf>,
     /// Bone-age models: a folder of `*.safetensors` with manifests, or of `boneage
-    /// train` run folders (default: the shipped `models/age`).
+    /// train` run folders (default: the shipped `models/age`); with --cv, the folder
+    /// of `fold-K/` models folders.
     #[arg(long)]
     models: Option<PathBuf>,
     /// Region crops made by `boneage preprocess --out` (`<id>_A.png`, …); without
@@ -52,10 +64,16 @@ impl Args {
             .iter()
             .map(|t| format!(" --torch {}", t.display()))
             .collect();
+        let also: String = self
+            .also
+            .iter()
+            .map(|a| format!(" --also {}", a.display()))
+            .collect();
         format!(
-            "boneage evaluate {} --holdout {}{}{} --out {}{torch}",
+            "boneage evaluate {}{also}{}{}{}{} --out {}{torch}",
             self.data.display(),
-            self.holdout.display(),
+            opt("holdout", &self.holdout),
+            opt("cv", &self.cv),
             opt("models", &self.models),
             opt("crops", &self.crops),
             self.out.display()
@@ -63,37 +81,37 @@ impl Args {
     }
 }
 
-/// Runs `boneage evaluate`.
-pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
-    let ds = Dataset::open_dir(&args.data)?;
-    let held = read_id_list(&args.holdout)?;
-    let (val, train): (Vec<Sample>, Vec<Sample>) = ds
-        .samples
-        .iter()
-        .cloned()
-        .partition(|s| held.contains(&s.id));
-    if val.is_empty() {
+/// The films of each fold list in `dir` (`fold-1.txt`, `fold-2.txt`, …, in order).
+fn read_folds(dir: &Path) -> anyhow::Result<Vec<(String, BTreeSet<String>)>> {
+    let mut folds = Vec::new();
+    for k in 1.. {
+        let path = dir.join(format!("fold-{k}.txt"));
+        if !path.is_file() {
+            break;
+        }
+        folds.push((format!("fold-{k}"), read_id_list(&path)?));
+    }
+    if folds.len() < 2 {
         anyhow::bail!(
-            "{}: none of its ids are labelled images of {}",
-            args.holdout.display(),
-            args.data.display()
+            "{}: no fold lists fold-1.txt, fold-2.txt, … (make them with boneage split --folds)",
+            dir.display()
         );
     }
+    Ok(folds)
+}
+
+fn load_models(dir: &Path, d: &Device) -> anyhow::Result<AgeModels> {
+    AgeModels::load_dir(dir, d)
+        .with_context(|| format!("loading the bone-age models in {}", dir.display()))
+}
+
+/// Runs `boneage evaluate`.
+pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
+    let folders: Vec<PathBuf> = std::iter::once(args.data.clone())
+        .chain(args.also.iter().cloned())
+        .collect();
+    let ds = Dataset::open_dirs(&folders)?;
     let d = device.device()?;
-    let models_dir = match &args.models {
-        Some(m) => m.clone(),
-        None => ModelsDir::locate(None)?.age(),
-    };
-    let models = AgeModels::load_dir(&models_dir, &d)
-        .with_context(|| format!("loading the bone-age models in {}", models_dir.display()))?;
-    eprintln!(
-        "{} models from {}; {} validation films ({}), {} training films for the baseline",
-        models.models.len(),
-        models_dir.display(),
-        val.len(),
-        args.holdout.display(),
-        train.len()
-    );
     let pipeline = match &args.crops {
         Some(_) => None,
         None => Some(Pipeline::load(
@@ -102,23 +120,97 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             &d,
         )?),
     };
-    let crops = match (&args.crops, &pipeline) {
+    let crops = || match (&args.crops, &pipeline) {
         (Some(dir), _) => Crops::Folder(dir),
         (None, Some(p)) => Crops::Pipeline(p),
         (None, None) => unreachable!("a pipeline is loaded without --crops"),
     };
-    let films = predict_films(&models, &ds, &val, crops, &Bars::default())?;
+    // (the films to predict, the models that predict them) per fold; one "fold" for
+    // a plain hold-out.
+    let (plan, split): (Vec<(BTreeSet<String>, PathBuf)>, &Path) = match (&args.cv, &args.holdout) {
+        (Some(cv), _) => {
+            let models = args
+                .models
+                .as_ref()
+                .expect("clap requires --models with --cv");
+            let plan = read_folds(cv)?
+                .into_iter()
+                .map(|(name, ids)| (ids, models.join(name)))
+                .collect();
+            (plan, cv.as_path())
+        }
+        (None, Some(h)) => {
+            let models = match &args.models {
+                Some(m) => m.clone(),
+                None => ModelsDir::locate(None)?.age(),
+            };
+            (vec![(read_id_list(h)?, models)], h.as_path())
+        }
+        (None, None) => unreachable!("clap requires --holdout or --cv"),
+    };
+    let mut films = Vec::new();
+    let mut keys = Vec::new();
+    let mut held_all = BTreeSet::new();
+    for (held, models_dir) in &plan {
+        let val: Vec<Sample> = ds
+            .samples
+            .iter()
+            .filter(|s| held.contains(&s.id))
+            .cloned()
+            .collect();
+        if val.is_empty() {
+            anyhow::bail!(
+                "{}: none of its ids are labelled images of {}",
+                split.display(),
+                folders
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let models = load_models(models_dir, &d)?;
+        eprintln!(
+            "{} models from {}; {} films to predict",
+            models.models.len(),
+            models_dir.display(),
+            val.len()
+        );
+        films.extend(predict_films(
+            &models,
+            &ds,
+            &val,
+            crops(),
+            &Bars::default(),
+        )?);
+        if keys.is_empty() {
+            keys = models.models.iter().map(|m| m.key).collect();
+        }
+        held_all.extend(held.iter().cloned());
+    }
+    // The baseline's mean ages: from the films no fold predicts (plain hold-out), or
+    // from all films (cross-validation, where every film is predicted).
+    let train: Vec<Sample> = if args.cv.is_some() {
+        ds.samples.clone()
+    } else {
+        ds.samples
+            .iter()
+            .filter(|s| !held_all.contains(&s.id))
+            .cloned()
+            .collect()
+    };
     let spec = ReportSpec {
         out: &args.out,
         command: args.command(),
-        holdout: &args.holdout,
+        holdout: split,
+        out_of_fold: args.cv.is_some(),
         models_from: args
             .models
             .as_ref()
             .map_or("models/age (shipped)".to_string(), |m| {
                 m.display().to_string()
             }),
-        keys: models.models.iter().map(|m| m.key).collect(),
+        keys,
         torch: &args.torch,
     };
     let report = write_report(&spec, &films, &train)?;

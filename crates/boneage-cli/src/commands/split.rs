@@ -7,9 +7,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use boneage_core::Sex;
-use boneage_core::dataset::{Dataset, Sample, assign_folds, split_stratified};
+use boneage_core::dataset::{Dataset, assign_folds, split_stratified};
 use boneage_core::io::{create_dir, write_atomic};
 
 /// Arguments of `boneage split`.
@@ -35,25 +35,6 @@ pub struct Args {
     out: PathBuf,
 }
 
-fn pooled(dirs: &[PathBuf]) -> anyhow::Result<Vec<Sample>> {
-    let mut all: Vec<Sample> = Vec::new();
-    let mut seen = std::collections::BTreeMap::new();
-    for d in dirs {
-        for s in Dataset::open_dir(d)?.samples {
-            if let Some(first) = seen.insert(s.id.clone(), d.clone()) {
-                bail!(
-                    "id {} is in both {} and {}: pooled datasets need distinct ids",
-                    s.id,
-                    first.display(),
-                    d.display()
-                );
-            }
-            all.push(s);
-        }
-    }
-    Ok(all)
-}
-
 fn write_ids(path: &Path, header: &str, ids: &[&str]) -> anyhow::Result<()> {
     let mut text = header.to_string();
     for id in ids {
@@ -66,7 +47,7 @@ fn write_ids(path: &Path, header: &str, ids: &[&str]) -> anyhow::Result<()> {
 
 /// Writes the held-out ids of a sex-stratified split, or the K folds.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let samples = pooled(&args.data)?;
+    let samples = Dataset::open_dirs(&args.data)?.samples;
     let sources: Vec<String> = args.data.iter().map(|d| d.display().to_string()).collect();
     let sources = sources.join(" ");
     let males = |idx: &[usize]| idx.iter().filter(|&&i| samples[i].sex == Sex::Male).count();

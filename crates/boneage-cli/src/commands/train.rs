@@ -93,6 +93,10 @@ struct Common {
     /// Dataset folder: `<id>.png` images with `labels.csv` inside (phantoms) or
     /// `DATA.csv` beside it (RSNA).
     data: PathBuf,
+    /// More dataset folders whose labelled images are pooled with DATA (ids must
+    /// differ), e.g. `--also ../shared/data/rsna/extra`.
+    #[arg(long, value_name = "DATA")]
+    also: Vec<PathBuf>,
     /// Run folder: config, log, checkpoints, weights.
     #[arg(long)]
     out: PathBuf,
@@ -211,6 +215,7 @@ impl Common {
     fn spec(&self) -> TrainSpec {
         TrainSpec {
             data: self.data.clone(),
+            also: self.also.clone(),
             out: self.out.clone(),
             preset: self.preset,
             epochs: self.epochs,

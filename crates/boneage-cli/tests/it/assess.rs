@@ -283,6 +283,43 @@ fn evaluate_reports_the_mae_a_direct_computation_gives() {
         "{reported} vs {direct}: {headline}"
     );
     assert!(headline.contains("(n=6)"), "{headline}");
+
+    // Out of fold: two folds over the ten films, each predicted by "its" models (the
+    // shipped ones, copied into both fold folders): every film once, and the six of
+    // the hold-out above with the same numbers.
+    run(&[
+        "split", "ph", "--folds", "2", "--seed", "3", "--out", "folds",
+    ]);
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/age");
+    for fold in ["fold-1", "fold-2"] {
+        let dir = tmp.path().join("cv").join(fold);
+        std::fs::create_dir_all(&dir).unwrap();
+        for e in std::fs::read_dir(&shipped).unwrap() {
+            let e = e.unwrap().path();
+            std::fs::copy(&e, dir.join(e.file_name().unwrap())).unwrap();
+        }
+    }
+    run(&[
+        "evaluate", "ph", "--cv", "folds", "--models", "cv", "--crops", "crops", "--out", "oof",
+    ]);
+    let oof = std::fs::read_to_string(tmp.path().join("oof/predictions.csv")).unwrap();
+    let rows = |text: &str| -> std::collections::BTreeMap<String, String> {
+        text.lines()
+            .skip(1)
+            .map(|l| (l.split(',').next().unwrap().to_string(), l.to_string()))
+            .collect()
+    };
+    let (oof_rows, held_rows) = (rows(&oof), rows(&pred));
+    assert_eq!(oof.lines().count(), 11, "ten films once each: {oof}");
+    assert_eq!(oof_rows.len(), 10);
+    for (id, row) in &held_rows {
+        assert_eq!(oof_rows.get(id), Some(row), "film {id}");
+    }
+    let report = std::fs::read_to_string(tmp.path().join("oof/report.md")).unwrap();
+    assert!(
+        report.contains("out of fold") && report.contains("(n=10)"),
+        "{report}"
+    );
 }
 
 /// A batch in three parts, as a job scheduler runs it: the parts merged equal the

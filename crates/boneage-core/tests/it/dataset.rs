@@ -183,3 +183,37 @@ fn stages_follow_gilsanz_and_ratib() {
         assert_eq!(Stage::of(age, sex), stage, "{sex:?} {age}");
     }
 }
+
+/// Pooled folders: one dataset in folder order, each image found in its own folder,
+/// and an id in two folders refused with both named.
+#[test]
+fn pooled_folders_keep_each_image_in_its_folder() {
+    use boneage_core::dataset::Dataset;
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
+    for d in [&a, &b, &c] {
+        std::fs::create_dir(d).unwrap();
+    }
+    let s = population(2, 2);
+    write_labels(&a.join("labels.csv"), &s[..3]).unwrap();
+    write_labels(&b.join("labels.csv"), &s[3..]).unwrap();
+    write_labels(&c.join("labels.csv"), &s[2..3]).unwrap();
+    let ds = Dataset::open_dirs(&[a.clone(), b.clone()]).unwrap();
+    assert_eq!(ds.samples, s);
+    assert_eq!(ds.image_path(&s[0]), a.join("0.png"));
+    assert_eq!(ds.image_path(&s[3]), b.join("3.png"));
+    let err = Dataset::open_dirs(&[a.clone(), c.clone()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("id 2")
+            && err.contains(&*a.display().to_string())
+            && err.contains(&*c.display().to_string()),
+        "{err}"
+    );
+    assert!(Dataset::open_dirs(&[]).is_err());
+}

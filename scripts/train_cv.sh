@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Cross-validation of one bone-age recipe: one run per fold of data/labels/folds
+# (every labelled film of raw + extra in exactly one fold), each trained on the other
+# four folds and validated on its own, so that `boneage evaluate --cv` can give every
+# film an out-of-fold prediction.
+#
+#   bash scripts/train_cv.sh CROPS_DIR RUNS_DIR [RECIPE]
+#
+# CROPS_DIR: region crops of the films of both folders (`boneage preprocess
+# ../shared/data/rsna/raw/*.png ../shared/data/rsna/extra/*.png --out CROPS_DIR`).
+# RUNS_DIR/fold-K/RECIPE/ is fold K's run. Interrupted? Run the same command again:
+# finished folds are skipped and the one that was running continues from its last
+# checkpoint (--resume).
+# RECIPE: lite0-A-reg (default: EfficientNet-Lite0 from ImageNet weights, region A,
+# regression, mixed sex) or vgg-A-reg (the shipped VGG recipe for region A).
+# EPOCHS (default 8) sets the schedule; FOLDS (default "1 2 3 4 5") which folds run;
+# BONEAGE the binary; PRETRAINED the ImageNet weights
+# (default pretrained/efficientnet-lite0.safetensors, see scripts/import_efficientnet.py).
+set -euo pipefail
+usage="usage: train_cv.sh CROPS_DIR RUNS_DIR [RECIPE]"
+crops=$(realpath "${1:?$usage}")
+mkdir -p "${2:?$usage}"
+runs=$(realpath "$2")
+recipe=${3:-lite0-A-reg}
+shared=$(realpath "$(dirname "$0")/../../shared/data/rsna")
+bin=${BONEAGE:-boneage}
+epochs=${EPOCHS:-8}
+cd "$(dirname "$0")/.."
+pretrained=${PRETRAINED:-pretrained/efficientnet-lite0.safetensors}
+
+case $recipe in
+  lite0-A-reg)
+    args=(--region A --head regression --sex mixed --backbone lite0 --pretrained "$pretrained"
+          --batch 16 --lr 5e-4 --lr-end 1e-5 --adam-eps 1e-8) ;;
+  vgg-A-reg)
+    args=(--region A --head regression --sex mixed --input 128x96
+          --widths 16,32,48,64,80,96 --hidden 128,128) ;;
+  *) echo "unknown recipe $recipe: lite0-A-reg or vgg-A-reg" >&2; exit 2 ;;
+esac
+
+for k in ${FOLDS:-1 2 3 4 5}; do
+  out="$runs/fold-$k/$recipe"
+  if grep -qs "$epochs of $epochs epochs" "$out/model.json"; then
+    echo "== $out: done"
+    continue
+  fi
+  resume=()
+  [[ -d "$out/checkpoints" ]] && resume=(--resume)
+  echo "== $out ($epochs epochs) $(date +%T)"
+  "$bin" train age "$shared/raw" --also "$shared/extra" --crops "$crops" "${args[@]}" \
+    --epochs "$epochs" --holdout "data/labels/folds/fold-$k.txt" --out "$out" "${resume[@]}"
+done
+echo "== folds ${FOLDS:-1 2 3 4 5} of $recipe in $runs $(date +%T)"
