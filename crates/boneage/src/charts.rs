@@ -194,7 +194,7 @@ pub fn line_panels(
                 })
                 .y_desc(y_label)
                 .y_label_formatter(&|v| format!("{v:.0}"))
-                .label_style((FONT, 12))
+                .label_style((FONT, 11))
                 .axis_desc_style((FONT, 14))
                 .light_line_style(RGBColor(235, 235, 235))
                 .draw()

@@ -159,7 +159,12 @@ pub fn write_report(
     scatter(
         &spec.out.join("scatter.png"),
         &format!(
-            "Ensemble vs reader, validation (MAE {} months)",
+            "Ensemble vs reader, {} (MAE {} months)",
+            if spec.out_of_fold {
+                "out of fold"
+            } else {
+                "validation"
+            },
             fmt(mae(&done, FilmPredictions::ensemble).value)
         ),
         ("true bone age, months", "predicted bone age, months"),
@@ -233,7 +238,12 @@ fn headline(
     writeln!(md, "| | all | M | F |\n| --- | --- | --- | --- |")?;
     writeln!(
         md,
-        "| **ensemble as shipped** (each film: its sex's models + the mixed ones, all regions, both heads) | **{}** ± {} (n={}) | {} (n={}) | {} (n={}) |",
+        "| {} | **{}** ± {} (n={}) | {} (n={}) | {} (n={}) |",
+        if spec.out_of_fold {
+            "**ensemble of the film's fold** (its models of the film's sex + the mixed ones)"
+        } else {
+            "**ensemble as shipped** (each film: its sex's models + the mixed ones, all regions, both heads)"
+        },
         fmt(final_mae.value),
         fmt(mae_half_width95(done, FilmPredictions::ensemble)),
         final_mae.n,
@@ -387,15 +397,16 @@ fn fig9_section(
             )?;
         }
         writeln!(md)?;
+        // The films per stage go in the panel's title: with them in the axis labels,
+        // five stages overlap.
+        let per_stage: Vec<String> = rows.iter().map(|r| r.n.to_string()).collect();
         panels.push(LinePanel {
             title: format!(
-                "{title} (n = {})",
-                done.iter().filter(|f| f.sample.sex == sex).count()
+                "{title} (n = {}; by stage {})",
+                done.iter().filter(|f| f.sample.sex == sex).count(),
+                per_stage.join(", ")
             ),
-            categories: rows
-                .iter()
-                .map(|r| format!("{} ({})", r.stage.name(), r.n))
-                .collect(),
+            categories: rows.iter().map(|r| r.stage.name().to_string()).collect(),
             series: FIG8_ROWS
                 .iter()
                 .enumerate()
@@ -405,7 +416,11 @@ fn fig9_section(
     }
     line_panels(
         &spec.out.join("fig9.png"),
-        "Validation MAE by skeletal development stage (n per stage in brackets)",
+        if spec.out_of_fold {
+            "Out-of-fold MAE by skeletal development stage"
+        } else {
+            "Validation MAE by skeletal development stage"
+        },
         "MAE, months",
         &panels,
     )?;
