@@ -218,6 +218,19 @@ impl AgeModels {
             ));
         }
         models.sort_by_key(|m| m.key);
+        // Members are known by region, head and cohort (reports, per-member columns):
+        // two of one kind would silently stand for each other.
+        if let Some(w) = models.windows(2).find(|w| w[0].key == w[1].key) {
+            return Err(bad_manifest(
+                &w[1].path,
+                format!(
+                    "a second {} model beside {}: a folder holds one model of each region, \
+                     head and cohort",
+                    w[1].key,
+                    w[0].path.display()
+                ),
+            ));
+        }
         Ok(Self {
             models,
             dir: dir.to_path_buf(),

@@ -144,6 +144,20 @@ fn a_folder_of_age_models_loads_by_manifest_and_ensembles() {
     save(&female.init(&d), &not_age, &p).unwrap();
     let e = AgeModel::load(&p, &d).err().unwrap().to_string();
     assert!(e.contains("bone-age net"), "{e}");
+    // Two models of one kind (a second mixed region-A regressor, e.g. another
+    // backbone) would stand for each other in the reports: refused, naming both.
+    std::fs::remove_file(&p).unwrap();
+    save(&mixed.init(&d), &m, &dir.path().join("other-A.safetensors")).unwrap();
+    let e = AgeModels::load_dir(dir.path(), &d)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("second A-reg-mixed")
+            && e.contains("A-reg-mixed.safetensors")
+            && e.contains("other-A"),
+        "{e}"
+    );
 }
 
 #[test]
