@@ -254,10 +254,8 @@ impl EfficientNetLite {
         let result = self
             .load_from(&mut store)
             .map_err(|e| tensors(format!("cannot read the tensors: {e}")))?;
-        if !result.errors.is_empty() || !result.missing.is_empty() {
-            let mut problems: Vec<String> =
-                result.errors.iter().map(|e| format!("{e:?}")).collect();
-            problems.extend(result.missing.iter().map(|(p, _)| format!("missing {p}")));
+        let mut problems = crate::weights::misfits(&result);
+        if !problems.is_empty() {
             problems.truncate(5);
             return Err(tensors(format!(
                 "not EfficientNet-Lite weights for this backbone: {}",

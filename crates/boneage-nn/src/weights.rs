@@ -170,15 +170,22 @@ pub fn load<M: Module>(
     let result = model
         .load_from(&mut store)
         .map_err(|e| tensors(format!("cannot read the tensors: {e}")))?;
-    if !result.errors.is_empty() || !result.missing.is_empty() {
-        let mut problems: Vec<String> = result.errors.iter().map(|e| format!("{e:?}")).collect();
-        problems.extend(result.missing.iter().map(|(p, _)| format!("missing {p}")));
+    let problems = misfits(&result);
+    if !problems.is_empty() {
         return Err(tensors(format!(
             "the tensors do not fit the network: {}",
             problems.join("; ")
         )));
     }
     Ok(model)
+}
+
+/// What kept a store's tensors from fitting a module: each error, and each of the
+/// module's tensors the store lacked ("missing PATH"). Empty when all fitted.
+pub(crate) fn misfits(result: &burn::store::ApplyResult) -> Vec<String> {
+    let mut problems: Vec<String> = result.errors.iter().map(|e| format!("{e:?}")).collect();
+    problems.extend(result.missing.iter().map(|(p, _)| format!("missing {p}")));
+    problems
 }
 
 /// Storage precision of floating-point tensors.
