@@ -6,6 +6,7 @@
 //! run without the deep-learning stack.
 #![warn(missing_docs)]
 
+pub mod calibration;
 pub mod dataset;
 pub mod domain;
 pub mod error;

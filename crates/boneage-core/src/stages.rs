@@ -1,11 +1,11 @@
 //! Skeletal development stages by sex (Gilsanz & Ratib, as in the paper's Fig. 9).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::Sex;
 
 /// A skeletal development stage.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Stage {
     /// F 0–10 months, M 0–14 months.
     Infancy,

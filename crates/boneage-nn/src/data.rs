@@ -96,12 +96,23 @@ impl Augment {
             uniform(self.shift) * height as f64,
         );
         let flip = self.flip && rng.random_bool(0.5);
-        let c = Point::new(width as f64 / 2.0, height as f64 / 2.0);
-        // out = c + shift + zoom·R·M·(in − c)
-        let linear = Affine::similarity(zoom, angle, flip, Point::default());
-        let moved = linear.apply(c);
-        Affine::similarity(zoom, angle, flip, c + shift - moved)
+        about_centre(width, height, zoom, angle, flip, shift)
     }
+}
+
+/// The similarity `out = c + shift + zoom·R(angle)·M·(in − c)` about the centre `c` of
+/// a `width` × `height` image (`M` mirrors x when `flip`; `angle` in radians).
+pub fn about_centre(
+    width: usize,
+    height: usize,
+    zoom: f64,
+    angle: f64,
+    flip: bool,
+    shift: Point,
+) -> Affine {
+    let c = Point::new(width as f64 / 2.0, height as f64 / 2.0);
+    let moved = Affine::similarity(zoom, angle, flip, Point::default()).apply(c);
+    Affine::similarity(zoom, angle, flip, c + shift - moved)
 }
 
 /// A batch ready for tensors: images scaled to `[−1, 1]`.

@@ -4,17 +4,32 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
+use boneage_core::calibration::{Calibrated, Calibration};
+use boneage_core::geometry::{Affine, Point};
 use boneage_core::metrics::{mean, sd};
-use boneage_core::ops::resize_area;
+use boneage_core::ops::{resize_area, warp_affine};
 use boneage_core::registration::{Canvas, Region, crop};
 use boneage_core::{GrayImage, Head, ModelKey, NetKind, Sex, View};
 use burn::prelude::*;
 use serde::Serialize;
 
 use crate::age::{AgeHead, AgeNet, AgeNetConfig};
+use crate::data::about_centre;
 use crate::inputs::window_pixels;
 use crate::pipeline::manifest_for;
 use crate::weights::{self, Manifest, WeightsError};
+
+/// Test-time augmentation: the views a crop is read in, (zoom, rotation in degrees)
+/// about its centre, the first being the crop itself; the estimate is their mean.
+pub const TTA_VIEWS: [(f64, f64); 5] = [
+    (1.0, 0.0),
+    (1.05, 0.0),
+    (0.95, 0.0),
+    (1.0, 5.0),
+    (1.0, -5.0),
+];
 
 /// One trained bone-age model.
 pub struct AgeModel {
@@ -75,6 +90,13 @@ impl AgeModel {
     /// The bone age (months) of one region crop (pixels in `[0, 1]`, as cropped from
     /// the registered canvas) for a patient of `sex`.
     pub fn predict(&self, crop: &GrayImage, sex: Sex) -> f64 {
+        self.predict_views(crop, sex, &TTA_VIEWS[..1])
+    }
+
+    /// As [`AgeModel::predict`], the mean over `views` of the crop (zoom, rotation
+    /// in degrees, about the centre; [`TTA_VIEWS`] for test-time augmentation), read
+    /// in one batch.
+    pub fn predict_views(&self, crop: &GrayImage, sex: Sex, views: &[(f64, f64)]) -> f64 {
         let [h, w] = self.manifest.input;
         // The same steps as training on `boneage preprocess` crops: 8-bit crop,
         // area resampling, contrast window, p / 127.5 − 1.
@@ -84,15 +106,29 @@ impl AgeModel {
             crop.to_u8().iter().map(|&v| f32::from(v) / 255.0).collect(),
         )
         .expect("same size");
-        let pixels: Vec<f32> = window_pixels(&resize_area(&q, w, h))
-            .iter()
-            .map(|&p| f32::from(p) / 127.5 - 1.0)
-            .collect();
-        let x = Tensor::<1>::from_floats(pixels.as_slice(), &self.device).reshape([1, 1, h, w]);
-        let male = Tensor::<1>::from_floats([f32::from(u8::from(sex == Sex::Male))], &self.device)
-            .reshape([1, 1]);
+        let window = window_pixels(&resize_area(&q, w, h));
+        let img = GrayImage::from_vec(w, h, window.iter().map(|&p| f32::from(p)).collect())
+            .expect("same size");
+        let mut pixels: Vec<f32> = Vec::with_capacity(views.len() * w * h);
+        for &(zoom, degrees) in views {
+            let in_to_out = about_centre(w, h, zoom, degrees.to_radians(), false, Point::default());
+            let view = if in_to_out == Affine::IDENTITY {
+                img.clone()
+            } else {
+                warp_affine(&img, &in_to_out.inverse().expect("zoom > 0"), w, h)
+            };
+            pixels.extend(view.as_slice().iter().map(|&p| p / 127.5 - 1.0));
+        }
+        let n = views.len();
+        let x = Tensor::<1>::from_floats(pixels.as_slice(), &self.device).reshape([n, 1, h, w]);
+        let male = Tensor::<1>::from_floats(
+            vec![f32::from(u8::from(sex == Sex::Male)); n].as_slice(),
+            &self.device,
+        )
+        .reshape([n, 1]);
         let out = self.net.forward(x, Some(male)).months.into_data();
-        f64::from(out.convert::<f32>().try_to_vec::<f32>().expect("f32")[0])
+        let v = out.convert::<f32>().try_to_vec::<f32>().expect("f32");
+        v.iter().map(|&m| f64::from(m)).sum::<f64>() / n as f64
     }
 }
 
@@ -129,8 +165,14 @@ pub struct MemberEstimate {
 /// The ensemble's answer.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Estimate {
-    /// Mean of the members, months.
+    /// The bone age, months: the fitted ensemble's when the models come with a
+    /// calibration, else the mean of the members.
     pub months: f64,
+    /// Mean of the members, months.
+    pub mean_months: f64,
+    /// The fitted ensemble and its interval, when the models come with a
+    /// calibration (`calibration.json`).
+    pub calibrated: Option<Calibrated>,
     /// Standard deviation across the members, months (the uncertainty).
     pub spread: f64,
     /// Mean of each region's members: A, B, C (None where a region has none).
@@ -156,6 +198,8 @@ pub fn combine(members: Vec<MemberEstimate>) -> Option<Estimate> {
     });
     Some(Estimate {
         months,
+        mean_months: months,
+        calibrated: None,
         spread,
         regions,
         members,
@@ -168,6 +212,41 @@ pub struct AgeModels {
     pub models: Vec<AgeModel>,
     /// The folder.
     pub dir: PathBuf,
+    /// The fitted ensemble and intervals of these models (`calibration.json` in the
+    /// folder, written by `boneage evaluate --cv`), when there is one.
+    pub calibration: Option<Calibration>,
+}
+
+/// The name of the calibration file in a models folder.
+pub const CALIBRATION_FILE: &str = "calibration.json";
+
+/// Reads `dir/calibration.json` when it exists and checks that it has a fit for
+/// `sex` (both when `None`) whose members are all among `models`.
+fn read_calibration(
+    dir: &Path,
+    models: &[AgeModel],
+    sex: Option<Sex>,
+) -> Result<Option<Calibration>, WeightsError> {
+    let path = dir.join(CALIBRATION_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let bad = |detail: String| WeightsError::Manifest {
+        path: path.clone(),
+        detail,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| WeightsError::Io {
+        path: path.clone(),
+        cause: e,
+    })?;
+    let cal: Calibration = serde_json::from_str(&text).map_err(|e| {
+        bad(format!(
+            "not a calibration (boneage evaluate --cv writes one): {e}"
+        ))
+    })?;
+    cal.check(sex, |m| models.iter().any(|x| x.key.to_string() == m))
+        .map_err(|e| bad(format!("{e} (models in {})", dir.display())))?;
+    Ok(Some(cal))
 }
 
 impl AgeModels {
@@ -231,28 +310,52 @@ impl AgeModels {
                 ),
             ));
         }
+        let calibration = read_calibration(dir, &models, sex)?;
         Ok(Self {
             models,
             dir: dir.to_path_buf(),
+            calibration,
         })
+    }
+
+    /// The views each crop is read in: [`TTA_VIEWS`] when the calibration was fitted
+    /// on test-time augmented predictions, else the crop alone.
+    pub fn views(&self) -> &'static [(f64, f64)] {
+        if self.calibration.as_ref().is_some_and(|c| c.tta) {
+            &TTA_VIEWS
+        } else {
+            &TTA_VIEWS[..1]
+        }
     }
 
     /// Every applicable model's estimate for a patient of `sex`: the models of that
     /// sex and the mixed ones.
     pub fn members(&self, crops: &RegionCrops, sex: Sex) -> Vec<MemberEstimate> {
+        let views = self.views();
         self.models
             .iter()
             .filter(|m| m.key.cohort.covers(sex))
             .map(|m| MemberEstimate {
                 key: m.key,
-                months: m.predict(crops.get(m.key.region), sex),
+                months: m.predict_views(crops.get(m.key.region), sex, views),
             })
             .collect()
     }
 
-    /// The ensemble estimate for a patient of `sex`.
+    /// The ensemble estimate for a patient of `sex`: the fitted ensemble with its
+    /// interval when the folder has a calibration, else the plain mean.
     pub fn assess(&self, crops: &RegionCrops, sex: Sex) -> Option<Estimate> {
-        combine(self.members(crops, sex))
+        let mut e = combine(self.members(crops, sex))?;
+        if let Some(cal) = &self.calibration {
+            let members: BTreeMap<_, _> = e.members.iter().map(|m| (m.key, m.months)).collect();
+            // The members were checked when the folder was loaded.
+            let c = cal
+                .apply(sex, &members)
+                .expect("a calibration checked against its models");
+            e.months = c.months;
+            e.calibrated = Some(c);
+        }
+        Some(e)
     }
 }
 

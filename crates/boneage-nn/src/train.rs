@@ -458,6 +458,9 @@ fn manifest_of<T: Task>(task: &T, spec: &RunSpec, record: Option<&EpochRecord>) 
             .iter()
             .map(|(k, v)| (format!("val_{k}"), *v))
             .chain([("val_loss".to_string(), r.val_loss)])
+            // Without validation examples there are no metrics (NaN), and JSON has
+            // no NaN.
+            .filter(|(_, v)| v.is_finite())
             .collect();
     }
     m

@@ -88,18 +88,18 @@ pub enum LoadError {
     #[error("loading the preprocessing models in {dir}: {error}")]
     Pipeline {
         /// The models folder.
-        dir: ModelsDir,
+        dir: Box<ModelsDir>,
         /// What went wrong (in the message, not chained).
         error: WeightsError,
     },
     /// The bone-age weights could not be loaded.
     #[error(
-        "loading the bone-age models in {}: {error} (train them with scripts/train_age_grid.sh, or give --models)",
+        "loading the bone-age models in {}: {error} (train them with scripts/train_age_grid.sh or scripts/train_cv.sh, or give --models / --age-models)",
         dir.age().display()
     )]
     AgeModels {
         /// The models folder.
-        dir: ModelsDir,
+        dir: Box<ModelsDir>,
         /// What went wrong (in the message, not chained).
         error: WeightsError,
     },
@@ -163,12 +163,12 @@ impl Assessor {
         let d = device.device()?;
         let pipeline =
             Pipeline::load(&models.path, Canvas::CPU, &d).map_err(|error| LoadError::Pipeline {
-                dir: models.clone(),
+                dir: Box::new(models.clone()),
                 error,
             })?;
         let age = AgeModels::load_dir_for(&models.age(), sex, &d).map_err(|error| {
             LoadError::AgeModels {
-                dir: models.clone(),
+                dir: Box::new(models.clone()),
                 error,
             }
         })?;

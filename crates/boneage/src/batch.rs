@@ -196,6 +196,8 @@ pub struct BatchRow {
     pub bone_age: Option<f64>,
     /// The ensemble's spread, months.
     pub spread: Option<f64>,
+    /// The bone age's interval (low, high), months, when the models are calibrated.
+    pub interval: Option<(f64, f64)>,
     /// Each region's estimate, months.
     pub regions: [Option<f64>; 3],
     /// Against the chronological age.
@@ -244,6 +246,7 @@ pub fn assess_item(assessor: &Assessor, item: &BatchItem, age: Option<f64>) -> B
             row.sex = a.patient.sex.letter().to_string();
             row.bone_age = Some(e.months);
             row.spread = Some(e.spread);
+            row.interval = e.calibrated.map(|c| (c.low, c.high));
             row.regions = e.regions;
             row.chrono = a.chronological;
         }
@@ -266,19 +269,21 @@ fn csv_field(s: &str) -> String {
 }
 
 /// The header of a results CSV.
-pub const RESULTS_HEADER: &str = "id,file,sex,bone_age_months,spread_months,region_a,region_b,region_c,chronological_age_months,difference_months,sds,verdict,true_bone_age_months,error_months,seconds,error";
+pub const RESULTS_HEADER: &str = "id,file,sex,bone_age_months,spread_months,interval_low_months,interval_high_months,region_a,region_b,region_c,chronological_age_months,difference_months,sds,verdict,true_bone_age_months,error_months,seconds,error";
 
 impl BatchRow {
     /// The row as a line of the results CSV (no newline).
     pub fn csv_line(&self) -> String {
         let c = self.chrono.as_ref();
         format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{}",
             csv_field(&self.id),
             csv_field(&self.file),
             self.sex,
             fmt(self.bone_age),
             fmt(self.spread),
+            fmt(self.interval.map(|i| i.0)),
+            fmt(self.interval.map(|i| i.1)),
             fmt(self.regions[0]),
             fmt(self.regions[1]),
             fmt(self.regions[2]),

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use boneage_core::calibration::{self, CalFilm, Calibrated};
 use boneage_core::dataset::{Dataset, Sample, crop_path};
 use boneage_core::io::create_dir;
 use boneage_core::io::write_atomic;
@@ -17,8 +18,9 @@ use boneage_core::metrics::{
     mae_half_width95, spread_summary,
 };
 use boneage_core::registration::Region;
+use boneage_core::stages::Stage;
 use boneage_core::{Cohort, Head, ModelKey, Sex, read_radiograph};
-use boneage_nn::ensemble::{AgeModels, RegionCrops};
+use boneage_nn::ensemble::{AgeModels, RegionCrops, TTA_VIEWS};
 use boneage_nn::pipeline::Pipeline;
 
 use crate::charts::{ChartError, LinePanel, heatmap, line_panels, scatter};
@@ -60,13 +62,17 @@ pub enum Crops<'a> {
 
 /// Every model's prediction for each validation film (only the models that cover
 /// the film's sex), or why the film was refused.
+/// With `tta`, each prediction is the mean over the test-time augmented views
+/// (`boneage_nn::ensemble::TTA_VIEWS`).
 pub fn predict_films(
     models: &AgeModels,
     ds: &Dataset,
     films: &[Sample],
     crops: Crops<'_>,
+    tta: bool,
     progress: &dyn Progress,
 ) -> Result<Vec<FilmPredictions>, EvalError> {
+    let views = if tta { &TTA_VIEWS[..] } else { &TTA_VIEWS[..1] };
     progress.start("evaluating", films.len());
     let mut out = Vec::with_capacity(films.len());
     for s in films {
@@ -95,7 +101,7 @@ pub fn predict_films(
                 .models
                 .iter()
                 .filter(|m| m.key.cohort.covers(s.sex))
-                .map(|m| (m.key, m.predict(c.get(m.key.region), s.sex)))
+                .map(|m| (m.key, m.predict_views(c.get(m.key.region), s.sex, views)))
                 .collect()
         });
         out.push(FilmPredictions {
@@ -126,6 +132,11 @@ pub struct ReportSpec<'a> {
     pub keys: Vec<ModelKey>,
     /// Results of `bench/torch_ref_train.py` to show beside ours.
     pub torch: &'a [PathBuf],
+    /// Out of fold: each film's fold (index into the fold lists), in the order of the
+    /// films; empty for one hold-out split.
+    pub folds: &'a [usize],
+    /// Whether the predictions are means over test-time augmented views.
+    pub tta: bool,
 }
 
 fn fmt(v: Option<f64>) -> String {
@@ -173,7 +184,12 @@ pub fn write_report(
     )?;
     writeln!(md, "Predicted against true: `scatter.png`.\n")?;
     torch_section(&mut md, spec, &done)?;
-    write_predictions(spec, films)?;
+    let calibrated = if spec.out_of_fold {
+        calibration_section(&mut md, spec, films)?
+    } else {
+        vec![None; films.len()]
+    };
+    write_predictions(spec, films, &calibrated)?;
     write_atomic(&spec.out.join("report.md"), |w| w.write_all(md.as_bytes()))?;
     Ok(md)
 }
@@ -220,6 +236,13 @@ fn headline(
             spec.keys.len(),
             spec.models_from,
             spec.command
+        )?;
+    }
+    if spec.tta {
+        writeln!(
+            md,
+            "Test-time augmentation: each model's prediction is the mean over {} views of the crop (zoom ± 5 %, rotation ± 5°).\n",
+            TTA_VIEWS.len()
         )?;
     }
     let base = |f: &FilmPredictions| baseline.predict(f.sample.sex);
@@ -342,13 +365,22 @@ fn fig8_section(
     let count = |sex: Sex| done.iter().filter(|f| f.sample.sex == sex).count();
     heatmap(
         &spec.out.join("fig8.png"),
-        "Validation MAE (months) by region, model type and cohort",
+        if spec.out_of_fold {
+            "Out-of-fold MAE (months) by region, model type and cohort"
+        } else {
+            "Validation MAE (months) by region, model type and cohort"
+        },
         &FIG8_COHORTS.map(|c| (c.1, FIG8_HEADS.len())),
         &column_names,
         &rows,
         &format!(
-            "{} validation films ({} M, {} F); predict-the-mean baseline {} months",
+            "{} {} films ({} M, {} F); predict-the-mean baseline {} months",
             done.len(),
+            if spec.out_of_fold {
+                "out-of-fold"
+            } else {
+                "validation"
+            },
             count(Sex::Male),
             count(Sex::Female),
             fmt(mae(done, |f| baseline.predict(f.sample.sex)).value)
@@ -474,15 +506,237 @@ fn torch_section(
     Ok(())
 }
 
-/// `predictions.csv`: each film's truth, ensemble and every model's prediction.
-fn write_predictions(spec: &ReportSpec<'_>, films: &[FilmPredictions]) -> Result<(), EvalError> {
+/// The fitted ensemble and its intervals, cross-fitted over the folds (each fold's
+/// films calibrated by a fit on the other folds), then fitted on every film and
+/// written as `calibration.json`. Returns each film's cross-fitted calibration
+/// (`None` for refused films).
+fn calibration_section(
+    md: &mut String,
+    spec: &ReportSpec<'_>,
+    films: &[FilmPredictions],
+) -> Result<Vec<Option<Calibrated>>, EvalError> {
+    writeln!(md, "## Fitted ensemble and 90 % intervals\n")?;
+    let mut rows = Vec::new();
+    let mut folds = Vec::new();
+    let mut index = Vec::new();
+    for (i, (f, &k)) in films.iter().zip(spec.folds).enumerate() {
+        if let Ok(members) = &f.members {
+            rows.push(CalFilm {
+                sex: f.sample.sex,
+                truth: f.truth(),
+                members,
+            });
+            folds.push(k);
+            index.push(i);
+        }
+    }
+    let mut out = vec![None; films.len()];
+    let crossed = match calibration::cross_fit(&rows, &folds, calibration::LEVEL) {
+        Ok(c) => c,
+        Err(e) => {
+            writeln!(md, "Not fitted: {e}.\n")?;
+            return Ok(out);
+        }
+    };
+    for (&i, c) in index.iter().zip(&crossed) {
+        out[i] = Some(*c);
+    }
+    let count = |sex: Sex| rows.iter().filter(|r| r.sex == sex).count();
+    let mut cal = calibration::fit(
+        &rows,
+        calibration::LEVEL,
+        format!(
+            "out-of-fold predictions of {} films ({} M, {} F; folds {}, models {}), by `{}`",
+            rows.len(),
+            count(Sex::Male),
+            count(Sex::Female),
+            spec.holdout.display(),
+            spec.models_from,
+            spec.command
+        ),
+    )
+    .expect("fits on all films where it fitted on fewer");
+    cal.tta = spec.tta;
+    let json = serde_json::to_string_pretty(&cal).expect("plain data");
+    write_atomic(&spec.out.join("calibration.json"), |w| {
+        w.write_all(json.as_bytes())
+    })?;
+    writeln!(
+        md,
+        "Per sex, a ridge regression of the true age on the members' out-of-fold \
+         predictions (with an intercept, shrunk towards the plain mean: with one member, a \
+         linear bias correction), and a 90 % interval from its residuals by the stage of the \
+         predicted age (split conformal). Measured **cross-fitted**: each fold's films are \
+         corrected with a fit on the other folds only. Fitted on every film, it is \
+         `calibration.json`: put it beside the models that were trained on all films and \
+         `boneage assess` applies it.\n"
+    )?;
+    let assessed: Vec<usize> = index.clone();
+    let pick = |sex: Option<Sex>| -> Vec<usize> {
+        assessed
+            .iter()
+            .copied()
+            .filter(|&i| sex.is_none_or(|s| films[i].sample.sex == s))
+            .collect()
+    };
+    let err_stats = |ix: &[usize], est: &dyn Fn(usize) -> Option<f64>| -> String {
+        let e: Vec<f64> = ix
+            .iter()
+            .filter_map(|&i| Some((est(i)? - films[i].truth()).abs()))
+            .collect();
+        match boneage_core::metrics::mean(&e) {
+            Some(m) if e.len() > 1 => format!(
+                "{m:.2} ± {:.2}",
+                1.96 * boneage_core::metrics::sd(&e) / (e.len() as f64).sqrt()
+            ),
+            _ => "–".into(),
+        }
+    };
+    let plain = |i: usize| films[i].ensemble();
+    let fitted = |i: usize| out[i].map(|c| c.months);
+    writeln!(md, "| | all | M | F |\n| --- | --- | --- | --- |")?;
+    for (name, est) in [
+        (
+            "plain mean of the members",
+            &plain as &dyn Fn(usize) -> Option<f64>,
+        ),
+        ("**fitted (cross-fitted)**", &fitted),
+    ] {
+        writeln!(
+            md,
+            "| {name} | {} | {} | {} |",
+            err_stats(&pick(None), est),
+            err_stats(&pick(Some(Sex::Male)), est),
+            err_stats(&pick(Some(Sex::Female)), est)
+        )?;
+    }
+    writeln!(
+        md,
+        "\nMAE in months ± the half-width of its 95 % interval.\n"
+    )?;
+    writeln!(md, "The fit on every film (`calibration.json`):\n")?;
+    for f in &cal.sexes {
+        let terms: Vec<String> = f
+            .members
+            .iter()
+            .zip(&f.weights)
+            .map(|(m, w)| format!("{w:.3}·{m}"))
+            .collect();
+        writeln!(
+            md,
+            "- {}: {:.1} + {} ({} films)",
+            f.sex.word(),
+            f.intercept,
+            terms.join(" + "),
+            f.films
+        )?;
+    }
+    writeln!(
+        md,
+        "\n### Coverage of the 90 % intervals (cross-fitted), by sex and true stage\n"
+    )?;
+    writeln!(
+        md,
+        "| sex | stage | n | coverage | median width | fitted MAE | fitted bias |\n| --- | --- | --- | --- | --- | --- | --- |"
+    )?;
+    let mut panels = Vec::new();
+    for sex in Sex::ALL {
+        let mut cover = Vec::new();
+        let mut stages = Vec::new();
+        for stage in Stage::ALL {
+            let ix: Vec<usize> = pick(Some(sex))
+                .into_iter()
+                .filter(|&i| Stage::of(films[i].truth(), sex) == stage)
+                .collect();
+            stages.push(stage.name().to_string());
+            if ix.is_empty() {
+                cover.push(None);
+                continue;
+            }
+            let c: Vec<Calibrated> = ix.iter().filter_map(|&i| out[i]).collect();
+            let inside = ix
+                .iter()
+                .filter(|&&i| {
+                    out[i].is_some_and(|c| c.low <= films[i].truth() && films[i].truth() <= c.high)
+                })
+                .count();
+            let pct = 100.0 * inside as f64 / ix.len() as f64;
+            let widths: Vec<f64> = c.iter().map(|c| c.high - c.low).collect();
+            let bias = boneage_core::metrics::mean(
+                &ix.iter()
+                    .filter_map(|&i| Some(out[i]?.months - films[i].truth()))
+                    .collect::<Vec<_>>(),
+            );
+            writeln!(
+                md,
+                "| {} | {} | {} | {pct:.0} %{} | {} | {} | {} |",
+                sex.letter(),
+                stage.name(),
+                ix.len(),
+                if ix.len() < 20 { " (few films)" } else { "" },
+                fmt(boneage_core::metrics::percentile(&widths, 0.5)),
+                err_stats(&ix, &fitted),
+                bias.map_or("–".into(), |b| format!("{b:+.1}"))
+            )?;
+            cover.push((ix.len() >= 20).then_some(pct));
+        }
+        panels.push(LinePanel {
+            title: format!("{} (stages with ≥ 20 films)", sex.word()),
+            categories: stages,
+            series: vec![
+                (
+                    "nominal 90 %".to_string(),
+                    vec![Some(90.0); Stage::ALL.len()],
+                ),
+                ("out-of-fold coverage, %".to_string(), cover),
+            ],
+        });
+    }
+    let all = pick(None);
+    let inside = all
+        .iter()
+        .filter(|&&i| {
+            out[i].is_some_and(|c| c.low <= films[i].truth() && films[i].truth() <= c.high)
+        })
+        .count();
+    let wide = all
+        .iter()
+        .filter(|&&i| out[i].is_some_and(|c| c.wide))
+        .count();
+    writeln!(
+        md,
+        "\nAll: {inside} of {} films inside their interval ({:.1} %); {wide} flagged as too wide \
+         (half-width ≥ {:.0} months). `coverage.png`.\n",
+        all.len(),
+        100.0 * inside as f64 / all.len().max(1) as f64,
+        cal.wide_months
+    )?;
+    line_panels(
+        &spec.out.join("coverage.png"),
+        "Out-of-fold coverage of the 90 % intervals by true stage",
+        "films inside their interval, %",
+        &panels,
+    )?;
+    Ok(out)
+}
+
+/// `predictions.csv`: each film's truth, ensemble, every model's prediction and, out
+/// of fold, the cross-fitted calibrated age with its interval.
+fn write_predictions(
+    spec: &ReportSpec<'_>,
+    films: &[FilmPredictions],
+    calibrated: &[Option<Calibrated>],
+) -> Result<(), EvalError> {
     let two = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.2}"));
     let mut pred = String::from("id,sex,true_months,ensemble_months");
     for k in &spec.keys {
         write!(pred, ",{k}")?;
     }
+    if spec.out_of_fold {
+        pred.push_str(",fold,fitted_months,low_months,high_months");
+    }
     pred.push_str(",refused\n");
-    for f in films {
+    for (i, f) in films.iter().enumerate() {
         write!(
             pred,
             "{},{},{},{}",
@@ -496,6 +750,19 @@ fn write_predictions(spec: &ReportSpec<'_>, films: &[FilmPredictions]) -> Result
                 pred,
                 ",{}",
                 two(f.members.as_ref().ok().and_then(|p| p.get(k)).copied())
+            )?;
+        }
+        if spec.out_of_fold {
+            let c = calibrated[i];
+            write!(
+                pred,
+                ",{},{},{},{}",
+                spec.folds
+                    .get(i)
+                    .map_or(String::new(), |k| (k + 1).to_string()),
+                two(c.map(|c| c.months)),
+                two(c.map(|c| c.low)),
+                two(c.map(|c| c.high))
             )?;
         }
         let refusal = f.members.as_ref().err().map_or("", |e| e.as_str());

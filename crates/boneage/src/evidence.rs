@@ -28,13 +28,24 @@ impl Assessment {
         let e = &self.estimate;
         let mut lines = vec![
             format!("BONE AGE {:.0} MO ({})", e.months, years_months(e.months)),
-            format!(
-                "SEX {}, SPREAD {:.1} MO, {} MODELS",
-                self.patient.sex.letter(),
-                e.spread,
-                e.members.len()
-            ),
+            match e.members.len() {
+                1 => format!("SEX {}, 1 MODEL", self.patient.sex.letter()),
+                n => format!(
+                    "SEX {}, SPREAD {:.1} MO, {n} MODELS",
+                    self.patient.sex.letter(),
+                    e.spread
+                ),
+            },
         ];
+        if let Some(c) = &e.calibrated {
+            lines.push(format!(
+                "{:.0}% INTERVAL {:.0}-{:.0} MO{}",
+                100.0 * c.level,
+                c.low,
+                c.high,
+                if c.wide { ", TOO WIDE" } else { "" }
+            ));
+        }
         for (i, v) in e.regions.iter().enumerate() {
             if let Some(v) = v {
                 lines.push(format!(

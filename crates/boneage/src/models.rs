@@ -43,6 +43,9 @@ pub struct ModelsDir {
     pub path: PathBuf,
     /// Where it came from.
     pub source: ModelsSource,
+    /// The bone-age models folder, when not `age/` inside `path` (e.g. the paper's
+    /// 18 VGG models in `models/age-paper`).
+    pub age_dir: Option<PathBuf>,
 }
 
 /// No models folder was found.
@@ -67,6 +70,7 @@ impl ModelsDir {
         Self {
             path: path.into(),
             source: ModelsSource::Given,
+            age_dir: None,
         }
     }
 
@@ -82,6 +86,7 @@ impl ModelsDir {
             return Ok(Self {
                 path: PathBuf::from(p),
                 source: ModelsSource::Environment,
+                age_dir: None,
             });
         }
         let mut tried = Vec::new();
@@ -106,6 +111,7 @@ impl ModelsDir {
             Some((p, s)) => Ok(Self {
                 path: p.clone(),
                 source: *s,
+                age_dir: None,
             }),
             None => Err(ModelsNotFound { tried }),
         }
@@ -118,7 +124,17 @@ impl ModelsDir {
 
     /// The bone-age models' folder.
     pub fn age(&self) -> PathBuf {
-        self.path.join("age")
+        self.age_dir
+            .clone()
+            .unwrap_or_else(|| self.path.join("age"))
+    }
+
+    /// The same folder with its bone-age models taken from `dir` instead.
+    pub fn with_age_dir(self, dir: Option<PathBuf>) -> Self {
+        Self {
+            age_dir: dir.or(self.age_dir),
+            ..self
+        }
     }
 }
 

@@ -18,6 +18,19 @@ pub const REGION_NAMES: [&str; 3] = [
     "C, metacarpals and phalanges",
 ];
 
+/// The interval of a bone age, measured out of fold (`calibration.json`).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Interval {
+    /// Lower bound, months.
+    pub low_months: f64,
+    /// Upper bound, months.
+    pub high_months: f64,
+    /// Nominal coverage (0.9: 9 films in 10 fall inside, measured out of fold).
+    pub level: f64,
+    /// Whether it is too wide to be useful.
+    pub too_wide: bool,
+}
+
 /// The JSON form of an assessment.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report<'a> {
@@ -33,6 +46,10 @@ pub struct Report<'a> {
     pub bone_age: String,
     /// Standard deviation across the ensemble's members, months.
     pub spread_months: f64,
+    /// The interval of the bone age, months (with the models' calibration only).
+    pub interval: Option<Interval>,
+    /// The plain mean of the members, months (the bone age without a calibration).
+    pub mean_months: f64,
     /// Each region's mean estimate, months.
     pub regions: BTreeMap<&'static str, Option<f64>>,
     /// Every member's estimate.
@@ -54,6 +71,13 @@ impl Assessment {
             bone_age_months: e.months,
             bone_age: years_months(e.months),
             spread_months: e.spread,
+            interval: e.calibrated.map(|c| Interval {
+                low_months: c.low,
+                high_months: c.high,
+                level: c.level,
+                too_wide: c.wide,
+            }),
+            mean_months: e.mean_months,
             regions: Region::ALL
                 .iter()
                 .map(|r| (r.name(), e.regions[*r as usize]))
@@ -68,14 +92,32 @@ impl Assessment {
     /// comparison with the chronological age.
     pub fn text_lines(&self, file: &str, sex_from: &str) -> Vec<String> {
         let e = &self.estimate;
+        // One model has no spread to speak of.
+        let models = match e.members.len() {
+            1 => "1 model".to_string(),
+            n => format!("spread ±{:.1} months across {n} models", e.spread),
+        };
         let mut lines = vec![format!(
-            "{file}: bone age {:.0} months ({}), spread ±{:.1} months across {} models (sex {} from {sex_from})",
+            "{file}: bone age {:.0} months ({}), {models} (sex {} from {sex_from})",
             e.months,
             years_months(e.months),
-            e.spread,
-            e.members.len(),
             self.patient.sex.letter()
         )];
+        if let Some(c) = &e.calibrated {
+            lines.push(format!(
+                "  {:.0} % interval {:.0}–{:.0} months ({} – {}){}",
+                100.0 * c.level,
+                c.low,
+                c.high,
+                years_months(c.low),
+                years_months(c.high),
+                if c.wide {
+                    ": too wide to be useful, read the film yourself"
+                } else {
+                    ""
+                }
+            ));
+        }
         for (i, v) in e.regions.iter().enumerate() {
             if let Some(v) = v {
                 lines.push(format!("  region {:<32} {v:>6.1} months", REGION_NAMES[i]));

@@ -576,11 +576,18 @@ pub fn train_age(
         |ds, s, p| age_examples(ds, s, &view, input, p),
         progress,
     )?;
-    let base = mean_age_baseline(&ex[0], &ex[1], mixed);
-    progress.note(&format!(
-        "baseline (predict the mean training age{}): validation MAE {base:.2} months",
-        if mixed { " per sex" } else { "" }
-    ));
+    if ex[1].items.is_empty() {
+        progress.note(&format!(
+            "no validation films (--val 0): training on all {} (measure the recipe by cross-validation)",
+            ex[0].items.len()
+        ));
+    } else {
+        let base = mean_age_baseline(&ex[0], &ex[1], mixed);
+        progress.note(&format!(
+            "baseline (predict the mean training age{}): validation MAE {base:.2} months",
+            if mixed { " per sex" } else { "" }
+        ));
+    }
     let labels = (Some(recipe.cohort), Some(recipe.view));
     let out = run_task(
         &task,

@@ -62,6 +62,10 @@ pub struct Args {
     /// `$BONEAGE_MODELS`, else the shipped `models/`).
     #[arg(long)]
     models: Option<PathBuf>,
+    /// Bone-age models folder instead of MODELS/age, e.g. `models/age-paper` for the
+    /// paper's ensemble of 18 VGG models.
+    #[arg(long, value_name = "DIR")]
+    age_models: Option<PathBuf>,
 }
 
 /// The chronological age from the flags, or `None`.
@@ -97,7 +101,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     };
     let mut patient = Patient::new(sex);
     patient.age_months = age_from_flags(&args)?.or(r.meta.age_months);
-    let models = ModelsDir::locate(args.models.as_deref())?;
+    let models = ModelsDir::locate(args.models.as_deref())?.with_age_dir(args.age_models.clone());
     let assessor = Assessor::load_for(&models, device, Some(sex))?;
     let a = match assessor.assess(&r, &patient) {
         Ok(a) => a,
@@ -138,7 +142,7 @@ fn run_batch(args: &Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         eprintln!("labels: {} ({n} of the images labelled)", p.display());
     }
     let age = age_from_flags(args)?;
-    let models = ModelsDir::locate(args.models.as_deref())?;
+    let models = ModelsDir::locate(args.models.as_deref())?.with_age_dir(args.age_models.clone());
     let assessor = Assessor::load(&models, device)?;
     if let Some(part) = args.shard {
         return run_shard(&assessor, &items, part, &out, age);

@@ -47,6 +47,11 @@ pub struct Args {
     /// predictions.csv.
     #[arg(long)]
     out: PathBuf,
+    /// Test-time augmentation: each model reads every crop in 5 views (zoom ± 5 %,
+    /// rotation ± 5°) and gives their mean; the calibration written out of fold
+    /// then says so, and `assess` does the same with it.
+    #[arg(long)]
+    tta: bool,
     /// Results of `bench/torch_ref_train.py` (JSON) to show beside ours.
     #[arg(long, value_name = "JSON")]
     torch: Vec<PathBuf>,
@@ -70,12 +75,13 @@ impl Args {
             .map(|a| format!(" --also {}", a.display()))
             .collect();
         format!(
-            "boneage evaluate {}{also}{}{}{}{} --out {}{torch}",
+            "boneage evaluate {}{also}{}{}{}{}{} --out {}{torch}",
             self.data.display(),
             opt("holdout", &self.holdout),
             opt("cv", &self.cv),
             opt("models", &self.models),
             opt("crops", &self.crops),
+            if self.tta { " --tta" } else { "" },
             self.out.display()
         )
     }
@@ -149,9 +155,10 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         (None, None) => unreachable!("clap requires --holdout or --cv"),
     };
     let mut films = Vec::new();
+    let mut fold_of = Vec::new();
     let mut keys = Vec::new();
     let mut held_all = BTreeSet::new();
-    for (held, models_dir) in &plan {
+    for (k, (held, models_dir)) in plan.iter().enumerate() {
         let val: Vec<Sample> = ds
             .samples
             .iter()
@@ -181,8 +188,10 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             &ds,
             &val,
             crops(),
+            args.tta,
             &Bars::default(),
         )?);
+        fold_of.resize(films.len(), k);
         if keys.is_empty() {
             keys = models.models.iter().map(|m| m.key).collect();
         }
@@ -212,6 +221,8 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             }),
         keys,
         torch: &args.torch,
+        folds: if args.cv.is_some() { &fold_of } else { &[] },
+        tta: args.tta,
     };
     let report = write_report(&spec, &films, &train)?;
     print!("{report}");

@@ -3,6 +3,9 @@
 
 use crate::{boneage, rsna_raw, succeed, text};
 
+/// The shipped default's bone age of film 1377 (female), months.
+const LITE0_1377: f64 = 177.600;
+
 /// The shipped weights on a real film: a registered hand on the CPU canvas, regions,
 /// key points inside the film; and a clear refusal for a film without a hand.
 #[test]
@@ -98,6 +101,7 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
         return;
     };
     let film = raw.join("1377.png");
+    let paper = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/age-paper");
     let out = boneage(
         &[
             "assess",
@@ -107,17 +111,20 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
             "--age",
             "14y2m",
             "--json",
-            "--overlay",
-            "evidence.png",
+            "--age-models",
+            paper.to_str().unwrap(),
         ],
         tmp.path(),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    // The README's number for this film (measured before the library split with the
-    // same shipped weights: 166.906 months, regions 168.65, 162.54, 169.53).
+    // The paper's 18-model ensemble (models/age-paper), as the README gave it for this
+    // film before the default changed: 166.906 months, regions 168.65, 162.54, 169.53;
+    // no calibration, so no interval and the plain mean.
     let months = j["bone_age_months"].as_f64().unwrap();
     assert!((months - 166.906).abs() < 0.1, "{months}");
+    assert!(j["interval"].is_null(), "{j}");
+    assert_eq!(j["mean_months"].as_f64(), Some(months));
     for (region, expected) in [("A", 168.651), ("B", 162.542), ("C", 169.526)] {
         let v = j["regions"][region].as_f64().unwrap();
         assert!((v - expected).abs() < 0.1, "region {region}: {v}");
@@ -134,7 +141,74 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
     assert_eq!(c["chronological_months"].as_f64(), Some(170.0));
     assert!((c["difference_months"].as_f64().unwrap() - (months - 170.0)).abs() < 1e-9);
     assert!(["delayed", "normal", "advanced"].contains(&c["verdict"].as_str().unwrap()));
+
+    // The shipped default: EfficientNet-Lite0 on region A with its calibration
+    // (test-time augmented, fitted, with a 90 % interval around the bone age).
+    let out = boneage(
+        &[
+            "assess",
+            film.to_str().unwrap(),
+            "--sex",
+            "F",
+            "--json",
+            "--overlay",
+            "evidence.png",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let months = j["bone_age_months"].as_f64().unwrap();
+    assert!((months - LITE0_1377).abs() < 0.1, "{months}");
+    let members = j["members"].as_array().unwrap();
+    assert_eq!(members.len(), 1, "{j}");
+    assert_eq!(members[0]["region"], "A");
+    let i = &j["interval"];
+    let (low, high) = (
+        i["low_months"].as_f64().unwrap(),
+        i["high_months"].as_f64().unwrap(),
+    );
+    assert!(low < months && months < high, "{j}");
+    assert_eq!(i["level"].as_f64(), Some(0.9));
     assert!(tmp.path().join("evidence.png").is_file());
+    let out = boneage(
+        &["assess", film.to_str().unwrap(), "--sex", "F"],
+        tmp.path(),
+    );
+    assert!(
+        text(&out.stdout).contains("90 % interval"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A calibration that weighs a model the folder lacks: refused at loading, naming
+    // the file and the model.
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/age");
+    std::fs::create_dir(tmp.path().join("age-bad")).unwrap();
+    for e in std::fs::read_dir(&shipped).unwrap() {
+        let e = e.unwrap().path();
+        std::fs::copy(&e, tmp.path().join("age-bad").join(e.file_name().unwrap())).unwrap();
+    }
+    let cal = tmp.path().join("age-bad/calibration.json");
+    let text_cal = std::fs::read_to_string(&cal).unwrap();
+    std::fs::write(&cal, text_cal.replacen("\"A-reg-mixed\"", "\"B-cls-F\"", 2)).unwrap();
+    let out = boneage(
+        &[
+            "assess",
+            film.to_str().unwrap(),
+            "--sex",
+            "F",
+            "--age-models",
+            "age-bad",
+        ],
+        tmp.path(),
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("calibration.json") && err.contains("B-cls-F"),
+        "{err}"
+    );
 
     // A batch from a CSV list: two films and the blank one, with labels for the MAE.
     std::fs::write(
@@ -303,23 +377,43 @@ fn evaluate_reports_the_mae_a_direct_computation_gives() {
         "evaluate", "ph", "--cv", "folds", "--models", "cv", "--crops", "crops", "--out", "oof",
     ]);
     let oof = std::fs::read_to_string(tmp.path().join("oof/predictions.csv")).unwrap();
-    let rows = |text: &str| -> std::collections::BTreeMap<String, String> {
-        text.lines()
-            .skip(1)
-            .map(|l| (l.split(',').next().unwrap().to_string(), l.to_string()))
+    // Each film's row as (column, value) pairs: out of fold adds the fold and the
+    // calibrated columns.
+    type Row = std::collections::BTreeMap<String, String>;
+    let rows = |text: &str| -> std::collections::BTreeMap<String, Row> {
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        lines
+            .map(|l| {
+                let row: Row = header
+                    .iter()
+                    .zip(l.split(','))
+                    .map(|(h, v)| (h.to_string(), v.to_string()))
+                    .collect();
+                (row["id"].clone(), row)
+            })
             .collect()
     };
     let (oof_rows, held_rows) = (rows(&oof), rows(&pred));
     assert_eq!(oof.lines().count(), 11, "ten films once each: {oof}");
     assert_eq!(oof_rows.len(), 10);
     for (id, row) in &held_rows {
-        assert_eq!(oof_rows.get(id), Some(row), "film {id}");
+        for (column, value) in row {
+            assert_eq!(&oof_rows[id][column], value, "film {id}, {column}");
+        }
+        assert!(["1", "2"].contains(&oof_rows[id]["fold"].as_str()), "{id}");
     }
+    // Ten films are too few to fit a calibration: the report says so.
+    assert!(report_says(&tmp.path().join("oof/report.md"), "Not fitted"));
     let report = std::fs::read_to_string(tmp.path().join("oof/report.md")).unwrap();
     assert!(
         report.contains("out of fold") && report.contains("(n=10)"),
         "{report}"
     );
+}
+
+fn report_says(path: &std::path::Path, words: &str) -> bool {
+    std::fs::read_to_string(path).unwrap().contains(words)
 }
 
 /// A batch in three parts, as a job scheduler runs it: the parts merged equal the
@@ -366,14 +460,14 @@ fn sharded_batch_merges_to_the_unsharded_run() {
     );
     let out = run(&["merge", "parts", "--out", "merged.csv"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    // Everything but the seconds column (15th) is the same, row for row.
+    // Everything but the seconds column (17th) is the same, row for row.
     let strip = |name: &str| -> Vec<String> {
         std::fs::read_to_string(tmp.path().join(name))
             .unwrap()
             .lines()
             .map(|l| {
                 let mut f: Vec<&str> = l.split(',').collect();
-                f.remove(14);
+                f.remove(16);
                 f.join(",")
             })
             .collect()

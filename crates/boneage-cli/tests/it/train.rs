@@ -49,6 +49,25 @@ fn train_each_net_then_stop_and_resume() {
     assert!(manifest.contains("\"region\": \"A\""), "{manifest}");
     assert!(manifest.contains("val_mae_months"), "{manifest}");
 
+    // --val 0: every film trains (a recipe's final model); no validation figures.
+    let out = boneage(
+        &[
+            "train", "age", "ph", "--out", "all", "--epochs", "1", "--val", "0", "--batch", "4",
+        ],
+        tmp.path(),
+    );
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("no validation films (--val 0): training on all 10"),
+        "{err}"
+    );
+    assert!(err.contains("epoch 1: train loss"), "{err}");
+    assert!(tmp.path().join("all/model.safetensors").is_file());
+    // Its manifest loads (no validation metrics): exported like any other model.
+    let out = boneage(&["export", "all", "--out", "exported"], tmp.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
     run(&["keypoints", "ph", "--out", "kp", "--epochs", "1"]);
     run(&["segment", "ph", "--out", "seg", "--epochs", "1"]);
     for d in ["age", "kp", "seg"] {
