@@ -515,4 +515,30 @@ mod tests {
         let back: Calibration = serde_json::from_str(&json).unwrap();
         assert_eq!(back, cal);
     }
+
+    #[test]
+    fn check_names_what_a_calibration_lacks() {
+        let f = films(200);
+        let cal = fit(&cal_films(&f), LEVEL, "t").unwrap();
+        let all = |_: &str| true;
+        assert_eq!(cal.check(None, all), Ok(()));
+        let e = cal
+            .check(Some(Sex::Male), |m| m != "B-reg-mixed")
+            .unwrap_err();
+        assert!(e.contains("B-reg-mixed"), "{e}");
+        let mut no_girls = cal.clone();
+        no_girls.sexes.retain(|s| s.sex == Sex::Male);
+        assert_eq!(no_girls.check(Some(Sex::Male), all), Ok(()));
+        assert!(no_girls.check(None, all).unwrap_err().contains("female"));
+        let mut short = cal.clone();
+        short.sexes[0].intervals.pop();
+        assert!(short.check(None, all).unwrap_err().contains("post-puberty"));
+        let mut odd = cal;
+        odd.sexes[1].weights.pop();
+        assert!(
+            odd.check(None, all)
+                .unwrap_err()
+                .contains("2 members but 1 weights")
+        );
+    }
 }

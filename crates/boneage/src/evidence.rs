@@ -39,12 +39,15 @@ impl Assessment {
         ];
         if let Some(c) = &e.calibrated {
             lines.push(format!(
-                "{:.0}% INTERVAL {:.0}-{:.0} MO{}",
+                "{:.0}% INTERVAL {:.0}-{:.0} MO",
                 100.0 * c.level,
                 c.low,
-                c.high,
-                if c.wide { ", TOO WIDE" } else { "" }
+                c.high
             ));
+            if c.wide {
+                // Its own line: the picture is as wide as the canvas.
+                lines.push("TOO WIDE TO BE USEFUL".to_string());
+            }
         }
         for (i, v) in e.regions.iter().enumerate() {
             if let Some(v) = v {

@@ -133,10 +133,39 @@ fn loadavg() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// The SIMD extensions this CPU offers that the GEMM behind the kernels can use
+/// (it picks its widest path at run time), e.g. "avx2 fma, no avx512f".
+fn cpu_features() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let has = [
+            ("avx2", std::arch::is_x86_feature_detected!("avx2")),
+            ("fma", std::arch::is_x86_feature_detected!("fma")),
+            ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
+        ];
+        let yes: Vec<&str> = has.iter().filter(|h| h.1).map(|h| h.0).collect();
+        let no: Vec<String> = has
+            .iter()
+            .filter(|h| !h.1)
+            .map(|h| format!("no {}", h.0))
+            .collect();
+        [yes.join(" "), no.join(", ")]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        std::env::consts::ARCH.to_string()
+    }
+}
+
 fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "machine: {cores} cores, load average (1, 5, 15 min) before: {}",
+        "machine: {cores} cores ({}), load average (1, 5, 15 min) before: {}",
+        cpu_features(),
         loadavg()
     );
     let ours = boneage_nn::bench::run(args.reps, args.only.as_deref());
