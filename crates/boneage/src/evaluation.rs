@@ -14,7 +14,7 @@ use boneage_core::dataset::{Dataset, Sample, crop_path};
 use boneage_core::io::create_dir;
 use boneage_core::io::write_atomic;
 use boneage_core::metrics::{
-    FIG8_COHORTS, FIG8_HEADS, FIG8_ROWS, FilmPredictions, Mae, MeanBaseline, fig8, fig9, mae,
+    FIG8_COHORTS, FIG8_HEADS, FIG8_ROWS, FilmPredictions, Mae, MeanBaseline, bias, fig8, fig9, mae,
     mae_half_width95, spread_summary,
 };
 use boneage_core::registration::Region;
@@ -223,8 +223,6 @@ fn headline(
         )?;
     } else {
         writeln!(md, "# Bone-age models on the validation split\n")?;
-    }
-    if !spec.out_of_fold {
         writeln!(
             md,
             "{} validation films ({}; never trained on): {} assessed, {} refused by preprocessing. \
@@ -571,34 +569,37 @@ fn calibration_section(
          `calibration.json`: put it beside the models that were trained on all films and \
          `boneage assess` applies it.\n"
     )?;
-    let assessed: Vec<usize> = index.clone();
+    // The assessed films (indices into `films`) of a sex, or of both.
     let pick = |sex: Option<Sex>| -> Vec<usize> {
-        assessed
+        index
             .iter()
             .copied()
             .filter(|&i| sex.is_none_or(|s| films[i].sample.sex == s))
             .collect()
     };
-    let err_stats = |ix: &[usize], est: &dyn Fn(usize) -> Option<f64>| -> String {
-        let e: Vec<f64> = ix
-            .iter()
-            .filter_map(|&i| Some((est(i)? - films[i].truth()).abs()))
-            .collect();
-        match boneage_core::metrics::mean(&e) {
-            Some(m) if e.len() > 1 => format!(
-                "{m:.2} ± {:.2}",
-                1.96 * boneage_core::metrics::sd(&e) / (e.len() as f64).sqrt()
-            ),
+    let subset =
+        |ix: &[usize]| -> Vec<&FilmPredictions> { ix.iter().map(|&i| &films[i]).collect() };
+    // MAE ± the half-width of its 95 % interval.
+    let err_stats = |ix: &[usize], est: &dyn Fn(&FilmPredictions) -> Option<f64>| -> String {
+        let f = subset(ix);
+        match (mae(&f, est).value, mae_half_width95(&f, est)) {
+            (Some(m), Some(h)) => format!("{m:.2} ± {h:.2}"),
             _ => "–".into(),
         }
     };
-    let plain = |i: usize| films[i].ensemble();
-    let fitted = |i: usize| out[i].map(|c| c.months);
+    let fitted_of: std::collections::HashMap<&str, Calibrated> = index
+        .iter()
+        .filter_map(|&i| Some((films[i].sample.id.as_str(), out[i]?)))
+        .collect();
+    let plain = |f: &FilmPredictions| f.ensemble();
+    let fitted = |f: &FilmPredictions| fitted_of.get(f.sample.id.as_str()).map(|c| c.months);
+    let covered =
+        |i: usize| out[i].is_some_and(|c| c.low <= films[i].truth() && films[i].truth() <= c.high);
     writeln!(md, "| | all | M | F |\n| --- | --- | --- | --- |")?;
     for (name, est) in [
         (
             "plain mean of the members",
-            &plain as &dyn Fn(usize) -> Option<f64>,
+            &plain as &dyn Fn(&FilmPredictions) -> Option<f64>,
         ),
         ("**fitted (cross-fitted)**", &fitted),
     ] {
@@ -654,19 +655,10 @@ fn calibration_section(
                 continue;
             }
             let c: Vec<Calibrated> = ix.iter().filter_map(|&i| out[i]).collect();
-            let inside = ix
-                .iter()
-                .filter(|&&i| {
-                    out[i].is_some_and(|c| c.low <= films[i].truth() && films[i].truth() <= c.high)
-                })
-                .count();
+            let inside = ix.iter().filter(|&&i| covered(i)).count();
             let pct = 100.0 * inside as f64 / ix.len() as f64;
             let widths: Vec<f64> = c.iter().map(|c| c.high - c.low).collect();
-            let bias = boneage_core::metrics::mean(
-                &ix.iter()
-                    .filter_map(|&i| Some(out[i]?.months - films[i].truth()))
-                    .collect::<Vec<_>>(),
-            );
+            let signed = bias(&subset(&ix), fitted);
             writeln!(
                 md,
                 "| {} | {} | {} | {pct:.0} %{} | {} | {} | {} |",
@@ -676,7 +668,7 @@ fn calibration_section(
                 if ix.len() < 20 { " (few films)" } else { "" },
                 fmt(boneage_core::metrics::percentile(&widths, 0.5)),
                 err_stats(&ix, &fitted),
-                bias.map_or("–".into(), |b| format!("{b:+.1}"))
+                signed.map_or("–".into(), |b| format!("{b:+.1}"))
             )?;
             cover.push((ix.len() >= 20).then_some(pct));
         }
@@ -693,12 +685,7 @@ fn calibration_section(
         });
     }
     let all = pick(None);
-    let inside = all
-        .iter()
-        .filter(|&&i| {
-            out[i].is_some_and(|c| c.low <= films[i].truth() && films[i].truth() <= c.high)
-        })
-        .count();
+    let inside = all.iter().filter(|&&i| covered(i)).count();
     let wide = all
         .iter()
         .filter(|&&i| out[i].is_some_and(|c| c.wide))
