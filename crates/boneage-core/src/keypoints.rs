@@ -52,17 +52,31 @@ pub fn write_csv<'a>(
     })
 }
 
-/// Reads a key-point CSV written by [`write_csv`] (columns by name, any order).
-pub fn read_csv(path: &Path) -> Result<BTreeMap<String, KeyPoints>> {
-    let table = |detail: String| Error::Table {
+/// An error about the table at `path`.
+fn table_error(path: &Path, detail: String) -> Error {
+    Error::Table {
         path: path.to_path_buf(),
         detail,
-    };
+    }
+}
+
+/// The CSV reader of `path` (cells trimmed) and its header row.
+fn open_table(path: &Path) -> Result<(csv::Reader<std::fs::File>, csv::StringRecord)> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(file);
-    let headers = rdr.headers().map_err(|e| table(e.to_string()))?.clone();
+    let headers = rdr
+        .headers()
+        .map_err(|e| table_error(path, e.to_string()))?
+        .clone();
+    Ok((rdr, headers))
+}
+
+/// Reads a key-point CSV written by [`write_csv`] (columns by name, any order).
+pub fn read_csv(path: &Path) -> Result<BTreeMap<String, KeyPoints>> {
+    let table = |detail: String| table_error(path, detail);
+    let (mut rdr, headers) = open_table(path)?;
     let names: Vec<&str> = HEADER.split(',').collect();
     let mut cols = [0usize; 7];
     for (k, name) in names.iter().enumerate() {
@@ -98,6 +112,28 @@ pub fn read_csv(path: &Path) -> Result<BTreeMap<String, KeyPoints>> {
                 capitate: Point::new(v[4], v[5]),
             },
         );
+    }
+    Ok(out)
+}
+
+/// The optional `note` column of a key-point CSV (see [`read_csv`]), by id: empty
+/// when the file has no such column, and only the rows whose note is not blank.
+pub fn read_notes(path: &Path) -> Result<BTreeMap<String, String>> {
+    let table = |detail: String| table_error(path, detail);
+    let (mut rdr, headers) = open_table(path)?;
+    let (Some(id), Some(note)) = (
+        headers.iter().position(|h| h == "id"),
+        headers.iter().position(|h| h == "note"),
+    ) else {
+        return Ok(BTreeMap::new());
+    };
+    let mut out = BTreeMap::new();
+    for (row, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| table(format!("line {}: {e}", row + 2)))?;
+        let text = rec.get(note).unwrap_or("");
+        if !text.is_empty() {
+            out.insert(rec.get(id).unwrap_or("").to_string(), text.to_string());
+        }
     }
     Ok(out)
 }

@@ -298,3 +298,322 @@ fn front_end_report(data: &Path, ious: &[(f64, String)], t: &KeypointTally) -> S
     report.push('\n');
     report
 }
+
+/// Key points marked blind (`data/labels/blind/keypoints.csv`): the truth the front
+/// end is measured against, with each film's note.
+pub struct BlindTruth {
+    /// The file read.
+    pub path: std::path::PathBuf,
+    /// True key points by id.
+    pub points: std::collections::BTreeMap<String, KeyPoints>,
+    /// Notes by id (films without a note are absent).
+    pub notes: std::collections::BTreeMap<String, String>,
+}
+
+/// Words of a note that make a film's truth less than certain: a point read with
+/// doubt, put on the image's edge, or one of two hands.
+const FLAGS: [&str; 4] = ["uncertain", "outside the image", "at the edge", "two hands"];
+
+impl BlindTruth {
+    /// Reads the points and the optional `note` column of `path`.
+    pub fn read(path: &Path) -> Result<Self, Error> {
+        Ok(Self {
+            path: path.to_path_buf(),
+            points: keypoints::read_csv(path)?,
+            notes: keypoints::read_notes(path)?,
+        })
+    }
+
+    /// Whether the film's note flags its truth as less than certain (see
+    /// `data/labels/blind/README.md`).
+    pub fn flagged(&self, id: &str) -> bool {
+        self.notes
+            .get(id)
+            .is_some_and(|n| FLAGS.iter().any(|f| n.contains(f)))
+    }
+
+    /// The films of `ds` with blind truth, unflagged ones only when `clean`.
+    pub fn films(&self, ds: &Dataset, clean: bool) -> Vec<(String, KeyPoints)> {
+        self.points
+            .iter()
+            .filter(|(id, _)| !(clean && self.flagged(id)))
+            .filter(|(id, _)| ds.samples.iter().any(|s| &s.id == *id))
+            .map(|(id, k)| (id.clone(), *k))
+            .collect()
+    }
+}
+
+/// One film of the blind evaluation.
+struct BlindFilm {
+    id: String,
+    flagged: bool,
+    /// The hand's length: true fingertip to capitate, px.
+    length: f64,
+    /// The pipeline's key points, or why it refused.
+    found: Result<KeyPoints, String>,
+    /// The key-point net alone.
+    net: KeyPoints,
+    truth: KeyPoints,
+}
+
+impl BlindFilm {
+    fn outcome(&self) -> crate::stress_eval::Outcome {
+        crate::stress_eval::judge(&self.truth, self.found.as_ref().ok(), BLIND_TOLERANCE)
+    }
+}
+
+/// Tile size (width, height) of the blind contact sheet.
+const BLIND_TILE: [usize; 2] = [180, 225];
+
+/// Correct: all three points within this fraction of the hand's length (as the
+/// stress suite).
+const BLIND_TOLERANCE: f64 = 0.05;
+
+/// A fingertip further than this fraction of the hand's length from the truth is on
+/// another finger (neighbouring tips are about a tenth of a hand apart) or not on a
+/// fingertip at all.
+const OTHER_FINGER: f64 = 0.1;
+
+/// Runs the front end (`boneage preprocess`'s pipeline, and the key-point net alone)
+/// on every film of `dirs` that `truth` has blind key points for; returns the
+/// Markdown report and writes a contact sheet of the films it got wrong (truth
+/// white, found in colour) to `sheet`.
+pub fn evaluate_blind(
+    pipeline: &Pipeline,
+    dirs: &[std::path::PathBuf],
+    truth: &BlindTruth,
+    sheet: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<String, Error> {
+    let ds = Dataset::open_dirs(dirs)?;
+    let films_truth = truth.films(&ds, false);
+    if films_truth.is_empty() {
+        return Err(table(
+            &truth.path,
+            format!(
+                "none of its films is in {}",
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    progress.start("blind key points", films_truth.len());
+    let mut films = Vec::new();
+    let mut tiles = Vec::new();
+    for (id, k) in &films_truth {
+        let r = read_radiograph(sample_path(&ds, id)?)?;
+        let found = pipeline
+            .run(&r.pixels)
+            .map(|p| p.keypoints)
+            .map_err(|e| e.to_string());
+        let film = BlindFilm {
+            id: id.clone(),
+            flagged: truth.flagged(id),
+            length: k.fingertip.dist(k.capitate),
+            found,
+            net: pipeline.locate(&r.pixels),
+            truth: *k,
+        };
+        if sheet.is_some() && film.outcome() == crate::stress_eval::Outcome::Wrong {
+            tiles.push(blind_tile(&r.pixels, &film));
+        }
+        films.push(film);
+        progress.inc();
+    }
+    progress.finish();
+    if let Some(path) = sheet {
+        let layout = SheetLayout {
+            columns: 8,
+            tile_width: BLIND_TILE[0],
+            tile_height: BLIND_TILE[1],
+            title: Some(
+                "registered wrongly - truth (blind) white - found: fingertip yellow  thumb \
+                 blue  capitate red"
+                    .into(),
+            ),
+        };
+        save_rgb(&tiles, &layout, path)?;
+    }
+    Ok(blind_report(dirs, truth, &films))
+}
+
+fn blind_tile(img: &GrayImage, f: &BlindFilm) -> (String, image::RgbImage) {
+    use boneage_core::overlay::{colors, draw_point, to_rgb};
+    let thumb = boneage_core::sheet::thumbnail(img, BLIND_TILE[0], BLIND_TILE[1]);
+    let s = thumb.width() as f64 / img.width() as f64;
+    let mut rgb = to_rgb(&thumb);
+    for p in [f.truth.fingertip, f.truth.thumb, f.truth.capitate] {
+        draw_point(&mut rgb, p * s, 4.0, colors::TARGET);
+    }
+    let word = match &f.found {
+        Ok(k) => {
+            draw_point(&mut rgb, k.fingertip * s, 3.0, colors::FINGERTIP);
+            draw_point(&mut rgb, k.thumb * s, 3.0, colors::THUMB);
+            draw_point(&mut rgb, k.capitate * s, 3.0, colors::CAPITATE);
+            "WRONG"
+        }
+        Err(_) => "refused",
+    };
+    (format!("{} {word}", f.id), rgb)
+}
+
+/// `[median, 95th percentile]` of `v`, NaN when empty.
+fn median_p95(v: &[f64]) -> [f64; 2] {
+    [0.5, 0.95].map(|q| percentile(v, q).unwrap_or(f64::NAN))
+}
+
+fn blind_report(dirs: &[std::path::PathBuf], truth: &BlindTruth, films: &[BlindFilm]) -> String {
+    use crate::stress_eval::Outcome;
+    let folders: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    let flagged = films.iter().filter(|f| f.flagged).count();
+    let mut md = format!(
+        "# The front end against blind key points\n\n\
+         {} films of {} with key points marked by hand without looking at any proposal \
+         (`{}`; none of these films was used to train the U-Net or the key-point net; \
+         {flagged} of them flagged in the notes as less certain — a point uncertain, on the \
+         image's edge, or one of two hands). Made by `boneage evaluate-preprocess {} \
+         --truth {}`.\n\n\
+         Correct: all three key points within {:.0} % of the hand's length (true fingertip \
+         to capitate) of the truth. Wrong: an answer that is not correct — the outcome that \
+         must not happen, since the age models then read the wrong bones.\n\n",
+        films.len(),
+        folders.join(" + "),
+        truth.path.display(),
+        folders.join(" --also "),
+        truth.path.display(),
+        100.0 * BLIND_TOLERANCE,
+    );
+    // Outcomes, for all films and for the unflagged ones.
+    md.push_str(
+        "| films | n | correct | refused | wrong | correct % | wrong % | wrong % of answers |\n",
+    );
+    md.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    for (name, only_clean) in [("all", false), ("unflagged", true)] {
+        let sel: Vec<&BlindFilm> = films
+            .iter()
+            .filter(|f| !(only_clean && f.flagged))
+            .collect();
+        let mut c = [0usize; 3];
+        for f in &sel {
+            c[f.outcome() as usize] += 1;
+        }
+        let n = sel.len().max(1) as f64;
+        md.push_str(&format!(
+            "| {name} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} |\n",
+            sel.len(),
+            c[0],
+            c[1],
+            c[2],
+            100.0 * c[0] as f64 / n,
+            100.0 * c[2] as f64 / n,
+            100.0 * c[2] as f64 / (c[0] + c[2]).max(1) as f64,
+        ));
+    }
+    // Errors: the pipeline's where it answered, the net alone everywhere.
+    md.push_str(
+        "\nKey-point error on the unflagged films: median and 95th percentile, in pixels of \
+         the original film and in % of the hand's length. The pipeline's points where it \
+         answered; the key-point net's own points (which the pipeline uses only as a \
+         check on the mask's geometry) on every film.\n\n\
+         | point | pipeline px | pipeline % hand | net px | net % hand |\n\
+         | --- | --- | --- | --- | --- |\n",
+    );
+    let clean: Vec<&BlindFilm> = films.iter().filter(|f| !f.flagged).collect();
+    let answered: Vec<(&BlindFilm, &KeyPoints)> = clean
+        .iter()
+        .filter_map(|f| f.found.as_ref().ok().map(|k| (*f, k)))
+        .collect();
+    let fmt = |v: [f64; 2]| format!("{:.1} / {:.1}", v[0], v[1]);
+    for (i, name) in ["fingertip", "thumb", "capitate"].iter().enumerate() {
+        let px = |pairs: &mut dyn Iterator<Item = (f64, f64)>| -> ([f64; 2], [f64; 2]) {
+            let (a, b): (Vec<f64>, Vec<f64>) = pairs.unzip();
+            (median_p95(&a), median_p95(&b))
+        };
+        let (pp, ph) = px(&mut answered.iter().map(|(f, k)| {
+            let e = keypoint_errors(&f.truth, k)[i];
+            (e, 100.0 * e / f.length)
+        }));
+        let (np, nh) = px(&mut clean.iter().map(|f| {
+            let e = keypoint_errors(&f.truth, &f.net)[i];
+            (e, 100.0 * e / f.length)
+        }));
+        md.push_str(&format!(
+            "| {name} | {} | {} | {} | {} |\n",
+            fmt(pp),
+            fmt(ph),
+            fmt(np),
+            fmt(nh)
+        ));
+    }
+    let other_finger = |k: &KeyPoints, f: &BlindFilm| {
+        k.fingertip.dist(f.truth.fingertip) > OTHER_FINGER * f.length
+    };
+    let side = |k: &KeyPoints, f: &BlindFilm| k.thumb_on_right() != f.truth.thumb_on_right();
+    let count = |pairs: &[(&BlindFilm, &KeyPoints)], p: &dyn Fn(&KeyPoints, &BlindFilm) -> bool| {
+        pairs.iter().filter(|(f, k)| p(k, f)).count()
+    };
+    let net_pairs: Vec<(&BlindFilm, &KeyPoints)> = clean.iter().map(|f| (*f, &f.net)).collect();
+    md.push_str(&format!(
+        "\nFingertip more than {:.0} % of the hand's length from the truth (another finger, or \
+         no fingertip): pipeline {} of {} answers, net {} of {} films. Thumb on the wrong side \
+         of the hand's axis: pipeline {} of {}, net {} of {} (unflagged films).\n",
+        100.0 * OTHER_FINGER,
+        count(&answered, &other_finger),
+        answered.len(),
+        count(&net_pairs, &other_finger),
+        net_pairs.len(),
+        count(&answered, &side),
+        answered.len(),
+        count(&net_pairs, &side),
+        net_pairs.len(),
+    ));
+    // Why films were refused.
+    let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
+    for f in films {
+        if let Err(e) = &f.found {
+            // The kind of refusal: the message up to its first number or colon.
+            let kind: String = e
+                .split(|c: char| c.is_ascii_digit() || c == ':')
+                .next()
+                .unwrap_or(e)
+                .trim()
+                .to_string();
+            *reasons.entry(kind).or_default() += 1;
+        }
+    }
+    if !reasons.is_empty() {
+        md.push_str("\nRefusals by reason (all films):\n\n| reason | films |\n| --- | --- |\n");
+        let mut r: Vec<_> = reasons.into_iter().collect();
+        r.sort_by_key(|x| std::cmp::Reverse(x.1));
+        for (why, n) in r {
+            md.push_str(&format!("| {why} | {n} |\n"));
+        }
+    }
+    let wrong: Vec<String> = films
+        .iter()
+        .filter(|f| f.outcome() == Outcome::Wrong)
+        .map(|f| {
+            let k = f.found.as_ref().expect("wrong films have an answer");
+            let e = keypoint_errors(&f.truth, k);
+            format!(
+                "{}{} ({:.0} / {:.0} / {:.0} % of the hand)",
+                f.id,
+                if f.flagged { "*" } else { "" },
+                100.0 * e[0] / f.length,
+                100.0 * e[1] / f.length,
+                100.0 * e[2] / f.length
+            )
+        })
+        .collect();
+    md.push_str(&format!(
+        "\nWrong films (fingertip / thumb / capitate error; * flagged): {}.\n",
+        if wrong.is_empty() {
+            "none".into()
+        } else {
+            wrong.join(", ")
+        }
+    ));
+    md
+}

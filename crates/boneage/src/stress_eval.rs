@@ -75,24 +75,63 @@ fn tile(img: &boneage_core::GrayImage, found: Option<&KeyPoints>) -> RgbImage {
     rgb
 }
 
-/// Runs the suite on the first `limit` held-out key-point films of `labels`
-/// (`holdout-keypoints.txt`, `keypoints.csv`, `masks/`) in `data`; returns the
-/// Markdown report and writes the contact sheet (one row per transform) to `sheet`.
+/// Where the suite's films and their truth come from.
+pub struct StressFilms<'a> {
+    /// The films' dataset.
+    pub ds: &'a Dataset,
+    /// The films and their true key points, in order.
+    pub films: Vec<(String, KeyPoints)>,
+    /// Reviewed masks (`masks/`) for the "already segmented" transform; films
+    /// without one, or all films when `None`, use the U-Net's mask.
+    pub masks: Option<&'a Path>,
+    /// The truth's source, in words, for the report.
+    pub truth: String,
+    /// The command that made the report.
+    pub made_by: String,
+}
+
+/// The held-out reviewed key points of `labels` (`holdout-keypoints.txt`,
+/// `keypoints.csv`, `masks/`) in `ds`, the first `limit` of them.
+pub fn holdout_films<'a>(
+    ds: &'a Dataset,
+    labels: &'a Path,
+    limit: usize,
+) -> Result<StressFilms<'a>, Error> {
+    let truth_kp = keypoints::read_csv(&labels.join("keypoints.csv"))?;
+    let films: Vec<(String, KeyPoints)> = read_id_list(&labels.join("holdout-keypoints.txt"))?
+        .into_iter()
+        .filter(|id| ds.samples.iter().any(|s| &s.id == id))
+        .filter_map(|id| truth_kp.get(&id).map(|k| (id, *k)))
+        .take(limit)
+        .collect();
+    let n = films.len();
+    Ok(StressFilms {
+        ds,
+        films,
+        masks: Some(labels),
+        truth: format!(
+            "`{}` (reviewed proposals of the mask geometry: biased towards films the \
+             front end already handles)",
+            labels.join("keypoints.csv").display()
+        ),
+        made_by: format!(
+            "boneage evaluate-preprocess {} --labels {} --stress --films {n}",
+            ds.image_dir.display(),
+            labels.display()
+        ),
+    })
+}
+
+/// Runs the suite on `films`; returns the Markdown report and writes the contact
+/// sheet (one row per transform) to `sheet`.
 pub fn stress_suite(
     pipeline: &Pipeline,
-    data: &Path,
-    labels: &Path,
-    limit: usize,
+    films: &StressFilms,
     sheet: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<String, Error> {
-    let ds = Dataset::open_dir(data)?;
-    let truth_kp = keypoints::read_csv(&labels.join("keypoints.csv"))?;
-    let ids: Vec<String> = read_id_list(&labels.join("holdout-keypoints.txt"))?
-        .into_iter()
-        .filter(|id| truth_kp.contains_key(id) && ds.samples.iter().any(|s| &s.id == id))
-        .take(limit)
-        .collect();
+    let ds = films.ds;
+    let ids: Vec<&String> = films.films.iter().map(|(id, _)| id).collect();
     let suite = Stress::suite();
     let mut rows: Vec<StressRow> = suite
         .iter()
@@ -104,13 +143,13 @@ pub fn stress_suite(
     let mut tiles: Vec<Vec<(String, RgbImage)>> = vec![Vec::new(); suite.len()];
     progress.start("stress suite", ids.len() * suite.len());
     for (n, id) in ids.iter().enumerate() {
-        let r = read_radiograph(sample_path(&ds, id)?)?;
+        let r = read_radiograph(sample_path(ds, id)?)?;
         let (w, h) = (r.pixels.width(), r.pixels.height());
-        let mask = match find_mask(&labels.join("masks"), id) {
+        let mask = match films.masks.and_then(|l| find_mask(&l.join("masks"), id)) {
             Some(p) => Mask::load_png(&p)?.resized(w, h),
             None => pipeline.segment(&r.pixels),
         };
-        let truth = truth_kp[id];
+        let truth = films.films[n].1;
         for (i, s) in suite.iter().enumerate() {
             let (img, t) = s.apply(&r.pixels, &mask, &truth, n as u64);
             let found = pipeline.run(&img).ok().map(|p| p.keypoints);
@@ -145,23 +184,19 @@ pub fn stress_suite(
         };
         save_rgb(&all, &layout, path)?;
     }
-    Ok(stress_report(data, labels, ids.len(), &rows))
+    Ok(stress_report(films, &rows))
 }
 
-fn stress_report(data: &Path, labels: &Path, films: usize, rows: &[StressRow]) -> String {
+fn stress_report(f: &StressFilms, rows: &[StressRow]) -> String {
+    let films = f.films.len();
     let mut md = format!(
-        "# Stress suite of the front end ({} held-out films of {})\n\n\
+        "# Stress suite of the front end ({films} films)\n\n\
          Correct: all three key points within 5 % of the hand's length of the truth \
          carried through the transform. Wrong: an answer that is not correct. The truth: \
-         `{}`. Made by `boneage evaluate-preprocess {} --labels {} --stress --films \
-         {films}`.\n\n\
+         {}. Made by `{}`.\n\n\
          | transform | correct | refused | wrong | correct % | wrong % |\n\
          | --- | --- | --- | --- | --- | --- |\n",
-        films,
-        data.display(),
-        labels.join("keypoints.csv").display(),
-        data.display(),
-        labels.display()
+        f.truth, f.made_by
     );
     let pct = |n: usize| 100.0 * n as f64 / films.max(1) as f64;
     for r in rows {

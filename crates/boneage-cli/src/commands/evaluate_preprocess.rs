@@ -1,13 +1,15 @@
 //! `boneage evaluate-preprocess`: the front end's accuracy on the held-out reviewed
-//! labels (`boneage::preprocess_eval`).
+//! labels, or on key points marked blind (`boneage::preprocess_eval`), and the stress
+//! suite (`boneage::stress_eval`).
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use boneage::preprocess_eval::evaluate_front_end;
-use boneage::stress_eval::stress_suite;
+use boneage::preprocess_eval::{BlindTruth, evaluate_blind, evaluate_front_end};
+use boneage::stress_eval::{StressFilms, holdout_films, stress_suite};
 use boneage::{DeviceChoice, ModelsDir};
+use boneage_core::dataset::Dataset;
 use boneage_core::registration::Canvas;
 use boneage_nn::pipeline::Pipeline;
 
@@ -18,10 +20,18 @@ use crate::progress::Bars;
 pub struct Args {
     /// Dataset folder the labels belong to.
     data: PathBuf,
+    /// More dataset folders (with --truth: films of the truth may be in any of them).
+    #[arg(long, value_name = "DIR", requires = "truth")]
+    also: Vec<PathBuf>,
     /// Label folder (`masks/`, `keypoints.csv`, `holdout-masks.txt`,
     /// `holdout-keypoints.txt`).
-    #[arg(long)]
-    labels: PathBuf,
+    #[arg(long, required_unless_present = "truth", conflicts_with = "truth")]
+    labels: Option<PathBuf>,
+    /// Measure against key points marked blind instead (a key-point CSV with an
+    /// optional `note` column, as `data/labels/blind/keypoints.csv`): every film it
+    /// lists is run through the front end; with --stress, its unflagged films.
+    #[arg(long, value_name = "CSV")]
+    truth: Option<PathBuf>,
     /// Folder with the weights (default: `$BONEAGE_MODELS`, else the shipped `models/`).
     #[arg(long)]
     models: Option<PathBuf>,
@@ -37,7 +47,7 @@ pub struct Args {
     /// under- and over-exposed, already segmented; correct / refused / wrong each.
     #[arg(long)]
     stress: bool,
-    /// With --stress: how many held-out films (21 transforms each).
+    /// With --stress: how many films at most (21 transforms each).
     #[arg(long, default_value_t = 100, requires = "stress")]
     films: usize,
 }
@@ -47,11 +57,56 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let models = ModelsDir::locate(args.models.as_deref())?;
     let pipeline = Pipeline::load(&models.path, Canvas::CPU, &device.device()?)?;
     let bars = Bars::default();
-    let (data, labels, sheet) = (&args.data, &args.labels, args.sheet.as_deref());
-    let report = if args.stress {
-        stress_suite(&pipeline, data, labels, args.films, sheet, &bars)?
-    } else {
-        evaluate_front_end(&pipeline, data, labels, sheet, &bars)?
+    let sheet = args.sheet.as_deref();
+    let dirs: Vec<PathBuf> = std::iter::once(args.data.clone())
+        .chain(args.also.iter().cloned())
+        .collect();
+    let report = match (&args.truth, &args.labels) {
+        (Some(truth), _) => {
+            let truth = BlindTruth::read(truth)?;
+            if args.stress {
+                let ds = Dataset::open_dirs(&dirs)?;
+                let mut films = truth.films(&ds, true);
+                films.truncate(args.films);
+                let also: String = args
+                    .also
+                    .iter()
+                    .map(|a| format!(" --also {}", a.display()))
+                    .collect();
+                let films = StressFilms {
+                    made_by: format!(
+                        "boneage evaluate-preprocess {}{also} --truth {} --stress --films {}",
+                        args.data.display(),
+                        truth.path.display(),
+                        films.len()
+                    ),
+                    truth: format!(
+                        "`{}` (marked blind, without any proposal; unflagged films only)",
+                        truth.path.display()
+                    ),
+                    ds: &ds,
+                    films,
+                    masks: None,
+                };
+                stress_suite(&pipeline, &films, sheet, &bars)?
+            } else {
+                evaluate_blind(&pipeline, &dirs, &truth, sheet, &bars)?
+            }
+        }
+        (None, Some(labels)) => {
+            if args.stress {
+                let ds = Dataset::open_dir(&args.data)?;
+                stress_suite(
+                    &pipeline,
+                    &holdout_films(&ds, labels, args.films)?,
+                    sheet,
+                    &bars,
+                )?
+            } else {
+                evaluate_front_end(&pipeline, &args.data, labels, sheet, &bars)?
+            }
+        }
+        (None, None) => unreachable!("clap requires --labels or --truth"),
     };
     print!("{report}");
     if let Some(path) = &args.report {

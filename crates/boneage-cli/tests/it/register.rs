@@ -153,3 +153,113 @@ fn stress_suite_counts_every_film_under_every_transform() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The front end against key points marked blind (`--truth`): every film of the CSV
+/// is counted once as correct, refused or wrong; a film whose note flags its truth is
+/// left out of the unflagged row and of the stress suite; a truth moved off the hand
+/// is never judged correct; and --truth with --labels, or a truth for films that are
+/// not in the folders, is refused with a clear message.
+#[test]
+fn blind_truth_judges_every_film_and_sets_flagged_ones_apart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| succeed(args, tmp.path());
+    run(&[
+        "phantom", "--n", "3", "--out", "ph", "--seed", "4", "--clean",
+    ]);
+    // The phantoms' exact points, with ph00002's capitate moved by a third of the
+    // hand towards the fingertip and ph00003 flagged.
+    let csv = std::fs::read_to_string(tmp.path().join("ph/keypoints.csv")).unwrap();
+    let mut lines = csv.lines();
+    let mut out = format!("{},note\n", lines.next().unwrap());
+    for line in lines {
+        let mut v: Vec<String> = line.split(',').map(String::from).collect();
+        let note = match v[0].as_str() {
+            "ph00002" => {
+                let f: Vec<f64> = v[1..7].iter().map(|x| x.parse().unwrap()).collect();
+                v[5] = format!("{}", f[4] + (f[0] - f[4]) / 3.0);
+                v[6] = format!("{}", f[5] + (f[1] - f[5]) / 3.0);
+                "capitate moved"
+            }
+            "ph00003" => "capitate uncertain",
+            _ => "",
+        };
+        out.push_str(&format!("{},{note}\n", v.join(",")));
+    }
+    std::fs::write(tmp.path().join("truth.csv"), out).unwrap();
+    let report = run(&[
+        "evaluate-preprocess",
+        "ph",
+        "--truth",
+        "truth.csv",
+        "--sheet",
+        "wrong.png",
+    ]);
+    let row = |name: &str| -> Vec<usize> {
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("no row {name}: {report}"));
+        line.split('|')
+            .map(str::trim)
+            .skip(2)
+            .take(4)
+            .map(|x| x.parse().unwrap())
+            .collect()
+    };
+    let (all, clean) = (row("all"), row("unflagged"));
+    assert_eq!(all[0], 3, "{report}");
+    assert_eq!(all[1] + all[2] + all[3], 3, "{report}");
+    assert_eq!(clean[0], 2, "{report}");
+    assert!(report.contains("1 of them flagged"), "{report}");
+    // ph00002 is wrong when answered, else refused: never correct.
+    let wrong_line = report
+        .lines()
+        .find(|l| l.starts_with("Wrong films"))
+        .unwrap();
+    assert!(wrong_line.contains("ph00002") || all[2] >= 1, "{report}");
+    assert!(all[1] <= 2, "{report}");
+    assert!(tmp.path().join("wrong.png").is_file());
+
+    // The stress suite on the unflagged films only.
+    let stress = run(&[
+        "evaluate-preprocess",
+        "ph",
+        "--truth",
+        "truth.csv",
+        "--stress",
+    ]);
+    assert!(stress.contains("(2 films)"), "{stress}");
+    assert!(
+        stress.contains("--truth truth.csv --stress --films 2"),
+        "{stress}"
+    );
+
+    // Usage errors and a truth for other films.
+    let both = boneage(
+        &[
+            "evaluate-preprocess",
+            "ph",
+            "--truth",
+            "truth.csv",
+            "--labels",
+            "lab",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(both.status.code(), Some(2));
+    std::fs::write(
+        tmp.path().join("other.csv"),
+        "id,fingertip_x,fingertip_y,thumb_x,thumb_y,capitate_x,capitate_y\nx1,1,2,3,4,5,6\n",
+    )
+    .unwrap();
+    let other = boneage(
+        &["evaluate-preprocess", "ph", "--truth", "other.csv"],
+        tmp.path(),
+    );
+    assert_eq!(other.status.code(), Some(2));
+    let err = text(&other.stderr);
+    assert!(
+        err.contains("other.csv") && err.contains("none of its films is in ph"),
+        "{err}"
+    );
+}

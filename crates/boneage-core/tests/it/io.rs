@@ -223,3 +223,32 @@ fn atomic_write_leaves_nothing_on_failure() {
     .unwrap();
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
 }
+
+/// A key-point CSV may carry a `note` column: the points read as without it, and
+/// `read_notes` gives the non-blank notes by id (none for a file without the column).
+#[test]
+fn keypoint_notes_are_read_beside_the_points() {
+    use boneage_core::keypoints::{read_csv, read_notes};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.csv");
+    std::fs::write(
+        &path,
+        "id,fingertip_x,fingertip_y,thumb_x,thumb_y,capitate_x,capitate_y,note\n\
+         a,1,2,3,4,5,6,capitate uncertain; dark film\n\
+         b,7,8,9,10,11,12,\n",
+    )
+    .unwrap();
+    let points = read_csv(&path).unwrap();
+    assert_eq!(points.len(), 2);
+    assert_eq!(points["b"].capitate.y, 12.0);
+    let notes = read_notes(&path).unwrap();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes["a"], "capitate uncertain; dark film");
+    let plain = dir.path().join("p.csv");
+    std::fs::write(
+        &plain,
+        "id,fingertip_x,fingertip_y,thumb_x,thumb_y,capitate_x,capitate_y\na,1,2,3,4,5,6\n",
+    )
+    .unwrap();
+    assert!(read_notes(&plain).unwrap().is_empty());
+}
