@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_ref import stack  # noqa: E402  (the same VGG blocks as the benchmark)
+from torch_ref import LITE0_STAGES, Lite0AgeNet, stack  # noqa: E402  (the same networks as the benchmark)
 
 torch.set_num_threads(2)
 
@@ -58,6 +58,48 @@ class AgeNet(nn.Module):
             return (out + 1.0) * 120.0
         ages = torch.arange(self.classes, dtype=out.dtype)
         return (out.softmax(dim=1) * ages).sum(dim=1, keepdim=True)
+
+
+class Lite0Age(nn.Module):
+    """The `--backbone lite0` network (tasks.rs Preset::lite_age): EfficientNet-Lite0 on
+    one channel with the ImageNet weights of `scripts/import_efficientnet.py`, global
+    average pool, the sex, dropout 0.2, FC 256 (ELU), the output; regression only."""
+
+    def __init__(self, pretrained):
+        super().__init__()
+        self.net = Lite0AgeNet()
+        if pretrained:
+            load_lite0(self.net, pretrained)
+
+    def forward(self, x, male):
+        return (self.net(x, male) + 1.0) * 120.0
+
+
+def load_lite0(net, path):
+    """Copies the backbone tensors of our safetensors file (burn's names: `stem.conv.weight`,
+    `stages.S.B.expand.norm.gamma`, ...) into `Lite0AgeNet.backbone` (a Sequential)."""
+    from safetensors.numpy import load_file
+
+    src = load_file(path)
+    names = ["stem"]
+    for s, (r, *_rest) in enumerate(LITE0_STAGES):
+        names += [f"stages.{s}.{b}" for b in range(r)]
+    names.append("head")
+    bn = {"weight": "gamma", "bias": "beta", "running_mean": "running_mean", "running_var": "running_var"}
+    done = 0
+    for name, module in zip(names, net.backbone):
+        parts = [("", module)] if name in ("stem", "head") else [
+            (p, getattr(module, p)) for p in ("expand", "depthwise", "project")
+            if not isinstance(getattr(module, p), nn.Identity)]
+        for part, seq in parts:
+            prefix = f"{name}.{part}." if part else f"{name}."
+            conv, norm = seq[0], seq[1]
+            conv.weight.data.copy_(torch.from_numpy(src[prefix + "conv.weight"]))
+            for t, b in bn.items():
+                getattr(norm, t).data.copy_(torch.from_numpy(src[prefix + "norm." + b]))
+            done += 5
+    missing = [k for k in src if k.startswith(("stem", "stages", "head"))]
+    assert done == len(missing), f"copied {done} of {len(missing)} backbone tensors"
 
 
 def window(img):
@@ -108,6 +150,10 @@ def main():
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--widths", default="16,32,48,64,80,96")
     p.add_argument("--hidden", default="128,128")
+    p.add_argument("--backbone", default="vgg", choices=["vgg", "lite0"])
+    p.add_argument("--pretrained", help="lite0: ImageNet weights (scripts/import_efficientnet.py)")
+    p.add_argument("--lr-end", type=float, default=1e-5)
+    p.add_argument("--adam-eps", type=float, default=1e-8)
     p.add_argument("--out")
     a = p.parse_args()
     h, w = (int(v) for v in a.input.lower().split("x"))
@@ -130,11 +176,15 @@ def main():
 
     widths = [int(v) for v in a.widths.split(",")]
     hidden = [int(v) for v in a.hidden.split(",")]
-    model = AgeNet(1 if a.head == "regression" else 240, widths, hidden)
-    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+    if a.backbone == "lite0":
+        assert a.head == "regression", "lite0: regression only"
+        model = Lite0Age(a.pretrained)
+    else:
+        model = AgeNet(1 if a.head == "regression" else 240, widths, hidden)
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr, eps=a.adam_eps)
     steps_per_epoch = math.ceil(len(train_ids) / a.batch)
     total = steps_per_epoch * a.epochs
-    lr = lambda step: 1e-5 + (a.lr - 1e-5) * 0.5 * (1 + math.cos(math.pi * step / max(total - 1, 1)))
+    lr = lambda step: a.lr_end + (a.lr - a.lr_end) * 0.5 * (1 + math.cos(math.pi * step / max(total - 1, 1)))
     step, history, start = 0, [], time.perf_counter()
     for epoch in range(a.epochs):
         model.train()
@@ -176,7 +226,8 @@ def main():
     history[-1]["val_mae_months_before_recalibration"] = history[-1]["val_mae_months"]
     history[-1]["val_mae_months"] = (pred - y_va).abs().mean().item()
     print(json.dumps({"recalibrated_val_mae_months": history[-1]["val_mae_months"]}), flush=True)
-    result = {"framework": f"pytorch {torch.__version__}", "region": a.region, "input": [h, w],
+    result = {"framework": f"pytorch {torch.__version__}", "backbone": a.backbone, "seed": a.seed,
+              "region": a.region, "input": [h, w],
               "head": a.head, "epochs": a.epochs, "train_images": len(train_ids),
               "val_images": len(val_ids), "val_mae_months": history[-1]["val_mae_months"],
               "seconds": time.perf_counter() - start, "history": history}
