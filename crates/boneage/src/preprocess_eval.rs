@@ -346,6 +346,8 @@ impl BlindTruth {
 /// One film of the blind evaluation.
 struct BlindFilm {
     id: String,
+    /// Bone age, months (the dataset's reading).
+    months: f64,
     flagged: bool,
     /// The hand's length: true fingertip to capitate, px.
     length: f64,
@@ -408,8 +410,14 @@ pub fn evaluate_blind(
             .run(&r.pixels)
             .map(|p| p.keypoints)
             .map_err(|e| e.to_string());
+        let months = ds
+            .samples
+            .iter()
+            .find(|s| &s.id == id)
+            .map_or(f64::NAN, |s| s.boneage_months);
         let film = BlindFilm {
             id: id.clone(),
+            months,
             flagged: truth.flagged(id),
             length: k.fingertip.dist(k.capitate),
             found,
@@ -568,6 +576,56 @@ fn blind_report(dirs: &[std::path::PathBuf], truth: &BlindTruth, films: &[BlindF
         answered.len(),
         count(&net_pairs, &side),
         net_pairs.len(),
+    ));
+    // By age: the youngest hands are the hardest.
+    md.push_str(
+        "\nBy bone age (all films):\n\n\
+         | bone age | n | correct | refused | wrong |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for (name, lo, hi) in [
+        ("under 6 years", 0.0, 72.0),
+        ("6 to 12 years", 72.0, 144.0),
+        ("12 years and over", 144.0, f64::INFINITY),
+    ] {
+        let mut c = [0usize; 3];
+        for f in films.iter().filter(|f| f.months >= lo && f.months < hi) {
+            c[f.outcome() as usize] += 1;
+        }
+        md.push_str(&format!(
+            "| {name} | {} | {} | {} | {} |\n",
+            c.iter().sum::<usize>(),
+            c[0],
+            c[1],
+            c[2]
+        ));
+    }
+    // Which way the capitate goes when it is off: along the hand (towards the
+    // fingers or the wrist) or across it.
+    let (mut distal, mut proximal, mut across) = (0, 0, 0);
+    let off: Vec<_> = answered
+        .iter()
+        .filter(|(f, k)| k.capitate.dist(f.truth.capitate) > BLIND_TOLERANCE * f.length)
+        .collect();
+    for (f, k) in &off {
+        let axis = (f.truth.capitate - f.truth.fingertip) * (1.0 / f.length);
+        let d = k.capitate - f.truth.capitate;
+        let along = (d.x * axis.x + d.y * axis.y) / f.length;
+        let side = (d.x * axis.y - d.y * axis.x).abs() / f.length;
+        if along < -0.03 {
+            distal += 1;
+        } else if along > 0.03 {
+            proximal += 1;
+        }
+        if side > 0.03 {
+            across += 1;
+        }
+    }
+    md.push_str(&format!(
+        "\nCapitate more than {:.0} % of the hand off (unflagged answers): {} films; of these \
+         {distal} too far towards the fingers and {proximal} towards the wrist (by more than \
+         3 % of the hand along its axis), {across} more than 3 % sideways.\n",
+        100.0 * BLIND_TOLERANCE,
+        off.len()
     ));
     // Why films were refused.
     let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
