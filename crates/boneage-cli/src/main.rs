@@ -39,7 +39,8 @@ enum Command {
     Keypoints(commands::keypoints::Args),
     /// Segment, normalize, find key points, register and crop the regions.
     Preprocess(commands::preprocess::Args),
-    /// Accuracy of segmentation, key points and registration on held-out labels.
+    /// Accuracy of segmentation, key points and registration on held-out labels or
+    /// against key points marked blind; the stress suite.
     EvaluatePreprocess(commands::evaluate_preprocess::Args),
     /// The bone-age models on a validation split: the paper's Fig. 8 and Fig. 9, scatter, bias.
     Evaluate(commands::evaluate::Args),

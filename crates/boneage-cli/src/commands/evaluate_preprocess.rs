@@ -39,7 +39,8 @@ pub struct Args {
     #[arg(long)]
     report: Option<PathBuf>,
     /// Also write a contact sheet: held-out hands registered with predicted points
-    /// (with --stress: one row per transform).
+    /// (with --truth: the films registered wrongly; with --stress: one row per
+    /// transform).
     #[arg(long, value_name = "PNG")]
     sheet: Option<PathBuf>,
     /// Run the stress suite instead: each held-out film turned by 0–330° in 30°
