@@ -810,6 +810,14 @@ pub fn is_flex(device: &Device) -> bool {
     )
 }
 
+/// Whether this crate's kernels run for tensors on `device`: on flex, unless the
+/// environment sets `BONEAGE_BURN_OPS` (to any value), which keeps every operation
+/// on burn's own (slower) ops — a diagnostic, to tell a kernel's fault from another.
+pub fn use_kernels(device: &Device) -> bool {
+    static BURN_OPS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    is_flex(device) && !*BURN_OPS.get_or_init(|| std::env::var_os("BONEAGE_BURN_OPS").is_some())
+}
+
 /// Batch norm then ELU, as `elu(norm.forward(x))` (see [`batch_norm_act`]).
 pub fn batch_norm_elu(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     batch_norm_act(norm, x, Act::Elu)
@@ -832,7 +840,7 @@ fn activation(x: Tensor<4>, act: Act) -> Tensor<4> {
 pub fn batch_norm_act(norm: &BatchNorm, x: Tensor<4>, act: Act) -> Tensor<4> {
     let device = x.device();
     let training = device.is_autodiff() && norm.training.is_enabled();
-    if !is_flex(&device) || (device.is_autodiff() && !training) {
+    if !use_kernels(&device) || (device.is_autodiff() && !training) {
         return activation(norm.forward(x), act);
     }
     let (gamma, beta) = (norm.gamma.val(), norm.beta.val());
@@ -886,7 +894,7 @@ pub fn max_pool2(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
         && pool.dilation == [1, 1]
         && !pool.ceil_mode
         && matches!(pool.padding, burn::nn::PaddingConfig2d::Valid);
-    if plain && is_flex(&x.device()) {
+    if plain && use_kernels(&x.device()) {
         Tensor::from_dispatch(<Dispatch as FastOps>::max_pool2(x.into_dispatch()))
     } else {
         pool.forward(x)
@@ -897,7 +905,7 @@ pub fn max_pool2(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
 /// weights `[cout, cin, 3, 3]` → `[batch, cout, H, W]`. On flex the kernels of
 /// [`crate::kernels`]; elsewhere burn's `conv2d`.
 pub fn conv3x3(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
-    if is_flex(&x.device()) {
+    if use_kernels(&x.device()) {
         Tensor::from_dispatch(<Dispatch as FastOps>::conv3x3(
             x.into_dispatch(),
             weight.into_dispatch(),
@@ -912,7 +920,7 @@ pub fn conv3x3(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
 /// 1×1 one (stride 1, no padding), without bias or dilation; otherwise burn's.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let [cout, cin_per_group, kh, kw] = conv.weight.shape().dims();
-    let plain = conv.bias.is_none() && conv.dilation == [1, 1] && is_flex(&x.device());
+    let plain = conv.bias.is_none() && conv.dilation == [1, 1] && use_kernels(&x.device());
     let pad = match &conv.padding {
         burn::nn::PaddingConfig2d::Explicit(t, l, b, r) if t == l && t == b && t == r => Some(*t),
         burn::nn::PaddingConfig2d::Valid => Some(0),
