@@ -448,23 +448,9 @@ pub fn evaluate_blind(
 }
 
 fn blind_tile(img: &GrayImage, f: &BlindFilm) -> (String, image::RgbImage) {
-    use boneage_core::overlay::{colors, draw_point, to_rgb};
-    let thumb = boneage_core::sheet::thumbnail(img, BLIND_TILE[0], BLIND_TILE[1]);
-    let s = thumb.width() as f64 / img.width() as f64;
-    let mut rgb = to_rgb(&thumb);
-    for p in [f.truth.fingertip, f.truth.thumb, f.truth.capitate] {
-        draw_point(&mut rgb, p * s, 4.0, colors::TARGET);
-    }
-    let word = match &f.found {
-        Ok(k) => {
-            draw_point(&mut rgb, k.fingertip * s, 3.0, colors::FINGERTIP);
-            draw_point(&mut rgb, k.thumb * s, 3.0, colors::THUMB);
-            draw_point(&mut rgb, k.capitate * s, 3.0, colors::CAPITATE);
-            "WRONG"
-        }
-        Err(_) => "refused",
-    };
-    (format!("{} {word}", f.id), rgb)
+    let found = f.found.as_ref().ok();
+    let tile = crate::stress_eval::tile(img, BLIND_TILE, Some(&f.truth), found);
+    (format!("{} WRONG", f.id), tile)
 }
 
 /// `[median, 95th percentile]` of `v`, NaN when empty.

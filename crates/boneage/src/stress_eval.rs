@@ -63,10 +63,22 @@ const TILE: [usize; 2] = [150, 188];
 /// Tiles per row of the contact sheet: the first films of each transform.
 const SHEET_FILMS: usize = 5;
 
-fn tile(img: &boneage_core::GrayImage, found: Option<&KeyPoints>) -> RgbImage {
-    let thumb = thumbnail(img, TILE[0], TILE[1]);
+/// A thumbnail of `img` within `size` (width, height) with the `truth` in white
+/// and the key points `found` in their colours on top.
+pub(crate) fn tile(
+    img: &boneage_core::GrayImage,
+    size: [usize; 2],
+    truth: Option<&KeyPoints>,
+    found: Option<&KeyPoints>,
+) -> RgbImage {
+    let thumb = thumbnail(img, size[0], size[1]);
     let s = thumb.width() as f64 / img.width() as f64;
     let mut rgb = to_rgb(&thumb);
+    if let Some(k) = truth {
+        for p in [k.fingertip, k.thumb, k.capitate] {
+            draw_point(&mut rgb, p * s, 4.0, colors::TARGET);
+        }
+    }
     if let Some(k) = found {
         draw_point(&mut rgb, k.fingertip * s, 3.0, colors::FINGERTIP);
         draw_point(&mut rgb, k.thumb * s, 3.0, colors::THUMB);
@@ -166,7 +178,7 @@ pub fn stress_suite(
                 } else {
                     format!("{id} {word}")
                 };
-                tiles[i].push((caption, tile(&img, found.as_ref())));
+                tiles[i].push((caption, tile(&img, TILE, None, found.as_ref())));
             }
             progress.inc();
         }
