@@ -42,6 +42,8 @@ enum Command {
     /// Accuracy of segmentation, key points and registration on held-out labels or
     /// against key points marked blind; the stress suite.
     EvaluatePreprocess(commands::evaluate_preprocess::Args),
+    /// Build the check after registration: the mean registered hand and its limits.
+    HandTemplate(commands::hand_template::Args),
     /// The bone-age models on a validation split: the paper's Fig. 8 and Fig. 9, scatter, bias.
     Evaluate(commands::evaluate::Args),
     /// Copy trained weights into a models folder, optionally in half precision.
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
         Command::Keypoints(args) => commands::keypoints::run(args, device),
         Command::Preprocess(args) => commands::preprocess::run(args, device),
         Command::EvaluatePreprocess(args) => commands::evaluate_preprocess::run(args, device),
+        Command::HandTemplate(args) => commands::hand_template::run(args, device),
         Command::Evaluate(args) => commands::evaluate::run(args, device),
         Command::Export(args) => commands::export::run(args),
         Command::Register(args) => commands::register::run(args),

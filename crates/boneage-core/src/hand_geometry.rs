@@ -56,6 +56,8 @@ pub struct MaskGeometry {
     pub palm_radius: f64,
     /// Digits found as separate pieces (5 when every finger is apart).
     pub digits: usize,
+    /// Their tips, ordered by angle about the palm centre, in mask pixels.
+    pub tips: Vec<Point>,
 }
 
 /// A piece of the mask outside the palm disk.
@@ -270,6 +272,7 @@ pub fn keypoints_from_mask(mask: &Mask, params: &GeometryParams) -> Option<MaskG
         palm_centre: c,
         palm_radius: r,
         digits: n,
+        tips: digits.iter().map(|d| d.1).collect(),
     })
 }
 

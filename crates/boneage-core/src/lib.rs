@@ -14,6 +14,7 @@ pub mod font;
 pub mod geometry;
 pub mod growth;
 pub mod hand_geometry;
+pub mod hand_template;
 pub mod image;
 pub mod io;
 pub mod keypoints;

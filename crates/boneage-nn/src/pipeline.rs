@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use boneage_core::geometry::Affine;
+use boneage_core::hand_template::{Fit, HandTemplate};
 use boneage_core::image::Mask;
 use boneage_core::ops::{Connectivity, fill_holes, largest_component, warp_mask};
 use boneage_core::{GrayImage, NetKind};
@@ -148,6 +149,10 @@ pub enum PreprocessError {
     /// The key points do not make a plausible hand.
     #[error("implausible key points: {0}")]
     Implausible(String),
+    /// The registered hand does not sit where registered hands sit
+    /// ([`boneage_core::hand_template`]).
+    #[error("wrong registration: {0}")]
+    WrongRegistration(String),
     /// Registration failed.
     #[error(transparent)]
     Register(#[from] boneage_core::Error),
@@ -163,6 +168,9 @@ pub struct Preprocessed {
     pub registration: boneage_core::registration::Registration,
     /// The masked, contrast-normalised hand on the canvas.
     pub registered: GrayImage,
+    /// How the registered hand fits the mean registered hand (when the models
+    /// have a template).
+    pub fit: Option<Fit>,
     /// Seconds spent in each stage: segment, normalize, key points, register.
     pub seconds: [f64; 4],
 }
@@ -186,6 +194,9 @@ pub struct Pipeline {
     pub canvas: boneage_core::registration::Canvas,
     /// Where the key points come from.
     pub source: KeypointSource,
+    /// The check after registration (`hand_template.json` beside the weights), or
+    /// none.
+    pub template: Option<HandTemplate>,
 }
 
 /// Key points from a full-size mask's geometry, measured at a quarter of the size
@@ -232,8 +243,22 @@ pub fn disagreement(a: &KeyPoints, b: &KeyPoints) -> Option<String> {
 
 impl Pipeline {
     /// Loads `unet.safetensors` and `keypoints.safetensors` (with their manifests)
-    /// from `dir` onto `device`, registering onto `canvas`.
+    /// from `dir` onto `device`, registering onto `canvas`, and the check after
+    /// registration (`hand_template.png` and `.json`) when `dir` has it.
     pub fn load(
+        dir: &Path,
+        canvas: boneage_core::registration::Canvas,
+        device: &Device,
+    ) -> Result<Self, WeightsError> {
+        Ok(Self {
+            template: HandTemplate::load(dir).map_err(|e| WeightsError::Template(e.to_string()))?,
+            ..Self::load_without_check(dir, canvas, device)?
+        })
+    }
+
+    /// [`Pipeline::load`] without the check after registration, whatever `dir` holds
+    /// (to build a new template).
+    pub fn load_without_check(
         dir: &Path,
         canvas: boneage_core::registration::Canvas,
         device: &Device,
@@ -243,6 +268,7 @@ impl Pipeline {
             locator: Locator::load(&dir.join("keypoints.safetensors"), device)?,
             canvas,
             source: KeypointSource::MaskGeometry,
+            template: None,
         })
     }
 
@@ -256,8 +282,22 @@ impl Pipeline {
         self.locator.locate(img)
     }
 
-    /// Runs every stage, refusing results it has no confidence in.
+    /// Runs every stage, refusing results it has no confidence in, the check after
+    /// registration last.
     pub fn run(&self, img: &GrayImage) -> Result<Preprocessed, PreprocessError> {
+        let mut p = self.run_unchecked(img)?;
+        let t = std::time::Instant::now();
+        p.fit = match self.check(&p.mask, &p.registration) {
+            Some((_, Some(why))) => return Err(PreprocessError::WrongRegistration(why)),
+            Some((fit, None)) => Some(fit),
+            None => None,
+        };
+        p.seconds[3] += t.elapsed().as_secs_f64();
+        Ok(p)
+    }
+
+    /// [`Pipeline::run`] without the check after registration (to measure it).
+    pub fn run_unchecked(&self, img: &GrayImage) -> Result<Preprocessed, PreprocessError> {
         use boneage_core::ops::{NormalizeConfig, distance_transform_sq, normalize_hand};
         use std::time::Instant;
         let t = Instant::now();
@@ -324,7 +364,21 @@ impl Pipeline {
             keypoints: k,
             registration,
             registered,
+            fit: None,
             seconds: [s_seg, s_norm, s_kp, s_reg],
         })
+    }
+
+    /// The check after registration of `mask` registered by `registration`: how the
+    /// registered hand fits the template and why it fails, if it does; `None` without
+    /// a template.
+    pub fn check(
+        &self,
+        mask: &Mask,
+        registration: &boneage_core::registration::Registration,
+    ) -> Option<(Fit, Option<String>)> {
+        let template = self.template.as_ref()?;
+        let fit = template.fit(&registration.warp_mask(mask, &self.canvas));
+        Some((fit, template.judge(&fit)))
     }
 }

@@ -77,6 +77,10 @@ pub enum WeightsError {
         /// What went wrong.
         detail: String,
     },
+    /// The check after registration's template could not be read (the message names
+    /// the file).
+    #[error("{0}")]
+    Template(String),
 }
 
 /// The manifest path beside a weights path (`x.safetensors` → `x.json`).

@@ -57,6 +57,7 @@ pub mod mining;
 pub mod models;
 pub mod preprocess_eval;
 pub mod progress;
+pub mod registration_check;
 pub mod report;
 pub mod review_web;
 pub mod shard;

@@ -190,6 +190,7 @@ fn keypoint_tally(
                 keypoints: k,
                 registration: reg,
                 registered: reg.warp(&norm, &canvas),
+                fit: None,
                 seconds: [0.0; 4],
             };
             t.tiles.push((

@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use boneage::preprocess_eval::{BlindTruth, evaluate_blind, evaluate_front_end};
+use boneage::registration_check::evaluate_check;
 use boneage::stress_eval::{StressFilms, holdout_films, stress_suite};
 use boneage::{DeviceChoice, ModelsDir};
 use boneage_core::dataset::Dataset;
+use boneage_core::hand_template::HandTemplate;
 use boneage_core::registration::Canvas;
 use boneage_nn::pipeline::Pipeline;
 
@@ -48,6 +50,16 @@ pub struct Args {
     /// under- and over-exposed, already segmented; correct / refused / wrong each.
     #[arg(long)]
     stress: bool,
+    /// Measure the check after registration instead (with --truth): correct
+    /// registrations it refuses, registrations made wrong on purpose (fingertip on a
+    /// neighbouring finger, thumb mirrored, capitate moved) it catches, and the front
+    /// end's answers without and with it.
+    #[arg(long, requires = "truth", conflicts_with = "stress")]
+    check: bool,
+    /// Take the check's template (`hand_template.png` and `.json`) from this folder
+    /// instead of the models'.
+    #[arg(long, value_name = "DIR")]
+    template: Option<PathBuf>,
     /// With --stress: how many films at most (21 transforms each).
     #[arg(long, default_value_t = 100, requires = "stress")]
     films: usize,
@@ -56,7 +68,13 @@ pub struct Args {
 /// Runs `boneage evaluate-preprocess`.
 pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let models = ModelsDir::locate(args.models.as_deref())?;
-    let pipeline = Pipeline::load(&models.path, Canvas::CPU, &device.device()?)?;
+    let mut pipeline = Pipeline::load(&models.path, Canvas::CPU, &device.device()?)?;
+    if let Some(dir) = &args.template {
+        pipeline.template =
+            Some(HandTemplate::load(dir)?.ok_or_else(|| {
+                anyhow::anyhow!("{}: no hand_template.json there", dir.display())
+            })?);
+    }
     let bars = Bars::default();
     let sheet = args.sheet.as_deref();
     let dirs: Vec<PathBuf> = std::iter::once(args.data.clone())
@@ -65,7 +83,25 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let report = match (&args.truth, &args.labels) {
         (Some(truth), _) => {
             let truth = BlindTruth::read(truth)?;
-            if args.stress {
+            if args.check {
+                let ds = Dataset::open_dirs(&dirs)?;
+                let films = truth.films(&ds, true);
+                let what = format!(
+                    "the unflagged films of `{}` (marked blind; none of them in the template \
+                     or its tuning), by `boneage evaluate-preprocess {}{} --truth {} --check`",
+                    truth.path.display(),
+                    args.data.display(),
+                    args.also
+                        .iter()
+                        .map(|a| format!(" --also {}", a.display()))
+                        .collect::<String>(),
+                    truth.path.display()
+                );
+                format!(
+                    "# The check after registration, on blind key points\n\n{}",
+                    evaluate_check(&pipeline, &ds, &films, &what, sheet, &bars)?
+                )
+            } else if args.stress {
                 let ds = Dataset::open_dirs(&dirs)?;
                 let mut films = truth.films(&ds, true);
                 films.truncate(args.films);

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod evaluate;
 pub mod evaluate_preprocess;
 pub mod export;
+pub mod hand_template;
 pub mod inspect;
 pub mod keypoints;
 pub mod merge;

@@ -263,3 +263,97 @@ fn blind_truth_judges_every_film_and_sets_flagged_ones_apart() {
         "{err}"
     );
 }
+
+/// `hand-template` builds the check after registration from phantoms with exact key
+/// points (its limits set on three others), `evaluate-preprocess --check` measures it
+/// on the same truth: every registration made wrong on purpose is counted under its
+/// kind, and mirroring the thumb is caught; a folder without a template is refused by
+/// name.
+#[test]
+fn the_check_after_registration_is_built_and_measured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| succeed(args, tmp.path());
+    run(&[
+        "phantom", "--n", "12", "--out", "ph", "--seed", "6", "--clean",
+    ]);
+    std::fs::write(tmp.path().join("tune.txt"), "ph00010\nph00011\nph00012\n").unwrap();
+    let report = run(&[
+        "hand-template",
+        "ph",
+        "--keypoints",
+        "ph/keypoints.csv",
+        "--tune",
+        "tune.txt",
+        "--out",
+        "tpl",
+    ]);
+    assert!(
+        report.contains("Template: the mean of 9 registered hands"),
+        "{report}"
+    );
+    let manifest = std::fs::read_to_string(tmp.path().join("tpl/hand_template.json")).unwrap();
+    assert!(manifest.contains("\"films\": 9"), "{manifest}");
+    let picture = image::open(tmp.path().join("tpl/hand_template.png")).unwrap();
+    assert_eq!((picture.width(), picture.height()), (100, 130));
+
+    let report = run(&[
+        "evaluate-preprocess",
+        "ph",
+        "--truth",
+        "ph/keypoints.csv",
+        "--check",
+        "--template",
+        "tpl",
+        "--sheet",
+        "check.png",
+    ]);
+    let row = |name: &str| -> [usize; 2] {
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("no row {name}: {report}"));
+        let v: Vec<usize> = line
+            .split('|')
+            .map(str::trim)
+            .skip(2)
+            .take(2)
+            .map(|x| x.parse().unwrap())
+            .collect();
+        [v[0], v[1]]
+    };
+    assert_eq!(row("correct (the true key points)")[0], 12, "{report}");
+    let mirrored = row("wrong: thumb mirrored across the hand's axis");
+    assert_eq!(mirrored, [12, 12], "{report}");
+    let all = row("wrong: all kinds");
+    let kinds: usize = [
+        "wrong: fingertip on a neighbouring finger",
+        "wrong: thumb mirrored across the hand's axis",
+        "wrong: capitate 10 % of the hand towards the fingers",
+        "wrong: capitate 10 % of the hand towards the wrist",
+    ]
+    .iter()
+    .map(|k| row(k)[0])
+    .sum();
+    assert_eq!(all[0], kinds, "{report}");
+    assert!(tmp.path().join("check.png").is_file());
+
+    std::fs::create_dir(tmp.path().join("empty")).unwrap();
+    let out = boneage(
+        &[
+            "evaluate-preprocess",
+            "ph",
+            "--truth",
+            "ph/keypoints.csv",
+            "--check",
+            "--template",
+            "empty",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("empty: no hand_template.json there"),
+        "{}",
+        text(&out.stderr)
+    );
+}

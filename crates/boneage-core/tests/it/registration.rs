@@ -228,3 +228,86 @@ fn region_a_holds_the_hands_of_the_registered_references() {
     }
     eprintln!("worst share of a reference hand inside region A: {worst:.3}");
 }
+
+/// The check after registration on phantoms: a template of 12 phantom hands
+/// registered from their true key points, limits that pass 6 others, then 8 more
+/// hands: registered right they pass, with the thumb mirrored across the hand's axis
+/// they are refused, with the fingertip moved onto a neighbouring finger's
+/// angle (16° about the capitate) they are called leaning; and the template survives a
+/// round trip through its files, while a damaged manifest is refused by name.
+#[test]
+fn the_check_after_registration_tells_wrong_registrations_from_right_ones() {
+    use boneage_core::hand_template::{HandTemplate, Limits};
+    use boneage_core::image::Mask;
+    let cfg = PhantomConfig {
+        mirror_prob: 0.0,
+        ..phantom_config()
+    };
+    let canvas = Canvas::CPU;
+    let hands: Vec<(Mask, KeyPoints)> = (0..26)
+        .map(|i| {
+            let p = generate(&cfg, &mut image_rng(33, i)).unwrap();
+            let (w, h) = (p.image.width(), p.image.height());
+            (Mask::from_vec(w, h, p.mask).unwrap(), p.keypoints)
+        })
+        .collect();
+    let registered = |m: &Mask, k: &KeyPoints| register(k, &canvas).unwrap().warp_mask(m, &canvas);
+    let build: Vec<Mask> = hands[..12].iter().map(|(m, k)| registered(m, k)).collect();
+    let mut template = HandTemplate::build(&build, Limits::open(), "test".into()).unwrap();
+    let fits: Vec<_> = hands[12..18]
+        .iter()
+        .map(|(m, k)| template.fit(&registered(m, k)))
+        .collect();
+    template.manifest.limits = Limits::envelope(&fits).unwrap();
+    for (i, (m, k)) in hands[18..].iter().enumerate() {
+        let fit = template.fit(&registered(m, k));
+        assert_eq!(
+            template.judge(&fit),
+            None,
+            "hand {i} registered right: {fit:?}"
+        );
+        let axis = (k.fingertip - k.capitate).unit();
+        let t = k.thumb - k.capitate;
+        let foot = k.capitate + axis * t.dot(axis);
+        let mirrored = KeyPoints {
+            thumb: foot + (foot - k.thumb),
+            ..*k
+        };
+        // Refused, whichever reason comes first (a mirrored hand also fits the
+        // template only when turned).
+        let why = template.judge(&template.fit(&registered(m, &mirrored)));
+        assert!(why.is_some(), "hand {i} with the thumb mirrored passed");
+        for turn in [-16f64, 16.0] {
+            let leaning = KeyPoints {
+                fingertip: k.capitate + (k.fingertip - k.capitate).rotated(turn.to_radians()),
+                ..*k
+            };
+            let fit = template.fit(&registered(m, &leaning));
+            let why = template.judge(&fit);
+            assert!(
+                why.as_deref().is_some_and(|w| w.contains("leans")),
+                "hand {i} with the fingertip turned by {turn}°: {why:?} {fit:?}"
+            );
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    template.save(tmp.path()).unwrap();
+    let back = HandTemplate::load(tmp.path()).unwrap().expect("a template");
+    assert_eq!(back.manifest, template.manifest);
+    let worst = back
+        .mean
+        .as_slice()
+        .iter()
+        .zip(template.mean.as_slice())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst <= 0.5 / 255.0 + 1e-6, "{worst}");
+    assert!(
+        HandTemplate::load(&tmp.path().join("none"))
+            .unwrap()
+            .is_none()
+    );
+    std::fs::write(tmp.path().join("hand_template.json"), "{\"grid\": [1, 2]}").unwrap();
+    let e = HandTemplate::load(tmp.path()).unwrap_err().to_string();
+    assert!(e.contains("hand_template.json"), "{e}");
+}

@@ -1,0 +1,502 @@
+//! The check after registration ([`boneage_core::hand_template`]): the mean
+//! registered hand built from reviewed key points, its limits chosen on other films,
+//! and its measure — how many correct registrations it refuses, how many registrations
+//! made wrong on purpose it catches, and what it changes in the front end's answers.
+
+use std::path::Path;
+
+use boneage_core::dataset::Dataset;
+use boneage_core::hand_geometry::{GeometryParams, keypoints_from_mask};
+use boneage_core::hand_template::{Fit, HandTemplate, Limits};
+use boneage_core::image::Mask;
+use boneage_core::keypoints::KeyPoints;
+use boneage_core::registration::register;
+use boneage_core::{Error, GrayImage, read_radiograph};
+use boneage_nn::pipeline::Pipeline;
+
+use crate::preprocess_eval::sample_path;
+use crate::progress::Progress;
+use crate::stress_eval::{Outcome, judge};
+
+/// Registrations made wrong on purpose, as the front end gets them wrong.
+pub const WRONG_KINDS: [&str; 4] = [
+    "fingertip on a neighbouring finger",
+    "thumb mirrored across the hand's axis",
+    "capitate 10 % of the hand towards the fingers",
+    "capitate 10 % of the hand towards the wrist",
+];
+
+/// Key points made wrong on purpose from the `truth` of a film whose hand mask is
+/// `mask`: each kind of [`WRONG_KINDS`] by its index. The neighbouring fingertips are
+/// the mask's other digit tips next to the true one (none where the fingers merge).
+pub fn wrong_keypoints(mask: &Mask, truth: &KeyPoints) -> Vec<(usize, KeyPoints)> {
+    let length = truth.fingertip.dist(truth.capitate).max(1.0);
+    let mut out = Vec::new();
+    // Neighbouring fingertips: digit tips of the mask at a quarter of the size.
+    let (w, h) = (mask.width(), mask.height());
+    let small = Mask::threshold(
+        &boneage_core::ops::resize_area(&mask.to_image(), w.div_ceil(4), h.div_ceil(4)),
+        0.5,
+    );
+    if let Some(g) = keypoints_from_mask(&small, &GeometryParams::default()) {
+        let (sx, sy) = (
+            w as f64 / small.width() as f64,
+            h as f64 / small.height() as f64,
+        );
+        let mut tips: Vec<(f64, boneage_core::geometry::Point)> = g
+            .tips
+            .iter()
+            .map(|p| boneage_core::geometry::Point::new(p.x * sx, p.y * sy))
+            .filter(|p| p.dist(truth.thumb) > 0.15 * length)
+            .map(|p| (p.dist(truth.fingertip) / length, p))
+            .filter(|(d, _)| (0.05..0.4).contains(d))
+            .collect();
+        tips.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (_, tip) in tips.into_iter().take(2) {
+            out.push((
+                0,
+                KeyPoints {
+                    fingertip: tip,
+                    ..*truth
+                },
+            ));
+        }
+    }
+    // The thumb mirrored across the capitate → fingertip line.
+    let axis = (truth.fingertip - truth.capitate).unit();
+    let t = truth.thumb - truth.capitate;
+    let foot = truth.capitate + axis * t.dot(axis);
+    out.push((
+        1,
+        KeyPoints {
+            thumb: foot + (foot - truth.thumb),
+            ..*truth
+        },
+    ));
+    let step = (truth.fingertip - truth.capitate) * 0.1;
+    for (kind, sign) in [(2, 1.0), (3, -1.0)] {
+        out.push((
+            kind,
+            KeyPoints {
+                capitate: truth.capitate + step * sign,
+                ..*truth
+            },
+        ));
+    }
+    out
+}
+
+/// How the check judged the registration of `mask` from `k`: the fit and the reason
+/// for refusing, or `None` when the key points cannot be registered at all (or the
+/// pipeline has no template).
+fn checked(pipeline: &Pipeline, mask: &Mask, k: &KeyPoints) -> Option<(Fit, Option<String>)> {
+    let r = register(k, &pipeline.canvas).ok()?;
+    pipeline.check(mask, &r)
+}
+
+/// A registered hand (grey) with the template's outline (cyan), titled.
+fn tile(
+    template: &HandTemplate,
+    registered: &GrayImage,
+    title: String,
+) -> (String, image::RgbImage) {
+    let mut rgb = boneage_core::overlay::to_rgb(registered);
+    let edge = template.outline(registered.width(), registered.height());
+    for y in 0..registered.height() {
+        for x in 0..registered.width() {
+            if edge.get(x, y) {
+                rgb.put_pixel(x as u32, y as u32, image::Rgb([0, 230, 230]));
+            }
+        }
+    }
+    let small = image::imageops::thumbnail(&rgb, TILE[0], TILE[1]);
+    (title, small)
+}
+
+/// The check's reasons by a word of each (see `HandTemplate::judge`).
+const REASONS: [(&str, &str); 5] = [
+    ("mirrored", "looks mirrored"),
+    ("leans", "leans"),
+    ("too small", "too small"),
+    ("too large", "too large"),
+    ("shape", "not a hand's shape (low agreement)"),
+];
+
+/// Tile size of the check's contact sheet (the canvas's proportions).
+const TILE: [u32; 2] = [160, 208];
+
+/// One film's measure.
+struct FilmCheck {
+    id: String,
+    /// The truth registered with the U-Net's mask.
+    correct: Option<(Fit, Option<String>)>,
+    /// Each wrong kind's registrations.
+    wrongs: Vec<(usize, Fit, Option<String>)>,
+    /// The front end without the check, and with it.
+    before: Outcome,
+    after: Outcome,
+    /// The reason the check gave for refusing the front end's answer.
+    after_why: Option<String>,
+    /// Pictures for the sheet: correct registrations refused, wrong answers passed.
+    tiles: Vec<(String, image::RgbImage)>,
+}
+
+fn film_path(ds: &Dataset, id: &str) -> Result<std::path::PathBuf, Error> {
+    sample_path(ds, id)
+}
+
+/// Reads a film, naming it in errors.
+fn read(ds: &Dataset, id: &str) -> Result<GrayImage, Error> {
+    Ok(read_radiograph(film_path(ds, id)?)?.pixels)
+}
+
+fn measure_film(
+    pipeline: &Pipeline,
+    img: &GrayImage,
+    id: &str,
+    truth: &KeyPoints,
+    pictures: bool,
+) -> FilmCheck {
+    let mask = pipeline.segment(img);
+    let correct = checked(pipeline, &mask, truth);
+    let mut tiles = Vec::new();
+    if pictures
+        && let Some((_, Some(_))) = &correct
+        && let Ok(r) = register(truth, &pipeline.canvas)
+        && let Some(t) = &pipeline.template
+    {
+        let norm = boneage_core::ops::normalize_hand(
+            img,
+            &mask,
+            &boneage_core::ops::NormalizeConfig::default(),
+        );
+        tiles.push(tile(
+            t,
+            &r.warp(&norm, &pipeline.canvas),
+            format!("{id} refused"),
+        ));
+    }
+    let wrongs = wrong_keypoints(&mask, truth)
+        .into_iter()
+        .filter_map(|(kind, k)| checked(pipeline, &mask, &k).map(|(fit, why)| (kind, fit, why)))
+        .collect();
+    let found = pipeline.run_unchecked(img).ok();
+    let before = judge(truth, found.as_ref().map(|p| &p.keypoints), 0.05);
+    let (after, after_why) = match &found {
+        Some(p) => match pipeline.check(&p.mask, &p.registration) {
+            Some((_, Some(why))) => (Outcome::Refused, Some(why)),
+            _ => (before, None),
+        },
+        None => (Outcome::Refused, None),
+    };
+    if pictures
+        && after == Outcome::Wrong
+        && let (Some(p), Some(t)) = (&found, &pipeline.template)
+    {
+        tiles.push(tile(t, &p.registered, format!("{id} WRONG passed")));
+    }
+    FilmCheck {
+        id: id.to_string(),
+        correct,
+        wrongs,
+        before,
+        after,
+        after_why,
+        tiles,
+    }
+}
+
+/// Builds the template from the U-Net's masks of the films `build` registered with
+/// their reviewed key points, and chooses its limits on the films `tune` (correct
+/// registrations only: the wrong ones are measured, never fitted). Returns the
+/// template and a Markdown report of the tuning films.
+/// The pipeline's template is the new one afterwards.
+pub fn build_template(
+    pipeline: &mut Pipeline,
+    ds: &Dataset,
+    build: &[(String, KeyPoints)],
+    tune: &[(String, KeyPoints)],
+    made_by: &str,
+    progress: &dyn Progress,
+) -> Result<(HandTemplate, String), Error> {
+    progress.start("registering the template's hands", build.len());
+    let mut registered = Vec::new();
+    for (id, k) in build {
+        let img = read(ds, id)?;
+        let mask = pipeline.segment(&img);
+        if let Ok(r) = register(k, &pipeline.canvas) {
+            registered.push(r.warp_mask(&mask, &pipeline.canvas));
+        }
+        progress.inc();
+    }
+    progress.finish();
+    let mut template = HandTemplate::build(&registered, Limits::open(), made_by.to_string())?;
+    pipeline.template = Some(template.clone());
+    let probe = &*pipeline;
+    progress.start("choosing the limits", tune.len());
+    let mut fits = Vec::new();
+    for (id, k) in tune {
+        let img = read(ds, id)?;
+        let mask = probe.segment(&img);
+        if let Some((fit, _)) = checked(probe, &mask, k) {
+            fits.push(fit);
+        }
+        progress.inc();
+    }
+    progress.finish();
+    let limits = Limits::envelope(&fits).ok_or_else(|| {
+        Error::InvalidArgument("none of the tuning films could be registered".into())
+    })?;
+    template.manifest.limits = limits;
+    pipeline.template = Some(template.clone());
+    let films = measure(pipeline, ds, tune, None, progress)?;
+    let report = check_report(
+        &template,
+        &films,
+        "the tuning films (their correct registrations set the limits)",
+    );
+    Ok((template, report))
+}
+
+fn measure(
+    pipeline: &Pipeline,
+    ds: &Dataset,
+    films: &[(String, KeyPoints)],
+    sheet: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<Vec<FilmCheck>, Error> {
+    progress.start("measuring the check", films.len());
+    let mut out = Vec::new();
+    for (id, k) in films {
+        let img = read(ds, id)?;
+        out.push(measure_film(pipeline, &img, id, k, sheet.is_some()));
+        progress.inc();
+    }
+    progress.finish();
+    if let Some(path) = sheet {
+        let tiles: Vec<(String, image::RgbImage)> =
+            out.iter().flat_map(|f| f.tiles.iter().cloned()).collect();
+        let layout = boneage_core::sheet::SheetLayout {
+            columns: 8,
+            tile_width: TILE[0] as usize,
+            tile_height: TILE[1] as usize,
+            title: Some(
+                "cyan: mean registered hand - REFUSED: correct registration refused - WRONG \
+                 PASSED: wrong answer let through"
+                    .into(),
+            ),
+        };
+        boneage_core::sheet::save_rgb(&tiles, &layout, path)?;
+    }
+    Ok(out)
+}
+
+/// Measures the pipeline's check on `films` (true key points): correct registrations
+/// refused, wrong ones caught, and the front end's answers before and after it.
+pub fn evaluate_check(
+    pipeline: &Pipeline,
+    ds: &Dataset,
+    films: &[(String, KeyPoints)],
+    what: &str,
+    sheet: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<String, Error> {
+    let template = pipeline.template.as_ref().ok_or_else(|| {
+        Error::InvalidArgument(
+            "the models have no hand_template.json: nothing to measure (build one with \
+             `boneage hand-template`)"
+                .into(),
+        )
+    })?;
+    let measured = measure(pipeline, ds, films, sheet, progress)?;
+    Ok(check_report(template, &measured, what))
+}
+
+fn pct(n: usize, d: usize) -> String {
+    if d == 0 {
+        "–".into()
+    } else {
+        format!("{:.1}", 100.0 * n as f64 / d as f64)
+    }
+}
+
+fn check_report(template: &HandTemplate, films: &[FilmCheck], what: &str) -> String {
+    let l = &template.manifest.limits;
+    let mut md = format!(
+        "Films: {} — {what}. Template: the mean of {} registered hands; limits: agreement ≥ \
+         {:.3}, best-fitting turn ≤ {:.0}°, scale {:.2}–{:.2}, thumb side ≥ {:.3}.\n\n",
+        films.len(),
+        template.manifest.films,
+        l.min_agreement,
+        l.max_turn_deg,
+        l.scale[0],
+        l.scale[1],
+        l.min_thumb_side,
+    );
+    md.push_str("| registration | n | refused by the check | % |\n| --- | --- | --- | --- |\n");
+    let correct: Vec<&Option<String>> = films
+        .iter()
+        .filter_map(|f| f.correct.as_ref().map(|c| &c.1))
+        .collect();
+    let refused = correct.iter().filter(|w| w.is_some()).count();
+    md.push_str(&format!(
+        "| correct (the true key points) | {} | {refused} | {} |\n",
+        correct.len(),
+        pct(refused, correct.len())
+    ));
+    let mut all = (0, 0);
+    for (kind, name) in WRONG_KINDS.iter().enumerate() {
+        let w: Vec<bool> = films
+            .iter()
+            .flat_map(|f| f.wrongs.iter())
+            .filter(|(k, _, _)| *k == kind)
+            .map(|(_, _, why)| why.is_some())
+            .collect();
+        let caught = w.iter().filter(|&&c| c).count();
+        all = (all.0 + caught, all.1 + w.len());
+        md.push_str(&format!(
+            "| wrong: {name} | {} | {caught} | {} |\n",
+            w.len(),
+            pct(caught, w.len())
+        ));
+    }
+    md.push_str(&format!(
+        "| wrong: all kinds | {} | {} | {} |\n",
+        all.1,
+        all.0,
+        pct(all.0, all.1)
+    ));
+    // What the fits look like, for choosing limits and seeing why they hold.
+    md.push_str(
+        "\nThe fits (5th percentile / median / 95th percentile): agreement with the template \
+         as it is, the turn and scale of the template that fits best, the thumb side (1: \
+         the thumb where the template has it, −1: on the other side).\n\n\
+         | registration | agreement | turn ° | scale | thumb side |\n| --- | --- | --- | --- | --- |\n",
+    );
+    let row = |name: &str, fits: &[Fit]| {
+        let q = |f: fn(&Fit) -> f64| {
+            let v: Vec<f64> = fits.iter().map(f).collect();
+            let p = |x| boneage_core::metrics::percentile(&v, x).unwrap_or(f64::NAN);
+            format!("{:.2} / {:.2} / {:.2}", p(0.05), p(0.5), p(0.95))
+        };
+        format!(
+            "| {name} | {} | {} | {} | {} |\n",
+            q(|f| f.agreement),
+            q(|f| f.turn_deg.abs()),
+            q(|f| f.scale),
+            q(|f| f.thumb_side)
+        )
+    };
+    let correct_fits: Vec<Fit> = films
+        .iter()
+        .filter_map(|f| f.correct.as_ref().map(|c| c.0))
+        .collect();
+    md.push_str(&row("correct", &correct_fits));
+    for (kind, name) in WRONG_KINDS.iter().enumerate() {
+        let fits: Vec<Fit> = films
+            .iter()
+            .flat_map(|f| f.wrongs.iter())
+            .filter(|(k, _, _)| *k == kind)
+            .map(|(_, fit, _)| *fit)
+            .collect();
+        md.push_str(&row(name, &fits));
+    }
+    // The front end's own answers.
+    let mut before = [0usize; 3];
+    let mut after = [0usize; 3];
+    for f in films {
+        before[f.before as usize] += 1;
+        after[f.after as usize] += 1;
+    }
+    md.push_str(&format!(
+        "\nThe front end's own answers (correct: all three key points within 5 % of the \
+         hand's length of the truth):\n\n\
+         | | correct | refused | wrong |\n| --- | --- | --- | --- |\n\
+         | without the check | {} | {} | {} |\n| with the check | {} | {} | {} |\n",
+        before[0], before[1], before[2], after[0], after[1], after[2]
+    ));
+    let listed: Vec<String> = films
+        .iter()
+        .filter(|f| f.before != f.after)
+        .map(|f| {
+            format!(
+                "- {}: {} → refused ({})",
+                f.id,
+                if f.before == Outcome::Correct {
+                    "correct"
+                } else {
+                    "wrong"
+                },
+                f.after_why.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    if !listed.is_empty() {
+        md.push_str("\nAnswers the check refused:\n\n");
+        md.push_str(&listed.join("\n"));
+        md.push('\n');
+    }
+    let refused_correct: Vec<String> = films
+        .iter()
+        .filter_map(|f| match &f.correct {
+            Some((_, Some(why))) => Some(format!("- {}: {why}", f.id)),
+            _ => None,
+        })
+        .collect();
+    if !refused_correct.is_empty() {
+        let mut by = std::collections::BTreeMap::new();
+        for f in films {
+            if let Some((_, Some(why))) = &f.correct {
+                let reason = REASONS
+                    .iter()
+                    .find(|(key, _)| why.contains(key))
+                    .map_or("other", |r| r.1);
+                *by.entry(reason).or_insert(0usize) += 1;
+            }
+        }
+        md.push_str(
+            "\nCorrect registrations refused, by the reason given:\n\n| reason | films |\n| --- | --- |\n",
+        );
+        for (reason, n) in by {
+            md.push_str(&format!("| {reason} | {n} |\n"));
+        }
+        md.push_str("\nCorrect registrations the check refused:\n\n");
+        md.push_str(&refused_correct.join("\n"));
+        md.push('\n');
+    }
+    md
+}
+
+/// Films by id with their true key points.
+pub type Films = Vec<(String, KeyPoints)>;
+
+/// The reviewed key points of `csv` for the films of `ds`, split into those listed
+/// in `tune` and the rest, leaving out the films of every `exclude` list.
+pub fn split_films(
+    ds: &Dataset,
+    csv: &Path,
+    tune: &Path,
+    exclude: &[std::path::PathBuf],
+) -> Result<(Films, Films), Error> {
+    let points = boneage_core::keypoints::read_csv(csv)?;
+    let tune: std::collections::BTreeSet<String> = boneage_core::dataset::read_id_list(tune)?
+        .into_iter()
+        .collect();
+    let mut out: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for e in exclude {
+        out.extend(boneage_core::dataset::read_id_list(e)?);
+    }
+    let here = |id: &String| ds.samples.iter().any(|s| &s.id == id);
+    let (mut b, mut t) = (Vec::new(), Vec::new());
+    for (id, k) in points {
+        if !here(&id) || out.contains(&id) {
+            continue;
+        }
+        if tune.contains(&id) {
+            t.push((id, k));
+        } else {
+            b.push((id, k));
+        }
+    }
+    Ok((b, t))
+}
