@@ -60,3 +60,12 @@ pub fn parse_rect(s: &str) -> Result<[f64; 4], String> {
         _ => Err(format!("{s:?} is not x0,y0,x1,y1 with x1 > x0 and y1 > y0")),
     }
 }
+
+/// A repeated option as it is typed on a command line: ` --NAME a --NAME b` (for the
+/// command lines that reports print).
+pub fn repeated(name: &str, values: &[std::path::PathBuf]) -> String {
+    values
+        .iter()
+        .map(|v| format!(" --{name} {}", v.display()))
+        .collect()
+}

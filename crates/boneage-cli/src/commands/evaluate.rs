@@ -69,11 +69,7 @@ impl Args {
             .iter()
             .map(|t| format!(" --torch {}", t.display()))
             .collect();
-        let also: String = self
-            .also
-            .iter()
-            .map(|a| format!(" --also {}", a.display()))
-            .collect();
+        let also = crate::args::repeated("also", &self.also);
         format!(
             "boneage evaluate {}{also}{}{}{}{}{} --out {}{torch}",
             self.data.display(),

@@ -15,6 +15,7 @@ use boneage_core::hand_template::HandTemplate;
 use boneage_core::registration::Canvas;
 use boneage_nn::pipeline::Pipeline;
 
+use crate::args::repeated;
 use crate::progress::Bars;
 
 /// Arguments of `boneage evaluate-preprocess`.
@@ -91,10 +92,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                      or its tuning), by `boneage evaluate-preprocess {}{} --truth {} --check`",
                     truth.path.display(),
                     args.data.display(),
-                    args.also
-                        .iter()
-                        .map(|a| format!(" --also {}", a.display()))
-                        .collect::<String>(),
+                    repeated("also", &args.also),
                     truth.path.display()
                 );
                 format!(
@@ -105,11 +103,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 let ds = Dataset::open_dirs(&dirs)?;
                 let mut films = truth.films(&ds, true);
                 films.truncate(args.films);
-                let also: String = args
-                    .also
-                    .iter()
-                    .map(|a| format!(" --also {}", a.display()))
-                    .collect();
+                let also = repeated("also", &args.also);
                 let films = StressFilms {
                     made_by: format!(
                         "boneage evaluate-preprocess {}{also} --truth {} --stress --films {}",

@@ -11,6 +11,7 @@ use boneage_core::dataset::Dataset;
 use boneage_core::registration::Canvas;
 use boneage_nn::pipeline::Pipeline;
 
+use crate::args::repeated;
 use crate::progress::Bars;
 
 /// Arguments of `boneage hand-template`.
@@ -55,16 +56,10 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let command = format!(
         "boneage hand-template {}{} --keypoints {} --tune {}{} --out {}",
         args.data.display(),
-        args.also
-            .iter()
-            .map(|a| format!(" --also {}", a.display()))
-            .collect::<String>(),
+        repeated("also", &args.also),
         args.keypoints.display(),
         args.tune.display(),
-        args.exclude
-            .iter()
-            .map(|e| format!(" --exclude {}", e.display()))
-            .collect::<String>(),
+        repeated("exclude", &args.exclude),
         args.out.display()
     );
     let made_by = format!(
