@@ -56,8 +56,34 @@ pub struct Report<'a> {
     pub members: &'a [MemberEstimate],
     /// Against the chronological age, when known.
     pub chronological: Option<Comparison>,
+    /// How the film was registered, and what the check after registration saw.
+    pub registration: RegistrationReport,
     /// Seconds, as the caller measured them.
     pub seconds: f64,
+}
+
+/// The registration of an assessed film, for whoever wants to judge it.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct RegistrationReport {
+    /// Middle fingertip, thumb tip and capitate in the film's pixels, `[x, y]` each.
+    pub fingertip: [f64; 2],
+    /// Thumb tip.
+    pub thumb: [f64; 2],
+    /// Capitate.
+    pub capitate: [f64; 2],
+    /// The film was mirrored (a right hand, or a flipped film).
+    pub mirrored: bool,
+    /// Canvas pixels per film pixel.
+    pub zoom: f64,
+    /// Rotation applied, degrees.
+    pub rotation_deg: f64,
+    /// Agreement with the mean registered hand (soft intersection over union), when
+    /// the models have the check.
+    pub template_agreement: Option<f64>,
+    /// The turn of the mean hand that fits best, degrees.
+    pub template_turn_deg: Option<f64>,
+    /// The scale of the mean hand that fits best.
+    pub template_scale: Option<f64>,
 }
 
 impl Assessment {
@@ -84,6 +110,21 @@ impl Assessment {
                 .collect(),
             members: &e.members,
             chronological: self.chronological,
+            registration: {
+                let p = &self.preprocessed;
+                let xy = |q: boneage_core::geometry::Point| [q.x, q.y];
+                RegistrationReport {
+                    fingertip: xy(p.keypoints.fingertip),
+                    thumb: xy(p.keypoints.thumb),
+                    capitate: xy(p.keypoints.capitate),
+                    mirrored: p.registration.mirrored,
+                    zoom: p.registration.zoom,
+                    rotation_deg: p.registration.rotation_deg,
+                    template_agreement: p.fit.map(|f| f.agreement),
+                    template_turn_deg: p.fit.map(|f| f.turn_deg),
+                    template_scale: p.fit.map(|f| f.scale),
+                }
+            },
             seconds,
         }
     }

@@ -173,6 +173,16 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
     );
     assert!(low < months && months < high, "{j}");
     assert_eq!(i["level"].as_f64(), Some(0.9));
+    // The registration, and what the check after registration saw: a left hand,
+    // fingertip above the capitate, the mean hand fitting without a turn.
+    let r = &j["registration"];
+    assert_eq!(r["mirrored"].as_bool(), Some(false), "{j}");
+    assert!(
+        r["fingertip"][1].as_f64().unwrap() < r["capitate"][1].as_f64().unwrap(),
+        "{j}"
+    );
+    assert!(r["template_agreement"].as_f64().unwrap() > 0.6, "{j}");
+    assert_eq!(r["template_turn_deg"].as_f64(), Some(0.0), "{j}");
     assert!(tmp.path().join("evidence.png").is_file());
     let out = boneage(
         &["assess", film.to_str().unwrap(), "--sex", "F"],
