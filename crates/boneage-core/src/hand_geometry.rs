@@ -284,16 +284,34 @@ pub fn keypoints_for_image(
     height: usize,
     params: &GeometryParams,
 ) -> Option<KeyPoints> {
+    geometry_for_image(mask, width, height, params).map(|g| g.keypoints)
+}
+
+/// Everything [`keypoints_from_mask`] finds, in pixels of a `width`×`height` image,
+/// from its mask at a reduced scale (the palm radius scaled by the mean of the two
+/// scales).
+pub fn geometry_for_image(
+    mask: &Mask,
+    width: usize,
+    height: usize,
+    params: &GeometryParams,
+) -> Option<MaskGeometry> {
     let g = keypoints_from_mask(mask, params)?;
     let (sx, sy) = (
         width as f64 / mask.width() as f64,
         height as f64 / mask.height() as f64,
     );
     let up = |p: Point| Point::new(p.x * sx, p.y * sy);
-    Some(KeyPoints {
-        fingertip: up(g.keypoints.fingertip),
-        thumb: up(g.keypoints.thumb),
-        capitate: up(g.keypoints.capitate),
+    Some(MaskGeometry {
+        keypoints: KeyPoints {
+            fingertip: up(g.keypoints.fingertip),
+            thumb: up(g.keypoints.thumb),
+            capitate: up(g.keypoints.capitate),
+        },
+        palm_centre: up(g.palm_centre),
+        palm_radius: g.palm_radius * (sx + sy) / 2.0,
+        digits: g.digits,
+        tips: g.tips.iter().map(|&p| up(p)).collect(),
     })
 }
 

@@ -202,13 +202,19 @@ pub struct Pipeline {
 /// Key points from a full-size mask's geometry, measured at a quarter of the size
 /// (the scale the labels were made at).
 pub fn geometry_keypoints(mask: &Mask) -> Option<KeyPoints> {
+    mask_geometry(mask).map(|g| g.keypoints)
+}
+
+/// A full-size mask's geometry (key points, digit tips, palm), measured at a quarter
+/// of the size, in the mask's pixels.
+pub fn mask_geometry(mask: &Mask) -> Option<boneage_core::hand_geometry::MaskGeometry> {
     let (w, h) = (mask.width(), mask.height());
     let (sw, sh) = (w.div_ceil(4), h.div_ceil(4));
     let small = Mask::threshold(
         &boneage_core::ops::resize_area(&mask.to_image(), sw, sh),
         0.5,
     );
-    boneage_core::hand_geometry::keypoints_for_image(
+    boneage_core::hand_geometry::geometry_for_image(
         &small,
         w,
         h,

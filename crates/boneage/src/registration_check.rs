@@ -6,13 +6,12 @@
 use std::path::Path;
 
 use boneage_core::dataset::Dataset;
-use boneage_core::hand_geometry::{GeometryParams, keypoints_from_mask};
 use boneage_core::hand_template::{Fit, HandTemplate, Limits};
 use boneage_core::image::Mask;
 use boneage_core::keypoints::KeyPoints;
 use boneage_core::registration::register;
 use boneage_core::{Error, GrayImage, read_radiograph};
-use boneage_nn::pipeline::Pipeline;
+use boneage_nn::pipeline::{Pipeline, mask_geometry};
 
 use crate::preprocess_eval::sample_path;
 use crate::progress::Progress;
@@ -32,23 +31,13 @@ pub const WRONG_KINDS: [&str; 4] = [
 pub fn wrong_keypoints(mask: &Mask, truth: &KeyPoints) -> Vec<(usize, KeyPoints)> {
     let length = truth.fingertip.dist(truth.capitate).max(1.0);
     let mut out = Vec::new();
-    // Neighbouring fingertips: digit tips of the mask at a quarter of the size.
-    let (w, h) = (mask.width(), mask.height());
-    let small = Mask::threshold(
-        &boneage_core::ops::resize_area(&mask.to_image(), w.div_ceil(4), h.div_ceil(4)),
-        0.5,
-    );
-    if let Some(g) = keypoints_from_mask(&small, &GeometryParams::default()) {
-        let (sx, sy) = (
-            w as f64 / small.width() as f64,
-            h as f64 / small.height() as f64,
-        );
+    // Neighbouring fingertips: the digit tips of the mask's geometry.
+    if let Some(g) = mask_geometry(mask) {
         let mut tips: Vec<(f64, boneage_core::geometry::Point)> = g
             .tips
             .iter()
-            .map(|p| boneage_core::geometry::Point::new(p.x * sx, p.y * sy))
             .filter(|p| p.dist(truth.thumb) > 0.15 * length)
-            .map(|p| (p.dist(truth.fingertip) / length, p))
+            .map(|&p| (p.dist(truth.fingertip) / length, p))
             .filter(|(d, _)| (0.05..0.4).contains(d))
             .collect();
         tips.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -141,13 +130,9 @@ struct FilmCheck {
     tiles: Vec<(String, image::RgbImage)>,
 }
 
-fn film_path(ds: &Dataset, id: &str) -> Result<std::path::PathBuf, Error> {
-    sample_path(ds, id)
-}
-
 /// Reads a film, naming it in errors.
 fn read(ds: &Dataset, id: &str) -> Result<GrayImage, Error> {
-    Ok(read_radiograph(film_path(ds, id)?)?.pixels)
+    Ok(read_radiograph(sample_path(ds, id)?)?.pixels)
 }
 
 fn measure_film(
