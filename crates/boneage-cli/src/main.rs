@@ -33,6 +33,8 @@ enum Command {
     Inspect(commands::inspect::Args),
     /// Draw a contact sheet of a dataset's images, sorted by bone age.
     Sheet(commands::sheet::Args),
+    /// The bone-age service: REST API, web page, audit store (`/openapi.json`).
+    Serve(commands::serve::Args),
     /// Hand masks for radiographs (the shipped U-Net, or the classical baseline).
     Segment(commands::segment::Args),
     /// The three key points of radiographs (the shipped key-point net).
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::Phantom(args) => commands::phantom::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Sheet(args) => commands::sheet::run(args),
+        Command::Serve(args) => commands::serve::run(args, device),
         Command::Segment(args) => commands::segment::run(args, device),
         Command::Keypoints(args) => commands::keypoints::run(args, device),
         Command::Preprocess(args) => commands::preprocess::run(args, device),

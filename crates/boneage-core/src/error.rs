@@ -75,6 +75,9 @@ pub enum Error {
         /// What went wrong.
         detail: String,
     },
+    /// A result could not be encoded (e.g. as DICOM).
+    #[error("encoding: {0}")]
+    Encode(String),
     /// An argument is out of its valid range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -19,6 +19,7 @@ const TABLE: &str = include_str!("../data/greulich_pyle_brush.csv");
 struct Row {
     sex: Sex,
     age: f64,
+    mean: f64,
     sd: f64,
 }
 
@@ -34,6 +35,7 @@ fn table() -> &'static [Row] {
                 Row {
                     sex: if f[0] == "M" { Sex::Male } else { Sex::Female },
                     age: num(1),
+                    mean: num(2),
                     sd: num(3),
                 }
             })
@@ -61,6 +63,16 @@ pub fn sd_months(sex: Sex, age_months: f64) -> (f64, bool) {
         }
     }
     unreachable!("age lies inside the table")
+}
+
+/// The table's rows for one sex, ages ascending: `(chronological age, mean bone
+/// age, SD)` in months. For growth charts: the mean and its ±2 SD band.
+pub fn reference_rows(sex: Sex) -> Vec<(f64, f64, f64)> {
+    table()
+        .iter()
+        .filter(|r| r.sex == sex)
+        .map(|r| (r.age, r.mean, r.sd))
+        .collect()
 }
 
 /// Bone age against chronological age.

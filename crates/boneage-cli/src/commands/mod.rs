@@ -17,6 +17,7 @@ pub mod preprocess;
 pub mod register;
 pub mod review;
 pub mod segment;
+pub mod serve;
 pub mod sheet;
 pub mod split;
 pub mod train;

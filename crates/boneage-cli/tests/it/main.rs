@@ -5,6 +5,7 @@ mod assess;
 mod io;
 mod mining;
 mod register;
+mod serve;
 mod train;
 
 use std::path::{Path, PathBuf};

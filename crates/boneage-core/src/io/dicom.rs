@@ -144,6 +144,16 @@ pub(super) fn decode(bytes: &[u8], path: &Path) -> Result<(GrayImage, Radiograph
             months_between(birth, parse_date(&study)?)
         });
     meta.instance_id = string(&obj, tags::SOP_INSTANCE_UID);
+    meta.source = Some(super::DicomSource {
+        study_uid: string(&obj, tags::STUDY_INSTANCE_UID),
+        series_uid: string(&obj, tags::SERIES_INSTANCE_UID),
+        sop_class_uid: string(&obj, tags::SOP_CLASS_UID),
+        sop_instance_uid: string(&obj, tags::SOP_INSTANCE_UID),
+        study_date: string(&obj, tags::STUDY_DATE),
+        study_time: string(&obj, tags::STUDY_TIME),
+        accession_number: string(&obj, tags::ACCESSION_NUMBER),
+        study_id: string(&obj, tags::STUDY_ID),
+    });
     let img = GrayImage::from_vec(w, h, gray).map_err(|e| corrupt(e.to_string()))?;
     Ok((img, meta))
 }

@@ -5,6 +5,7 @@
 //! metadata that the file carries.
 
 mod dicom;
+pub mod dicom_out;
 mod raster;
 
 pub use dicom::{Date, months_between, parse_age_string, parse_date};
@@ -64,6 +65,9 @@ pub struct RadiographMeta {
     pub age_months: Option<f64>,
     /// SOP Instance UID, or another instance identifier, if any.
     pub instance_id: Option<String>,
+    /// DICOM: where the film sits (Study, Series Instance UID, SOP Class UID), for
+    /// results that reference it. No patient identifier is read.
+    pub source: Option<DicomSource>,
     /// The VOI window (center, width) that was applied, if any.
     pub window: Option<(f64, f64)>,
 }
@@ -79,9 +83,33 @@ impl RadiographMeta {
             sex: None,
             age_months: None,
             instance_id: None,
+            source: None,
             window: None,
         }
     }
+}
+
+/// Where a DICOM film sits: enough to reference it from a result (a Structured
+/// Report, a Secondary Capture) in the same study.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DicomSource {
+    /// Study Instance UID.
+    pub study_uid: Option<String>,
+    /// Series Instance UID.
+    pub series_uid: Option<String>,
+    /// SOP Class UID.
+    pub sop_class_uid: Option<String>,
+    /// SOP Instance UID.
+    pub sop_instance_uid: Option<String>,
+    /// Study Date (DA), Study Time (TM), Accession Number and Study ID: the study's
+    /// own attributes, repeated in a result placed in it.
+    pub study_date: Option<String>,
+    /// Study Time.
+    pub study_time: Option<String>,
+    /// Accession Number.
+    pub accession_number: Option<String>,
+    /// Study ID.
+    pub study_id: Option<String>,
 }
 
 /// A decoded radiograph: unit-range pixels (bright = bone) and metadata.

@@ -225,3 +225,178 @@ fn declared_lengths_beyond_the_file_are_refused_before_allocation() {
         "{msg}"
     );
 }
+
+/// A bone age as DICOM: the Structured Report and the Secondary Capture read back
+/// with their values and the input's study, series and instance referenced; and
+/// `dciodvfy` (Debian's dicom3tools), when installed, reports no error.
+#[test]
+fn results_are_written_as_sr_and_secondary_capture_that_reference_the_input() {
+    use boneage_core::io::dicom_out::{BoneAgeResult, secondary_capture, structured_report};
+    use dicom_dictionary_std::tags;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.dcm");
+    let mut obj = dicom_object(&DicomSpec::default());
+    for (tag, uid) in [
+        (tags::STUDY_INSTANCE_UID, "1.2.826.0.1.3680043.2.1125.1"),
+        (tags::SERIES_INSTANCE_UID, "1.2.826.0.1.3680043.2.1125.2"),
+    ] {
+        obj.put(dicom_core::DataElement::new(
+            tag,
+            dicom_core::VR::UI,
+            dicom_core::PrimitiveValue::from(uid),
+        ));
+    }
+    obj.write_to_file(&path).unwrap();
+    let input = read_radiograph(&path).unwrap();
+    let source = input.meta.source.clone().expect("a DICOM film's place");
+    assert!(source.sop_instance_uid.is_some());
+    let result = BoneAgeResult {
+        source: Some(&source),
+        sex: Sex::Female,
+        bone_age_months: 123.456,
+        interval: Some((110.0, 137.5)),
+        chronological_months: Some(120.0),
+        sds: Some(0.31),
+        verdict: Some("normal"),
+        regions: vec![("A".into(), 125.0), ("B".into(), 119.0)],
+        version: "0.1.0",
+        created: "2026-11-30T08:22:34.689Z",
+        uid_seed: "7/abc",
+    };
+    let open = |bytes: &[u8], name: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        (p.clone(), dicom_object::open_file(&p).unwrap())
+    };
+    let text = |o: &dicom_object::DefaultDicomObject, tag| {
+        o.element(tag)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim_end_matches(['\0', ' '])
+            .to_string()
+    };
+    let (sr_path, sr) = open(&structured_report(&result).unwrap(), "sr.dcm");
+    assert_eq!(
+        text(&sr, tags::SOP_CLASS_UID),
+        "1.2.840.10008.5.1.4.1.1.88.33"
+    );
+    assert_eq!(text(&sr, tags::MODALITY), "SR");
+    assert!(text(&sr, tags::SERIES_DESCRIPTION).contains("not for diagnostic use"));
+    assert_eq!(
+        text(&sr, tags::PATIENT_NAME),
+        "",
+        "no patient identifier is written"
+    );
+    assert_eq!(
+        text(&sr, tags::STUDY_INSTANCE_UID),
+        "1.2.826.0.1.3680043.2.1125.1",
+        "placed in the input's study"
+    );
+    let items = sr.element(tags::CONTENT_SEQUENCE).unwrap().items().unwrap();
+    let bone_age = items
+        .iter()
+        .find(|i| {
+            let c = &i
+                .element(tags::CONCEPT_NAME_CODE_SEQUENCE)
+                .unwrap()
+                .items()
+                .unwrap()[0];
+            c.element(tags::CODE_MEANING)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim()
+                == "Bone age"
+        })
+        .expect("a Bone age item");
+    let mv = &bone_age
+        .element(tags::MEASURED_VALUE_SEQUENCE)
+        .unwrap()
+        .items()
+        .unwrap()[0];
+    assert_eq!(
+        mv.element(tags::NUMERIC_VALUE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim(),
+        "123.46"
+    );
+    let evidence = &sr
+        .element(tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE)
+        .unwrap()
+        .items()
+        .unwrap()[0];
+    let series = &evidence
+        .element(tags::REFERENCED_SERIES_SEQUENCE)
+        .unwrap()
+        .items()
+        .unwrap()[0];
+    let sop = &series
+        .element(tags::REFERENCED_SOP_SEQUENCE)
+        .unwrap()
+        .items()
+        .unwrap()[0];
+    assert_eq!(
+        Some(
+            sop.element(tags::REFERENCED_SOP_INSTANCE_UID)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim_end_matches('\0')
+                .to_string()
+        ),
+        source.sop_instance_uid
+    );
+
+    let (w, h) = (40u32, 30u32);
+    let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i % 251) as u8).collect();
+    let (sc_path, sc) = open(&secondary_capture(&result, &rgb, w, h).unwrap(), "sc.dcm");
+    assert_eq!(text(&sc, tags::SOP_CLASS_UID), "1.2.840.10008.5.1.4.1.1.7");
+    assert_eq!(text(&sc, tags::BURNED_IN_ANNOTATION), "YES");
+    assert_eq!(
+        text(&sc, tags::STUDY_INSTANCE_UID),
+        text(&sr, tags::STUDY_INSTANCE_UID)
+    );
+    assert_eq!(
+        sc.element(tags::PIXEL_DATA)
+            .unwrap()
+            .to_bytes()
+            .unwrap()
+            .len(),
+        rgb.len()
+    );
+    assert!(secondary_capture(&result, &rgb[1..], w, h).is_err());
+
+    // Without a DICOM input: a study of their own, the same for both objects.
+    let alone = BoneAgeResult {
+        source: None,
+        ..result.clone()
+    };
+    let (_, sr2) = open(&structured_report(&alone).unwrap(), "sr2.dcm");
+    assert!(text(&sr2, tags::STUDY_INSTANCE_UID).starts_with("2.25."));
+
+    match std::process::Command::new("dciodvfy")
+        .arg(&sr_path)
+        .output()
+    {
+        Err(_) => eprintln!("SKIPPED dciodvfy: not installed (apt-get install dicom3tools)"),
+        Ok(_) => {
+            for p in [&sr_path, &sc_path] {
+                let out = std::process::Command::new("dciodvfy")
+                    .arg(p)
+                    .output()
+                    .unwrap();
+                let report = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let errors: Vec<&str> = report.lines().filter(|l| l.starts_with("Error")).collect();
+                assert!(errors.is_empty(), "{}: dciodvfy:\n{report}", p.display());
+            }
+        }
+    }
+}
