@@ -389,3 +389,20 @@ pub fn secondary_capture(
     ));
     to_bytes(o, SECONDARY_CAPTURE, &instance)
 }
+
+/// What `dciodvfy` (David Clunie's DICOM validator, Debian's `dicom3tools`) says of a
+/// file: `None` when it is not installed, else its report and whether any line is an
+/// error (warnings are allowed).
+pub fn dciodvfy(path: &std::path::Path) -> Option<(bool, String)> {
+    let out = std::process::Command::new("dciodvfy")
+        .arg(path)
+        .output()
+        .ok()?;
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let clean = !report.lines().any(|l| l.starts_with("Error"));
+    Some((clean, report))
+}
