@@ -33,6 +33,7 @@ pub mod store;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State as Shared};
@@ -40,6 +41,10 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use error::{ApiError, ErrorBody};
@@ -217,9 +222,50 @@ pub async fn serve(
             _ = failed.load_failed.notified() => {}
         }
     };
-    axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(stop)
-        .await?;
+    tokio::pin!(stop);
+    // hyper directly rather than `axum::serve`, for a header read timeout: a client
+    // that sends its headers a byte at a time is cut off instead of holding a
+    // connection for ever.
+    let app = app(state.clone());
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.config.timeout.min(Duration::from_secs(30)));
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait, then go on.
+                        eprintln!("boneage serve: accepting a connection: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let service = TowerToHyperService::new(app.clone());
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+            _ = &mut stop => break,
+        }
+    }
+    drop(listener);
+    // Finish the requests in flight (each bounded by the request timeout).
+    let grace = state.config.timeout + Duration::from_secs(5);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!("boneage serve: connections still open after {grace:?}; stopping anyway");
+    }
     match state.assessor() {
         Err(e) if !e.contains("loading") => Err(ServeError::Models(e)),
         _ => Ok(()),

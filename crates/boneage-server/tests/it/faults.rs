@@ -110,6 +110,19 @@ fn slow_truncated_oversized_and_vanishing_uploads_get_answers_and_the_server_sta
     assert!(text.contains("declares 2147483648 bytes"), "{text}");
     assert!(t.elapsed() < Duration::from_secs(2));
 
+    // Headers that never end: the connection is cut once the timeout has passed.
+    let t = Instant::now();
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "POST /v1/assessments HTTP/1.1\r\nHost: {addr}\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "a client that never finishes its headers is cut off (held {:?})",
+        t.elapsed()
+    );
+
     // One byte a second: 408 once the timeout has passed.
     let t = Instant::now();
     let mut s = upload_head(addr, body.len() as u64);
