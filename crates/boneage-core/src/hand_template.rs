@@ -94,6 +94,74 @@ pub struct Manifest {
     pub made_by: String,
 }
 
+/// Why the check after registration refuses a registered hand.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum WrongFit {
+    /// The thumb is on the little finger's side.
+    Mirrored,
+    /// The hand fits the template only when turned by `deg` degrees.
+    Leans {
+        /// The turn, degrees (absolute).
+        deg: f64,
+    },
+    /// The hand fits the template only when scaled by `scale`.
+    Scale {
+        /// The best fit's scale (1 = the template's size).
+        scale: f64,
+    },
+    /// The hand's outline agrees too little with the template's.
+    Shape {
+        /// Its agreement (soft intersection over union).
+        agreement: f64,
+        /// The least agreement allowed.
+        min: f64,
+    },
+}
+
+impl WrongFit {
+    /// A short stable name for tables and counts: `looks mirrored`, `leans`, `too
+    /// small`, `too large` or `not a hand's shape (low agreement)`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WrongFit::Mirrored => "looks mirrored",
+            WrongFit::Leans { .. } => "leans",
+            WrongFit::Scale { scale } if *scale < 1.0 => "too small",
+            WrongFit::Scale { .. } => "too large",
+            WrongFit::Shape { .. } => "not a hand's shape (low agreement)",
+        }
+    }
+}
+
+impl std::fmt::Display for WrongFit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let advice = "the key points are probably wrong: check that the film shows one whole \
+                      left or right hand, fingers up, and try again";
+        match self {
+            WrongFit::Mirrored => write!(
+                f,
+                "the registered hand looks mirrored (its thumb on the little finger's side): {advice}"
+            ),
+            WrongFit::Leans { deg } => write!(
+                f,
+                "the registered hand leans by about {deg:.0}° (the middle finger was probably \
+                 taken on another finger): {advice}"
+            ),
+            WrongFit::Scale { scale } => write!(
+                f,
+                "the registered hand is {:.0} % too {} (the capitate was probably placed \
+                 wrongly): {advice}",
+                100.0 * (scale - 1.0).abs(),
+                if *scale < 1.0 { "small" } else { "large" }
+            ),
+            WrongFit::Shape { agreement, min } => write!(
+                f,
+                "the registered hand does not have a hand's shape (agreement {agreement:.2} \
+                 with the mean registered hand, at least {min:.2} expected): {advice}"
+            ),
+        }
+    }
+}
+
 /// The mean registered hand and the check's limits.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HandTemplate {
@@ -245,38 +313,27 @@ impl HandTemplate {
         }
     }
 
-    /// Why a fit shows a wrong registration, in words a radiographer can act on, or
-    /// `None` when it passes.
-    pub fn judge(&self, fit: &Fit) -> Option<String> {
+    /// Why a fit shows a wrong registration (its `Display` in words a radiographer
+    /// can act on), or `None` when it passes. The limits are tried in this order:
+    /// thumb side, turn, scale, agreement.
+    pub fn judge(&self, fit: &Fit) -> Option<WrongFit> {
         let l = &self.manifest.limits;
-        let advice = "the key points are probably wrong: check that the film shows one whole \
-                      left or right hand, fingers up, and try again";
         if fit.thumb_side < l.min_thumb_side {
-            return Some(format!(
-                "the registered hand looks mirrored (its thumb on the little finger's side): {advice}"
-            ));
+            return Some(WrongFit::Mirrored);
         }
         if fit.turn_deg.abs() > l.max_turn_deg {
-            return Some(format!(
-                "the registered hand leans by about {:.0}° (the middle finger was probably \
-                 taken on another finger): {advice}",
-                fit.turn_deg.abs()
-            ));
+            return Some(WrongFit::Leans {
+                deg: fit.turn_deg.abs(),
+            });
         }
         if !(l.scale[0]..=l.scale[1]).contains(&fit.scale) {
-            let how = if fit.scale < 1.0 { "small" } else { "large" };
-            return Some(format!(
-                "the registered hand is {:.0} % too {how} (the capitate was probably placed \
-                 wrongly): {advice}",
-                100.0 * (fit.scale - 1.0).abs()
-            ));
+            return Some(WrongFit::Scale { scale: fit.scale });
         }
         if fit.agreement < l.min_agreement {
-            return Some(format!(
-                "the registered hand does not have a hand's shape (agreement {:.2} with the mean \
-                 registered hand, at least {:.2} expected): {advice}",
-                fit.agreement, l.min_agreement
-            ));
+            return Some(WrongFit::Shape {
+                agreement: fit.agreement,
+                min: l.min_agreement,
+            });
         }
         None
     }

@@ -152,7 +152,7 @@ pub enum PreprocessError {
     /// The registered hand does not sit where registered hands sit
     /// ([`boneage_core::hand_template`]).
     #[error("wrong registration: {0}")]
-    WrongRegistration(String),
+    WrongRegistration(boneage_core::hand_template::WrongFit),
     /// Registration failed.
     #[error(transparent)]
     Register(#[from] boneage_core::Error),
@@ -382,7 +382,7 @@ impl Pipeline {
         &self,
         mask: &Mask,
         registration: &boneage_core::registration::Registration,
-    ) -> Option<(Fit, Option<String>)> {
+    ) -> Option<(Fit, Option<boneage_core::hand_template::WrongFit>)> {
         let template = self.template.as_ref()?;
         let fit = template.fit(&registration.warp_mask(mask, &self.canvas));
         Some((fit, template.judge(&fit)))

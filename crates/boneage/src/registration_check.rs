@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use boneage_core::dataset::Dataset;
-use boneage_core::hand_template::{Fit, HandTemplate, Limits};
+use boneage_core::hand_template::{Fit, HandTemplate, Limits, WrongFit};
 use boneage_core::image::Mask;
 use boneage_core::keypoints::KeyPoints;
 use boneage_core::registration::register;
@@ -78,7 +78,7 @@ pub fn wrong_keypoints(mask: &Mask, truth: &KeyPoints) -> Vec<(usize, KeyPoints)
 /// How the check judged the registration of `mask` from `k`: the fit and the reason
 /// for refusing, or `None` when the key points cannot be registered at all (or the
 /// pipeline has no template).
-fn checked(pipeline: &Pipeline, mask: &Mask, k: &KeyPoints) -> Option<(Fit, Option<String>)> {
+fn checked(pipeline: &Pipeline, mask: &Mask, k: &KeyPoints) -> Option<(Fit, Option<WrongFit>)> {
     let r = register(k, &pipeline.canvas).ok()?;
     pipeline.check(mask, &r)
 }
@@ -102,15 +102,6 @@ fn tile(
     (title, small)
 }
 
-/// The check's reasons by a word of each (see `HandTemplate::judge`).
-const REASONS: [(&str, &str); 5] = [
-    ("mirrored", "looks mirrored"),
-    ("leans", "leans"),
-    ("too small", "too small"),
-    ("too large", "too large"),
-    ("shape", "not a hand's shape (low agreement)"),
-];
-
 /// Tile size of the check's contact sheet (the canvas's proportions).
 const TILE: [u32; 2] = [160, 208];
 
@@ -118,14 +109,14 @@ const TILE: [u32; 2] = [160, 208];
 struct FilmCheck {
     id: String,
     /// The truth registered with the U-Net's mask.
-    correct: Option<(Fit, Option<String>)>,
+    correct: Option<(Fit, Option<WrongFit>)>,
     /// Each wrong kind's registrations.
-    wrongs: Vec<(usize, Fit, Option<String>)>,
+    wrongs: Vec<(usize, Fit, Option<WrongFit>)>,
     /// The front end without the check, and with it.
     before: Outcome,
     after: Outcome,
     /// The reason the check gave for refusing the front end's answer.
-    after_why: Option<String>,
+    after_why: Option<WrongFit>,
     /// Pictures for the sheet: correct registrations refused, wrong answers passed.
     tiles: Vec<(String, image::RgbImage)>,
 }
@@ -319,7 +310,7 @@ fn check_report(template: &HandTemplate, films: &[FilmCheck], what: &str) -> Str
         l.min_thumb_side,
     );
     md.push_str("| registration | n | refused by the check | % |\n| --- | --- | --- | --- |\n");
-    let correct: Vec<&Option<String>> = films
+    let correct: Vec<&Option<WrongFit>> = films
         .iter()
         .filter_map(|f| f.correct.as_ref().map(|c| &c.1))
         .collect();
@@ -412,7 +403,7 @@ fn check_report(template: &HandTemplate, films: &[FilmCheck], what: &str) -> Str
                 } else {
                     "wrong"
                 },
-                f.after_why.as_deref().unwrap_or("")
+                f.after_why.map(|w| w.to_string()).unwrap_or_default()
             )
         })
         .collect();
@@ -432,11 +423,7 @@ fn check_report(template: &HandTemplate, films: &[FilmCheck], what: &str) -> Str
         let mut by = std::collections::BTreeMap::new();
         for f in films {
             if let Some((_, Some(why))) = &f.correct {
-                let reason = REASONS
-                    .iter()
-                    .find(|(key, _)| why.contains(key))
-                    .map_or("other", |r| r.1);
-                *by.entry(reason).or_insert(0usize) += 1;
+                *by.entry(why.kind()).or_insert(0usize) += 1;
             }
         }
         md.push_str(

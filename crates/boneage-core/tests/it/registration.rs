@@ -237,7 +237,7 @@ fn region_a_holds_the_hands_of_the_registered_references() {
 /// round trip through its files, while a damaged manifest is refused by name.
 #[test]
 fn the_check_after_registration_tells_wrong_registrations_from_right_ones() {
-    use boneage_core::hand_template::{HandTemplate, Limits};
+    use boneage_core::hand_template::{HandTemplate, Limits, WrongFit};
     use boneage_core::image::Mask;
     let cfg = PhantomConfig {
         mirror_prob: 0.0,
@@ -285,7 +285,7 @@ fn the_check_after_registration_tells_wrong_registrations_from_right_ones() {
             let fit = template.fit(&registered(m, &leaning));
             let why = template.judge(&fit);
             assert!(
-                why.as_deref().is_some_and(|w| w.contains("leans")),
+                matches!(why, Some(WrongFit::Leans { .. })),
                 "hand {i} with the fingertip turned by {turn}°: {why:?} {fit:?}"
             );
         }
