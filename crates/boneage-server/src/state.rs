@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use boneage::{Assessor, DeviceChoice, ModelsDir};
@@ -109,7 +109,7 @@ pub struct State {
     pictures: Mutex<VecDeque<(i64, Arc<Vec<u8>>)>>,
     /// Signalled when loading the models failed.
     pub load_failed: tokio::sync::Notify,
-    started: OnceLock<std::time::Instant>,
+    started: std::time::Instant,
 }
 
 impl State {
@@ -130,9 +130,8 @@ impl State {
             running: Arc::new(AtomicUsize::new(0)),
             pictures: Mutex::new(VecDeque::new()),
             load_failed: tokio::sync::Notify::new(),
-            started: OnceLock::new(),
+            started: std::time::Instant::now(),
         });
-        let _ = state.started.set(std::time::Instant::now());
         Ok(state)
     }
 
@@ -230,9 +229,7 @@ impl State {
 
     /// Seconds since the state was made.
     pub fn uptime(&self) -> f64 {
-        self.started
-            .get()
-            .map_or(0.0, |t| t.elapsed().as_secs_f64())
+        self.started.elapsed().as_secs_f64()
     }
 }
 
