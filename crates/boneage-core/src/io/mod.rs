@@ -32,6 +32,8 @@ pub enum Format {
     Jpeg,
     /// DICOM Part 10 file.
     Dicom,
+    /// Samples handed over in memory (e.g. a numpy array given to the Python package).
+    Array,
 }
 
 impl std::fmt::Display for Format {
@@ -40,6 +42,7 @@ impl std::fmt::Display for Format {
             Format::Png => "PNG",
             Format::Jpeg => "JPEG",
             Format::Dicom => "DICOM",
+            Format::Array => "array",
         })
     }
 }
@@ -141,12 +144,124 @@ pub fn read_radiograph_bytes(bytes: &[u8], path: impl AsRef<Path>) -> Result<Rad
         Some(Format::Png) => raster::decode(bytes, path, Format::Png)?,
         Some(Format::Jpeg) => raster::decode(bytes, path, Format::Jpeg)?,
         Some(Format::Dicom) => dicom::decode(bytes, path)?,
-        None => {
+        Some(Format::Array) | None => {
             return Err(Error::NotAnImage {
                 path: path.to_path_buf(),
             });
         }
     };
+    Ok(Radiograph {
+        path: path.to_path_buf(),
+        pixels,
+        meta,
+    })
+}
+
+/// How the samples of an in-memory image are stored (native byte order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleType {
+    /// 8-bit unsigned: 0 is black, 255 white.
+    U8,
+    /// 16-bit unsigned: 0 is black, 65535 white.
+    U16,
+    /// 32-bit float.
+    F32,
+    /// 64-bit float.
+    F64,
+}
+
+impl SampleType {
+    /// Bytes per sample.
+    pub fn size(self) -> usize {
+        match self {
+            SampleType::U8 => 1,
+            SampleType::U16 => 2,
+            SampleType::F32 => 4,
+            SampleType::F64 => 8,
+        }
+    }
+}
+
+/// A radiograph from samples already in memory, row-major, `width` × `height`,
+/// bright = bone, named `name` in errors.
+///
+/// Integers are scaled as a PNG of that depth is (8 bits by 255, 16 bits by
+/// 65535), so that an array holding a PNG's samples gives the same pixels as the
+/// PNG. Floats are taken as they are when they lie in `[0, 1]`, and stretched from
+/// their minimum and maximum to `[0, 1]` otherwise; NaN or infinity is refused, as
+/// is a float image of one value (it holds no picture).
+pub fn radiograph_from_samples(
+    width: usize,
+    height: usize,
+    kind: SampleType,
+    bytes: &[u8],
+    name: impl AsRef<Path>,
+) -> Result<Radiograph> {
+    let path = name.as_ref();
+    let bad = |detail: String| Error::InvalidArgument(format!("{}: {detail}", path.display()));
+    if width == 0 || height == 0 {
+        return Err(bad(format!("an empty image ({height}x{width} samples)")));
+    }
+    check_size(path, width as u64, height as u64)?;
+    let n = width * height;
+    if bytes.len() != n * kind.size() {
+        return Err(bad(format!(
+            "{} bytes for {height}x{width} samples of {kind:?} ({} expected)",
+            bytes.len(),
+            n * kind.size()
+        )));
+    }
+    let (data, bit_depth): (Vec<f32>, u16) = match kind {
+        SampleType::U8 => (bytes.iter().map(|&v| v as f32 / 255.0).collect(), 8),
+        SampleType::U16 => (
+            bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_ne_bytes([c[0], c[1]]) as f32 / 65535.0)
+                .collect(),
+            16,
+        ),
+        SampleType::F32 | SampleType::F64 => {
+            let values: Vec<f64> = if kind == SampleType::F32 {
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_ne_bytes(c.try_into().expect("4 bytes")) as f64)
+                    .collect()
+            } else {
+                bytes
+                    .chunks_exact(8)
+                    .map(|c| f64::from_ne_bytes(c.try_into().expect("8 bytes")))
+                    .collect()
+            };
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(bad(format!(
+                    "sample at row {}, column {} is {} (NaN or infinity): a radiograph needs finite values",
+                    i / width,
+                    i % width,
+                    values[i]
+                )));
+            }
+            let (lo, hi) = values
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
+                    (l.min(v), h.max(v))
+                });
+            let data = if lo >= 0.0 && hi <= 1.0 {
+                values.iter().map(|&v| v as f32).collect()
+            } else if hi > lo {
+                values
+                    .iter()
+                    .map(|&v| ((v - lo) / (hi - lo)) as f32)
+                    .collect()
+            } else {
+                return Err(bad(format!(
+                    "every sample is {lo}: the image holds no picture"
+                )));
+            };
+            (data, if kind == SampleType::F32 { 32 } else { 64 })
+        }
+    };
+    let pixels = GrayImage::from_vec(width, height, data)?;
+    let meta = RadiographMeta::new(Format::Array, bit_depth, format!("{kind:?}"));
     Ok(Radiograph {
         path: path.to_path_buf(),
         pixels,

@@ -14,6 +14,7 @@ fn format_name(format: Format) -> &'static str {
         Format::Png => "PNG",
         Format::Jpeg => "JPEG",
         Format::Dicom => "DICOM",
+        Format::Array => "array",
     }
 }
 
@@ -141,6 +142,6 @@ fn header_dimensions(bytes: &[u8], format: Format) -> Option<(u32, u32)> {
             }
             None
         }
-        Format::Dicom => None,
+        Format::Dicom | Format::Array => None,
     }
 }

@@ -252,3 +252,60 @@ fn keypoint_notes_are_read_beside_the_points() {
     .unwrap();
     assert!(read_notes(&plain).unwrap().is_empty());
 }
+
+#[test]
+fn samples_in_memory_give_the_same_pixels_as_the_png_that_holds_them() {
+    use boneage_core::io::{SampleType, radiograph_from_samples};
+    let dir = tempfile::tempdir().unwrap();
+    // 8 and 16 bits: the same scaling as a PNG of that depth.
+    let g8 = ImageBuffer::from_fn(7, 3, |x, y| Luma([(x * 37 + y * 11) as u8]));
+    let p8 = dir.path().join("g8.png");
+    save(g8.clone(), &p8, image::ImageFormat::Png);
+    let from_png = read_radiograph(&p8).unwrap();
+    let from_mem = radiograph_from_samples(7, 3, SampleType::U8, g8.as_raw(), "array").unwrap();
+    assert_eq!(from_mem.pixels, from_png.pixels);
+    assert_eq!(from_mem.meta.format, Format::Array);
+    let g16 = ImageBuffer::<Luma<u16>, _>::from_fn(4, 5, |x, y| Luma([(x * 9000 + y * 77) as u16]));
+    let p16 = dir.path().join("g16.png");
+    save(g16.clone(), &p16, image::ImageFormat::Png);
+    let bytes: Vec<u8> = g16.as_raw().iter().flat_map(|v| v.to_ne_bytes()).collect();
+    let from_mem = radiograph_from_samples(4, 5, SampleType::U16, &bytes, "array").unwrap();
+    assert_eq!(from_mem.pixels, read_radiograph(&p16).unwrap().pixels);
+
+    // Floats in [0, 1] as they are; others stretched from their range.
+    let unit: Vec<u8> = [0.25f32, 0.5, 1.0, 0.0]
+        .iter()
+        .flat_map(|v| v.to_ne_bytes())
+        .collect();
+    let r = radiograph_from_samples(2, 2, SampleType::F32, &unit, "a").unwrap();
+    assert_eq!(r.pixels.as_slice(), &[0.25, 0.5, 1.0, 0.0]);
+    let wide: Vec<u8> = [-100.0f64, 0.0, 300.0, 100.0]
+        .iter()
+        .flat_map(|v| v.to_ne_bytes())
+        .collect();
+    let r = radiograph_from_samples(2, 2, SampleType::F64, &wide, "a").unwrap();
+    assert_eq!(r.pixels.as_slice(), &[0.0, 0.25, 1.0, 0.5]);
+
+    // What cannot be a picture is refused, naming the image and the problem.
+    let err = |w, h, kind, bytes: &[u8]| {
+        radiograph_from_samples(w, h, kind, bytes, "scan-7")
+            .unwrap_err()
+            .to_string()
+    };
+    let nan: Vec<u8> = [0.5f32, f32::NAN]
+        .iter()
+        .flat_map(|v| v.to_ne_bytes())
+        .collect();
+    let e = err(2, 1, SampleType::F32, &nan);
+    assert!(
+        e.contains("scan-7") && e.contains("row 0, column 1") && e.contains("NaN"),
+        "{e}"
+    );
+    let e = err(0, 4, SampleType::U8, &[]);
+    assert!(e.contains("scan-7") && e.contains("empty"), "{e}");
+    let e = err(3, 3, SampleType::U16, &[0; 9]);
+    assert!(e.contains("9 bytes") && e.contains("18 expected"), "{e}");
+    let flat: Vec<u8> = [7.0f32; 4].iter().flat_map(|v| v.to_ne_bytes()).collect();
+    let e = err(2, 2, SampleType::F32, &flat);
+    assert!(e.contains("every sample is 7"), "{e}");
+}
