@@ -5,13 +5,16 @@
 #
 # Copies the models `boneage assess` runs with (models/: U-Net, key points, the
 # check after registration, the bone-age models and their calibration; not the
-# paper's 18 VGG models) into python/boneage/models, then `maturin build --release`.
+# paper's 18 VGG models) into python/boneage/models, runs `maturin build --release`,
+# and removes the copy again (left behind, it would shadow models/ in a source checkout
+# and go stale).
 # Needs maturin >= 1.9.4 (pip install maturin).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out=$(mkdir -p "${1:-$root/target/wheels}" && cd "${1:-$root/target/wheels}" && pwd)
 dest="$here/python/boneage/models"
+trap 'rm -rf "$dest" "$dest.tmp"' EXIT
 rm -rf "$dest.tmp" && mkdir -p "$dest.tmp/age"
 cp "$root"/models/{unet,keypoints}.{json,safetensors} "$root"/models/hand_template.{json,png} "$dest.tmp/"
 cp "$root"/models/age/*.json "$root"/models/age/*.safetensors "$dest.tmp/age/"
