@@ -94,3 +94,29 @@ def test_ray_gives_the_cli_results_and_survives_a_kill(films, tmp_path):
     # A third run has nothing left to do.
     assert "'skipped': 200" in run_driver(d / "list.csv", out)
     check_against_cli(out, cli_rows)
+
+
+def test_the_list_is_read_with_clear_errors_and_each_film_counted_once(tmp_path):
+    """Without starting Ray: a list whose films are all in the output already."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "part-x.parquet.tmp").write_bytes(b"half a file from a killed run")
+    rows = [{"path": str(tmp_path / n), "status": "assessed"} for n in ("a.png", "b.png")]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(rows, schema=bray.SCHEMA), out / "part-1.parquet")
+    listing = tmp_path / "list.csv"
+    listing.write_text("path,sex\na.png,M\nb.png,F\na.png,M\n")
+    counts = bray.assess_dataset(listing, out, progress=False)
+    assert (counts["films"], counts["skipped"], counts["assessed"]) == (2, 2, 0)
+    assert not list(out.glob("*.tmp")), "a part left half-written is removed"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,sex\na.png,M\n")
+    with pytest.raises(ValueError, match="no column 'path'"):
+        bray.assess_dataset(bad, out)
+    bad.write_text("path,sex,age\na.png,M,ten\n")
+    with pytest.raises(ValueError, match="line 2: age 'ten'"):
+        bray.assess_dataset(bad, out, age_column="age")
+    with pytest.raises(FileNotFoundError, match="nowhere.csv"):
+        bray.assess_dataset(tmp_path / "nowhere.csv", out)

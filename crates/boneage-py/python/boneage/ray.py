@@ -206,7 +206,13 @@ def assess_dataset(
         stale.unlink()
     films = _films(source, path_column, sex_column, age_column, sex)
     done = set(read_results(out).column("path").to_pylist())
-    todo = [f for f in films if f[0] not in done]
+    todo, listed = [], set()
+    for f in films:
+        # A film listed twice is assessed once.
+        if f[0] not in done and f[0] not in listed:
+            todo.append(f)
+        listed.add(f[0])
+    films = listed
     counts = {"films": len(films), "skipped": len(films) - len(todo), "assessed": 0, "refused": 0, "error": 0}
     start = time.perf_counter()
     if todo:
