@@ -36,14 +36,21 @@ pub enum Format {
     Array,
 }
 
-impl std::fmt::Display for Format {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl Format {
+    /// "PNG", "JPEG", "DICOM" or "array", as errors name it.
+    pub fn name(self) -> &'static str {
+        match self {
             Format::Png => "PNG",
             Format::Jpeg => "JPEG",
             Format::Dicom => "DICOM",
             Format::Array => "array",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

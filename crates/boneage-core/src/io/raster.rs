@@ -9,21 +9,12 @@ use super::{Format, RadiographMeta, check_size};
 use crate::error::{Error, Result};
 use crate::image::GrayImage;
 
-fn format_name(format: Format) -> &'static str {
-    match format {
-        Format::Png => "PNG",
-        Format::Jpeg => "JPEG",
-        Format::Dicom => "DICOM",
-        Format::Array => "array",
-    }
-}
-
 pub(super) fn decode(
     bytes: &[u8],
     path: &Path,
     format: Format,
 ) -> Result<(GrayImage, RadiographMeta)> {
-    let name = format_name(format);
+    let name = format.name();
     let corrupt = |e: image::ImageError| match e {
         image::ImageError::Unsupported(u) => Error::Unsupported {
             path: path.to_path_buf(),
