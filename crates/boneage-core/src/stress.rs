@@ -120,7 +120,7 @@ impl Stress {
         k: &KeyPoints,
         seed: u64,
     ) -> (GrayImage, KeyPoints) {
-        let (w, h) = (img.width() as f64, img.height() as f64);
+        let w = img.width() as f64;
         let pixels = |f: &dyn Fn(f32) -> f32| {
             let v = img
                 .as_slice()
@@ -132,17 +132,8 @@ impl Stress {
         match *self {
             Stress::Turned(0) => (img.clone(), *k),
             Stress::Turned(deg) => {
-                let a = f64::from(deg).to_radians();
-                let (cw, ch) = (
-                    (w * a.cos().abs() + h * a.sin().abs()).ceil(),
-                    (w * a.sin().abs() + h * a.cos().abs()).ceil(),
-                );
-                // Image → output: centre to origin, turn, origin to the output's centre.
-                let map =
-                    Affine::similarity(1.0, a, false, Point::new(cw / 2.0, ch / 2.0)).compose(
-                        &Affine::similarity(1.0, 0.0, false, Point::new(-w / 2.0, -h / 2.0)),
-                    );
-                warp(img, k, &map, cw as usize, ch as usize)
+                let (turned, map) = crate::ops::turn_onto_field(img, f64::from(deg).to_radians());
+                (turned, carry(k, &map))
             }
             Stress::Mirrored => {
                 let map = Affine([-1.0, 0.0, w, 0.0, 1.0, 0.0]);

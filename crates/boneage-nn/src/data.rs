@@ -64,6 +64,16 @@ pub struct Augment {
     /// Mirror left–right half of the time. Only for labels a mirror keeps true
     /// (masks); a mirrored left hand is a right hand to the key-point and age nets.
     pub flip: bool,
+    /// Half of the time, a zoom drawn from `[zoom_out, 1]` instead, with the shift
+    /// widened so that the smaller image can sit anywhere: a hand small on a large
+    /// cassette (0: never).
+    #[serde(default)]
+    pub zoom_out: f32,
+    /// Film-like changes of the pixels: the uncovered border filled with a grey
+    /// level or noise instead of black, exposure and gamma, inverted polarity, noise,
+    /// and a bright marker.
+    #[serde(default)]
+    pub photometric: bool,
 }
 
 impl Augment {
@@ -73,30 +83,140 @@ impl Augment {
         rotation_deg: 0.0,
         shift: 0.0,
         flip: false,
+        zoom_out: 0.0,
+        photometric: false,
     };
 
     /// Whether this draws any transform at all.
     pub fn is_none(&self) -> bool {
-        self.zoom == 0.0 && self.rotation_deg == 0.0 && self.shift == 0.0 && !self.flip
+        self.zoom == 0.0
+            && self.rotation_deg == 0.0
+            && self.shift == 0.0
+            && !self.flip
+            && self.zoom_out == 0.0
+            && !self.photometric
     }
 
     /// A random input→output map for a `width`×`height` image.
     pub fn draw(&self, width: usize, height: usize, rng: &mut impl Rng) -> Affine {
-        let mut uniform = |m: f32| -> f64 {
+        fn uniform(m: f32, rng: &mut impl Rng) -> f64 {
             if m > 0.0 {
                 rng.random_range(-m..=m) as f64
             } else {
                 0.0
             }
+        }
+        // Draws in the same order as before zoom_out existed, so that runs without it
+        // augment as they did.
+        let mut zoom = 1.0 + uniform(self.zoom, rng);
+        if self.zoom_out > 0.0 && self.zoom_out < 1.0 && rng.random_bool(0.5) {
+            zoom = rng.random_range(self.zoom_out..=1.0) as f64;
+        }
+        let angle = uniform(self.rotation_deg, rng).to_radians();
+        // The shift: as drawn, or, for a shrunk image, anywhere it stays in view.
+        let room = if self.zoom_out > 0.0 || self.rotation_deg > 45.0 {
+            self.shift.max((1.0 - zoom as f32) / 2.0)
+        } else {
+            self.shift
         };
-        let zoom = 1.0 + uniform(self.zoom);
-        let angle = uniform(self.rotation_deg).to_radians();
+        if self.rotation_deg > 45.0 {
+            // Large turns: shrink so that the turned image fits, as a turned film
+            // letterboxed into the input would.
+            zoom *= turned_fit(width as f64, height as f64, angle);
+        }
         let shift = Point::new(
-            uniform(self.shift) * width as f64,
-            uniform(self.shift) * height as f64,
+            uniform(room, rng) * width as f64,
+            uniform(room, rng) * height as f64,
         );
         let flip = self.flip && rng.random_bool(0.5);
         about_centre(width, height, zoom, angle, flip, shift)
+    }
+}
+
+/// Whether key points (in `[−1, 1]` of a `w` × `h` input) moved by `in_to_out` lie
+/// inside the input, 2 % from its edges.
+fn keypoints_in_view(points: &[f32; 6], in_to_out: &Affine, w: usize, h: usize) -> bool {
+    points.chunks_exact(2).all(|p| {
+        let q = in_to_out.apply(Point::new(
+            (p[0] as f64 + 1.0) / 2.0 * w as f64,
+            (p[1] as f64 + 1.0) / 2.0 * h as f64,
+        ));
+        let (mx, my) = (0.02 * w as f64, 0.02 * h as f64);
+        q.x >= mx && q.x <= w as f64 - mx && q.y >= my && q.y <= h as f64 - my
+    })
+}
+
+/// The zoom at which a `w` × `h` image turned by `angle` fits inside `w` × `h`.
+fn turned_fit(w: f64, h: f64, angle: f64) -> f64 {
+    let (c, s) = (angle.cos().abs(), angle.sin().abs());
+    (w / (c * w + s * h)).min(h / (s * w + c * h)).min(1.0)
+}
+
+/// Film-like pixel changes of an augmented image (values 0–255), drawn from `rng`:
+/// the border that the transform uncovered (`coverage` < 1) filled with a grey
+/// level or noise, a bright marker, exposure and gamma, inverted polarity, noise.
+fn film_like(pixels: &mut [f32], coverage: &[f32], w: usize, h: usize, rng: &mut impl Rng) {
+    let bg = rng.random_range(0.0f32..160.0);
+    let bg_noise = if rng.random_bool(0.3) {
+        rng.random_range(5.0f32..40.0)
+    } else {
+        0.0
+    };
+    for (p, &c) in pixels.iter_mut().zip(coverage) {
+        if c < 1.0 {
+            let b = if bg_noise > 0.0 {
+                (bg + bg_noise * (rng.random::<f32>() - 0.5) * 2.0).clamp(0.0, 255.0)
+            } else {
+                bg
+            };
+            *p = *p * c + b * (1.0 - c);
+        }
+    }
+    if rng.random_bool(0.3) {
+        // A radiographer's lead marker: a bright block somewhere.
+        let (mw, mh) = (
+            (w as f32 * rng.random_range(0.04f32..0.1)) as usize + 1,
+            (h as f32 * rng.random_range(0.03f32..0.08)) as usize + 1,
+        );
+        let (x0, y0) = (
+            rng.random_range(0..w.saturating_sub(mw).max(1)),
+            rng.random_range(0..h.saturating_sub(mh).max(1)),
+        );
+        let v = rng.random_range(200.0f32..255.0);
+        for y in y0..(y0 + mh).min(h) {
+            for p in &mut pixels[y * w + x0..y * w + (x0 + mw).min(w)] {
+                *p = v;
+            }
+        }
+    }
+    let (lo, hi) = if rng.random_bool(0.7) {
+        (
+            rng.random_range(0.0f32..80.0),
+            rng.random_range(150.0f32..255.0),
+        )
+    } else {
+        (0.0, 255.0)
+    };
+    let gamma = if rng.random_bool(0.5) {
+        rng.random_range(0.5f32..2.0)
+    } else {
+        1.0
+    };
+    let invert = rng.random_bool(0.15);
+    let noise = if rng.random_bool(0.3) {
+        rng.random_range(2.0f32..12.0)
+    } else {
+        0.0
+    };
+    for p in pixels.iter_mut() {
+        let mut v = lo + (hi - lo) * (*p / 255.0).clamp(0.0, 1.0).powf(gamma);
+        if invert {
+            v = 255.0 - v;
+        }
+        if noise > 0.0 {
+            v += noise * (rng.random::<f32>() - 0.5) * 2.0;
+        }
+        *p = v.clamp(0.0, 255.0);
     }
 }
 
@@ -169,14 +289,27 @@ impl Examples {
                 continue;
             }
             let mut rng = ChaCha8Rng::seed_from_u64(seeds[k]);
-            let in_to_out = augment.draw(w, h, &mut rng);
+            let mut in_to_out = augment.draw(w, h, &mut rng);
+            if let (Target::Keypoints(points), true) = (&ex.target, augment.zoom_out > 0.0) {
+                // Shrunk and moved images: draw again (a few times) until every key
+                // point stays in view, as it does on a film.
+                for _ in 0..8 {
+                    if keypoints_in_view(points, &in_to_out, w, h) {
+                        break;
+                    }
+                    in_to_out = augment.draw(w, h, &mut rng);
+                }
+            }
             let out_to_in = in_to_out.inverse().expect("zoom is positive");
             let img = GrayImage::from_vec(w, h, ex.pixels.iter().map(|&p| p as f32).collect())
                 .expect("pixels match the size");
-            let warped = warp_affine(&img, &out_to_in, w, h);
-            batch
-                .images
-                .extend(warped.as_slice().iter().map(|&p| p / 127.5 - 1.0));
+            let mut warped = warp_affine(&img, &out_to_in, w, h).into_vec();
+            if augment.photometric {
+                let ones = GrayImage::from_vec(w, h, vec![1.0; w * h]).expect("sizes match");
+                let coverage = warp_affine(&ones, &out_to_in, w, h);
+                film_like(&mut warped, coverage.as_slice(), w, h, &mut rng);
+            }
+            batch.images.extend(warped.iter().map(|&p| p / 127.5 - 1.0));
             match &ex.target {
                 Target::Age(m) => batch.targets.push(*m),
                 Target::Keypoints(k) => {

@@ -1,11 +1,24 @@
-//! The key-point regressor (the paper's section 3): three VGG blocks (64, 128, 256),
-//! then three fully connected layers with dropout between them, and six outputs —
-//! x, y of the middle fingertip, thumb tip and capitate in `[−1, 1]`.
+//! The key-point networks, with six outputs — x, y of the middle fingertip, thumb tip
+//! and capitate in `[−1, 1]` of the input:
+//!
+//! - the paper's regressor (section 3): VGG blocks, then fully connected layers with
+//!   dropout between them;
+//! - a heat-map locator: an EfficientNet-Lite backbone (ImageNet weights, see
+//!   [`crate::efficientnet`]), a 1×1 convolution to one heat map per point on the
+//!   last feature map (a 32nd of the input), and the soft-argmax of each map (the
+//!   expected position under its softmax). Positions come from where the features
+//!   fire rather than from weights tied to absolute positions, which is what lets it
+//!   find hands that are turned, shrunk or moved.
 
+use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
+use burn::tensor::activation::softmax;
 
+use crate::age::Backbone;
 use crate::blocks::{VggStack, elu, linear_stack};
+use crate::efficientnet::EfficientNetLite;
+use crate::weights::WeightsError;
 
 /// Key-point network settings.
 #[derive(Config, Debug)]
@@ -16,6 +29,10 @@ pub struct KeypointNetConfig {
     /// Input width (the paper's 100).
     #[config(default = 100)]
     pub width: usize,
+    /// The feature extractor; `None` (what manifests written before the choice
+    /// existed say, by omission) is [`Backbone::Vgg`] with fully connected outputs,
+    /// [`Backbone::Efficientnet`] the heat-map locator.
+    pub backbone: Option<Backbone>,
     /// VGG block widths.
     #[config(default = "vec![64, 128, 256]")]
     pub features: Vec<usize>,
@@ -25,30 +42,71 @@ pub struct KeypointNetConfig {
     /// Dropout probability between the fully connected layers.
     #[config(default = 0.5)]
     pub dropout: f64,
+    /// Batch-norm momentum of the EfficientNet backbone during training (PyTorch's
+    /// convention: the weight of each batch).
+    #[config(default = 0.01)]
+    pub bn_momentum: f64,
 }
 
 /// The key-point network.
 #[derive(Module, Debug)]
 pub struct KeypointNet {
-    blocks: VggStack,
+    blocks: Option<VggStack>,
     fc: Vec<Linear>,
-    out: Linear,
+    out: Option<Linear>,
+    lite: Option<EfficientNetLite>,
+    heat: Option<Conv2d>,
     dropout: Dropout,
 }
 
 impl KeypointNetConfig {
     /// Builds the network on `device`.
     pub fn init(&self, device: &Device) -> KeypointNet {
-        let (blocks, input, [h, w]) =
-            VggStack::new(&self.features, [self.height, self.width], device);
-        let (fc, n) = linear_stack(input * h * w, &self.hidden, device);
-        KeypointNet {
-            blocks,
-            fc,
-            out: LinearConfig::new(n, 6).init(device),
-            dropout: DropoutConfig::new(self.dropout).init(),
+        match self.backbone.unwrap_or(Backbone::Vgg) {
+            Backbone::Vgg => {
+                let (blocks, input, [h, w]) =
+                    VggStack::new(&self.features, [self.height, self.width], device);
+                let (fc, n) = linear_stack(input * h * w, &self.hidden, device);
+                KeypointNet {
+                    blocks: Some(blocks),
+                    fc,
+                    out: Some(LinearConfig::new(n, 6).init(device)),
+                    lite: None,
+                    heat: None,
+                    dropout: DropoutConfig::new(self.dropout).init(),
+                }
+            }
+            Backbone::Efficientnet(v) => KeypointNet {
+                blocks: None,
+                fc: vec![],
+                out: None,
+                lite: Some(EfficientNetLite::new(v, self.bn_momentum, device)),
+                heat: Some(
+                    Conv2dConfig::new([crate::efficientnet::FEATURES, 3], [1, 1]).init(device),
+                ),
+                dropout: DropoutConfig::new(self.dropout).init(),
+            },
         }
     }
+}
+
+/// The expected position under the softmax of each map, in `[−1, 1]` of the map
+/// (cell centres at `(j + ½) / w · 2 − 1`).
+///
+/// # Shapes
+/// `[batch, points, h, w]` logits → `[batch, 2 · points]` (x, y of each point)
+pub fn soft_argmax(logits: Tensor<4>) -> Tensor<2> {
+    let [b, k, h, w] = logits.dims();
+    let p = softmax(logits.reshape([b * k, h * w]), 1);
+    let mut grid = Vec::with_capacity(h * w * 2);
+    for i in 0..h {
+        for j in 0..w {
+            grid.push((j as f32 + 0.5) / w as f32 * 2.0 - 1.0);
+            grid.push((i as f32 + 0.5) / h as f32 * 2.0 - 1.0);
+        }
+    }
+    let grid = Tensor::<1>::from_floats(grid.as_slice(), &p.device()).reshape([h * w, 2]);
+    p.matmul(grid).reshape([b, 2 * k])
 }
 
 impl KeypointNet {
@@ -58,11 +116,46 @@ impl KeypointNet {
     /// # Shapes
     /// `[batch, 1, height, width]` → `[batch, 6]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = self.blocks.forward(x);
+        if let (Some(lite), Some(heat)) = (&self.lite, &self.heat) {
+            return soft_argmax(heat.forward(lite.forward(x)));
+        }
+        let blocks = self
+            .blocks
+            .as_ref()
+            .expect("a key-point net has a backbone");
+        let x = blocks.forward(x);
         let mut x: Tensor<2> = x.flatten(1, 3);
         for fc in &self.fc {
             x = self.dropout.forward(elu(fc.forward(x)));
         }
-        self.out.forward(x)
+        self.out
+            .as_ref()
+            .expect("a VGG key-point net has outputs")
+            .forward(x)
+    }
+
+    /// Whether this is the heat-map locator on an EfficientNet backbone.
+    pub fn is_heatmap(&self) -> bool {
+        self.lite.is_some()
+    }
+
+    /// Sets the backbone's batch-norm momentum (the VGG regressor has none to set).
+    pub fn set_bn_momentum(&mut self, momentum: f64) {
+        if let Some(l) = &mut self.lite {
+            l.set_bn_momentum(momentum);
+        }
+    }
+
+    /// Loads ImageNet weights into the EfficientNet-Lite backbone (see
+    /// [`EfficientNetLite::load_pretrained`]); the heat-map convolution keeps its
+    /// initialisation. An error for the VGG regressor.
+    pub fn load_pretrained(mut self, path: &std::path::Path) -> Result<Self, WeightsError> {
+        let lite = self.lite.take().ok_or_else(|| WeightsError::Tensors {
+            path: path.to_path_buf(),
+            detail: "pretrained weights are for an EfficientNet-Lite backbone; this key-point net is VGG"
+                .into(),
+        })?;
+        self.lite = Some(lite.load_pretrained(path)?);
+        Ok(self)
     }
 }

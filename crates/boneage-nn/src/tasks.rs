@@ -123,6 +123,19 @@ impl Preset {
         }
     }
 
+    /// The heat-map key-point locator on an EfficientNet-Lite0 backbone (see
+    /// [`crate::keypoint_net`]) for an input of `[height, width]`. The same in both
+    /// presets.
+    pub fn lite_keypoints(self, input: [usize; 2]) -> KeypointNetConfig {
+        KeypointNetConfig::new()
+            .with_height(input[0])
+            .with_width(input[1])
+            .with_backbone(Some(Backbone::Efficientnet(LiteVariant::Lite0)))
+            .with_features(vec![])
+            .with_hidden(vec![])
+            .with_dropout(0.0)
+    }
+
     /// The U-Net and its input `[height, width]`.
     pub fn unet(self) -> (UNetConfig, [usize; 2]) {
         match self {
@@ -216,10 +229,15 @@ impl Task for AgeTask {
     }
 }
 
-/// The key-point network as a task: MSE on coordinates in `[−1, 1]`.
+/// The key-point network as a task: MSE on coordinates in `[−1, 1]` for the VGG
+/// regressor, their mean absolute error for the heat-map locator (the usual loss of
+/// soft-argmax training: it does not let a few far-off points dominate).
 pub struct KeypointTask {
     /// The network's config.
     pub config: KeypointNetConfig,
+    /// ImageNet weights for an EfficientNet-Lite backbone, loaded into each fresh
+    /// network; the caller checks the file first.
+    pub pretrained: Option<std::path::PathBuf>,
 }
 
 impl Task for KeypointTask {
@@ -234,11 +252,29 @@ impl Task for KeypointTask {
         [self.config.height, self.config.width]
     }
     fn init(&self, device: &Device) -> KeypointNet {
-        self.config.init(device)
+        let net = self.config.init(device);
+        match &self.pretrained {
+            Some(p) => net
+                .load_pretrained(p)
+                .unwrap_or_else(|e| panic!("pretrained weights checked before training: {e}")),
+            None => net,
+        }
+    }
+    fn pretrained(&self) -> Option<&std::path::Path> {
+        self.pretrained.as_deref()
     }
     fn loss(&self, model: &KeypointNet, batch: &Batch, device: &Device) -> Tensor<1> {
         let x = images(batch, self.input(), device);
-        mse(model.forward(x), column(&batch.targets, 6, device))
+        let (pred, target) = (model.forward(x), column(&batch.targets, 6, device));
+        if model.is_heatmap() {
+            mae(pred, target)
+        } else {
+            mse(pred, target)
+        }
+    }
+    fn set_bn_momentum(&self, mut model: KeypointNet, momentum: Option<f64>) -> KeypointNet {
+        model.set_bn_momentum(momentum.unwrap_or(self.config.bn_momentum));
+        model
     }
     fn metric_names(&self) -> &'static [&'static str] {
         &["fingertip_error_px", "thumb_error_px", "capitate_error_px"]

@@ -14,7 +14,7 @@ use boneage_core::ops::{NormalizeConfig, normalize_hand, warp_affine};
 use boneage_core::registration::register;
 use boneage_core::sheet::{SheetLayout, save_rgb};
 use boneage_core::{Error, GrayImage, read_radiograph};
-use boneage_nn::pipeline::{Pipeline, Preprocessed, disagreement, geometry_keypoints};
+use boneage_nn::pipeline::{Pipeline, Preprocessed, geometry_keypoints};
 
 use crate::evidence::preprocessed_overlay;
 use crate::progress::Progress;
@@ -133,7 +133,7 @@ fn keypoint_tally(
         let net = pipeline.locate(&r.pixels);
         let mask = pipeline.segment(&r.pixels);
         let geo = geometry_keypoints(&mask);
-        // The pipeline's choice (the geometry, refused where the net disagrees) on
+        // The pipeline's choice (by its key-point source) on
         // the film as it is, mirrored, and turned by 30°.
         let mut chosen = None;
         for (v, (img, k_true)) in variants(&r.pixels, truth).iter().enumerate() {
@@ -142,9 +142,9 @@ fn keypoint_tally(
             } else {
                 (pipeline.segment(img), pipeline.locate(img))
             };
-            let outcome = match geometry_keypoints(&m).map(|g| (disagreement(&g, &k), g)) {
-                None | Some((Some(_), _)) => 2,
-                Some((None, g)) => {
+            let outcome = match pipeline.choose_keypoints(&m, k) {
+                Err(_) => 2,
+                Ok(g) => {
                     if v == 0 {
                         chosen = Some(g);
                     }
@@ -227,10 +227,15 @@ pub fn evaluate_front_end(
         };
         save_rgb(&t.tiles, &layout, path)?;
     }
-    Ok(front_end_report(data, &ious, &t))
+    Ok(front_end_report(data, &ious, &t, pipeline.source))
 }
 
-fn front_end_report(data: &Path, ious: &[(f64, String)], t: &KeypointTally) -> String {
+fn front_end_report(
+    data: &Path,
+    ious: &[(f64, String)],
+    t: &KeypointTally,
+    source: boneage_nn::pipeline::KeypointSource,
+) -> String {
     let iou: Vec<f64> = ious.iter().map(|x| x.0).collect();
     let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
     let worst: Vec<String> = ious
@@ -277,12 +282,11 @@ fn front_end_report(data: &Path, ious: &[(f64, String)], t: &KeypointTally) -> S
          (net; among these films).",
         t.ok_net, t.ok_geo, t.mirrored[1], t.mirrored[0], t.rotated[1], t.rotated[0]
     ));
-    lines.push(
-        "\nThe pipeline (`boneage preprocess`: mask geometry, refused where the key-point net \
-         disagrees) on the same films as filmed, mirrored left–right (a right hand), and \
-         turned by 30°:\n"
-            .into(),
-    );
+    lines.push(format!(
+        "\nThe pipeline (`boneage preprocess`: {}) on the same films as filmed, mirrored \
+         left–right (a right hand), and turned by 30°:\n",
+        source.describe()
+    ));
     lines.push("| films | registered correctly | wrong | refused |".into());
     lines.push("| --- | --- | --- | --- |".into());
     for (name, c) in ["as filmed", "mirrored", "turned 30°"].iter().zip(t.pipe) {
@@ -445,7 +449,7 @@ pub fn evaluate_blind(
         };
         save_rgb(&tiles, &layout, path)?;
     }
-    Ok(blind_report(dirs, truth, &films))
+    Ok(blind_report(dirs, truth, &films, pipeline.source))
 }
 
 fn blind_tile(img: &GrayImage, f: &BlindFilm) -> (String, image::RgbImage) {
@@ -459,7 +463,12 @@ fn median_p95(v: &[f64]) -> [f64; 2] {
     [0.5, 0.95].map(|q| percentile(v, q).unwrap_or(f64::NAN))
 }
 
-fn blind_report(dirs: &[std::path::PathBuf], truth: &BlindTruth, films: &[BlindFilm]) -> String {
+fn blind_report(
+    dirs: &[std::path::PathBuf],
+    truth: &BlindTruth,
+    films: &[BlindFilm],
+    source: boneage_nn::pipeline::KeypointSource,
+) -> String {
     use crate::stress_eval::Outcome;
     let folders: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
     let flagged = films.iter().filter(|f| f.flagged).count();
@@ -507,14 +516,14 @@ fn blind_report(dirs: &[std::path::PathBuf], truth: &BlindTruth, films: &[BlindF
         ));
     }
     // Errors: the pipeline's where it answered, the net alone everywhere.
-    md.push_str(
+    md.push_str(&format!(
         "\nKey-point error on the unflagged films: median and 95th percentile, in pixels of \
-         the original film and in % of the hand's length. The pipeline's points where it \
-         answered; the key-point net's own points (which the pipeline uses only as a \
-         check on the mask's geometry) on every film.\n\n\
+         the original film and in % of the hand's length. The pipeline's points ({}) where \
+         it answered; the key-point net's own points on every film.\n\n\
          | point | pipeline px | pipeline % hand | net px | net % hand |\n\
          | --- | --- | --- | --- | --- |\n",
-    );
+        source.describe()
+    ));
     let clean: Vec<&BlindFilm> = films.iter().filter(|f| !f.flagged).collect();
     let answered: Vec<(&BlindFilm, &KeyPoints)> = clean
         .iter()

@@ -237,6 +237,8 @@ pub mod augment {
         rotation_deg: 15.0,
         shift: 0.05,
         flip: true,
+        zoom_out: 0.0,
+        photometric: false,
     };
     /// Key points: flips keep key-point labels true (each point moves with the
     /// image) and teach the net mirrored films; rotations up to 30° cover tilted
@@ -246,6 +248,20 @@ pub mod augment {
         rotation_deg: 30.0,
         shift: 0.08,
         flip: true,
+        zoom_out: 0.0,
+        photometric: false,
+    };
+    /// The heat-map key-point locator: everything the stress suite does to a film
+    /// (`boneage evaluate-preprocess --stress`) — any turn, mirrored, shrunk to 30 %
+    /// on a grey or noisy background, a marker, exposure, inverted polarity — so
+    /// that it finds the points on films unlike the development set.
+    pub const KEYPOINTS_WILD: Augment = Augment {
+        zoom: 0.1,
+        rotation_deg: 180.0,
+        shift: 0.05,
+        flip: true,
+        zoom_out: 0.3,
+        photometric: true,
     };
     /// Bone age on registered regions: small moves only, never mirrored.
     pub const AGE: Augment = Augment {
@@ -253,6 +269,8 @@ pub mod augment {
         rotation_deg: 8.0,
         shift: 0.04,
         flip: false,
+        zoom_out: 0.0,
+        photometric: false,
     };
 }
 
@@ -392,17 +410,58 @@ pub fn train_segment(
     Ok(out.finished)
 }
 
-/// The key-point regressor on the points in `keypoints` (CSV).
+/// Which key-point network to train.
+#[derive(Clone, Debug, Default)]
+pub struct KeypointRecipe {
+    /// The heat-map locator on EfficientNet-Lite0 ([`Preset::lite_keypoints`],
+    /// trained with [`augment::KEYPOINTS_WILD`]) instead of the VGG regressor.
+    pub lite: bool,
+    /// Input `[height, width]` instead of the preset's (the locator's default:
+    /// 320×256).
+    pub input: Option<[usize; 2]>,
+    /// ImageNet weights for the Lite0 backbone (`scripts/import_efficientnet.py`).
+    pub pretrained: Option<PathBuf>,
+}
+
+/// The key-point network on the points in `keypoints` (CSV).
 pub fn train_keypoints(
     spec: &TrainSpec,
     keypoints: &Path,
+    recipe: &KeypointRecipe,
     device: &Device,
     progress: &dyn Progress,
     observer: &mut dyn Observer,
 ) -> Result<bool, TrainingError> {
+    if recipe.pretrained.is_some() && !recipe.lite {
+        return Err(TrainingError::Invalid(
+            "--pretrained holds EfficientNet-Lite0 weights: add --backbone lite0".into(),
+        ));
+    }
+    let mut config = if recipe.lite {
+        spec.preset
+            .lite_keypoints(recipe.input.unwrap_or([320, 256]))
+    } else {
+        spec.preset.keypoints()
+    };
+    if let (Some([h, w]), false) = (recipe.input, recipe.lite) {
+        config.height = h;
+        config.width = w;
+    }
+    if let Some(p) = &recipe.pretrained {
+        // Read once here, so that a wrong file is an error before any data is prepared.
+        config
+            .init(device)
+            .load_pretrained(p)
+            .map_err(|e| TrainingError::Train(e.into()))?;
+        progress.note(&format!(
+            "backbone: EfficientNet-Lite0 from {}",
+            p.display()
+        ));
+    }
     let kp = read_csv(keypoints)?;
     let task = KeypointTask {
-        config: spec.preset.keypoints(),
+        config,
+        pretrained: recipe.pretrained.clone(),
     };
     let input = task.input();
     let data = TrainData::open(spec, |s| kp.contains_key(&s.id))?;
@@ -429,7 +488,11 @@ pub fn train_keypoints(
         spec,
         &data,
         ex,
-        augment::KEYPOINTS,
+        if recipe.lite {
+            augment::KEYPOINTS_WILD
+        } else {
+            augment::KEYPOINTS
+        },
         labels,
         device,
         observer,

@@ -13,7 +13,7 @@ use boneage::{DeviceChoice, ModelsDir};
 use boneage_core::dataset::Dataset;
 use boneage_core::hand_template::HandTemplate;
 use boneage_core::registration::Canvas;
-use boneage_nn::pipeline::Pipeline;
+use boneage_nn::pipeline::{KeypointSource, Pipeline};
 
 use crate::args::repeated;
 use crate::progress::Bars;
@@ -61,6 +61,10 @@ pub struct Args {
     /// instead of the models'.
     #[arg(long, value_name = "DIR")]
     template: Option<PathBuf>,
+    /// Where the key points come from instead of the pipeline's (mask-geometry,
+    /// checked by the key-point net): to compare them.
+    #[arg(long, value_enum)]
+    source: Option<KeypointSource>,
     /// With --stress: how many films at most (21 transforms each).
     #[arg(long, default_value_t = 100, requires = "stress")]
     films: usize,
@@ -75,6 +79,9 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             Some(HandTemplate::load(dir)?.ok_or_else(|| {
                 anyhow::anyhow!("{}: no hand_template.json there", dir.display())
             })?);
+    }
+    if let Some(source) = args.source {
+        pipeline.source = source;
     }
     let bars = Bars::default();
     let sheet = args.sheet.as_deref();

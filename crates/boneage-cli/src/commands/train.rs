@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use boneage::DeviceChoice;
-use boneage::training::{AgeRecipe, TrainSpec, train_age, train_keypoints, train_segment};
+use boneage::training::{
+    AgeRecipe, KeypointRecipe, TrainSpec, train_age, train_keypoints, train_segment,
+};
 use boneage_core::{Cohort, Head, View};
 use boneage_nn::tasks::Preset;
 use boneage_nn::train::{EpochRecord, Observer, Schedule};
@@ -36,6 +38,19 @@ enum Net {
         /// Key points CSV (default: DATA/keypoints.csv).
         #[arg(long)]
         keypoints: Option<PathBuf>,
+        /// The paper's VGG regressor, or the heat-map locator on EfficientNet-Lite0
+        /// (trained with turns, mirrors, shrinking, backgrounds and exposure changes;
+        /// start it from ImageNet weights with --pretrained).
+        #[arg(long, value_enum, default_value_t = BackboneArg::Vgg)]
+        backbone: BackboneArg,
+        /// ImageNet weights for the EfficientNet-Lite0 backbone, as written by
+        /// `scripts/import_efficientnet.py` (needs --backbone lite0).
+        #[arg(long, value_name = "SAFETENSORS", requires = "backbone")]
+        pretrained: Option<PathBuf>,
+        /// Network input `HEIGHTxWIDTH` instead of the default (130x100; 320x256 for
+        /// lite0).
+        #[arg(long, value_name = "HxW", value_parser = crate::args::parse_input)]
+        input: Option<[usize; 2]>,
     },
     /// A bone-age network for one region, head and cohort.
     Age {
@@ -261,10 +276,21 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             let done = train_segment(&spec, &masks, &d, &progress, &mut bars)?;
             (spec, done)
         }
-        Net::Keypoints { common, keypoints } => {
+        Net::Keypoints {
+            common,
+            keypoints,
+            backbone,
+            pretrained,
+            input,
+        } => {
             let spec = common.spec();
             let kp = keypoints.unwrap_or_else(|| spec.data.join("keypoints.csv"));
-            let done = train_keypoints(&spec, &kp, &d, &progress, &mut bars)?;
+            let recipe = KeypointRecipe {
+                lite: backbone == BackboneArg::Lite0,
+                input,
+                pretrained,
+            };
+            let done = train_keypoints(&spec, &kp, &recipe, &d, &progress, &mut bars)?;
             (spec, done)
         }
         Net::Age {

@@ -69,6 +69,25 @@ fn train_each_net_then_stop_and_resume() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     run(&["keypoints", "ph", "--out", "kp", "--epochs", "1"]);
+    // The heat-map locator on EfficientNet-Lite0 (random weights here).
+    let err = run(&[
+        "keypoints",
+        "ph",
+        "--out",
+        "kpl",
+        "--epochs",
+        "1",
+        "--backbone",
+        "lite0",
+        "--input",
+        "64x64",
+    ]);
+    assert!(err.contains("epoch 1: train loss"), "{err}");
+    let manifest = std::fs::read_to_string(tmp.path().join("kpl/model.json")).unwrap();
+    assert!(
+        manifest.contains("\"efficientnet\": \"lite0\""),
+        "{manifest}"
+    );
     run(&["segment", "ph", "--out", "seg", "--epochs", "1"]);
     for d in ["age", "kp", "seg"] {
         for f in [

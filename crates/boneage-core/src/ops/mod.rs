@@ -19,6 +19,6 @@ pub use components::{Connectivity, fill_holes, label_components, largest_compone
 pub use contrast::{ClaheConfig, NormalizeConfig, clahe, normalize_hand, percentile_window};
 pub use draw::{fill_polygon, stroke_polyline};
 pub use morphology::{close, dilate, distance_transform_sq, erode, open, trim_thin};
-pub use resample::{resize_area, resize_bilinear, warp_affine, warp_mask};
+pub use resample::{resize_area, resize_bilinear, turn_onto_field, warp_affine, warp_mask};
 pub use segment::refine_gaps;
 pub use smooth::gaussian_blur;

@@ -208,6 +208,25 @@ pub fn warp_affine(img: &GrayImage, out_to_in: &Affine, width: usize, height: us
     GrayImage::from_vec(width, height, out).expect("sizes match")
 }
 
+/// `img` turned by `angle` (radians, clockwise as seen, since y points down) about its
+/// centre onto a field just large enough to hold all of it (the uncovered corners
+/// black), with the image → field map.
+pub fn turn_onto_field(img: &GrayImage, angle: f64) -> (GrayImage, Affine) {
+    let (w, h) = (img.width() as f64, img.height() as f64);
+    // Less a hair before rounding up: a quarter turn keeps the size exactly (cos 90°
+    // is 6e-17, not 0).
+    let (cw, ch) = (
+        (w * angle.cos().abs() + h * angle.sin().abs() - 1e-6).ceil(),
+        (w * angle.sin().abs() + h * angle.cos().abs() - 1e-6).ceil(),
+    );
+    // Image → field: centre to origin, turn, origin to the field's centre.
+    let map = Affine::similarity(1.0, angle, false, Point::new(cw / 2.0, ch / 2.0)).compose(
+        &Affine::similarity(1.0, 0.0, false, Point::new(-w / 2.0, -h / 2.0)),
+    );
+    let inv = map.inverse().expect("a turn is invertible");
+    (warp_affine(img, &inv, cw as usize, ch as usize), map)
+}
+
 /// Warps a mask with nearest-neighbour sampling (so it stays binary).
 pub fn warp_mask(mask: &Mask, out_to_in: &Affine, width: usize, height: usize) -> Mask {
     let (w, h) = (mask.width() as i64, mask.height() as i64);

@@ -72,6 +72,7 @@ fn spec(dir: &Path, train: &Arc<Examples>, val: &Arc<Examples>) -> RunSpec {
                 rotation_deg: 10.0,
                 shift: 0.05,
                 flip: false,
+                ..Augment::NONE
             },
         },
         trained_on: "test phantoms".into(),
@@ -272,6 +273,7 @@ fn augmentation_moves_targets_with_the_image() {
         rotation_deg: 30.0,
         shift: 0.1,
         flip: true,
+        ..Augment::NONE
     };
     let mut moved = 0;
     for seed in 0..20u64 {
@@ -310,6 +312,68 @@ fn augmentation_moves_targets_with_the_image() {
     );
     let plain = set.batch(&[0], &Augment::NONE, &[0]);
     assert_eq!(plain.targets, point.to_vec());
+}
+
+/// The key-point locator's augmentation (any turn, shrinking, film-like pixels)
+/// keeps every key point in view, fills the uncovered border instead of leaving it
+/// black, and shrinks the image at least sometimes.
+#[test]
+fn wild_augmentation_keeps_key_points_in_view() {
+    let _rng = crate::rng_lock();
+    let (w, h) = (40usize, 50usize);
+    // A dark film with a bright hand-sized block; key points at its corners.
+    let mut pixels = vec![30u8; w * h];
+    for y in 5..45 {
+        for x in 4..36 {
+            pixels[y * w + x] = 200;
+        }
+    }
+    let c = |v: usize, n: usize| (v as f32 + 0.5) / n as f32 * 2.0 - 1.0;
+    let points = [c(20, w), c(6, h), c(5, w), c(30, h), c(22, w), c(40, h)];
+    let set = Examples {
+        height: h,
+        width: w,
+        items: vec![Example {
+            id: "film".into(),
+            male: false,
+            pixels,
+            target: Target::Keypoints(points),
+        }],
+    };
+    let aug = Augment {
+        zoom: 0.1,
+        rotation_deg: 180.0,
+        shift: 0.05,
+        flip: true,
+        zoom_out: 0.3,
+        photometric: true,
+    };
+    let (mut grey_corner, mut small) = (0, 0);
+    for seed in 0..40u64 {
+        let b = set.batch(&[0], &aug, &[seed]);
+        for v in &b.targets {
+            assert!(
+                v.abs() <= 0.97,
+                "seed {seed}: a key point left the view: {:?}",
+                b.targets
+            );
+        }
+        // A corner is uncovered by any turn or shrinking: not always black.
+        grey_corner += (b.images[0] > -0.95) as usize;
+        let spread = (b.targets[0] - b.targets[4]).hypot(b.targets[1] - b.targets[5]);
+        let plain = (points[0] - points[4]).hypot(points[1] - points[5]);
+        small += (spread < 0.7 * plain) as usize;
+        assert_eq!(
+            b,
+            set.batch(&[0], &aug, &[seed]),
+            "seed {seed}: not reproducible"
+        );
+    }
+    assert!(
+        grey_corner >= 10,
+        "the border stayed black: {grey_corner} of 40"
+    );
+    assert!(small >= 5, "hardly ever shrunk: {small} of 40");
 }
 
 #[test]

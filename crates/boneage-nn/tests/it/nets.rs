@@ -1,9 +1,12 @@
 //! The networks' shapes, the age scaling, the losses and the ELU, by hand.
 
-use boneage_nn::age::{AgeHead, AgeNetConfig, scale_age, softmax_expectation, unscale_age};
+use boneage_nn::age::{
+    AgeHead, AgeNetConfig, Backbone, scale_age, softmax_expectation, unscale_age,
+};
 use boneage_nn::blocks::elu;
 use boneage_nn::burn::prelude::*;
-use boneage_nn::keypoint_net::KeypointNetConfig;
+use boneage_nn::efficientnet::LiteVariant;
+use boneage_nn::keypoint_net::{KeypointNetConfig, soft_argmax};
 use boneage_nn::loss::{bce_minus_log_jaccard, bce_with_logits, mae, mse, soft_jaccard};
 use boneage_nn::unet::UNetConfig;
 
@@ -55,6 +58,73 @@ fn keypoint_net_gives_six_coordinates() {
         small.forward(Tensor::zeros([3, 1, 64, 48], &d)).dims(),
         [3, 6]
     );
+}
+
+/// The heat-map locator on EfficientNet-Lite0: six coordinates inside `[−1, 1]`,
+/// and the soft-argmax by hand — a sharp peak gives its cell's centre, flat maps the
+/// middle.
+#[test]
+fn heatmap_locator_gives_points_by_soft_argmax() {
+    let _rng = crate::rng_lock();
+    let d = device();
+    let net = KeypointNetConfig::new()
+        .with_height(64)
+        .with_width(64)
+        .with_backbone(Some(Backbone::Efficientnet(LiteVariant::Lite0)))
+        .init(&d);
+    assert!(net.is_heatmap());
+    let y = net.forward(Tensor::random(
+        [2, 1, 64, 64],
+        boneage_nn::burn::tensor::Distribution::Default,
+        &d,
+    ));
+    assert_eq!(y.dims(), [2, 6]);
+    for v in y.into_data().try_to_vec::<f32>().unwrap() {
+        assert!(v.abs() < 1.0, "{v}");
+    }
+    // Maps of 4 rows × 5 columns: point 0 peaks at row 1, column 3; point 1 is flat.
+    let mut logits = vec![0f32; 2 * 4 * 5];
+    logits[5 + 3] = 50.0;
+    let t = Tensor::<1>::from_floats(logits.as_slice(), &d).reshape([1, 2, 4, 5]);
+    let p = soft_argmax(t).into_data().try_to_vec::<f32>().unwrap();
+    let want = [3.5 / 5.0 * 2.0 - 1.0, 1.5 / 4.0 * 2.0 - 1.0, 0.0, 0.0];
+    for (a, b) in p.iter().zip(want) {
+        assert!((a - b).abs() < 1e-5, "{p:?} vs {want:?}");
+    }
+}
+
+/// The guided key points: the net's fingertip and thumb move onto a digit tip of the
+/// mask only when one lies close; the capitate stays the net's.
+#[test]
+fn guided_key_points_snap_to_close_digit_tips_only() {
+    use boneage_core::geometry::Point;
+    use boneage_core::hand_geometry::MaskGeometry;
+    use boneage_core::keypoints::KeyPoints;
+    use boneage_nn::pipeline::{SNAP, guided_keypoints};
+    let net = KeyPoints {
+        fingertip: Point::new(100.0, 10.0),
+        thumb: Point::new(180.0, 120.0),
+        capitate: Point::new(100.0, 210.0),
+    };
+    // Span 200: a tip 5 px from the net's fingertip snaps; the thumb's nearest tip is
+    // 40 px away (more than SNAP · 200) and does not.
+    const { assert!(5.0 < SNAP * 200.0 && 40.0 > SNAP * 200.0) };
+    let geometry = MaskGeometry {
+        keypoints: net,
+        palm_centre: Point::new(100.0, 150.0),
+        palm_radius: 40.0,
+        digits: 3,
+        tips: vec![
+            Point::new(60.0, 30.0),
+            Point::new(103.0, 14.0),
+            Point::new(180.0, 80.0),
+        ],
+    };
+    let k = guided_keypoints(&net, Some(&geometry));
+    assert_eq!(k.fingertip, Point::new(103.0, 14.0));
+    assert_eq!(k.thumb, net.thumb);
+    assert_eq!(k.capitate, net.capitate);
+    assert_eq!(guided_keypoints(&net, None), net);
 }
 
 #[test]
