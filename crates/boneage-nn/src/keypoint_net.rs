@@ -42,11 +42,11 @@ pub struct KeypointNetConfig {
     /// Dropout probability between the fully connected layers.
     #[config(default = 0.5)]
     pub dropout: f64,
-    /// Batch-norm momentum of the EfficientNet backbone during training (PyTorch's
-    /// convention: the weight of each batch).
-    #[config(default = 0.01)]
-    pub bn_momentum: f64,
 }
+
+/// Batch-norm momentum of the locator's EfficientNet backbone during training
+/// (PyTorch's convention: the weight of each batch), as for the bone-age nets.
+pub const LITE_BN_MOMENTUM: f64 = 0.01;
 
 /// The key-point network.
 #[derive(Module, Debug)]
@@ -80,7 +80,7 @@ impl KeypointNetConfig {
                 blocks: None,
                 fc: vec![],
                 out: None,
-                lite: Some(EfficientNetLite::new(v, self.bn_momentum, device)),
+                lite: Some(EfficientNetLite::new(v, LITE_BN_MOMENTUM, device)),
                 heat: Some(
                     Conv2dConfig::new([crate::efficientnet::FEATURES, 3], [1, 1]).init(device),
                 ),

@@ -43,7 +43,7 @@ pub(crate) fn manifest_for<C: serde::de::DeserializeOwned>(
     let config =
         serde_json::from_value(manifest.config.clone()).map_err(|e| WeightsError::Manifest {
             path: weights::manifest_path(weights_path),
-            detail: format!("not a {} config: {e}", net.describe()),
+            detail: format!("not {} config: {e}", net.describe()),
         })?;
     Ok((manifest, config))
 }

@@ -163,6 +163,20 @@ fn to_vec(t: Tensor<2>) -> Vec<f32> {
         .expect("f32 data")
 }
 
+/// A fresh network with the ImageNet weights at `path` loaded into its backbone, if
+/// given (the caller checked the file before training began).
+fn with_pretrained<M>(
+    net: M,
+    path: Option<&std::path::Path>,
+    load: impl FnOnce(M, &std::path::Path) -> Result<M, crate::weights::WeightsError>,
+) -> M {
+    match path {
+        Some(p) => load(net, p)
+            .unwrap_or_else(|e| panic!("pretrained weights checked before training: {e}")),
+        None => net,
+    }
+}
+
 /// The bone-age network as a task: MAE on ages scaled to `[−1, 1]` (for the
 /// classification head, on the softmax expectation, as the paper does).
 pub struct AgeTask {
@@ -198,13 +212,11 @@ impl Task for AgeTask {
         [self.config.height, self.config.width]
     }
     fn init(&self, device: &Device) -> AgeNet {
-        let net = self.config.init(device);
-        match &self.pretrained {
-            Some(p) => net
-                .load_pretrained(p)
-                .unwrap_or_else(|e| panic!("pretrained weights checked before training: {e}")),
-            None => net,
-        }
+        with_pretrained(
+            self.config.init(device),
+            self.pretrained.as_deref(),
+            AgeNet::load_pretrained,
+        )
     }
     fn pretrained(&self) -> Option<&std::path::Path> {
         self.pretrained.as_deref()
@@ -252,13 +264,11 @@ impl Task for KeypointTask {
         [self.config.height, self.config.width]
     }
     fn init(&self, device: &Device) -> KeypointNet {
-        let net = self.config.init(device);
-        match &self.pretrained {
-            Some(p) => net
-                .load_pretrained(p)
-                .unwrap_or_else(|e| panic!("pretrained weights checked before training: {e}")),
-            None => net,
-        }
+        with_pretrained(
+            self.config.init(device),
+            self.pretrained.as_deref(),
+            KeypointNet::load_pretrained,
+        )
     }
     fn pretrained(&self) -> Option<&std::path::Path> {
         self.pretrained.as_deref()
@@ -273,7 +283,7 @@ impl Task for KeypointTask {
         }
     }
     fn set_bn_momentum(&self, mut model: KeypointNet, momentum: Option<f64>) -> KeypointNet {
-        model.set_bn_momentum(momentum.unwrap_or(self.config.bn_momentum));
+        model.set_bn_momentum(momentum.unwrap_or(crate::keypoint_net::LITE_BN_MOMENTUM));
         model
     }
     fn metric_names(&self) -> &'static [&'static str] {

@@ -410,6 +410,21 @@ pub fn train_segment(
     Ok(out.finished)
 }
 
+/// Reads the ImageNet weights at `path` once into a fresh network (`load`), so that a
+/// wrong file is an error before any data is prepared.
+fn check_pretrained<M>(
+    path: &Path,
+    load: impl FnOnce() -> Result<M, boneage_nn::weights::WeightsError>,
+    progress: &dyn Progress,
+) -> Result<(), TrainingError> {
+    load().map_err(|e| TrainingError::Train(e.into()))?;
+    progress.note(&format!(
+        "backbone: EfficientNet-Lite0 from {}",
+        path.display()
+    ));
+    Ok(())
+}
+
 /// Which key-point network to train.
 #[derive(Clone, Debug, Default)]
 pub struct KeypointRecipe {
@@ -448,15 +463,7 @@ pub fn train_keypoints(
         config.width = w;
     }
     if let Some(p) = &recipe.pretrained {
-        // Read once here, so that a wrong file is an error before any data is prepared.
-        config
-            .init(device)
-            .load_pretrained(p)
-            .map_err(|e| TrainingError::Train(e.into()))?;
-        progress.note(&format!(
-            "backbone: EfficientNet-Lite0 from {}",
-            p.display()
-        ));
+        check_pretrained(p, || config.init(device).load_pretrained(p), progress)?;
     }
     let kp = read_csv(keypoints)?;
     let task = KeypointTask {
@@ -608,15 +615,7 @@ pub fn train_age(
         config.hidden = h.clone();
     }
     if let Some(p) = &recipe.pretrained {
-        // Read once here, so that a wrong file is an error before any data is prepared.
-        config
-            .init(device)
-            .load_pretrained(p)
-            .map_err(|e| TrainingError::Train(e.into()))?;
-        progress.note(&format!(
-            "backbone: EfficientNet-Lite0 from {}",
-            p.display()
-        ));
+        check_pretrained(p, || config.init(device).load_pretrained(p), progress)?;
     }
     let task = AgeTask {
         config,
