@@ -261,10 +261,6 @@ pub struct Pipeline {
     /// The check after registration (`hand_template.json` beside the weights), or
     /// none.
     pub template: Option<HandTemplate>,
-    /// How far apart (in the hand's length) the mask geometry's and the net's points
-    /// may lie ([`AGREEMENT_HEATMAP`] or [`AGREEMENT_VGG`], by the net; the thumb tip
-    /// is compared only with the heat-map locator).
-    pub agreement: f64,
 }
 
 /// Key points from a full-size mask's geometry, measured at a quarter of the size
@@ -362,11 +358,6 @@ impl Pipeline {
         Ok(Self {
             segmenter: Segmenter::load(&dir.join("unet.safetensors"), device)?,
             source: KeypointSource::MaskGeometry,
-            agreement: if locator.net.is_heatmap() {
-                AGREEMENT_HEATMAP
-            } else {
-                AGREEMENT_VGG
-            },
             locator,
             canvas,
             template: None,
@@ -539,8 +530,15 @@ impl Pipeline {
                 let g = geometry_keypoints(mask).ok_or_else(|| {
                     PreprocessError::Implausible("the mask shows no finger".into())
                 })?;
+                // The agreement limit by the net; the thumb tip compared only with the
+                // heat-map locator.
                 let heatmap = self.locator.net.is_heatmap();
-                if let Some(why) = disagreement(&g, &net, self.agreement, heatmap) {
+                let limit = if heatmap {
+                    AGREEMENT_HEATMAP
+                } else {
+                    AGREEMENT_VGG
+                };
+                if let Some(why) = disagreement(&g, &net, limit, heatmap) {
                     return Err(PreprocessError::Implausible(why));
                 }
                 g
