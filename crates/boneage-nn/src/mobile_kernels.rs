@@ -14,6 +14,25 @@ use rayon::prelude::*;
 
 use crate::kernels::SharedOut;
 
+/// Whether this CPU has AVX2 and FMA, for which the depthwise kernels have a
+/// second build (8 lanes instead of SSE's 4); checked once a call.
+fn wide_simd() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// One image plane of a depthwise convolution, as a kernel reads it: its input (or
+/// output gradient), its channel's k×k weights and the kernel's [`Depthwise::taps`].
+struct Plane<'a> {
+    x: &'a [f32],
+    w: &'a [f32],
+    taps: &'a [(std::ops::Range<usize>, usize)],
+}
+
 /// Sizes of a depthwise convolution: one k×k filter per channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Depthwise {
@@ -82,50 +101,126 @@ impl Depthwise {
     /// Output `[batch, channels, OH, OW]` of `x` `[batch, channels, H, W]` and
     /// weights `w` `[channels, 1, k, k]`.
     pub fn forward(&self, x: &[f32], w: &[f32]) -> Vec<f32> {
+        self.forward_on(x, w, wide_simd())
+    }
+
+    /// [`Depthwise::forward`] with the AVX2 build (`wide`, only where the CPU has it)
+    /// or the baseline one.
+    fn forward_on(&self, x: &[f32], w: &[f32], wide: bool) -> Vec<f32> {
         self.check(x.len(), w.len());
         let (oh, ow) = self.out();
-        let (hw, k, s, p) = (
-            self.height * self.width,
-            self.kernel,
-            self.stride,
-            self.pad(),
-        );
+        let (hw, k, s) = (self.height * self.width, self.kernel, self.stride);
         let mut y = vec![0.0f32; self.batch * self.channels * oh * ow];
-        y.par_chunks_mut(oh * ow).enumerate().for_each(|(i, out)| {
-            let c = i % self.channels;
-            let img = &x[i * hw..][..hw];
-            let wc = &w[c * k * k..][..k * k];
-            for oy in 0..oh {
-                let orow = &mut out[oy * ow..][..ow];
-                for ky in 0..k {
-                    let Some(iy) = self.row(oy, ky) else { continue };
-                    let irow = &img[iy * self.width..][..self.width];
-                    for kx in 0..k {
-                        let wv = wc[ky * k + kx];
-                        let r = self.columns(kx, ow);
-                        if r.is_empty() {
-                            continue;
-                        }
-                        if s == 1 {
-                            let off = r.start + kx - p;
-                            for (o, &v) in orow[r.clone()].iter_mut().zip(&irow[off..]) {
-                                *o += wv * v;
-                            }
-                        } else {
-                            for ox in r {
-                                orow[ox] += wv * irow[ox * s + kx - p];
-                            }
-                        }
+        let taps = self.taps();
+        y.par_chunks_mut(oh * ow).enumerate().for_each_init(
+            || vec![0.0f32; if s > 1 { s * self.phase_width() } else { 0 }],
+            |phases, (i, out)| {
+                let c = i % self.channels;
+                let plane = Plane {
+                    x: &x[i * hw..][..hw],
+                    w: &w[c * k * k..][..k * k],
+                    taps: &taps,
+                };
+                #[cfg(target_arch = "x86_64")]
+                if wide {
+                    // SAFETY: `wide_simd` found AVX2 and FMA on this CPU.
+                    return unsafe { self.forward_plane_avx2(&plane, out, phases) };
+                }
+                let _ = wide;
+                self.forward_plane(&plane, out, phases);
+            },
+        );
+        y
+    }
+
+    /// For each kernel column `kx`: the output columns it reaches and where the
+    /// first of them reads in a row as the kernels store it (see [`Depthwise::source`]).
+    fn taps(&self) -> Vec<(std::ops::Range<usize>, usize)> {
+        let (_, ow) = self.out();
+        (0..self.kernel)
+            .map(|kx| {
+                let r = self.columns(kx, ow);
+                let from = if r.is_empty() {
+                    0
+                } else {
+                    self.source(kx, r.start)
+                };
+                (r, from)
+            })
+            .collect()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn forward_plane_avx2(&self, plane: &Plane<'_>, out: &mut [f32], phases: &mut [f32]) {
+        self.forward_plane(plane, out, phases);
+    }
+
+    /// One output plane of [`Depthwise::forward`].
+    #[inline(always)]
+    fn forward_plane(&self, plane: &Plane<'_>, out: &mut [f32], phases: &mut [f32]) {
+        let (oh, ow) = self.out();
+        let k = self.kernel;
+        for oy in 0..oh {
+            let orow = &mut out[oy * ow..][..ow];
+            for ky in 0..k {
+                let Some(iy) = self.row(oy, ky) else { continue };
+                let irow = &plane.x[iy * self.width..][..self.width];
+                let src: &[f32] = if self.stride == 1 {
+                    irow
+                } else {
+                    self.split_phases(irow, phases);
+                    phases
+                };
+                for (kx, (r, from)) in plane.taps.iter().enumerate() {
+                    let wv = plane.w[ky * k + kx];
+                    for (o, &v) in orow[r.clone()].iter_mut().zip(&src[*from..]) {
+                        *o += wv * v;
                     }
                 }
             }
-        });
-        y
+        }
+    }
+
+    /// Width of one phase of a row split by the stride (see [`Depthwise::source`]).
+    fn phase_width(&self) -> usize {
+        self.width.div_ceil(self.stride)
+    }
+
+    /// Where input column `ox·s + kx − p` (for output column `ox0`, the first of a
+    /// run) lies in a row as the kernels read it: the row itself for stride 1, else
+    /// the row split into `s` phases of [`Depthwise::phase_width`] (phase `q` holds the
+    /// columns `j·s + q`), so that consecutive output columns read consecutive values
+    /// and the loops vectorise.
+    fn source(&self, kx: usize, ox0: usize) -> usize {
+        let (s, p) = (self.stride, self.pad());
+        if s == 1 {
+            return ox0 + kx - p;
+        }
+        // ox·s + kx − p = (ox + a)·s + q with 0 ≤ q < s.
+        let t = kx as isize - p as isize;
+        let (a, q) = (t.div_euclid(s as isize), t.rem_euclid(s as isize) as usize);
+        q * self.phase_width() + (ox0 as isize + a) as usize
+    }
+
+    /// `row` (one input row) split into its stride phases, into `phases`.
+    fn split_phases(&self, row: &[f32], phases: &mut [f32]) {
+        let (s, pw) = (self.stride, self.phase_width());
+        for (j, chunk) in row.chunks(s).enumerate() {
+            for (q, &v) in chunk.iter().enumerate() {
+                phases[q * pw + j] = v;
+            }
+        }
     }
 
     /// The input's gradient `[batch, channels, H, W]` from the weights and the
     /// output's gradient `dy` `[batch, channels, OH, OW]`.
     pub fn input_grad(&self, w: &[f32], dy: &[f32]) -> Vec<f32> {
+        self.input_grad_on(w, dy, wide_simd())
+    }
+
+    /// [`Depthwise::input_grad`] with the AVX2 build or the baseline one.
+    fn input_grad_on(&self, w: &[f32], dy: &[f32], wide: bool) -> Vec<f32> {
         let (oh, ow) = self.out();
         assert_eq!(
             dy.len(),
@@ -137,48 +232,91 @@ impl Depthwise {
             self.channels * self.kernel * self.kernel,
             "weight size"
         );
-        let (hw, k, s, p) = (
-            self.height * self.width,
-            self.kernel,
-            self.stride,
-            self.pad(),
-        );
+        let (hw, k, s) = (self.height * self.width, self.kernel, self.stride);
         let mut dx = vec![0.0f32; self.batch * self.channels * hw];
-        dx.par_chunks_mut(hw).enumerate().for_each(|(i, plane)| {
-            let c = i % self.channels;
-            let g = &dy[i * oh * ow..][..oh * ow];
-            let wc = &w[c * k * k..][..k * k];
-            for oy in 0..oh {
-                let grow = &g[oy * ow..][..ow];
-                for ky in 0..k {
-                    let Some(iy) = self.row(oy, ky) else { continue };
-                    let irow = &mut plane[iy * self.width..][..self.width];
-                    for kx in 0..k {
-                        let wv = wc[ky * k + kx];
-                        let r = self.columns(kx, ow);
-                        if r.is_empty() {
-                            continue;
-                        }
-                        if s == 1 {
-                            let off = r.start + kx - p;
-                            for (o, &v) in irow[off..].iter_mut().zip(&grow[r.clone()]) {
-                                *o += wv * v;
-                            }
-                        } else {
-                            for ox in r {
-                                irow[ox * s + kx - p] += wv * grow[ox];
-                            }
-                        }
+        let taps = self.taps();
+        dx.par_chunks_mut(hw).enumerate().for_each_init(
+            // For stride > 1 the plane's rows are accumulated split into phases
+            // (see `source`), then put back in order.
+            || {
+                vec![
+                    0.0f32;
+                    if s > 1 {
+                        self.height * s * self.phase_width()
+                    } else {
+                        0
+                    }
+                ]
+            },
+            |acc, (i, dx_plane)| {
+                let c = i % self.channels;
+                let plane = Plane {
+                    x: &dy[i * oh * ow..][..oh * ow],
+                    w: &w[c * k * k..][..k * k],
+                    taps: &taps,
+                };
+                #[cfg(target_arch = "x86_64")]
+                if wide {
+                    // SAFETY: `wide_simd` found AVX2 and FMA on this CPU.
+                    return unsafe { self.input_grad_plane_avx2(&plane, dx_plane, acc) };
+                }
+                let _ = wide;
+                self.input_grad_plane(&plane, dx_plane, acc);
+            },
+        );
+        dx
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn input_grad_plane_avx2(&self, plane: &Plane<'_>, dx: &mut [f32], acc: &mut [f32]) {
+        self.input_grad_plane(plane, dx, acc);
+    }
+
+    /// One input plane of [`Depthwise::input_grad`] (`plane.x` is the output's
+    /// gradient).
+    #[inline(always)]
+    fn input_grad_plane(&self, plane: &Plane<'_>, dx: &mut [f32], acc: &mut [f32]) {
+        let (oh, ow) = self.out();
+        let (k, s, pw) = (self.kernel, self.stride, self.phase_width());
+        acc.fill(0.0);
+        for oy in 0..oh {
+            let grow = &plane.x[oy * ow..][..ow];
+            for ky in 0..k {
+                let Some(iy) = self.row(oy, ky) else { continue };
+                let dst = if s == 1 {
+                    &mut dx[iy * self.width..][..self.width]
+                } else {
+                    &mut acc[iy * s * pw..][..s * pw]
+                };
+                for (kx, (r, to)) in plane.taps.iter().enumerate() {
+                    let wv = plane.w[ky * k + kx];
+                    for (o, &v) in dst[*to..].iter_mut().zip(&grow[r.clone()]) {
+                        *o += wv * v;
                     }
                 }
             }
-        });
-        dx
+        }
+        if s > 1 {
+            for (iy, row) in dx.chunks_mut(self.width).enumerate() {
+                let phases = &acc[iy * s * pw..][..s * pw];
+                for (j, chunk) in row.chunks_mut(s).enumerate() {
+                    for (q, v) in chunk.iter_mut().enumerate() {
+                        *v = phases[q * pw + j];
+                    }
+                }
+            }
+        }
     }
 
     /// The weights' gradient `[channels, 1, k, k]` from the input and the output's
     /// gradient.
     pub fn weight_grad(&self, x: &[f32], dy: &[f32]) -> Vec<f32> {
+        self.weight_grad_on(x, dy, wide_simd())
+    }
+
+    /// [`Depthwise::weight_grad`] with the AVX2 build or the baseline one.
+    fn weight_grad_on(&self, x: &[f32], dy: &[f32], wide: bool) -> Vec<f32> {
         let (oh, ow) = self.out();
         self.check(x.len(), self.channels * self.kernel * self.kernel);
         assert_eq!(
@@ -186,53 +324,96 @@ impl Depthwise {
             self.batch * self.channels * oh * ow,
             "gradient size"
         );
-        let (hw, k, s, p) = (
-            self.height * self.width,
-            self.kernel,
-            self.stride,
-            self.pad(),
-        );
+        let (k, s) = (self.kernel, self.stride);
         let mut dw = vec![0.0f32; self.channels * k * k];
+        let taps = self.taps();
         dw.par_chunks_mut(k * k).enumerate().for_each(|(c, out)| {
-            let mut acc = vec![0.0f64; k * k];
-            for b in 0..self.batch {
-                let i = b * self.channels + c;
-                let img = &x[i * hw..][..hw];
-                let g = &dy[i * oh * ow..][..oh * ow];
-                for ky in 0..k {
-                    for kx in 0..k {
-                        let r = self.columns(kx, ow);
-                        if r.is_empty() {
-                            continue;
-                        }
-                        let mut sum = 0.0f32;
-                        for oy in 0..oh {
-                            let Some(iy) = self.row(oy, ky) else { continue };
-                            let irow = &img[iy * self.width..][..self.width];
-                            let grow = &g[oy * ow..][..ow];
-                            if s == 1 {
-                                let off = r.start + kx - p;
-                                sum += dot(&grow[r.clone()], &irow[off..off + r.len()]);
-                            } else {
-                                for ox in r.clone() {
-                                    sum += grow[ox] * irow[ox * s + kx - p];
-                                }
-                            }
-                        }
-                        acc[ky * k + kx] += f64::from(sum);
-                    }
+            // For stride > 1 each image's rows split into phases (see `source`).
+            let mut phased = vec![
+                0.0f32;
+                if s > 1 {
+                    self.height * s * self.phase_width()
+                } else {
+                    0
                 }
+            ];
+            #[cfg(target_arch = "x86_64")]
+            if wide {
+                // SAFETY: `wide_simd` found AVX2 and FMA on this CPU.
+                return unsafe { self.weight_grad_channel_avx2(c, x, dy, &taps, out, &mut phased) };
             }
-            for (o, a) in out.iter_mut().zip(acc) {
-                *o = a as f32;
-            }
+            let _ = wide;
+            self.weight_grad_channel(c, x, dy, &taps, out, &mut phased);
         });
         dw
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn weight_grad_channel_avx2(
+        &self,
+        c: usize,
+        x: &[f32],
+        dy: &[f32],
+        taps: &[(std::ops::Range<usize>, usize)],
+        out: &mut [f32],
+        phased: &mut [f32],
+    ) {
+        self.weight_grad_channel(c, x, dy, taps, out, phased);
+    }
+
+    /// Channel `c`'s k×k weight gradient of [`Depthwise::weight_grad`], summed over
+    /// the batch (in f64 across images).
+    #[inline(always)]
+    fn weight_grad_channel(
+        &self,
+        c: usize,
+        x: &[f32],
+        dy: &[f32],
+        taps: &[(std::ops::Range<usize>, usize)],
+        out: &mut [f32],
+        phased: &mut [f32],
+    ) {
+        let (oh, ow) = self.out();
+        let (hw, k, s) = (self.height * self.width, self.kernel, self.stride);
+        let mut acc = vec![0.0f64; k * k];
+        for b in 0..self.batch {
+            let i = b * self.channels + c;
+            let mut img = &x[i * hw..][..hw];
+            let row_len = if s == 1 {
+                self.width
+            } else {
+                let len = s * self.phase_width();
+                for (row, to) in img.chunks(self.width).zip(phased.chunks_mut(len)) {
+                    self.split_phases(row, to);
+                }
+                img = phased;
+                len
+            };
+            let g = &dy[i * oh * ow..][..oh * ow];
+            for ky in 0..k {
+                for (kx, (r, from)) in taps.iter().enumerate() {
+                    if r.is_empty() {
+                        continue;
+                    }
+                    let mut sum = 0.0f32;
+                    for oy in 0..oh {
+                        let Some(iy) = self.row(oy, ky) else { continue };
+                        let irow = &img[iy * row_len..][..row_len];
+                        sum += dot(&g[oy * ow..][r.clone()], &irow[*from..][..r.len()]);
+                    }
+                    acc[ky * k + kx] += f64::from(sum);
+                }
+            }
+        }
+        for (o, a) in out.iter_mut().zip(acc) {
+            *o = a as f32;
+        }
     }
 }
 
 /// Dot product in eight f32 lanes (vectorised).
-#[inline]
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let n = a.len().min(b.len()) / 8 * 8;
@@ -470,6 +651,10 @@ mod tests {
             (5, 1, 2, 1),
             (5, 2, 1, 1),
             (5, 2, 3, 2),
+            // rows long enough for the 8-lane loops and their remainders
+            (3, 1, 5, 37),
+            (5, 2, 6, 41),
+            (3, 2, 4, 40),
         ] {
             let d = Depthwise {
                 batch: 2,
@@ -484,9 +669,12 @@ mod tests {
             let wt = values(3 * k * k, 2);
             let dy = values(2 * 3 * oh * ow, 3);
             let [y, dx, dw] = depthwise_direct(&d, &x, &wt, &dy);
-            close(&d.forward(&x, &wt), &y);
-            close(&d.input_grad(&wt, &dy), &dx);
-            close(&d.weight_grad(&x, &dy), &dw);
+            // The baseline build, and the AVX2 one where this CPU has it.
+            for wide in [false, wide_simd()] {
+                close(&d.forward_on(&x, &wt, wide), &y);
+                close(&d.input_grad_on(&wt, &dy, wide), &dx);
+                close(&d.weight_grad_on(&x, &dy, wide), &dw);
+            }
         }
     }
 

@@ -162,18 +162,25 @@ pub fn load<M: Module>(
         detail,
     };
     let bytes = std::fs::read(weights).map_err(io(weights))?;
-    // Half-precision files (see [`to_f16`]) are widened to f32 in memory: the
-    // networks compute in f32.
-    let bytes = match convert_floats(&bytes, Precision::F32).map_err(tensors)? {
-        Some(wide) => wide,
-        None => bytes,
+    let result = match tensors_of(&bytes).map_err(tensors)? {
+        // The usual case, read in one pass: burn's safetensors store parses the
+        // header again for every tensor it hands out (0.1 s for an EfficientNet).
+        Some(found) => model.apply(found, None, None, false),
+        None => {
+            // Half-precision files (see [`to_f16`]) are widened to f32 in memory:
+            // the networks compute in f32.
+            let bytes = match convert_floats(&bytes, Precision::F32).map_err(tensors)? {
+                Some(wide) => wide,
+                None => bytes,
+            };
+            let mut store = SafetensorsStore::from_bytes(Some(bytes))
+                .validate(true)
+                .allow_partial(false);
+            model
+                .load_from(&mut store)
+                .map_err(|e| tensors(format!("cannot read the tensors: {e}")))?
+        }
     };
-    let mut store = SafetensorsStore::from_bytes(Some(bytes))
-        .validate(true)
-        .allow_partial(false);
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| tensors(format!("cannot read the tensors: {e}")))?;
     let problems = misfits(&result);
     if !problems.is_empty() {
         return Err(tensors(format!(
@@ -201,20 +208,69 @@ pub enum Precision {
     F16,
 }
 
-/// Rewrites a safetensors buffer with every F32/F16 tensor in `to` precision; `None`
-/// when there is nothing to convert. Other dtypes and the metadata are kept.
-pub fn convert_floats(bytes: &[u8], to: Precision) -> Result<Option<Vec<u8>>, String> {
+/// A safetensors buffer's header (JSON object: name → dtype, shape, data offsets;
+/// `__metadata__`) and its data section.
+fn split_safetensors(
+    bytes: &[u8],
+) -> Result<(serde_json::Map<String, serde_json::Value>, &[u8]), String> {
     let bad = |d: &str| format!("not a safetensors file: {d}");
     let n = bytes
         .get(..8)
         .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
         .ok_or_else(|| bad("shorter than its header length"))?;
     let header = bytes
-        .get(8..8 + n)
+        .get(8..8usize.saturating_add(n))
         .ok_or_else(|| bad("header runs past the end"))?;
     let header: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(header).map_err(|e| bad(&format!("header is not JSON: {e}")))?;
-    let data = &bytes[8 + n..];
+    Ok((header, &bytes[8 + n..]))
+}
+
+/// Every tensor of a safetensors buffer as f32 (F16 widened), or `None` when some
+/// tensor has another dtype (burn's store reads those).
+fn tensors_of(bytes: &[u8]) -> Result<Option<Vec<burn::store::burn_pack::Tensor>>, String> {
+    let (header, data) = split_safetensors(bytes)?;
+    let mut out = Vec::with_capacity(header.len());
+    for (name, v) in header.iter().filter(|(k, _)| *k != "__metadata__") {
+        let bad = |d: &str| format!("not a safetensors file: tensor {name} {d}");
+        let width = match v["dtype"].as_str() {
+            Some("F32") => 4,
+            Some("F16") => 2,
+            _ => return Ok(None),
+        };
+        let shape: Vec<usize> = v["shape"]
+            .as_array()
+            .and_then(|a| a.iter().map(|d| d.as_u64().map(|d| d as usize)).collect())
+            .ok_or_else(|| bad("has no shape"))?;
+        let offsets = v["data_offsets"].as_array();
+        let at = |i: usize| offsets.and_then(|o| o.get(i)).and_then(|x| x.as_u64());
+        let (Some(start), Some(end)) = (at(0), at(1)) else {
+            return Err(bad("has no data offsets"));
+        };
+        let raw = data
+            .get(start as usize..end as usize)
+            .filter(|r| r.len() == shape.iter().product::<usize>() * width)
+            .ok_or_else(|| bad("lies outside the file or does not match its shape"))?;
+        let values: Vec<f32> = if width == 4 {
+            raw.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        } else {
+            raw.chunks_exact(2)
+                .map(|c| half::f16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32())
+                .collect()
+        };
+        let data = burn::tensor::TensorData::new(values, shape);
+        out.push(burn::store::bridge::from_data(data, name.clone(), None));
+    }
+    Ok(Some(out))
+}
+
+/// Rewrites a safetensors buffer with every F32/F16 tensor in `to` precision; `None`
+/// when there is nothing to convert. Other dtypes and the metadata are kept.
+pub fn convert_floats(bytes: &[u8], to: Precision) -> Result<Option<Vec<u8>>, String> {
+    let (header, data) = split_safetensors(bytes)?;
+    let bad = |d: &str| format!("not a safetensors file: {d}");
     let (from, to_name) = match to {
         Precision::F32 => ("F16", "F32"),
         Precision::F16 => ("F32", "F16"),
