@@ -14,7 +14,9 @@
 # RECIPE: lite0-A-reg (default: EfficientNet-Lite0 from ImageNet weights, region A at
 # 256×192, regression, mixed sex), lite0-B-reg (the same on region B, the carpals, at
 # 192×192: about the crop's own resolution), lite0-C-reg (region C, metacarpals and
-# proximal phalanges, at 160×352), or vgg-A-reg (the paper recipe's VGG for region A).
+# proximal phalanges, at 160×352), lite0-[ABC]-cls (the same with the 240-way
+# classification head, whose softmax expectation is the age), or vgg-A-reg (the paper
+# recipe's VGG for region A).
 # EPOCHS (default 8) sets the schedule; FOLDS (default "1 2 3 4 5") which folds run;
 # BONEAGE the binary; PRETRAINED the ImageNet weights
 # (default pretrained/efficientnet-lite0.safetensors, see scripts/import_efficientnet.py).
@@ -31,15 +33,16 @@ cd "$(dirname "$0")/.."
 pretrained=${PRETRAINED:-pretrained/efficientnet-lite0.safetensors}
 
 case $recipe in
-  lite0-[ABC]-reg)
+  lite0-[ABC]-reg|lite0-[ABC]-cls)
     region=${recipe:6:1}
+    head=regression; [[ $recipe == *-cls ]] && head=classification
     input=(); [[ $region == B ]] && input=(--input 192x192); [[ $region == C ]] && input=(--input 160x352)
-    args=(--region "$region" "${input[@]}" --head regression --sex mixed --backbone lite0
+    args=(--region "$region" "${input[@]}" --head "$head" --sex mixed --backbone lite0
           --pretrained "$pretrained" --batch 16 --lr 5e-4 --lr-end 1e-5 --adam-eps 1e-8) ;;
   vgg-A-reg)
     args=(--region A --head regression --sex mixed --input 128x96
           --widths 16,32,48,64,80,96 --hidden 128,128) ;;
-  *) echo "unknown recipe $recipe: lite0-A-reg, lite0-B-reg, lite0-C-reg or vgg-A-reg" >&2; exit 2 ;;
+  *) echo "unknown recipe $recipe: lite0-[ABC]-reg, lite0-[ABC]-cls or vgg-A-reg" >&2; exit 2 ;;
 esac
 
 for k in ${FOLDS:-1 2 3 4 5}; do
