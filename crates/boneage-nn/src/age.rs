@@ -185,12 +185,7 @@ impl AgeNet {
     /// [`EfficientNetLite::load_pretrained`]); the fully connected layers keep their
     /// initialisation. An error for a VGG network.
     pub fn load_pretrained(mut self, path: &std::path::Path) -> Result<Self, WeightsError> {
-        let lite = self.lite.take().ok_or_else(|| WeightsError::Tensors {
-            path: path.to_path_buf(),
-            detail: "pretrained weights are for an EfficientNet-Lite backbone; this network is VGG"
-                .into(),
-        })?;
-        self.lite = Some(lite.load_pretrained(path)?);
+        EfficientNetLite::load_into(&mut self.lite, path, "this network")?;
         Ok(self)
     }
 

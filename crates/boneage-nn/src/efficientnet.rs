@@ -264,4 +264,21 @@ impl EfficientNetLite {
         }
         Ok(self)
     }
+
+    /// [`EfficientNetLite::load_pretrained`] into the backbone a network holds in
+    /// `slot`; an error naming `network` when it has none (a VGG network).
+    pub fn load_into(
+        slot: &mut Option<EfficientNetLite>,
+        path: &Path,
+        network: &str,
+    ) -> Result<(), WeightsError> {
+        let lite = slot.take().ok_or_else(|| WeightsError::Tensors {
+            path: path.to_path_buf(),
+            detail: format!(
+                "pretrained weights are for an EfficientNet-Lite backbone; {network} is VGG"
+            ),
+        })?;
+        *slot = Some(lite.load_pretrained(path)?);
+        Ok(())
+    }
 }

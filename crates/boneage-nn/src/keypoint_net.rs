@@ -150,12 +150,7 @@ impl KeypointNet {
     /// [`EfficientNetLite::load_pretrained`]); the heat-map convolution keeps its
     /// initialisation. An error for the VGG regressor.
     pub fn load_pretrained(mut self, path: &std::path::Path) -> Result<Self, WeightsError> {
-        let lite = self.lite.take().ok_or_else(|| WeightsError::Tensors {
-            path: path.to_path_buf(),
-            detail: "pretrained weights are for an EfficientNet-Lite backbone; this key-point net is VGG"
-                .into(),
-        })?;
-        self.lite = Some(lite.load_pretrained(path)?);
+        EfficientNetLite::load_into(&mut self.lite, path, "this key-point net")?;
         Ok(self)
     }
 }
