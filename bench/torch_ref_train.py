@@ -136,6 +136,65 @@ def tensor(batch):
     return torch.from_numpy(batch.astype(np.float32) / 127.5 - 1.0).unsqueeze(1)
 
 
+# boneage's names for the VGG age net's tensors (VggStack blocks `first`/`second`,
+# batch norm gamma/beta, linear weights stored [in, out]) and PyTorch's.
+def boneage_names(model):
+    names = {}
+    for i, _ in enumerate(model.blocks):
+        for j, half in ((0, "first"), (3, "second")):
+            names[f"blocks.{i}.{j}.weight"] = f"blocks.blocks.{i}.{half}.conv.weight"
+            for ours, theirs in (("gamma", "weight"), ("beta", "bias"), ("running_mean", "running_mean"), ("running_var", "running_var")):
+                names[f"blocks.{i}.{j + 1}.{theirs}"] = f"blocks.blocks.{i}.{half}.norm.{ours}"
+    for k, _ in enumerate(model.fc):
+        names[f"fc.{k}.weight"], names[f"fc.{k}.bias"] = f"fc.{k}.weight", f"fc.{k}.bias"
+    names["out.weight"], names["out.bias"] = "out.weight", "out.bias"
+    return names
+
+
+def to_boneage(model):
+    out = {}
+    for theirs, ours in boneage_names(model).items():
+        t = model.state_dict()[theirs].detach().float()
+        out[ours] = t.t().contiguous() if t.dim() == 2 else t
+    return out
+
+
+def from_boneage(tensors, model):
+    state = model.state_dict()
+    for theirs, ours in boneage_names(model).items():
+        t = tensors[ours]
+        state[theirs] = t.t().contiguous() if t.dim() == 2 else t
+    return state
+
+
+def write_safetensors(path, tensors):
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        b = t.numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(len(h).to_bytes(8, "little") + h + b"".join(blobs))
+
+
+def read_safetensors(path):
+    data = open(path, "rb").read()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + n])
+    out = {}
+    for name, v in header.items():
+        if name == "__metadata__":
+            continue
+        assert v["dtype"] == "F32", f"{path}: {name} is {v['dtype']}"
+        s, e = v["data_offsets"]
+        arr = np.frombuffer(data[8 + n + s : 8 + n + e], dtype="<f4").reshape(v["shape"])
+        out[name] = torch.from_numpy(arr.copy())
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("crops")
@@ -155,6 +214,8 @@ def main():
     p.add_argument("--lr-end", type=float, default=1e-5)
     p.add_argument("--adam-eps", type=float, default=1e-8)
     p.add_argument("--out")
+    p.add_argument("--save-init", help="vgg: write the initial weights as boneage safetensors (names and layouts of crates/boneage-nn), for `boneage train age --init`")
+    p.add_argument("--load-init", help="vgg: start from boneage safetensors weights (a run's model.safetensors) instead of PyTorch's initialisation")
     a = p.parse_args()
     h, w = (int(v) for v in a.input.lower().split("x"))
     torch.manual_seed(a.seed)
@@ -181,6 +242,10 @@ def main():
         model = Lite0Age(a.pretrained)
     else:
         model = AgeNet(1 if a.head == "regression" else 240, widths, hidden)
+    if a.save_init:
+        write_safetensors(a.save_init, to_boneage(model))
+    if a.load_init:
+        model.load_state_dict(from_boneage(read_safetensors(a.load_init), model))
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, eps=a.adam_eps)
     steps_per_epoch = math.ceil(len(train_ids) / a.batch)
     total = steps_per_epoch * a.epochs

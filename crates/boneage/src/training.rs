@@ -240,6 +240,18 @@ pub mod augment {
         zoom_out: 0.0,
         photometric: false,
     };
+    /// Masks on films unlike the development set (`train segment --wild`): the
+    /// stress suite's turns, shrinking onto a grey or noisy background, markers,
+    /// exposure and inverted polarity, as for [`KEYPOINTS_WILD`]; the mask moves with
+    /// the hand and stays empty on the border and the marker.
+    pub const SEGMENT_WILD: Augment = Augment {
+        zoom: 0.1,
+        rotation_deg: 180.0,
+        shift: 0.05,
+        flip: true,
+        zoom_out: 0.3,
+        photometric: true,
+    };
     /// Key points: flips keep key-point labels true (each point moves with the
     /// image) and teach the net mirrored films; rotations up to 30° cover tilted
     /// hands.
@@ -378,10 +390,12 @@ pub fn run_task<T: Task>(
     Ok(fit(task, &run, device, observer)?)
 }
 
-/// The U-Net on the masks in `masks` (`<id>.mask.png` or `<id>.png`).
+/// The U-Net on the masks in `masks` (`<id>.mask.png` or `<id>.png`), with
+/// [`augment::SEGMENT`], or [`augment::SEGMENT_WILD`] when `wild`.
 pub fn train_segment(
     spec: &TrainSpec,
     masks: &Path,
+    wild: bool,
     device: &Device,
     progress: &dyn Progress,
     observer: &mut dyn Observer,
@@ -402,7 +416,11 @@ pub fn train_segment(
         spec,
         &data,
         ex,
-        augment::SEGMENT,
+        if wild {
+            augment::SEGMENT_WILD
+        } else {
+            augment::SEGMENT
+        },
         labels,
         device,
         observer,

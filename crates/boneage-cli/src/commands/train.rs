@@ -30,6 +30,11 @@ enum Net {
         /// Folder of hand masks `<id>.mask.png` or `<id>.png` (default: DATA/masks).
         #[arg(long)]
         masks: Option<PathBuf>,
+        /// Train for films unlike the development set: any turn, mirrored, shrunk
+        /// onto a grey or noisy background, markers, exposure changes and inverted
+        /// polarity (the stress suite's transforms), instead of small moves only.
+        #[arg(long)]
+        wild: bool,
     },
     /// The key-point regressor (needs a key-point CSV).
     Keypoints {
@@ -270,10 +275,14 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         loss: f64::NAN,
     };
     let (spec, finished) = match args.net {
-        Net::Segment { common, masks } => {
+        Net::Segment {
+            common,
+            masks,
+            wild,
+        } => {
             let spec = common.spec();
             let masks = masks.unwrap_or_else(|| spec.data.join("masks"));
-            let done = train_segment(&spec, &masks, &d, &progress, &mut bars)?;
+            let done = train_segment(&spec, &masks, wild, &d, &progress, &mut bars)?;
             (spec, done)
         }
         Net::Keypoints {

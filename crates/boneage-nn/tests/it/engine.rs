@@ -376,6 +376,73 @@ fn wild_augmentation_keeps_key_points_in_view() {
     assert!(small >= 5, "hardly ever shrunk: {small} of 40");
 }
 
+/// The wild augmentation moves a mask with its hand (`train segment --wild`): inside
+/// the warped mask the film shows the hand's uniform block, not its border.
+#[test]
+fn wild_augmentation_moves_masks_with_the_hand() {
+    let _rng = crate::rng_lock();
+    let (w, h) = (40usize, 50usize);
+    let mut pixels = vec![30u8; w * h];
+    let mut mask = vec![0u8; w * h];
+    for y in 8..42 {
+        for x in 8..32 {
+            pixels[y * w + x] = 200;
+            mask[y * w + x] = 1;
+        }
+    }
+    let set = Examples {
+        height: h,
+        width: w,
+        items: vec![Example {
+            id: "film".into(),
+            male: false,
+            pixels,
+            target: Target::Mask(mask.clone()),
+        }],
+    };
+    let aug = Augment {
+        zoom: 0.1,
+        rotation_deg: 180.0,
+        shift: 0.05,
+        flip: true,
+        zoom_out: 0.3,
+        photometric: true,
+    };
+    let plain = mask.iter().filter(|&&v| v == 1).count() as f32;
+    let (mut uniform, mut shrunk) = (0, 0);
+    for seed in 0..40u64 {
+        let b = set.batch(&[0], &aug, &[seed]);
+        let m = |x: usize, y: usize| b.targets[y * w + x] > 0.5;
+        let area = b.targets.iter().filter(|&&v| v > 0.5).count() as f32;
+        assert!(
+            area > 0.0 && area <= plain * 1.25,
+            "seed {seed}: mask area {area}"
+        );
+        shrunk += (area < 0.6 * plain) as usize;
+        // The image under the mask's interior (away from its edge, where the image
+        // is interpolated and the mask is not) is one grey level, up to noise.
+        let inside: Vec<f32> = (1..h - 1)
+            .flat_map(|y| (1..w - 1).map(move |x| (x, y)))
+            .filter(|&(x, y)| m(x, y) && m(x - 1, y) && m(x + 1, y) && m(x, y - 1) && m(x, y + 1))
+            .map(|(x, y)| b.images[y * w + x])
+            .collect();
+        if inside.len() < 4 {
+            continue;
+        }
+        let mean = inside.iter().sum::<f32>() / inside.len() as f32;
+        let sd =
+            (inside.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / inside.len() as f32).sqrt();
+        uniform += (sd < 0.15) as usize;
+    }
+    // A marker may fall on the hand now and then; a mask that did not follow the
+    // hand would straddle its edge nearly always.
+    assert!(
+        uniform >= 28,
+        "the mask left the hand: uniform in {uniform} of 40"
+    );
+    assert!(shrunk >= 5, "hardly ever shrunk: {shrunk} of 40");
+}
+
 #[test]
 fn example_cache_round_trips_and_refuses_another_source() {
     let _rng = crate::rng_lock();
