@@ -240,18 +240,6 @@ pub mod augment {
         zoom_out: 0.0,
         photometric: false,
     };
-    /// Masks on films unlike the development set (`train segment --wild`): the
-    /// stress suite's turns, shrinking onto a grey or noisy background, markers,
-    /// exposure and inverted polarity, as for [`KEYPOINTS_WILD`]; the mask moves with
-    /// the hand and stays empty on the border and the marker.
-    pub const SEGMENT_WILD: Augment = Augment {
-        zoom: 0.1,
-        rotation_deg: 180.0,
-        shift: 0.05,
-        flip: true,
-        zoom_out: 0.3,
-        photometric: true,
-    };
     /// Key points: flips keep key-point labels true (each point moves with the
     /// image) and teach the net mirrored films; rotations up to 30° cover tilted
     /// hands.
@@ -275,6 +263,10 @@ pub mod augment {
         zoom_out: 0.3,
         photometric: true,
     };
+    /// Masks on films unlike the development set (`train segment --wild`): the same
+    /// transforms as [`KEYPOINTS_WILD`]; the mask moves with the hand and stays empty
+    /// on the uncovered border and under a marker.
+    pub const SEGMENT_WILD: Augment = KEYPOINTS_WILD;
     /// Bone age on registered regions: small moves only, never mirrored.
     pub const AGE: Augment = Augment {
         zoom: 0.08,
