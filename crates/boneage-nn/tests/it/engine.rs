@@ -314,6 +314,19 @@ fn augmentation_moves_targets_with_the_image() {
     assert_eq!(plain.targets, point.to_vec());
 }
 
+/// The wild augmentation of the key-point locator and `train segment --wild`
+/// (`boneage::training::augment::KEYPOINTS_WILD`, which this crate's tests cannot see).
+fn wild() -> Augment {
+    Augment {
+        zoom: 0.1,
+        rotation_deg: 180.0,
+        shift: 0.05,
+        flip: true,
+        zoom_out: 0.3,
+        photometric: true,
+    }
+}
+
 /// The key-point locator's augmentation (any turn, shrinking, film-like pixels)
 /// keeps every key point in view, fills the uncovered border instead of leaving it
 /// black, and shrinks the image at least sometimes.
@@ -340,14 +353,7 @@ fn wild_augmentation_keeps_key_points_in_view() {
             target: Target::Keypoints(points),
         }],
     };
-    let aug = Augment {
-        zoom: 0.1,
-        rotation_deg: 180.0,
-        shift: 0.05,
-        flip: true,
-        zoom_out: 0.3,
-        photometric: true,
-    };
+    let aug = wild();
     let (mut grey_corner, mut small) = (0, 0);
     for seed in 0..40u64 {
         let b = set.batch(&[0], &aug, &[seed]);
@@ -400,14 +406,7 @@ fn wild_augmentation_moves_masks_with_the_hand() {
             target: Target::Mask(mask.clone()),
         }],
     };
-    let aug = Augment {
-        zoom: 0.1,
-        rotation_deg: 180.0,
-        shift: 0.05,
-        flip: true,
-        zoom_out: 0.3,
-        photometric: true,
-    };
+    let aug = wild();
     let plain = mask.iter().filter(|&&v| v == 1).count() as f32;
     let (mut uniform, mut shrunk) = (0, 0);
     for seed in 0..40u64 {
