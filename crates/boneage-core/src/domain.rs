@@ -309,6 +309,26 @@ impl fmt::Display for ModelKey {
     }
 }
 
+impl FromStr for ModelKey {
+    type Err = String;
+
+    /// The spelling [`ModelKey`]'s `Display` writes: `A-reg-mixed`, `C-cls-F`, ….
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("model {s:?}: expected REGION-HEAD-COHORT, e.g. A-reg-mixed");
+        let mut parts = s.split('-');
+        let (Some(region), Some(head), Some(cohort), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        Ok(ModelKey {
+            region: region.parse()?,
+            head: head.parse()?,
+            cohort: cohort.parse()?,
+        })
+    }
+}
+
 /// The network a weights file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -386,6 +406,10 @@ mod tests {
             cohort: Cohort::Female,
         };
         assert_eq!(key.to_string(), "B-cls-F");
+        assert_eq!("B-cls-F".parse::<ModelKey>(), Ok(key));
+        for bad in ["B-cls", "B-cls-F-x", "true_months", "D-reg-mixed"] {
+            assert!(bad.parse::<ModelKey>().is_err(), "{bad}");
+        }
     }
 
     #[test]

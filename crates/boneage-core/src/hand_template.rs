@@ -120,14 +120,14 @@ pub enum WrongFit {
 
 impl WrongFit {
     /// A short stable name for tables and counts: `looks mirrored`, `leans`, `too
-    /// small`, `too large` or `not a hand's shape (low agreement)`.
+    /// small`, `too large` or `not hand-shaped` (low agreement).
     pub fn kind(&self) -> &'static str {
         match self {
             WrongFit::Mirrored => "looks mirrored",
             WrongFit::Leans { .. } => "leans",
             WrongFit::Scale { scale } if *scale < 1.0 => "too small",
             WrongFit::Scale { .. } => "too large",
-            WrongFit::Shape { .. } => "not a hand's shape (low agreement)",
+            WrongFit::Shape { .. } => "not hand-shaped",
         }
     }
 }

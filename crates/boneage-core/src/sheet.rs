@@ -10,7 +10,7 @@ use crate::font;
 use crate::image::GrayImage;
 use crate::ops::resize_area;
 
-/// One tile: an image and up to two lines of caption.
+/// One tile: an image and its caption lines.
 #[derive(Clone, Debug)]
 pub struct Tile {
     /// The picture (any size; it is fitted into the tile keeping its aspect ratio).

@@ -149,6 +149,9 @@ pub enum PreprocessError {
     /// The key points do not make a plausible hand.
     #[error("implausible key points: {0}")]
     Implausible(String),
+    /// The mask's geometry and the key-point net disagree.
+    #[error("implausible key points: {0}")]
+    Disagree(Disagreement),
     /// The registered hand does not sit where registered hands sit
     /// ([`boneage_core::hand_template`]).
     #[error("wrong registration: {0}")]
@@ -303,14 +306,60 @@ pub const AGREEMENT_HEATMAP: f64 = 0.15;
 /// segmented (see [`Pipeline::run_unchecked`]).
 pub const UPRIGHT_BEYOND_DEG: f64 = 45.0;
 
+/// How the mask's key points and the key-point net's disagree.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Disagreement {
+    /// The thumb on different sides of the hand.
+    ThumbSide,
+    /// A point apart by `fraction` of the fingertip–capitate span.
+    Apart {
+        /// "fingertip", "thumb tip" or "capitate".
+        point: &'static str,
+        /// The distance over the span.
+        fraction: f64,
+    },
+}
+
+impl std::fmt::Display for Disagreement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Disagreement::ThumbSide => write!(
+                f,
+                "the mask's shape and the key-point net put the thumb on different sides"
+            ),
+            Disagreement::Apart { point, fraction } => write!(
+                f,
+                "the mask's shape and the key-point net place the {point} {:.0} % of the hand's length apart",
+                100.0 * fraction
+            ),
+        }
+    }
+}
+
+impl PreprocessError {
+    /// The kind of refusal in a few words, for tables and sheets (the message says
+    /// the rest).
+    pub fn kind(&self) -> String {
+        match self {
+            PreprocessError::NoHand { .. } => "no hand found".into(),
+            PreprocessError::KeypointOffHand { point, .. } => format!("{point} off the hand"),
+            PreprocessError::Implausible(_) => "implausible key points".into(),
+            PreprocessError::Disagree(Disagreement::ThumbSide) => "mask and net: thumb side".into(),
+            PreprocessError::Disagree(Disagreement::Apart { point, .. }) => {
+                format!("mask and net: {point}")
+            }
+            PreprocessError::WrongRegistration(w) => format!("check: {}", w.kind()),
+            PreprocessError::Register(_) => "registration failed".into(),
+        }
+    }
+}
+
 /// Why two sets of key points for one hand disagree, if they do: the thumb on
 /// different sides, or a fingertip or capitate (and, with `thumb`, the thumb tip)
 /// apart by more than `limit` times the fingertip–capitate span.
-pub fn disagreement(a: &KeyPoints, b: &KeyPoints, limit: f64, thumb: bool) -> Option<String> {
+pub fn disagreement(a: &KeyPoints, b: &KeyPoints, limit: f64, thumb: bool) -> Option<Disagreement> {
     if a.thumb_on_right() != b.thumb_on_right() {
-        return Some(
-            "the mask's shape and the key-point net put the thumb on different sides".into(),
-        );
+        return Some(Disagreement::ThumbSide);
     }
     let span = a.fingertip.dist(a.capitate).max(1.0);
     for (name, p, q) in [
@@ -321,12 +370,12 @@ pub fn disagreement(a: &KeyPoints, b: &KeyPoints, limit: f64, thumb: bool) -> Op
         if name == "thumb tip" && !thumb {
             continue;
         }
-        let d = p.dist(q) / span;
-        if d > limit {
-            return Some(format!(
-                "the mask's shape and the key-point net place the {name} {:.0} % of the hand's length apart",
-                100.0 * d
-            ));
+        let fraction = p.dist(q) / span;
+        if fraction > limit {
+            return Some(Disagreement::Apart {
+                point: name,
+                fraction,
+            });
         }
     }
     None
@@ -539,7 +588,7 @@ impl Pipeline {
                     AGREEMENT_VGG
                 };
                 if let Some(why) = disagreement(&g, &net, limit, heatmap) {
-                    return Err(PreprocessError::Implausible(why));
+                    return Err(PreprocessError::Disagree(why));
                 }
                 g
             }

@@ -5,6 +5,7 @@
 //! development stage, predicted against true, and the same-data PyTorch runs beside
 //! ours. The numbers come from `boneage_core::metrics`; this module lays them out.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,14 @@ pub enum EvalError {
     /// A chart could not be drawn.
     #[error(transparent)]
     Chart(#[from] ChartError),
+    /// A predictions file is not what `boneage evaluate` writes, or lacks a film.
+    #[error("{}: {detail}", path.display())]
+    Predictions {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// A PyTorch results file is not what `bench/torch_ref_train.py` writes.
     #[error("{}: {detail}", path.display())]
     Torch {
@@ -111,6 +120,76 @@ pub fn predict_films(
         progress.inc();
     }
     progress.finish();
+    Ok(out)
+}
+
+/// Each film's model predictions (or why it was refused), by id.
+pub type StoredPredictions = BTreeMap<String, Result<BTreeMap<ModelKey, f64>, String>>;
+
+/// Each film's model predictions (or why it was refused), by id, as earlier
+/// evaluations wrote them to `predictions.csv`: the columns named like models
+/// (`A-reg-mixed`, …) and `refused`. With several files the members are pooled (a
+/// film refused in any of them is refused), so that out-of-fold predictions of models
+/// trained at different times can be weighed together without running them again.
+pub fn read_predictions(paths: &[PathBuf]) -> Result<StoredPredictions, EvalError> {
+    let mut out = StoredPredictions::new();
+    for path in paths {
+        let bad = |detail: String| EvalError::Predictions {
+            path: path.clone(),
+            detail,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+        let col = |name: &str| header.iter().position(|h| *h == name);
+        let (Some(id_col), Some(refused_col)) = (col("id"), col("refused")) else {
+            return Err(bad(
+                "not a predictions.csv of boneage evaluate (no id or refused column)".into(),
+            ));
+        };
+        let models: Vec<(usize, ModelKey)> = header
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.parse::<ModelKey>().ok().map(|k| (i, k)))
+            .collect();
+        if models.is_empty() {
+            return Err(bad("no model columns (A-reg-mixed, …)".into()));
+        }
+        for (n, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let cells: Vec<&str> = line.split(',').collect();
+            if cells.len() != header.len() {
+                return Err(bad(format!(
+                    "line {}: {} fields, the header has {}",
+                    n + 2,
+                    cells.len(),
+                    header.len()
+                )));
+            }
+            let id = cells[id_col].to_string();
+            let film = match cells[refused_col] {
+                "" => {
+                    let mut members = BTreeMap::new();
+                    for &(i, k) in &models {
+                        let v = cells[i].parse::<f64>().map_err(|_| {
+                            bad(format!("line {}: {k} is {:?}, not months", n + 2, cells[i]))
+                        })?;
+                        members.insert(k, v);
+                    }
+                    Ok(members)
+                }
+                why => Err(why.to_string()),
+            };
+            let merged = match (out.remove(&id), film) {
+                (None, f) => f,
+                (Some(Err(e)), _) | (Some(Ok(_)), Err(e)) => Err(e),
+                (Some(Ok(mut a)), Ok(b)) => {
+                    a.extend(b);
+                    Ok(a)
+                }
+            };
+            out.insert(id, merged);
+        }
+    }
     Ok(out)
 }
 
@@ -563,11 +642,16 @@ fn calibration_section(
         md,
         "Per sex, a ridge regression of the true age on the members' out-of-fold \
          predictions (with an intercept, shrunk towards the plain mean: with one member, a \
-         linear bias correction), and a 90 % interval from its residuals by the stage of the \
+         linear bias correction), stretched away from the mean just far enough that no \
+         true stage with {} or more of the fitted films keeps a mean signed error beyond \
+         ±{} months there (least squares reads the youngest too old and the oldest too \
+         young), and a 90 % interval from its residuals by the stage of the \
          predicted age (split conformal). Measured **cross-fitted**: each fold's films are \
          corrected with a fit on the other folds only. Fitted on every film, it is \
          `calibration.json`: put it beside the models that were trained on all films and \
-         `boneage assess` applies it.\n"
+         `boneage assess` applies it.\n",
+        calibration::STAGE_FILMS,
+        calibration::STAGE_BIAS
     )?;
     // The assessed films (indices into `films`) of a sex, or of both.
     let pick = |sex: Option<Sex>| -> Vec<usize> {
@@ -613,7 +697,28 @@ fn calibration_section(
     }
     writeln!(
         md,
-        "\nMAE in months ± the half-width of its 95 % interval.\n"
+        "\nMAE in months ± the half-width of its 95 % interval. The fitted ensemble \
+         (cross-fitted) against the truth: `scatter_fitted.png`.\n"
+    )?;
+    let groups: Vec<(String, Vec<(f64, f64)>)> = Sex::ALL
+        .iter()
+        .map(|&sex| {
+            let points = pick(Some(sex))
+                .iter()
+                .filter_map(|&i| Some((films[i].truth(), out[i]?.months)))
+                .collect();
+            (sex.word().to_string(), points)
+        })
+        .collect();
+    scatter(
+        &spec.out.join("scatter_fitted.png"),
+        &format!(
+            "Fitted ensemble vs reader, cross-fitted (MAE {} months)",
+            fmt(mae(&subset(&pick(None)), fitted).value)
+        ),
+        ("true bone age, months", "predicted bone age, months"),
+        240.0,
+        &groups,
     )?;
     writeln!(md, "The fit on every film (`calibration.json`):\n")?;
     for f in &cal.sexes {
@@ -625,11 +730,12 @@ fn calibration_section(
             .collect();
         writeln!(
             md,
-            "- {}: {:.1} + {} ({} films)",
+            "- {}: {:.1} + {} ({} films; stretch {:.2} of the way to the inverse regression)",
             f.sex.word(),
             f.intercept,
             terms.join(" + "),
-            f.films
+            f.films,
+            f.stretch
         )?;
     }
     writeln!(

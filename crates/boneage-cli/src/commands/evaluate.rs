@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use boneage::evaluation::{Crops, ReportSpec, predict_films, write_report};
+use boneage::evaluation::{Crops, ReportSpec, predict_films, read_predictions, write_report};
 use boneage::{DeviceChoice, ModelsDir};
 use boneage_core::dataset::{Dataset, Sample, read_id_list};
+use boneage_core::metrics::FilmPredictions;
 use boneage_core::registration::Canvas;
 use boneage_nn::burn::prelude::Device;
 use boneage_nn::ensemble::AgeModels;
@@ -32,7 +33,7 @@ pub struct Args {
     /// Cross-validation: a folder of `fold-K.txt` id lists (`boneage split --folds`);
     /// each fold's films are predicted by the models in `MODELS/fold-K/`, which
     /// never trained on them, so every film gets an out-of-fold prediction.
-    #[arg(long, value_name = "FOLDS", requires = "models")]
+    #[arg(long, value_name = "FOLDS")]
     cv: Option<PathBuf>,
     /// Bone-age models: a folder of `*.safetensors` with manifests, or of `boneage
     /// train` run folders (default: the shipped `models/age`); with --cv, the folder
@@ -47,6 +48,12 @@ pub struct Args {
     /// predictions.csv.
     #[arg(long)]
     out: PathBuf,
+    /// Instead of running models: the predictions an earlier `boneage evaluate`
+    /// wrote (`predictions.csv`; repeat to pool the members of several runs, a film
+    /// refused in any being refused), refitted and reported anew. Give `--tta` when
+    /// they were made with it.
+    #[arg(long, value_name = "CSV", conflicts_with_all = ["models", "crops"])]
+    predictions: Vec<PathBuf>,
     /// Test-time augmentation: each model reads every crop in 5 views (zoom ± 5 %,
     /// rotation ± 5°) and gives their mean; the calibration written out of fold
     /// then says so, and `assess` does the same with it.
@@ -70,8 +77,9 @@ impl Args {
             .map(|t| format!(" --torch {}", t.display()))
             .collect();
         let also = crate::args::repeated("also", &self.also);
+        let predictions = crate::args::repeated("predictions", &self.predictions);
         format!(
-            "boneage evaluate {}{also}{}{}{}{}{} --out {}{torch}",
+            "boneage evaluate {}{also}{}{}{}{}{predictions}{} --out {}{torch}",
             self.data.display(),
             opt("holdout", &self.holdout),
             opt("cv", &self.cv),
@@ -107,6 +115,12 @@ fn load_models(dir: &Path, d: &Device) -> anyhow::Result<AgeModels> {
         .with_context(|| format!("loading the bone-age models in {}", dir.display()))
 }
 
+/// Paths as `a, b`.
+fn listed(paths: &[PathBuf]) -> String {
+    let v: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    v.join(", ")
+}
+
 /// Runs `boneage evaluate`.
 pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let folders: Vec<PathBuf> = std::iter::once(args.data.clone())
@@ -116,6 +130,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let d = device.device()?;
     let pipeline = match &args.crops {
         Some(_) => None,
+        None if !args.predictions.is_empty() => None,
         None => Some(Pipeline::load(
             &ModelsDir::locate(None)?.path,
             Canvas::CPU,
@@ -125,19 +140,23 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let crops = || match (&args.crops, &pipeline) {
         (Some(dir), _) => Crops::Folder(dir),
         (None, Some(p)) => Crops::Pipeline(p),
-        (None, None) => unreachable!("a pipeline is loaded without --crops"),
+        (None, None) => unreachable!("a pipeline is loaded unless --crops or --predictions"),
     };
     // (the films to predict, the models that predict them) per fold; one "fold" for
     // a plain hold-out.
     let (plan, split): (Vec<(BTreeSet<String>, PathBuf)>, &Path) = match (&args.cv, &args.holdout) {
         (Some(cv), _) => {
-            let models = args
-                .models
-                .as_ref()
-                .expect("clap requires --models with --cv");
+            if args.models.is_none() && args.predictions.is_empty() {
+                anyhow::bail!(
+                    "--cv needs --models (a folder of fold-K/ models folders) or --predictions"
+                );
+            }
             let plan = read_folds(cv)?
                 .into_iter()
-                .map(|(name, ids)| (ids, models.join(name)))
+                .map(|(name, ids)| {
+                    let models = args.models.as_ref().map(|m| m.join(&name));
+                    (ids, models.unwrap_or_default())
+                })
                 .collect();
             (plan, cv.as_path())
         }
@@ -149,6 +168,10 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             (vec![(read_id_list(h)?, models)], h.as_path())
         }
         (None, None) => unreachable!("clap requires --holdout or --cv"),
+    };
+    let stored = match args.predictions.as_slice() {
+        [] => None,
+        paths => Some(read_predictions(paths)?),
     };
     let mut films = Vec::new();
     let mut fold_of = Vec::new();
@@ -172,25 +195,46 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                     .join(", ")
             );
         }
-        let models = load_models(models_dir, &d)?;
-        eprintln!(
-            "{} models from {}; {} films to predict",
-            models.models.len(),
-            models_dir.display(),
-            val.len()
-        );
-        films.extend(predict_films(
-            &models,
-            &ds,
-            &val,
-            crops(),
-            args.tta,
-            &Bars::default(),
-        )?);
-        fold_of.resize(films.len(), k);
-        if keys.is_empty() {
-            keys = models.models.iter().map(|m| m.key).collect();
+        if let Some(stored) = &stored {
+            for s in val {
+                let members = stored.get(&s.id).cloned().with_context(|| {
+                    format!(
+                        "film {} of {} has no row in {}",
+                        s.id,
+                        split.display(),
+                        listed(&args.predictions)
+                    )
+                })?;
+                if let Ok(m) = &members {
+                    for k in m.keys() {
+                        if !keys.contains(k) {
+                            keys.push(*k);
+                        }
+                    }
+                }
+                films.push(FilmPredictions { sample: s, members });
+            }
+        } else {
+            let models = load_models(models_dir, &d)?;
+            eprintln!(
+                "{} models from {}; {} films to predict",
+                models.models.len(),
+                models_dir.display(),
+                val.len()
+            );
+            films.extend(predict_films(
+                &models,
+                &ds,
+                &val,
+                crops(),
+                args.tta,
+                &Bars::default(),
+            )?);
+            if keys.is_empty() {
+                keys = models.models.iter().map(|m| m.key).collect();
+            }
         }
+        fold_of.resize(films.len(), k);
         held_all.extend(held.iter().cloned());
     }
     // The baseline's mean ages: from the films no fold predicts (plain hold-out), or
@@ -209,12 +253,11 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         command: args.command(),
         holdout: split,
         out_of_fold: args.cv.is_some(),
-        models_from: args
-            .models
-            .as_ref()
-            .map_or("models/age (shipped)".to_string(), |m| {
-                m.display().to_string()
-            }),
+        models_from: match (&args.models, args.predictions.as_slice()) {
+            (_, [_, ..]) => format!("the predictions in {}", listed(&args.predictions)),
+            (Some(m), _) => m.display().to_string(),
+            (None, _) => "models/age (shipped)".to_string(),
+        },
         keys,
         torch: &args.torch,
         folds: if args.cv.is_some() { &fold_of } else { &[] },

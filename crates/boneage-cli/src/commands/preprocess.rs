@@ -9,12 +9,14 @@ use anyhow::Context;
 use boneage::evidence::preprocessed_overlay;
 use boneage::{DeviceChoice, ModelsDir};
 use boneage_core::image::save_rgb8_png;
+use boneage_core::io::write_atomic;
 use boneage_core::keypoints;
 use boneage_core::overlay::to_rgb;
 use boneage_core::read_radiograph;
 use boneage_core::registration::{Canvas, save_regions};
-use boneage_core::sheet::{SheetLayout, save_rgb, thumbnail};
+use boneage_core::sheet::{SheetLayout, Tile, save as save_sheet, save_rgb, thumbnail};
 use boneage_nn::pipeline::Pipeline;
+use std::io::Write as _;
 
 use crate::args::parse_size;
 use crate::exit;
@@ -39,6 +41,10 @@ pub struct Args {
     /// Also write a contact sheet of the registered hands.
     #[arg(long, value_name = "PNG")]
     sheet: Option<PathBuf>,
+    /// Also write a contact sheet of the refused films, each captioned with the kind
+    /// of refusal (`refused.csv` in the output folder has the full reasons).
+    #[arg(long, value_name = "PNG")]
+    refused_sheet: Option<PathBuf>,
 }
 
 /// Runs `boneage preprocess`.
@@ -52,6 +58,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("creating {}", args.out.display()))?;
     let bar = progress_bar(args.files.len() as u64, "preprocessing");
     let (mut rows, mut tiles, mut failed, mut refused) = (Vec::new(), Vec::new(), 0, 0);
+    let (mut refusals, mut refused_tiles) = (String::from("id,file,kind,reason\n"), Vec::new());
     for path in &args.files {
         bar.inc(1);
         let id = path
@@ -74,6 +81,23 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             Err(e) => {
                 refused += 1;
                 bar.suspend(|| eprintln!("error: {}: {e}", path.display()));
+                let cell = |s: &str| s.replace(',', ";");
+                refusals.push_str(&format!(
+                    "{id},{},{},{}\n",
+                    cell(&path.display().to_string()),
+                    e.kind(),
+                    cell(&e.to_string())
+                ));
+                if args.refused_sheet.is_some() {
+                    // The kind on its own lines ("check:" / "leans"), to fit the tile.
+                    let kind = e.kind();
+                    let mut caption = vec![id.clone()];
+                    caption.extend(kind.split_inclusive(": ").map(|l| l.trim().to_string()));
+                    refused_tiles.push(Tile {
+                        image: thumbnail(&r.pixels, 140, 180),
+                        caption,
+                    });
+                }
                 continue;
             }
         };
@@ -104,6 +128,19 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         &args.out.join("keypoints.csv"),
         rows.iter().map(|(id, k)| (id.as_str(), k)),
     )?;
+    write_atomic(&args.out.join("refused.csv"), |w| {
+        w.write_all(refusals.as_bytes())
+    })?;
+    if let Some(sheet) = &args.refused_sheet {
+        let layout = SheetLayout {
+            columns: 12,
+            tile_width: 140,
+            tile_height: 180,
+            title: Some(format!("{refused} films refused (reasons in refused.csv)")),
+        };
+        save_sheet(&refused_tiles, &layout, sheet)?;
+        eprintln!("sheet of the refused films: {}", sheet.display());
+    }
     if let Some(sheet) = &args.sheet {
         let layout = SheetLayout {
             columns: 8,

@@ -4,7 +4,7 @@
 use crate::{boneage, rsna_raw, succeed, text};
 
 /// The shipped default's bone age of film 1377 (female), months.
-const LITE0_1377: f64 = 178.977;
+const LITE0_1377: f64 = 182.207;
 
 /// The shipped weights on a real film: a registered hand on the CPU canvas, regions,
 /// key points inside the film; and a clear refusal for a film without a hand.
@@ -16,13 +16,33 @@ fn preprocess_with_shipped_weights() {
     image::GrayImage::from_pixel(300, 400, image::Luma([20]))
         .save(tmp.path().join("blank.png"))
         .unwrap();
-    let out = boneage(&["preprocess", "blank.png", "--out", "pre"], tmp.path());
+    let out = boneage(
+        &[
+            "preprocess",
+            "blank.png",
+            "--out",
+            "pre",
+            "--refused-sheet",
+            "refused.png",
+        ],
+        tmp.path(),
+    );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("blank.png: no hand found"),
         "{}",
         text(&out.stderr)
     );
+    // Listed with its kind and reason, and on the sheet of refused films.
+    let listed = std::fs::read_to_string(tmp.path().join("pre/refused.csv")).unwrap();
+    let rows: Vec<&str> = listed.lines().collect();
+    assert_eq!(rows[0], "id,file,kind,reason", "{listed}");
+    assert!(
+        rows.len() == 2
+            && rows[1].starts_with("blank,blank.png,no hand found,no hand found: the mask covers"),
+        "{listed}"
+    );
+    assert!(image::open(tmp.path().join("refused.png")).is_ok());
 
     let Some(raw) = rsna_raw() else {
         eprintln!("SKIPPED preprocess on a real film: ../shared/data/rsna/raw is absent");
@@ -422,6 +442,80 @@ fn evaluate_reports_the_mae_a_direct_computation_gives() {
     assert!(
         report.contains("out of fold") && report.contains("(n=10)"),
         "{report}"
+    );
+
+    // The same evaluation from the stored predictions, the members split over two
+    // files (as runs made at different times): every film's members as before.
+    let mut header_and_rows = oof.lines().map(|l| l.split(',').collect::<Vec<_>>());
+    let header = header_and_rows.next().unwrap();
+    let members: Vec<usize> = (0..header.len())
+        .filter(|&i| header[i].parse::<boneage_core::ModelKey>().is_ok())
+        .collect();
+    assert!(members.len() >= 2, "{header:?}");
+    let keep = |cols: &[usize], name: &str| {
+        let id_refused = [0, header.len() - 1];
+        let pick: Vec<usize> = [id_refused[0]]
+            .into_iter()
+            .chain(cols.iter().copied())
+            .chain([id_refused[1]])
+            .collect();
+        let text: String = oof
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                let row: Vec<&str> = pick.iter().map(|&i| f[i]).collect();
+                row.join(",") + "\n"
+            })
+            .collect();
+        std::fs::write(tmp.path().join(name), text).unwrap();
+    };
+    keep(&members[..1], "first.csv");
+    keep(&members[1..], "rest.csv");
+    run(&[
+        "evaluate",
+        "ph",
+        "--cv",
+        "folds",
+        "--predictions",
+        "first.csv",
+        "--predictions",
+        "rest.csv",
+        "--out",
+        "again",
+    ]);
+    let again = rows(&std::fs::read_to_string(tmp.path().join("again/predictions.csv")).unwrap());
+    assert_eq!(again.len(), 10);
+    for (id, row) in &oof_rows {
+        for &i in members.iter().chain(&[header.len() - 1]) {
+            assert_eq!(
+                again[id][header[i]], row[header[i]],
+                "film {id}, {}",
+                header[i]
+            );
+        }
+    }
+    // A film missing from the stored predictions is named.
+    let partial: String = oof.lines().take(10).map(|l| format!("{l}\n")).collect();
+    std::fs::write(tmp.path().join("partial.csv"), partial).unwrap();
+    let missing = oof.lines().last().unwrap().split(',').next().unwrap();
+    let out = boneage(
+        &[
+            "evaluate",
+            "ph",
+            "--cv",
+            "folds",
+            "--predictions",
+            "partial.csv",
+            "--out",
+            "x",
+        ],
+        tmp.path(),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("film {missing} ")) && err.contains("partial.csv"),
+        "{err}"
     );
 }
 
