@@ -222,6 +222,25 @@ fn fmt(v: Option<f64>) -> String {
     v.map_or("–".into(), |v| format!("{v:.2}"))
 }
 
+/// (true, estimated) bone age of each film with an estimate, one group per sex, for a
+/// scatter chart.
+fn truth_against<'a>(
+    films: impl Iterator<Item = &'a FilmPredictions> + Clone,
+    estimate: impl Fn(&FilmPredictions) -> Option<f64>,
+) -> Vec<(String, Vec<(f64, f64)>)> {
+    Sex::ALL
+        .iter()
+        .map(|&sex| {
+            let points = films
+                .clone()
+                .filter(|f| f.sample.sex == sex)
+                .filter_map(|f| Some((f.truth(), estimate(f)?)))
+                .collect();
+            (sex.word().to_string(), points)
+        })
+        .collect()
+}
+
 /// Writes the report, its tables and charts into `spec.out`; returns the Markdown.
 pub fn write_report(
     spec: &ReportSpec<'_>,
@@ -235,17 +254,7 @@ pub fn write_report(
     headline(&mut md, spec, films, &done, &baseline)?;
     fig8_section(&mut md, spec, &done, &baseline)?;
     fig9_section(&mut md, spec, &done, &baseline)?;
-    let groups: Vec<(String, Vec<(f64, f64)>)> = Sex::ALL
-        .iter()
-        .map(|&sex| {
-            let points = done
-                .iter()
-                .filter(|f| f.sample.sex == sex)
-                .filter_map(|f| Some((f.truth(), f.ensemble()?)))
-                .collect();
-            (sex.word().to_string(), points)
-        })
-        .collect();
+    let groups = truth_against(done.iter().copied(), FilmPredictions::ensemble);
     scatter(
         &spec.out.join("scatter.png"),
         &format!(
@@ -700,16 +709,7 @@ fn calibration_section(
         "\nMAE in months ± the half-width of its 95 % interval. The fitted ensemble \
          (cross-fitted) against the truth: `scatter_fitted.png`.\n"
     )?;
-    let groups: Vec<(String, Vec<(f64, f64)>)> = Sex::ALL
-        .iter()
-        .map(|&sex| {
-            let points = pick(Some(sex))
-                .iter()
-                .filter_map(|&i| Some((films[i].truth(), out[i]?.months)))
-                .collect();
-            (sex.word().to_string(), points)
-        })
-        .collect();
+    let groups = truth_against(subset(&pick(None)).into_iter(), fitted);
     scatter(
         &spec.out.join("scatter_fitted.png"),
         &format!(

@@ -452,12 +452,11 @@ fn evaluate_reports_the_mae_a_direct_computation_gives() {
         .filter(|&i| header[i].parse::<boneage_core::ModelKey>().is_ok())
         .collect();
     assert!(members.len() >= 2, "{header:?}");
+    // A file with the id, the member columns `cols` and the refusal.
     let keep = |cols: &[usize], name: &str| {
-        let id_refused = [0, header.len() - 1];
-        let pick: Vec<usize> = [id_refused[0]]
-            .into_iter()
+        let pick: Vec<usize> = std::iter::once(0)
             .chain(cols.iter().copied())
-            .chain([id_refused[1]])
+            .chain(std::iter::once(header.len() - 1))
             .collect();
         let text: String = oof
             .lines()
