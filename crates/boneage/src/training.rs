@@ -267,6 +267,16 @@ pub mod augment {
     /// transforms as [`KEYPOINTS_WILD`]; the mask moves with the hand and stays empty
     /// on the uncovered border and under a marker.
     pub const SEGMENT_WILD: Augment = KEYPOINTS_WILD;
+    /// Masks on films as they come (`train segment --films`): [`SEGMENT`]'s small
+    /// moves, upright, plus what differs between sources — half of the time the hand
+    /// shrunk to 60 % onto a larger grey or noisy field, markers, exposure, gamma,
+    /// inverted polarity — but not [`SEGMENT_WILD`]'s turns, which cost the U-Net
+    /// accuracy on ordinary films.
+    pub const SEGMENT_FILMS: Augment = Augment {
+        zoom_out: 0.6,
+        photometric: true,
+        ..SEGMENT
+    };
     /// Bone age on registered regions: small moves only, never mirrored.
     pub const AGE: Augment = Augment {
         zoom: 0.08,
@@ -383,11 +393,12 @@ pub fn run_task<T: Task>(
 }
 
 /// The U-Net on the masks in `masks` (`<id>.mask.png` or `<id>.png`), with
-/// [`augment::SEGMENT`], or [`augment::SEGMENT_WILD`] when `wild`.
+/// `augment` ([`augment::SEGMENT`], [`augment::SEGMENT_FILMS`] or
+/// [`augment::SEGMENT_WILD`]).
 pub fn train_segment(
     spec: &TrainSpec,
     masks: &Path,
-    wild: bool,
+    augment: Augment,
     device: &Device,
     progress: &dyn Progress,
     observer: &mut dyn Observer,
@@ -403,20 +414,7 @@ pub fn train_segment(
         progress,
     )?;
     let labels = (None, None);
-    let out = run_task(
-        &task,
-        spec,
-        &data,
-        ex,
-        if wild {
-            augment::SEGMENT_WILD
-        } else {
-            augment::SEGMENT
-        },
-        labels,
-        device,
-        observer,
-    )?;
+    let out = run_task(&task, spec, &data, ex, augment, labels, device, observer)?;
     Ok(out.finished)
 }
 

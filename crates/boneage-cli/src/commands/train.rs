@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use boneage::DeviceChoice;
 use boneage::training::{
-    AgeRecipe, KeypointRecipe, TrainSpec, train_age, train_keypoints, train_segment,
+    AgeRecipe, KeypointRecipe, TrainSpec, augment, train_age, train_keypoints, train_segment,
 };
 use boneage_core::{Cohort, Head, View};
 use boneage_nn::tasks::Preset;
@@ -33,8 +33,13 @@ enum Net {
         /// Train for films unlike the development set: any turn, mirrored, shrunk
         /// onto a grey or noisy background, markers, exposure changes and inverted
         /// polarity (the stress suite's transforms), instead of small moves only.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "films")]
         wild: bool,
+        /// Train for films as they come, upright: the small moves plus a hand shrunk
+        /// onto a larger grey or noisy field, markers, exposure, gamma and inverted
+        /// polarity, without the wild turns.
+        #[arg(long)]
+        films: bool,
     },
     /// The key-point regressor (needs a key-point CSV).
     Keypoints {
@@ -279,10 +284,16 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             common,
             masks,
             wild,
+            films,
         } => {
             let spec = common.spec();
             let masks = masks.unwrap_or_else(|| spec.data.join("masks"));
-            let done = train_segment(&spec, &masks, wild, &d, &progress, &mut bars)?;
+            let augment = match (wild, films) {
+                (true, _) => augment::SEGMENT_WILD,
+                (_, true) => augment::SEGMENT_FILMS,
+                _ => augment::SEGMENT,
+            };
+            let done = train_segment(&spec, &masks, augment, &d, &progress, &mut bars)?;
             (spec, done)
         }
         Net::Keypoints {
