@@ -76,6 +76,67 @@ pub struct Augment {
     pub photometric: bool,
 }
 
+/// The augmentation each network trains with (`boneage train`).
+pub mod augment {
+    use super::Augment;
+
+    /// Masks: flips keep masks true; moderate zoom and rotation.
+    pub const SEGMENT: Augment = Augment {
+        zoom: 0.1,
+        rotation_deg: 15.0,
+        shift: 0.05,
+        flip: true,
+        zoom_out: 0.0,
+        photometric: false,
+    };
+    /// Key points: flips keep key-point labels true (each point moves with the
+    /// image) and teach the net mirrored films; rotations up to 30° cover tilted
+    /// hands.
+    pub const KEYPOINTS: Augment = Augment {
+        zoom: 0.1,
+        rotation_deg: 30.0,
+        shift: 0.08,
+        flip: true,
+        zoom_out: 0.0,
+        photometric: false,
+    };
+    /// The heat-map key-point locator: everything the stress suite does to a film
+    /// (`boneage evaluate-preprocess --stress`) — any turn, mirrored, shrunk to 30 %
+    /// on a grey or noisy background, a marker, exposure, inverted polarity — so
+    /// that it finds the points on films unlike the development set.
+    pub const KEYPOINTS_WILD: Augment = Augment {
+        zoom: 0.1,
+        rotation_deg: 180.0,
+        shift: 0.05,
+        flip: true,
+        zoom_out: 0.3,
+        photometric: true,
+    };
+    /// Masks on films unlike the development set (`train segment --wild`): the same
+    /// transforms as [`KEYPOINTS_WILD`]; the mask moves with the hand and stays empty
+    /// on the uncovered border and under a marker.
+    pub const SEGMENT_WILD: Augment = KEYPOINTS_WILD;
+    /// Masks on films as they come (`train segment --films`): [`SEGMENT`]'s small
+    /// moves, upright, plus what differs between sources — half of the time the hand
+    /// shrunk to 60 % onto a larger grey or noisy field, markers, exposure, gamma,
+    /// inverted polarity — but not [`SEGMENT_WILD`]'s turns, which cost the U-Net
+    /// accuracy on ordinary films.
+    pub const SEGMENT_FILMS: Augment = Augment {
+        zoom_out: 0.6,
+        photometric: true,
+        ..SEGMENT
+    };
+    /// Bone age on registered regions: small moves only, never mirrored.
+    pub const AGE: Augment = Augment {
+        zoom: 0.08,
+        rotation_deg: 8.0,
+        shift: 0.04,
+        flip: false,
+        zoom_out: 0.0,
+        photometric: false,
+    };
+}
+
 impl Augment {
     /// No augmentation.
     pub const NONE: Augment = Augment {

@@ -188,11 +188,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             anyhow::bail!(
                 "{}: none of its ids are labelled images of {}",
                 split.display(),
-                folders
-                    .iter()
-                    .map(|f| f.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                listed(&folders)
             );
         }
         if let Some(stored) = &stored {

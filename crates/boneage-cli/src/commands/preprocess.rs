@@ -82,15 +82,14 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 refused += 1;
                 bar.suspend(|| eprintln!("error: {}: {e}", path.display()));
                 let cell = |s: &str| s.replace(',', ";");
+                let kind = e.kind();
                 refusals.push_str(&format!(
-                    "{id},{},{},{}\n",
+                    "{id},{},{kind},{}\n",
                     cell(&path.display().to_string()),
-                    e.kind(),
                     cell(&e.to_string())
                 ));
                 if args.refused_sheet.is_some() {
                     // The kind on its own lines ("check:" / "leans"), to fit the tile.
-                    let kind = e.kind();
                     let mut caption = vec![id.clone()];
                     caption.extend(kind.split_inclusive(": ").map(|l| l.trim().to_string()));
                     refused_tiles.push(Tile {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use boneage_core::phantom::{PhantomConfig, generate, image_rng};
 use boneage_nn::age::AgeNetConfig;
 use boneage_nn::burn::prelude::*;
-use boneage_nn::data::{Augment, Example, Examples, Target};
+use boneage_nn::data::{Augment, Example, Examples, Target, augment};
 use boneage_nn::inputs::letterbox;
 use boneage_nn::tasks::AgeTask;
 use boneage_nn::train::{RunSpec, Schedule, Silent, TrainConfig, TrainError, fit};
@@ -314,16 +314,17 @@ fn augmentation_moves_targets_with_the_image() {
     assert_eq!(plain.targets, point.to_vec());
 }
 
-/// The wild augmentation of the key-point locator and `train segment --wild`
-/// (`boneage::training::augment::KEYPOINTS_WILD`, which this crate's tests cannot see).
-fn wild() -> Augment {
-    Augment {
-        zoom: 0.1,
-        rotation_deg: 180.0,
-        shift: 0.05,
-        flip: true,
-        zoom_out: 0.3,
-        photometric: true,
+/// A data set of one girl's film of `w` × `h` `pixels` with its `target`.
+fn one_film(w: usize, h: usize, pixels: Vec<u8>, target: Target) -> Examples {
+    Examples {
+        height: h,
+        width: w,
+        items: vec![Example {
+            id: "film".into(),
+            male: false,
+            pixels,
+            target,
+        }],
     }
 }
 
@@ -343,17 +344,8 @@ fn wild_augmentation_keeps_key_points_in_view() {
     }
     let c = |v: usize, n: usize| (v as f32 + 0.5) / n as f32 * 2.0 - 1.0;
     let points = [c(20, w), c(6, h), c(5, w), c(30, h), c(22, w), c(40, h)];
-    let set = Examples {
-        height: h,
-        width: w,
-        items: vec![Example {
-            id: "film".into(),
-            male: false,
-            pixels,
-            target: Target::Keypoints(points),
-        }],
-    };
-    let aug = wild();
+    let set = one_film(w, h, pixels, Target::Keypoints(points));
+    let aug = augment::KEYPOINTS_WILD;
     let (mut grey_corner, mut small) = (0, 0);
     for seed in 0..40u64 {
         let b = set.batch(&[0], &aug, &[seed]);
@@ -396,17 +388,8 @@ fn wild_augmentation_moves_masks_with_the_hand() {
             mask[y * w + x] = 1;
         }
     }
-    let set = Examples {
-        height: h,
-        width: w,
-        items: vec![Example {
-            id: "film".into(),
-            male: false,
-            pixels,
-            target: Target::Mask(mask.clone()),
-        }],
-    };
-    let aug = wild();
+    let set = one_film(w, h, pixels, Target::Mask(mask.clone()));
+    let aug = augment::SEGMENT_WILD;
     let plain = mask.iter().filter(|&&v| v == 1).count() as f32;
     let (mut uniform, mut shrunk) = (0, 0);
     for seed in 0..40u64 {
