@@ -21,9 +21,10 @@ use serde::{Deserialize, Serialize};
 pub enum Target {
     /// Bone age in months.
     Age(f32),
-    /// Fingertip, thumb and capitate as x, y in `[−1, 1]` of the input
-    /// (−1 = left/top edge, 1 = right/bottom edge).
-    Keypoints([f32; 6]),
+    /// Points as x, y pairs in `[−1, 1]` of the input (−1 = left/top edge, 1 =
+    /// right/bottom edge): fingertip, thumb and capitate for the key-point net, the
+    /// capitate alone for the capitate net.
+    Keypoints(Vec<f32>),
     /// A 0/1 mask at the input size, row-major.
     Mask(Vec<u8>),
 }
@@ -126,6 +127,18 @@ pub mod augment {
         photometric: true,
         ..SEGMENT
     };
+    /// A refining net's field around a first guess (`train keypoints --refine`):
+    /// small moves and turns on top of the field's own jitter
+    /// ([`crate::inputs::REFINE_JITTER`]), and film-like exposure, gamma, noise and
+    /// inverted polarity; never mirrored (the field is always shown thumb right).
+    pub const REFINE: Augment = Augment {
+        zoom: 0.08,
+        rotation_deg: 10.0,
+        shift: 0.08,
+        flip: false,
+        zoom_out: 0.0,
+        photometric: true,
+    };
     /// Bone age on registered regions: small moves only, never mirrored.
     pub const AGE: Augment = Augment {
         zoom: 0.08,
@@ -196,7 +209,7 @@ impl Augment {
 
 /// Whether key points (in `[−1, 1]` of a `w` × `h` input) moved by `in_to_out` lie
 /// inside the input, 2 % from its edges.
-fn keypoints_in_view(points: &[f32; 6], in_to_out: &Affine, w: usize, h: usize) -> bool {
+fn keypoints_in_view(points: &[f32], in_to_out: &Affine, w: usize, h: usize) -> bool {
     points.chunks_exact(2).all(|p| {
         let q = in_to_out.apply(Point::new(
             (p[0] as f64 + 1.0) / 2.0 * w as f64,
@@ -305,8 +318,8 @@ pub struct Batch {
     pub images: Vec<f32>,
     /// `[size, 1]`: 1 for male, 0 for female.
     pub sex: Vec<f32>,
-    /// Targets: `[size, 1]` months, `[size, 6]` key points, or `[size, 1, height,
-    /// width]` 0/1 masks.
+    /// Targets: `[size, 1]` months, `[size, 2 · points]` key points, or `[size, 1,
+    /// height, width]` 0/1 masks.
     pub targets: Vec<f32>,
 }
 
@@ -317,7 +330,7 @@ impl Examples {
     /// Number of target values per example.
     pub fn target_len(&self) -> usize {
         match self.items.first().map(|e| &e.target) {
-            Some(Target::Keypoints(_)) => 6,
+            Some(Target::Keypoints(k)) => k.len(),
             Some(Target::Mask(_)) => self.height * self.width,
             _ => 1,
         }
@@ -439,8 +452,8 @@ impl Examples {
                         Target::Age(m) => Some(m),
                         _ => None,
                     },
-                    keypoints: match e.target {
-                        Target::Keypoints(k) => Some(k),
+                    keypoints: match &e.target {
+                        Target::Keypoints(k) => Some(k.clone()),
                         _ => None,
                     },
                     mask: matches!(e.target, Target::Mask(_)),
@@ -546,7 +559,7 @@ struct CacheItem {
     id: String,
     male: bool,
     age: Option<f32>,
-    keypoints: Option<[f32; 6]>,
+    keypoints: Option<Vec<f32>>,
     mask: bool,
 }
 

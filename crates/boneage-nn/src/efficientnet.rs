@@ -167,6 +167,11 @@ impl MbConv {
         if self.residual { h + x } else { h }
     }
 
+    /// Output channels.
+    fn channels(&self) -> usize {
+        self.project.conv.weight.val().dims()[0]
+    }
+
     fn set_bn_momentum(&mut self, momentum: f64) {
         if let Some(e) = &mut self.expand {
             e.set_bn_momentum(momentum);
@@ -181,17 +186,37 @@ impl MbConv {
 pub struct EfficientNetLite {
     stem: ConvBn,
     stages: Vec<Vec<MbConv>>,
-    head: ConvBn,
+    /// The 1×1 head to [`FEATURES`] channels; none in a backbone cut short
+    /// ([`EfficientNetLite::cut`]).
+    head: Option<ConvBn>,
 }
+
+/// The stages an EfficientNet-Lite cut at a 16th of its input keeps (the last two
+/// stages and the head, which hold most of its weights, reduce to a 32nd).
+pub const STAGES_TO_16TH: usize = 5;
 
 impl EfficientNetLite {
     /// A randomly initialised backbone of `variant`; batch norms with `momentum`
     /// (PyTorch's convention: the weight of each new batch).
     pub fn new(variant: LiteVariant, momentum: f64, device: &Device) -> Self {
+        Self::cut(variant, None, momentum, device)
+    }
+
+    /// [`EfficientNetLite::new`] with only the first `stages` stages and no head
+    /// (`None`: all of them and the head): features of the last stage kept, at a
+    /// finer scale ([`STAGES_TO_16TH`]: 112 channels at a 16th of the input, a
+    /// fifth of the weights).
+    pub fn cut(
+        variant: LiteVariant,
+        stages: Option<usize>,
+        momentum: f64,
+        device: &Device,
+    ) -> Self {
         let stem = ConvBn::new([1, STEM], 3, 2, 1, momentum, device);
         let mut input = STEM;
-        let stages = variant
-            .stages()
+        let all = variant.stages();
+        let kept = &all[..stages.unwrap_or(all.len()).min(all.len())];
+        let stages = kept
             .iter()
             .map(|s| {
                 (0..s.repeats)
@@ -209,12 +234,23 @@ impl EfficientNetLite {
                     .collect()
             })
             .collect();
-        let head = ConvBn::new([input, FEATURES], 1, 1, 1, momentum, device);
+        let head = (kept.len() == all.len())
+            .then(|| ConvBn::new([input, FEATURES], 1, 1, 1, momentum, device));
         Self { stem, stages, head }
     }
 
+    /// The channels of [`EfficientNetLite::forward`]'s output.
+    pub fn features(&self) -> usize {
+        match (&self.head, self.stages.last().and_then(|s| s.last())) {
+            (Some(_), _) => FEATURES,
+            (None, Some(b)) => b.channels(),
+            (None, None) => STEM,
+        }
+    }
+
     /// # Shapes
-    /// `[batch, 1, H, W]` → `[batch, 1280, H / 32, W / 32]` (rounded up)
+    /// `[batch, 1, H, W]` → `[batch, 1280, H / 32, W / 32]` (rounded up; a backbone
+    /// cut short: its last stage's channels, at its scale)
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut x = self.stem.forward(x, Act::Relu6);
         for stage in &self.stages {
@@ -222,7 +258,10 @@ impl EfficientNetLite {
                 x = block.forward(x);
             }
         }
-        self.head.forward(x, Act::Relu6)
+        match &self.head {
+            Some(head) => head.forward(x, Act::Relu6),
+            None => x,
+        }
     }
 
     /// Sets every batch norm's momentum.
@@ -231,7 +270,9 @@ impl EfficientNetLite {
         for b in self.stages.iter_mut().flatten() {
             b.set_bn_momentum(momentum);
         }
-        self.head.set_bn_momentum(momentum);
+        if let Some(head) = &mut self.head {
+            head.set_bn_momentum(momentum);
+        }
     }
 
     /// Loads pretrained weights written by `scripts/import_efficientnet.py` (a

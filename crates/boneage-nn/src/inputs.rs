@@ -15,6 +15,7 @@ use boneage_core::{Error, GrayImage, Result, read_radiograph};
 use rayon::prelude::*;
 
 use crate::data::{Example, Examples, Target};
+use crate::keypoint_net::Refined;
 
 /// How a radiograph becomes a bone-age network input.
 #[derive(Clone, Debug)]
@@ -222,7 +223,7 @@ pub fn keypoint_examples(
             id: s.id.clone(),
             male: s.sex.is_male(),
             pixels: window_pixels(&img),
-            target: Target::Keypoints(t),
+            target: Target::Keypoints(t.to_vec()),
         }))
     })
 }
@@ -242,6 +243,109 @@ pub fn keypoints_from_input(t: &[f32; 6], map: &Affine, [h, w]: [usize; 2]) -> K
         thumb: p(1),
         capitate: p(2),
     }
+}
+
+/// The width of a refining net's field, in fingertip–capitate spans: for the
+/// capitate the carpus, the metacarpal bases and the ends of radius and ulna; for the
+/// thumb tip the thumb's last phalanx and the skin around it; with room for the first
+/// guess to be 10 % of the hand off.
+pub const REFINE_FIELD: f64 = 0.4;
+
+/// The map from a refining net's `size`×`size` input to the film: centred on
+/// `centre`, [`REFINE_FIELD`] of the span of `k` wide, the hand's axis (capitate
+/// to fingertip of `k`) pointing up and the thumb on the right (a mirrored film is
+/// mirrored back), so every hand reaches the net the same way round.
+pub fn refine_frame(k: &KeyPoints, centre: Point, size: usize) -> Affine {
+    let axis = k.fingertip - k.capitate;
+    let r = REFINE_FIELD * axis.norm().max(1.0) / size as f64;
+    // The input's downward direction on the film, and its rightward one (the
+    // downward one turned a quarter counter-clockwise as seen, y down).
+    let down = (-axis).unit();
+    let mut right = Point::new(down.y, -down.x);
+    if !k.thumb_on_right() {
+        right = -right;
+    }
+    let half = size as f64 / 2.0;
+    let t = centre - (right + down) * (r * half);
+    Affine([r * right.x, r * down.x, t.x, r * right.y, r * down.y, t.y])
+}
+
+/// A refining net's input from a film (pixels in `[0, 1]`): the field of
+/// [`refine_frame`], windowed to its own 1st–99th percentiles; with the input →
+/// film map.
+pub fn refine_input(
+    img: &GrayImage,
+    k: &KeyPoints,
+    centre: Point,
+    size: usize,
+) -> (Vec<u8>, Affine) {
+    let to_film = refine_frame(k, centre, size);
+    let field = boneage_core::ops::warp_affine(img, &to_film, size, size);
+    let on_film = Mask::threshold(&field, 1e-3);
+    (
+        percentile_window(&field, &on_film, 1.0, 99.0).to_u8(),
+        to_film,
+    )
+}
+
+/// How far a refining example's field is moved and turned from the truth: its
+/// centre up to this many spans off, its axis turned up to [`REFINE_JITTER_DEG`]
+/// and its span scaled by up to ±8 %, as a first guess from the mask's shape would be
+/// (blind films: capitate median 3 %, 95th percentile 6 % of the hand).
+pub const REFINE_JITTER: f64 = 0.07;
+/// See [`REFINE_JITTER`].
+pub const REFINE_JITTER_DEG: f64 = 8.0;
+
+/// Examples for the net that refines `point`, of the samples that have key points:
+/// each film's field ([`refine_input`]) around its true point, moved, turned and
+/// scaled at random by [`REFINE_JITTER`] (seeded by the id, so the examples are the
+/// same every run); the target is the true point in `[−1, 1]` of the input.
+pub fn refine_examples(
+    ds: &Dataset,
+    samples: &[Sample],
+    keypoints: &BTreeMap<String, KeyPoints>,
+    point: Refined,
+    size: usize,
+    progress: &(dyn Fn() + Sync),
+) -> Result<Examples> {
+    use rand::{Rng, SeedableRng};
+    prepare(samples, [size, size], progress, |s| {
+        let Some(k) = keypoints.get(&s.id) else {
+            return Ok(None);
+        };
+        let r = read_radiograph(ds.image_path(s))?;
+        let seed = s.id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let span = k.fingertip.dist(k.capitate);
+        let (radius, dir) = (
+            REFINE_JITTER * span * rng.random::<f64>().sqrt(),
+            rng.random_range(0.0..std::f64::consts::TAU),
+        );
+        let truth = point.of(k);
+        let centre = truth + Point::new(dir.cos(), dir.sin()) * radius;
+        let turn = rng
+            .random_range(-REFINE_JITTER_DEG..=REFINE_JITTER_DEG)
+            .to_radians();
+        let scale = rng.random_range(0.92..=1.08);
+        let guess = KeyPoints {
+            fingertip: k.capitate + (k.fingertip - k.capitate).rotated(turn) * scale,
+            ..*k
+        };
+        let (pixels, to_film) = refine_input(&r.pixels, &guess, centre, size);
+        let q = to_film
+            .inverse()
+            .expect("a field is invertible")
+            .apply(truth);
+        let t = |v: f64| (v / size as f64 * 2.0 - 1.0) as f32;
+        Ok(Some(Example {
+            id: s.id.clone(),
+            male: s.sex.is_male(),
+            pixels,
+            target: Target::Keypoints(vec![t(q.x), t(q.y)]),
+        }))
+    })
 }
 
 /// Mask examples (image and mask letterboxed to `[height, width]`) of the samples

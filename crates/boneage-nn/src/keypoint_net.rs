@@ -5,7 +5,8 @@
 //!   dropout between them;
 //! - a heat-map locator: an EfficientNet-Lite backbone (ImageNet weights, see
 //!   [`crate::efficientnet`]), a 1×1 convolution to one heat map per point on the
-//!   last feature map (a 32nd of the input), and the soft-argmax of each map (the
+//!   last feature map (a 32nd of the input; a 16th for the refining nets, whose
+//!   backbone is cut after its fifth stage), and the soft-argmax of each map (the
 //!   expected position under its softmax). Positions come from where the features
 //!   fire rather than from weights tied to absolute positions, which is what lets it
 //!   find hands that are turned, shrunk or moved.
@@ -42,6 +43,75 @@ pub struct KeypointNetConfig {
     /// Dropout probability between the fully connected layers.
     #[config(default = 0.5)]
     pub dropout: f64,
+    /// The one key point a refining net finds in its field around a first guess
+    /// ([`crate::inputs::refine_input`]); `None` (and manifests written before the
+    /// choice existed): the three key points on the whole film.
+    pub refines: Option<Refined>,
+    /// The EfficientNet-Lite stages kept ([`EfficientNetLite::cut`]): `None`, all
+    /// of them and the head (heat maps at a 32nd of the input);
+    /// [`crate::efficientnet::STAGES_TO_16TH`] for finer heat maps from a fifth of
+    /// the weights (the refining nets).
+    pub lite_stages: Option<usize>,
+}
+
+/// The key point a refining net finds (`capitate.safetensors`,
+/// `thumb.safetensors`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Refined {
+    /// The capitate's centre.
+    Capitate,
+    /// The thumb tip.
+    Thumb,
+}
+
+impl Refined {
+    /// Both, in the order the pipeline refines them (the thumb's field is oriented
+    /// by the capitate).
+    pub const ALL: [Refined; 2] = [Refined::Capitate, Refined::Thumb];
+
+    /// "capitate" or "thumb" (the weights' file stem, the manifest's spelling).
+    pub fn code(self) -> &'static str {
+        match self {
+            Refined::Capitate => "capitate",
+            Refined::Thumb => "thumb",
+        }
+    }
+
+    /// The point in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Refined::Capitate => "capitate",
+            Refined::Thumb => "thumb tip",
+        }
+    }
+
+    /// This point of `k`.
+    pub fn of(self, k: &boneage_core::keypoints::KeyPoints) -> boneage_core::geometry::Point {
+        match self {
+            Refined::Capitate => k.capitate,
+            Refined::Thumb => k.thumb,
+        }
+    }
+
+    /// `k` with this point moved to `p`.
+    pub fn with(
+        self,
+        k: &boneage_core::keypoints::KeyPoints,
+        p: boneage_core::geometry::Point,
+    ) -> boneage_core::keypoints::KeyPoints {
+        match self {
+            Refined::Capitate => boneage_core::keypoints::KeyPoints { capitate: p, ..*k },
+            Refined::Thumb => boneage_core::keypoints::KeyPoints { thumb: p, ..*k },
+        }
+    }
+}
+
+impl std::fmt::Display for Refined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.describe())
+    }
 }
 
 /// Batch-norm momentum of the locator's EfficientNet backbone during training
@@ -60,6 +130,11 @@ pub struct KeypointNet {
 }
 
 impl KeypointNetConfig {
+    /// How many points the network finds.
+    pub fn points(&self) -> usize {
+        if self.refines.is_some() { 1 } else { 3 }
+    }
+
     /// Builds the network on `device`.
     pub fn init(&self, device: &Device) -> KeypointNet {
         match self.backbone.unwrap_or(Backbone::Vgg) {
@@ -70,22 +145,25 @@ impl KeypointNetConfig {
                 KeypointNet {
                     blocks: Some(blocks),
                     fc,
-                    out: Some(LinearConfig::new(n, 6).init(device)),
+                    out: Some(LinearConfig::new(n, 2 * self.points()).init(device)),
                     lite: None,
                     heat: None,
                     dropout: DropoutConfig::new(self.dropout).init(),
                 }
             }
-            Backbone::Efficientnet(v) => KeypointNet {
-                blocks: None,
-                fc: vec![],
-                out: None,
-                lite: Some(EfficientNetLite::new(v, LITE_BN_MOMENTUM, device)),
-                heat: Some(
-                    Conv2dConfig::new([crate::efficientnet::FEATURES, 3], [1, 1]).init(device),
-                ),
-                dropout: DropoutConfig::new(self.dropout).init(),
-            },
+            Backbone::Efficientnet(v) => {
+                let lite = EfficientNetLite::cut(v, self.lite_stages, LITE_BN_MOMENTUM, device);
+                KeypointNet {
+                    blocks: None,
+                    fc: vec![],
+                    out: None,
+                    heat: Some(
+                        Conv2dConfig::new([lite.features(), self.points()], [1, 1]).init(device),
+                    ),
+                    lite: Some(lite),
+                    dropout: DropoutConfig::new(self.dropout).init(),
+                }
+            }
         }
     }
 }
@@ -111,10 +189,10 @@ pub fn soft_argmax(logits: Tensor<4>) -> Tensor<2> {
 
 impl KeypointNet {
     /// Key-point coordinates in `[−1, 1]` (not clamped): fingertip x, y, thumb x, y,
-    /// capitate x, y.
+    /// capitate x, y (a refining net: its point's x, y).
     ///
     /// # Shapes
-    /// `[batch, 1, height, width]` → `[batch, 6]`
+    /// `[batch, 1, height, width]` → `[batch, 2 · points]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         if let (Some(lite), Some(heat)) = (&self.lite, &self.heat) {
             return soft_argmax(heat.forward(lite.forward(x)));

@@ -275,7 +275,8 @@ impl Task for KeypointTask {
     }
     fn loss(&self, model: &KeypointNet, batch: &Batch, device: &Device) -> Tensor<1> {
         let x = images(batch, self.input(), device);
-        let (pred, target) = (model.forward(x), column(&batch.targets, 6, device));
+        let n = 2 * self.config.points();
+        let (pred, target) = (model.forward(x), column(&batch.targets, n, device));
         if model.is_heatmap() {
             mae(pred, target)
         } else {
@@ -287,26 +288,37 @@ impl Task for KeypointTask {
         model
     }
     fn metric_names(&self) -> &'static [&'static str] {
-        &["fingertip_error_px", "thumb_error_px", "capitate_error_px"]
+        if let Some(point) = self.config.refines {
+            match point {
+                crate::keypoint_net::Refined::Capitate => &["capitate_error_px"],
+                crate::keypoint_net::Refined::Thumb => &["thumb_error_px"],
+            }
+        } else {
+            &["fingertip_error_px", "thumb_error_px", "capitate_error_px"]
+        }
     }
     /// Distances in input pixels.
     fn metric_sums(&self, model: &KeypointNet, batch: &Batch, device: &Device) -> Vec<f64> {
         let x = images(batch, self.input(), device);
         let pred = to_vec(model.forward(x));
         let [h, w] = self.input();
-        let mut sums = vec![0.0; 4];
-        for (p, t) in pred.chunks_exact(6).zip(batch.targets.chunks_exact(6)) {
-            for k in 0..3 {
+        let points = self.config.points();
+        let mut sums = vec![0.0; points + 1];
+        for (p, t) in pred
+            .chunks_exact(2 * points)
+            .zip(batch.targets.chunks_exact(2 * points))
+        {
+            for k in 0..points {
                 let dx = (p[2 * k] - t[2 * k]) as f64 * w as f64 / 2.0;
                 let dy = (p[2 * k + 1] - t[2 * k + 1]) as f64 * h as f64 / 2.0;
                 sums[k] += (dx * dx + dy * dy).sqrt();
             }
-            sums[3] += p
+            sums[points] += p
                 .iter()
                 .zip(t)
                 .map(|(a, b)| ((a - b) as f64).powi(2))
                 .sum::<f64>()
-                / 6.0;
+                / (2 * points) as f64;
         }
         sums
     }

@@ -227,14 +227,14 @@ pub fn evaluate_front_end(
         };
         save_rgb(&t.tiles, &layout, path)?;
     }
-    Ok(front_end_report(data, &ious, &t, pipeline.source))
+    Ok(front_end_report(data, &ious, &t, &pipeline.describe()))
 }
 
 fn front_end_report(
     data: &Path,
     ious: &[(f64, String)],
     t: &KeypointTally,
-    source: boneage_nn::pipeline::KeypointSource,
+    source: &str,
 ) -> String {
     let iou: Vec<f64> = ious.iter().map(|x| x.0).collect();
     let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
@@ -285,7 +285,7 @@ fn front_end_report(
     lines.push(format!(
         "\nThe pipeline (`boneage preprocess`: {}) on the same films as filmed, mirrored \
          left–right (a right hand), and turned by 30°:\n",
-        source.describe()
+        source
     ));
     lines.push("| films | registered correctly | wrong | refused |".into());
     lines.push("| --- | --- | --- | --- |".into());
@@ -356,7 +356,7 @@ struct BlindFilm {
     flagged: bool,
     /// The hand's length: true fingertip to capitate, px.
     length: f64,
-    /// The pipeline's key points, or why it refused.
+    /// The pipeline's key points, or the kind of its refusal.
     found: Result<KeyPoints, String>,
     /// The key-point net alone.
     net: KeyPoints,
@@ -414,7 +414,7 @@ pub fn evaluate_blind(
         let found = pipeline
             .run(&r.pixels)
             .map(|p| p.keypoints)
-            .map_err(|e| e.to_string());
+            .map_err(|e| e.kind());
         let months = ds
             .samples
             .iter()
@@ -449,7 +449,7 @@ pub fn evaluate_blind(
         };
         save_rgb(&tiles, &layout, path)?;
     }
-    Ok(blind_report(dirs, truth, &films, pipeline.source))
+    Ok(blind_report(dirs, truth, &films, &pipeline.describe()))
 }
 
 fn blind_tile(img: &GrayImage, f: &BlindFilm) -> (String, image::RgbImage) {
@@ -467,7 +467,7 @@ fn blind_report(
     dirs: &[std::path::PathBuf],
     truth: &BlindTruth,
     films: &[BlindFilm],
-    source: boneage_nn::pipeline::KeypointSource,
+    source: &str,
 ) -> String {
     use crate::stress_eval::Outcome;
     let folders: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
@@ -522,7 +522,7 @@ fn blind_report(
          it answered; the key-point net's own points on every film.\n\n\
          | point | pipeline px | pipeline % hand | net px | net % hand |\n\
          | --- | --- | --- | --- | --- |\n",
-        source.describe()
+        source
     ));
     let clean: Vec<&BlindFilm> = films.iter().filter(|f| !f.flagged).collect();
     let answered: Vec<(&BlindFilm, &KeyPoints)> = clean
@@ -626,15 +626,8 @@ fn blind_report(
     // Why films were refused.
     let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
     for f in films {
-        if let Err(e) = &f.found {
-            // The kind of refusal: the message up to its first number or colon.
-            let kind: String = e
-                .split(|c: char| c.is_ascii_digit() || c == ':')
-                .next()
-                .unwrap_or(e)
-                .trim()
-                .to_string();
-            *reasons.entry(kind).or_default() += 1;
+        if let Err(kind) = &f.found {
+            *reasons.entry(kind.clone()).or_default() += 1;
         }
     }
     if !reasons.is_empty() {

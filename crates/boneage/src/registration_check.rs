@@ -187,6 +187,11 @@ fn measure_film(
 /// registrations only: the wrong ones are measured, never fitted). Returns the
 /// template and a Markdown report of the tuning films.
 /// The pipeline's template is the new one afterwards.
+///
+/// Where the pipeline has refining nets, each film's reviewed points are first moved
+/// by them, as the pipeline moves its own (a film whose point they move too far is
+/// left out): the template and its limits then describe hands registered the way the
+/// pipeline registers them.
 pub fn build_template(
     pipeline: &mut Pipeline,
     ds: &Dataset,
@@ -200,11 +205,22 @@ pub fn build_template(
     for (id, k) in build {
         let img = read(ds, id)?;
         let mask = pipeline.segment(&img);
-        if let Ok(r) = register(k, &pipeline.canvas) {
+        if let Ok(r) = pipeline
+            .refine(&img, k)
+            .map_err(|_| ())
+            .and_then(|k| register(&k, &pipeline.canvas).map_err(|_| ()))
+        {
             registered.push(r.warp_mask(&mask, &pipeline.canvas));
         }
         progress.inc();
     }
+    let mut refined = Vec::with_capacity(tune.len());
+    for (id, k) in tune {
+        if let Ok(k) = pipeline.refine(&read(ds, id)?, k) {
+            refined.push((id.clone(), k));
+        }
+    }
+    let tune = &refined[..];
     progress.finish();
     let mut template = HandTemplate::build(&registered, Limits::open(), made_by.to_string())?;
     pipeline.template = Some(template.clone());

@@ -16,7 +16,10 @@ use boneage_core::{Cohort, Head, View};
 use boneage_nn::age::AgeHead;
 use boneage_nn::burn::prelude::Device;
 use boneage_nn::data::{Augment, Example, Examples, Target};
-use boneage_nn::inputs::{AgeView, age_examples, keypoint_examples, mask_examples};
+use boneage_nn::inputs::{
+    AgeView, age_examples, keypoint_examples, mask_examples, refine_examples,
+};
+use boneage_nn::keypoint_net::Refined;
 use boneage_nn::tasks::{AgeTask, KeypointTask, Preset, SegmentTask};
 use boneage_nn::train::{Observer, Outcome, RunSpec, Schedule, Task, TrainConfig, TrainError, fit};
 
@@ -263,9 +266,10 @@ pub fn mean_age_baseline(train: &Examples, val: &Examples, per_sex: bool) -> f64
 }
 
 /// Validation error of predicting each key point's mean training position, in
-/// input pixels: fingertip, thumb, capitate.
-pub fn mean_keypoint_baseline(train: &Examples, val: &Examples) -> [f64; 3] {
-    let mut m = [0f32; 6];
+/// input pixels, point by point (fingertip, thumb, capitate; or the capitate alone).
+pub fn mean_keypoint_baseline(train: &Examples, val: &Examples) -> Vec<f64> {
+    let n = train.target_len();
+    let mut m = vec![0f32; n];
     for e in &train.items {
         if let Target::Keypoints(k) = &e.target {
             for (a, b) in m.iter_mut().zip(k) {
@@ -273,7 +277,7 @@ pub fn mean_keypoint_baseline(train: &Examples, val: &Examples) -> [f64; 3] {
             }
         }
     }
-    let mut err = [0f64; 3];
+    let mut err = vec![0f64; n / 2];
     for item in &val.items {
         if let Target::Keypoints(k) = &item.target {
             for (i, e) in err.iter_mut().enumerate() {
@@ -387,6 +391,10 @@ pub struct KeypointRecipe {
     pub input: Option<[usize; 2]>,
     /// ImageNet weights for the Lite0 backbone (`scripts/import_efficientnet.py`).
     pub pretrained: Option<PathBuf>,
+    /// A refining net instead: the heat-map locator of this one point, on a field
+    /// around a first guess ([`boneage_nn::inputs::refine_input`], default
+    /// 192×192), trained with [`augment::REFINE`].
+    pub refine: Option<Refined>,
 }
 
 /// The key-point network on the points in `keypoints` (CSV).
@@ -403,7 +411,23 @@ pub fn train_keypoints(
             "--pretrained holds EfficientNet-Lite0 weights: add --backbone lite0".into(),
         ));
     }
-    let mut config = if recipe.lite {
+    if recipe.refine.is_some() && !recipe.lite {
+        return Err(TrainingError::Invalid(
+            "a refining net is a heat-map locator: add --backbone lite0".into(),
+        ));
+    }
+    let mut config = if let Some(point) = recipe.refine {
+        let [h, w] = recipe.input.unwrap_or([192, 192]);
+        if h != w {
+            return Err(TrainingError::Invalid(format!(
+                "a refining net's field is square: --input {h}x{w} is not"
+            )));
+        }
+        spec.preset
+            .lite_keypoints([h, w])
+            .with_refines(Some(point))
+            .with_lite_stages(Some(boneage_nn::efficientnet::STAGES_TO_16TH))
+    } else if recipe.lite {
         spec.preset
             .lite_keypoints(recipe.input.unwrap_or([320, 256]))
     } else {
@@ -424,7 +448,8 @@ pub fn train_keypoints(
     let input = task.input();
     let data = TrainData::open(spec, |s| kp.contains_key(&s.id))?;
     let source = format!(
-        "keypoints {} {}x{}",
+        "{} {} {}x{}",
+        recipe.refine.map_or("keypoints", Refined::code),
         keypoints.display(),
         input[0],
         input[1]
@@ -432,13 +457,30 @@ pub fn train_keypoints(
     let ex = data.examples(
         spec,
         &source,
-        |ds, s, p| keypoint_examples(ds, s, &kp, input, p),
+        |ds, s, p| {
+            if let Some(point) = recipe.refine {
+                refine_examples(ds, s, &kp, point, input[0], p)
+            } else {
+                keypoint_examples(ds, s, &kp, input, p)
+            }
+        },
         progress,
     )?;
     let base = mean_keypoint_baseline(&ex[0], &ex[1]);
+    let names = match recipe.refine {
+        Some(point) => vec![point.code()],
+        None => vec!["fingertip", "thumb", "capitate"],
+    };
+    let base: Vec<String> = names
+        .iter()
+        .zip(&base)
+        .map(|(n, e)| format!("{n} {e:.2} px"))
+        .collect();
     progress.note(&format!(
-        "baseline (mean training position): fingertip {:.2} px, thumb {:.2} px, capitate {:.2} px of the {}x{} input",
-        base[0], base[1], base[2], input[0], input[1]
+        "baseline (mean training position): {} of the {}x{} input",
+        base.join(", "),
+        input[0],
+        input[1]
     ));
     let labels = (None, None);
     let out = run_task(
@@ -446,7 +488,9 @@ pub fn train_keypoints(
         spec,
         &data,
         ex,
-        if recipe.lite {
+        if recipe.refine.is_some() {
+            augment::REFINE
+        } else if recipe.lite {
             augment::KEYPOINTS_WILD
         } else {
             augment::KEYPOINTS

@@ -41,13 +41,16 @@ pub fn examples_sheet(
                 m
             ),
             Target::Keypoints(_) => {
-                for (j, c) in [colors::FINGERTIP, colors::THUMB, colors::CAPITATE]
-                    .into_iter()
-                    .enumerate()
-                {
+                // Three points, or the capitate net's one.
+                let colours: &[_] = if t.len() == 2 {
+                    &[colors::CAPITATE]
+                } else {
+                    &[colors::FINGERTIP, colors::THUMB, colors::CAPITATE]
+                };
+                for (q, &c) in t.chunks_exact(2).zip(colours) {
                     let p = Point::new(
-                        (t[2 * j] as f64 + 1.0) / 2.0 * w as f64,
-                        (t[2 * j + 1] as f64 + 1.0) / 2.0 * h as f64,
+                        (q[0] as f64 + 1.0) / 2.0 * w as f64,
+                        (q[1] as f64 + 1.0) / 2.0 * h as f64,
                     );
                     draw_point(&mut rgb, p, 2.0, c);
                 }

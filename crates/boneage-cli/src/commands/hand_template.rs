@@ -62,8 +62,18 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         repeated("exclude", &args.exclude),
         args.out.display()
     );
+    let moved: Vec<String> = pipeline
+        .refiners
+        .iter()
+        .map(|r| format!("the {} moved by its net", r.point))
+        .collect();
+    let moved = if moved.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", moved.join(", "))
+    };
     let made_by = format!(
-        "the U-Net's masks of {} films registered with their reviewed key points ({}), \
+        "the U-Net's masks of {} films registered with their reviewed key points ({}){moved}, \
          averaged; the limits pass every correct registration of the {} films of {} with a \
          margin; by `{command}`",
         build.len(),

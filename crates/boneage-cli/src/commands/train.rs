@@ -10,6 +10,7 @@ use boneage::training::{
     AgeRecipe, KeypointRecipe, TrainSpec, augment, train_age, train_keypoints, train_segment,
 };
 use boneage_core::{Cohort, Head, View};
+use boneage_nn::keypoint_net::Refined;
 use boneage_nn::tasks::Preset;
 use boneage_nn::train::{EpochRecord, Observer, Schedule};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -61,6 +62,13 @@ enum Net {
         /// lite0).
         #[arg(long, value_name = "HxW", value_parser = crate::args::parse_input)]
         input: Option<[usize; 2]>,
+        /// Train a refining net instead: a heat-map locator of this one point
+        /// (capitate or thumb tip) in a square field around a first guess, the hand
+        /// upright and the thumb on the right (default 192x192; needs --backbone
+        /// lite0). Export it as `capitate.safetensors` or `thumb.safetensors` beside
+        /// the other weights and the pipeline moves that point with it.
+        #[arg(long, value_enum, value_name = "POINT")]
+        refine: Option<Refined>,
     },
     /// A bone-age network for one region, head and cohort.
     Age {
@@ -302,6 +310,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             backbone,
             pretrained,
             input,
+            refine,
         } => {
             let spec = common.spec();
             let kp = keypoints.unwrap_or_else(|| spec.data.join("keypoints.csv"));
@@ -309,6 +318,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 lite: backbone == BackboneArg::Lite0,
                 input,
                 pretrained,
+                refine,
             };
             let done = train_keypoints(&spec, &kp, &recipe, &d, &progress, &mut bars)?;
             (spec, done)

@@ -4,7 +4,7 @@
 use crate::{boneage, rsna_raw, succeed, text};
 
 /// The shipped default's bone age of film 1377 (female), months.
-const LITE0_1377: f64 = 182.207;
+const LITE0_1377: f64 = 184.509;
 
 /// The shipped weights on a real film: a registered hand on the CPU canvas, regions,
 /// key points inside the film; and a clear refusal for a film without a hand.
@@ -138,19 +138,19 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    // The paper's 18-model ensemble (models/age-paper), as the README gave it for this
-    // film before the default changed: 166.906 months, regions 168.65, 162.54, 169.53;
-    // no calibration, so no interval and the plain mean.
+    // The paper's 18-model ensemble (models/age-paper) on this film as the front end
+    // registers it with the refining nets (before them: 166.906 months, regions
+    // 168.65, 162.54, 169.53); no calibration, so no interval and the plain mean.
     let months = j["bone_age_months"].as_f64().unwrap();
-    assert!((months - 166.906).abs() < 0.1, "{months}");
+    assert!((months - 166.427).abs() < 0.1, "{months}");
     assert!(j["interval"].is_null(), "{j}");
     assert_eq!(j["mean_months"].as_f64(), Some(months));
-    for (region, expected) in [("A", 168.651), ("B", 162.542), ("C", 169.526)] {
+    for (region, expected) in [("A", 169.872), ("B", 160.878), ("C", 168.533)] {
         let v = j["regions"][region].as_f64().unwrap();
         assert!((v - expected).abs() < 0.1, "region {region}: {v}");
     }
     assert!(
-        (j["spread_months"].as_f64().unwrap() - 6.654).abs() < 0.1,
+        (j["spread_months"].as_f64().unwrap() - 7.285).abs() < 0.1,
         "{j}"
     );
     let members = j["members"].as_array().unwrap();

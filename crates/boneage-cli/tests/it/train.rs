@@ -88,6 +88,48 @@ fn train_each_net_then_stop_and_resume() {
         manifest.contains("\"efficientnet\": \"lite0\""),
         "{manifest}"
     );
+    // A refining net: one point (the capitate), in a field around a first guess.
+    let err = run(&[
+        "keypoints",
+        "ph",
+        "--out",
+        "capitate",
+        "--epochs",
+        "1",
+        "--backbone",
+        "lite0",
+        "--refine",
+        "capitate",
+        "--input",
+        "64x64",
+    ]);
+    assert!(
+        err.contains("baseline (mean training position): capitate"),
+        "{err}"
+    );
+    assert!(err.contains("capitate_error_px"), "{err}");
+    let manifest = std::fs::read_to_string(tmp.path().join("capitate/model.json")).unwrap();
+    assert!(manifest.contains("\"refines\": \"capitate\""), "{manifest}");
+    let out = boneage(
+        &[
+            "train",
+            "keypoints",
+            "ph",
+            "--out",
+            "cap-vgg",
+            "--refine",
+            "thumb",
+            "--epochs",
+            "1",
+        ],
+        tmp.path(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("add --backbone lite0"),
+        "{}",
+        text(&out.stderr)
+    );
     run(&["segment", "ph", "--out", "seg", "--epochs", "1"]);
     for d in ["age", "kp", "seg"] {
         for f in [

@@ -266,7 +266,10 @@ fn augmentation_moves_targets_with_the_image() {
     let set = Examples {
         height: h,
         width: w,
-        items: vec![ex(Target::Keypoints(point)), ex(Target::Mask(mask.clone()))],
+        items: vec![
+            ex(Target::Keypoints(point.to_vec())),
+            ex(Target::Mask(mask.clone())),
+        ],
     };
     let aug = Augment {
         zoom: 0.2,
@@ -344,7 +347,7 @@ fn wild_augmentation_keeps_key_points_in_view() {
     }
     let c = |v: usize, n: usize| (v as f32 + 0.5) / n as f32 * 2.0 - 1.0;
     let points = [c(20, w), c(6, h), c(5, w), c(30, h), c(22, w), c(40, h)];
-    let set = one_film(w, h, pixels, Target::Keypoints(points));
+    let set = one_film(w, h, pixels, Target::Keypoints(points.to_vec()));
     let aug = augment::KEYPOINTS_WILD;
     let (mut grey_corner, mut small) = (0, 0);
     for seed in 0..40u64 {

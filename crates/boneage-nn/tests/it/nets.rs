@@ -243,3 +243,132 @@ fn elu_has_finite_gradients_for_large_inputs() {
         "{g:?}"
     );
 }
+
+/// A refining net's field: centred on the guess, the hand's axis up, the thumb on
+/// the right whichever way the film shows the hand, the film's pixels where the map
+/// says; a capitate net loads as the capitate net and only as that.
+#[test]
+fn refining_nets_see_the_hand_upright_and_load_only_as_themselves() {
+    use boneage_core::geometry::Point;
+    use boneage_core::keypoints::KeyPoints;
+    use boneage_nn::inputs::{REFINE_FIELD, refine_frame, refine_input};
+    use boneage_nn::keypoint_net::Refined;
+    use boneage_nn::pipeline::{Locator, RefineNet};
+    use boneage_nn::weights::{Manifest, save};
+
+    let near = |a: Point, b: Point| a.dist(b) < 1e-6;
+    // A hand pointing up, thumb on the right; span 200, so the 100-px field is 80
+    // film pixels wide.
+    let k = KeyPoints {
+        fingertip: Point::new(100.0, 20.0),
+        thumb: Point::new(180.0, 150.0),
+        capitate: Point::new(100.0, 220.0),
+    };
+    assert!((REFINE_FIELD - 0.4).abs() < 1e-12);
+    let f = refine_frame(&k, k.capitate, 100);
+    assert!(near(f.apply(Point::new(50.0, 50.0)), k.capitate));
+    assert!(near(
+        f.apply(Point::new(50.0, 0.0)),
+        Point::new(100.0, 180.0)
+    ));
+    assert!(near(
+        f.apply(Point::new(100.0, 50.0)),
+        Point::new(140.0, 220.0)
+    ));
+    // Mirrored film: the thumb on the left is shown on the right.
+    let m = KeyPoints {
+        thumb: Point::new(20.0, 150.0),
+        ..k
+    };
+    let f = refine_frame(&m, m.capitate, 100);
+    assert!(near(
+        f.apply(Point::new(100.0, 50.0)),
+        Point::new(60.0, 220.0)
+    ));
+    // A mirrored film turned a quarter: fingers to the right, thumb up the image.
+    let t = KeyPoints {
+        fingertip: Point::new(300.0, 220.0),
+        thumb: Point::new(170.0, 140.0),
+        capitate: Point::new(100.0, 220.0),
+    };
+    let f = refine_frame(&t, Point::new(110.0, 230.0), 100);
+    assert!(near(
+        f.apply(Point::new(50.0, 50.0)),
+        Point::new(110.0, 230.0)
+    ));
+    assert!(near(
+        f.apply(Point::new(50.0, 0.0)),
+        Point::new(150.0, 230.0)
+    ));
+    assert!(near(
+        f.apply(Point::new(100.0, 50.0)),
+        Point::new(110.0, 190.0)
+    ));
+
+    // A bright spot on a grey film lands where the map puts it.
+    let (w, h) = (240usize, 260usize);
+    let mut px = vec![0.3f32; w * h];
+    for y in 196..=204 {
+        for x in 116..=124 {
+            px[y * w + x] = 0.9;
+        }
+    }
+    let film = boneage_core::GrayImage::from_vec(w, h, px).unwrap();
+    let (pixels, to_film) = refine_input(&film, &k, k.capitate, 100);
+    let spot = to_film.inverse().unwrap().apply(Point::new(120.5, 200.5));
+    let (sx, sy) = (spot.x as usize, spot.y as usize);
+    assert!(pixels[sy * 100 + sx] > 200, "{}", pixels[sy * 100 + sx]);
+    assert!(pixels[50 * 100 + 50] < 60, "{}", pixels[50 * 100 + 50]);
+
+    // Weights: a capitate net is not the key-point net, nor the thumb's.
+    let _rng = crate::rng_lock();
+    let d = device();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |refines: Option<Refined>, name: &str| {
+        let c = KeypointNetConfig::new()
+            .with_height(64)
+            .with_width(64)
+            .with_backbone(Some(Backbone::Efficientnet(LiteVariant::Lite0)))
+            .with_refines(refines)
+            .with_lite_stages(Some(boneage_nn::efficientnet::STAGES_TO_16TH));
+        let manifest = Manifest {
+            version: boneage_nn::weights::MANIFEST_VERSION,
+            net: boneage_core::NetKind::Keypoints,
+            config: serde_json::to_value(&c).unwrap(),
+            input: [64, 64],
+            normalization: boneage_nn::data::NORMALIZATION.into(),
+            sex: None,
+            region: None,
+            trained_on: "test".into(),
+            metrics: Default::default(),
+        };
+        let path = dir.path().join(name);
+        save(&c.init(&d), &manifest, &path).unwrap();
+        path
+    };
+    let one = write(Some(Refined::Capitate), "capitate.safetensors");
+    let three = write(None, "keypoints.safetensors");
+    let err = Locator::load(&one, &d).err().expect("refused").to_string();
+    assert!(
+        err.contains("capitate net") && err.contains("capitate.json"),
+        "{err}"
+    );
+    let err = RefineNet::load(&three, Refined::Capitate, &d)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("key-point net (three points)"), "{err}");
+    let err = RefineNet::load(&one, Refined::Thumb, &d)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("holds the capitate net") && err.contains("thumb net"),
+        "{err}"
+    );
+    let net = RefineNet::load(&one, Refined::Capitate, &d).unwrap();
+    let c = net.refine(&film, &k);
+    // Each look answers inside its field (half of 0.4 span across the diagonal).
+    let reach = 2.0 * 0.2 * 2f64.sqrt() * 200.0;
+    assert!(c.dist(k.capitate) <= reach + 1e-6, "{c:?}");
+}

@@ -252,7 +252,8 @@ fn a_mismatched_or_corrupted_file_is_refused_clearly() {
 /// `scripts/import_efficientnet.py` writes): a file of one network's tensors loaded
 /// into a differently initialised one gives the same features and, inside a bone-age
 /// network, the same ages. A file of another network is refused, naming what is
-/// missing, and a VGG bone-age network refuses pretrained weights.
+/// missing, and a VGG bone-age network refuses pretrained weights. A backbone cut
+/// after its fifth stage loads from the same file.
 #[test]
 fn efficientnet_weights_load_by_parameter_name() {
     use boneage_nn::age::Backbone;
@@ -286,6 +287,19 @@ fn efficientnet_weights_load_by_parameter_name() {
     assert_ne!(features(&fresh), want, "a different initialisation");
     let loaded = fresh.load_pretrained(&file).unwrap();
     assert_eq!(features(&loaded), want);
+
+    // Cut after its fifth stage: 112 channels at a 16th of the input, from the same
+    // file (the stages it lacks are ignored).
+    let cut = EfficientNetLite::cut(
+        LiteVariant::Lite0,
+        Some(boneage_nn::efficientnet::STAGES_TO_16TH),
+        0.01,
+        &d,
+    )
+    .load_pretrained(&file)
+    .unwrap();
+    assert_eq!(cut.features(), 112);
+    assert_eq!(cut.forward(x.clone()).dims(), [1, 112, 4, 2]);
 
     // Inside a bone-age network: the same backbone, so the same pooled features.
     let lite_cfg = AgeNetConfig::new(64, 32)
