@@ -11,6 +11,8 @@
 //!   fire rather than from weights tied to absolute positions, which is what lets it
 //!   find hands that are turned, shrunk or moved.
 
+use boneage_core::geometry::Point;
+use boneage_core::keypoints::KeyPoints;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -88,7 +90,7 @@ impl Refined {
     }
 
     /// This point of `k`.
-    pub fn of(self, k: &boneage_core::keypoints::KeyPoints) -> boneage_core::geometry::Point {
+    pub fn of(self, k: &KeyPoints) -> Point {
         match self {
             Refined::Capitate => k.capitate,
             Refined::Thumb => k.thumb,
@@ -96,14 +98,10 @@ impl Refined {
     }
 
     /// `k` with this point moved to `p`.
-    pub fn with(
-        self,
-        k: &boneage_core::keypoints::KeyPoints,
-        p: boneage_core::geometry::Point,
-    ) -> boneage_core::keypoints::KeyPoints {
+    pub fn with(self, k: &KeyPoints, p: Point) -> KeyPoints {
         match self {
-            Refined::Capitate => boneage_core::keypoints::KeyPoints { capitate: p, ..*k },
-            Refined::Thumb => boneage_core::keypoints::KeyPoints { thumb: p, ..*k },
+            Refined::Capitate => KeyPoints { capitate: p, ..*k },
+            Refined::Thumb => KeyPoints { thumb: p, ..*k },
         }
     }
 }
