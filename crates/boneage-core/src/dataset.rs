@@ -278,11 +278,16 @@ pub fn read_id_list(path: &Path) -> Result<std::collections::BTreeSet<String>> {
 /// A short fingerprint of a list of samples' ids (`N ids HASH`, FNV-1a), so that a
 /// cache made for one split is never taken for another.
 pub fn ids_fingerprint(samples: &[Sample]) -> String {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for b in samples.iter().flat_map(|s| s.id.bytes().chain([b','])) {
-        h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
-    }
+    let h = fnv1a(samples.iter().flat_map(|s| s.id.bytes().chain([b','])));
     format!("{} ids {h:016x}", samples.len())
+}
+
+/// The 64-bit FNV-1a hash of `bytes`: stable across runs and platforms (a cache's
+/// fingerprint, a seed drawn from an id).
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// Indices of a train/validation split.

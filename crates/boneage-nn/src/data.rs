@@ -22,8 +22,8 @@ pub enum Target {
     /// Bone age in months.
     Age(f32),
     /// Points as x, y pairs in `[−1, 1]` of the input (−1 = left/top edge, 1 =
-    /// right/bottom edge): fingertip, thumb and capitate for the key-point net, the
-    /// capitate alone for the capitate net.
+    /// right/bottom edge): fingertip, thumb and capitate for the key-point net, its
+    /// one point for a refining net.
     Keypoints(Vec<f32>),
     /// A 0/1 mask at the input size, row-major.
     Mask(Vec<u8>),

@@ -314,9 +314,7 @@ pub fn refine_examples(
             return Ok(None);
         };
         let r = read_radiograph(ds.image_path(s))?;
-        let seed = s.id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-        });
+        let seed = boneage_core::dataset::fnv1a(s.id.bytes());
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let span = k.fingertip.dist(k.capitate);
         let (radius, dir) = (

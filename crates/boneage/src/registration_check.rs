@@ -204,38 +204,34 @@ pub fn build_template(
     let mut registered = Vec::new();
     for (id, k) in build {
         let img = read(ds, id)?;
-        let mask = pipeline.segment(&img);
         if let Ok(r) = pipeline
             .refine(&img, k)
             .map_err(|_| ())
             .and_then(|k| register(&k, &pipeline.canvas).map_err(|_| ()))
         {
-            registered.push(r.warp_mask(&mask, &pipeline.canvas));
+            registered.push(r.warp_mask(&pipeline.segment(&img), &pipeline.canvas));
         }
         progress.inc();
     }
-    let mut refined = Vec::with_capacity(tune.len());
-    for (id, k) in tune {
-        if let Ok(k) = pipeline.refine(&read(ds, id)?, k) {
-            refined.push((id.clone(), k));
-        }
-    }
-    let tune = &refined[..];
     progress.finish();
     let mut template = HandTemplate::build(&registered, Limits::open(), made_by.to_string())?;
     pipeline.template = Some(template.clone());
     let probe = &*pipeline;
     progress.start("choosing the limits", tune.len());
     let mut fits = Vec::new();
+    let mut refined = Vec::with_capacity(tune.len());
     for (id, k) in tune {
         let img = read(ds, id)?;
-        let mask = probe.segment(&img);
-        if let Some((fit, _)) = checked(probe, &mask, k) {
-            fits.push(fit);
+        if let Ok(k) = probe.refine(&img, k) {
+            if let Some((fit, _)) = checked(probe, &probe.segment(&img), &k) {
+                fits.push(fit);
+            }
+            refined.push((id.clone(), k));
         }
         progress.inc();
     }
     progress.finish();
+    let tune = &refined[..];
     let limits = Limits::envelope(&fits).ok_or_else(|| {
         Error::InvalidArgument("none of the tuning films could be registered".into())
     })?;

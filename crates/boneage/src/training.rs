@@ -467,14 +467,11 @@ pub fn train_keypoints(
         progress,
     )?;
     let base = mean_keypoint_baseline(&ex[0], &ex[1]);
-    let names = match recipe.refine {
-        Some(point) => vec![point.code()],
-        None => vec!["fingertip", "thumb", "capitate"],
-    };
-    let base: Vec<String> = names
+    let base: Vec<String> = task
+        .metric_names()
         .iter()
         .zip(&base)
-        .map(|(n, e)| format!("{n} {e:.2} px"))
+        .map(|(n, e)| format!("{} {e:.2} px", n.trim_end_matches("_error_px")))
         .collect();
     progress.note(&format!(
         "baseline (mean training position): {} of the {}x{} input",

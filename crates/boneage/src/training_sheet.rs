@@ -41,7 +41,8 @@ pub fn examples_sheet(
                 m
             ),
             Target::Keypoints(_) => {
-                // Three points, or the capitate net's one.
+                // Three points, or a refining net's one (drawn in the capitate's
+                // colour whichever point it is).
                 let colours: &[_] = if t.len() == 2 {
                     &[colors::CAPITATE]
                 } else {
