@@ -17,6 +17,9 @@
 # proximal phalanges, at 160×352), lite0-[ABC]-cls (the same with the 240-way
 # classification head, whose softmax expectation is the age), or vgg-A-reg (the paper
 # recipe's VGG for region A).
+# INPUT (HxW, e.g. 256x256) replaces the recipe's input size: for crops of a larger
+# canvas (`boneage preprocess --canvas 800x1040`; the runs record the canvas and
+# `assess` registers onto it), keep their runs in a RUNS_DIR of their own.
 # EPOCHS (default 8) sets the schedule; FOLDS (default "1 2 3 4 5") which folds run;
 # BONEAGE the binary; PRETRAINED the ImageNet weights
 # (default pretrained/efficientnet-lite0.safetensors, see scripts/import_efficientnet.py).
@@ -37,6 +40,7 @@ case $recipe in
     region=${recipe:6:1}
     head=regression; [[ $recipe == *-cls ]] && head=classification
     input=(); [[ $region == B ]] && input=(--input 192x192); [[ $region == C ]] && input=(--input 160x352)
+    [[ -n ${INPUT:-} ]] && input=(--input "$INPUT")
     args=(--region "$region" "${input[@]}" --head "$head" --sex mixed --backbone lite0
           --pretrained "$pretrained" --batch 16 --lr 5e-4 --lr-end 1e-5 --adam-eps 1e-8) ;;
   vgg-A-reg)

@@ -264,6 +264,49 @@ pub fn crop_path(dir: &Path, id: &str, region: crate::registration::Region) -> P
     dir.join(format!("{id}_{}.png", region.name()))
 }
 
+/// The registered canvas a crops folder (`boneage preprocess --out`) was cut from:
+/// the size of its registered hands (`<id>.png` beside `<id>_A.png`), checked against
+/// the size of that film's region A crop. The film with the smallest id decides.
+pub fn crops_canvas(dir: &Path) -> Result<crate::registration::Canvas> {
+    use crate::registration::{Canvas, Region};
+    let table = |detail: String| Error::Table {
+        path: dir.to_path_buf(),
+        detail,
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let id = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|name| name.strip_suffix("_A.png").map(str::to_string))
+        .filter(|id| dir.join(format!("{id}.png")).is_file())
+        .min()
+        .ok_or_else(|| {
+            table(
+                "no region crops here (`<id>_A.png` beside the registered hand `<id>.png`, \
+                 as `boneage preprocess --out` writes them)"
+                    .into(),
+            )
+        })?;
+    let size = |path: &Path| {
+        image::image_dimensions(path).map_err(|e| Error::Corrupt {
+            path: path.to_path_buf(),
+            format: "PNG",
+            detail: e.to_string(),
+        })
+    };
+    let (w, h) = size(&dir.join(format!("{id}.png")))?;
+    let canvas = Canvas::new(w as usize, h as usize)?;
+    let a = canvas.region(Region::A);
+    let crop = size(&crop_path(dir, &id, Region::A))?;
+    if crop != (a.w as u32, a.h as u32) {
+        return Err(table(format!(
+            "{id}_A.png is {}x{}, but region A of the {w}x{h} registered hand {id}.png is \
+             {}x{}: not a folder written by `boneage preprocess`",
+            crop.0, crop.1, a.w, a.h
+        )));
+    }
+    Ok(canvas)
+}
+
 /// Image ids, one per line (`#` starts a comment): hold-out lists and the like.
 pub fn read_id_list(path: &Path) -> Result<std::collections::BTreeSet<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;

@@ -87,6 +87,12 @@ impl AgeModel {
         })
     }
 
+    /// The registered canvas its region was cropped from (the CPU canvas, 400×520,
+    /// when the manifest does not say).
+    pub fn canvas(&self) -> Canvas {
+        self.manifest.canvas.unwrap_or(Canvas::CPU)
+    }
+
     /// The bone age (months) of one region crop (pixels in `[0, 1]`, as cropped from
     /// the registered canvas) for a patient of `sex`.
     pub fn predict(&self, crop: &GrayImage, sex: Sex) -> f64 {
@@ -310,12 +316,32 @@ impl AgeModels {
                 ),
             ));
         }
+        // One registration serves every member: their crops must come from one canvas.
+        if let Some(m) = models.iter().find(|m| m.canvas() != models[0].canvas()) {
+            let size = |c: Canvas| format!("{}x{}", c.width, c.height);
+            return Err(bad_manifest(
+                &m.path,
+                format!(
+                    "its crops come from a {} canvas, those of {} from a {} canvas: the models \
+                     of one folder read one registration (retrain on one `boneage preprocess \
+                     --canvas`, or keep them in separate folders)",
+                    size(m.canvas()),
+                    models[0].path.display(),
+                    size(models[0].canvas())
+                ),
+            ));
+        }
         let calibration = read_calibration(dir, &models, sex)?;
         Ok(Self {
             models,
             dir: dir.to_path_buf(),
             calibration,
         })
+    }
+
+    /// The registered canvas every member's crops come from.
+    pub fn canvas(&self) -> Canvas {
+        self.models[0].canvas()
     }
 
     /// The views each crop is read in: [`TTA_VIEWS`] when the calibration was fitted

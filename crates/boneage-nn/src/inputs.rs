@@ -38,6 +38,8 @@ pub enum AgeView {
     Crops {
         /// The preprocess output folder.
         dir: std::path::PathBuf,
+        /// The canvas it registered onto ([`boneage_core::dataset::crops_canvas`]).
+        canvas: Canvas,
         /// Which region.
         region: Region,
     },
@@ -49,7 +51,15 @@ impl AgeView {
         match self {
             AgeView::Whole => true,
             AgeView::Region { keypoints, .. } => keypoints.contains_key(id),
-            AgeView::Crops { dir, region } => crop_path(dir, id, *region).is_file(),
+            AgeView::Crops { dir, region, .. } => crop_path(dir, id, *region).is_file(),
+        }
+    }
+
+    /// The registered canvas its regions are cut from (none for the whole film).
+    pub fn canvas(&self) -> Option<Canvas> {
+        match self {
+            AgeView::Whole => None,
+            AgeView::Region { canvas, .. } | AgeView::Crops { canvas, .. } => Some(*canvas),
         }
     }
 }
@@ -158,7 +168,7 @@ pub fn age_examples(
     prepare(samples, [h, w], progress, |s| {
         let path = ds.image_path(s);
         let img = match view {
-            AgeView::Crops { dir, region } => {
+            AgeView::Crops { dir, region, .. } => {
                 // The cached crop, not the film.
                 let crop = crop_path(dir, &s.id, *region);
                 if !crop.is_file() {

@@ -224,7 +224,8 @@ pub enum PreprocessError {
     },
     /// A refining net finds its point far from where the key points put it.
     #[error(
-        "the {point} net finds the {point} {:.0} % of the hand's length from where the mask's shape puts it",
+        "the {point} net finds the {point} {:.0} % of the hand's length away from the first \
+         estimate of it (the key points disagree: the film may be unusual)",
         100.0 * fraction
     )]
     RefinedFarOff {

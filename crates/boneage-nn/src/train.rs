@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use boneage_core::registration::Canvas;
 use boneage_core::{Cohort, NetKind, View};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
@@ -202,6 +203,8 @@ pub struct RunSpec {
     pub sex: Option<Cohort>,
     /// What a bone-age net reads, for the manifest.
     pub region: Option<View>,
+    /// The registered canvas its region crops come from, for the manifest.
+    pub canvas: Option<Canvas>,
     /// Continue from the last checkpoint in `dir`.
     pub resume: bool,
     /// Stop after this many epochs in total (as if killed; the run can be resumed).
@@ -441,12 +444,14 @@ fn manifest_of<T: Task>(task: &T, spec: &RunSpec, record: Option<&EpochRecord>) 
         normalization: NORMALIZATION.to_string(),
         sex: None,
         region: None,
+        canvas: None,
         trained_on: String::new(),
         metrics: Default::default(),
     };
     if let Some(r) = record {
         m.sex = spec.sex;
         m.region = spec.region;
+        m.canvas = spec.canvas;
         m.trained_on = format!(
             "{} ({} training / {} validation examples, {} of {} epochs, seed {})",
             spec.trained_on,

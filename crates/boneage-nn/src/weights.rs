@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use boneage_core::registration::Canvas;
 use boneage_core::{Cohort, NetKind, View};
 use burn::module::Module;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
@@ -34,6 +35,10 @@ pub struct Manifest {
     /// What a bone-age net reads (`"A"`, `"B"`, `"C"` or `"whole"`); `None` where it
     /// does not apply.
     pub region: Option<View>,
+    /// The registered canvas a bone-age net's region crops were cut from; absent
+    /// (older manifests, and nets that read no region): the CPU canvas, 400×520.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canvas: Option<Canvas>,
     /// The data it was trained on, in words (dataset, size, split seed).
     pub trained_on: String,
     /// Metrics by name (e.g. `val_mae_months`).

@@ -161,13 +161,15 @@ impl Assessor {
         sex: Option<Sex>,
     ) -> Result<Self, LoadError> {
         let d = device.device()?;
-        let pipeline =
-            Pipeline::load(&models.path, Canvas::CPU, &d).map_err(|error| LoadError::Pipeline {
-                dir: Box::new(models.clone()),
-                error,
-            })?;
         let age = AgeModels::load_dir_for(&models.age(), sex, &d).map_err(|error| {
             LoadError::AgeModels {
+                dir: Box::new(models.clone()),
+                error,
+            }
+        })?;
+        // Registered onto the canvas the bone-age models were trained on.
+        let pipeline = Pipeline::load(&models.path, age.canvas(), &d).map_err(|error| {
+            LoadError::Pipeline {
                 dir: Box::new(models.clone()),
                 error,
             }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use boneage_core::dataset::read_labels;
 use boneage_core::growth::{Comparison, parse_age};
-use boneage_core::io::write_atomic;
+use boneage_core::io::{csv_field, write_atomic};
 use boneage_core::metrics::mean;
 use boneage_core::{Sex, read_radiograph};
 
@@ -258,14 +258,6 @@ pub fn assess_item(assessor: &Assessor, item: &BatchItem, age: Option<f64>) -> B
 
 fn fmt(v: Option<f64>) -> String {
     v.map_or(String::new(), |v| format!("{v:.2}"))
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 /// The header of a results CSV.

@@ -11,14 +11,14 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use boneage_core::calibration::{self, CalFilm, Calibrated};
-use boneage_core::dataset::{Dataset, Sample, crop_path};
+use boneage_core::dataset::{Dataset, Sample, crop_path, crops_canvas};
 use boneage_core::io::create_dir;
 use boneage_core::io::write_atomic;
 use boneage_core::metrics::{
     FIG8_COHORTS, FIG8_HEADS, FIG8_ROWS, FilmPredictions, Mae, MeanBaseline, bias, fig8, fig9, mae,
     mae_half_width95, spread_summary,
 };
-use boneage_core::registration::Region;
+use boneage_core::registration::{Canvas, Region};
 use boneage_core::stages::Stage;
 use boneage_core::{Cohort, Head, ModelKey, Sex, read_radiograph};
 use boneage_nn::ensemble::{AgeModels, RegionCrops, TTA_VIEWS};
@@ -43,6 +43,22 @@ pub enum EvalError {
         path: PathBuf,
         /// What is wrong.
         detail: String,
+    },
+    /// The crops are cut from another registered canvas than the models read.
+    #[error(
+        "{origin} registers onto a {}x{} canvas, but the bone-age models in {} were \
+         trained on crops of a {}x{} canvas (`boneage preprocess --canvas`)",
+        found.width, found.height, models.display(), expected.width, expected.height
+    )]
+    Canvas {
+        /// Where the crops come from, in words.
+        origin: String,
+        /// Its canvas.
+        found: Canvas,
+        /// The models folder.
+        models: PathBuf,
+        /// The models' canvas.
+        expected: Canvas,
     },
     /// A PyTorch results file is not what `bench/torch_ref_train.py` writes.
     #[error("{}: {detail}", path.display())]
@@ -82,6 +98,21 @@ pub fn predict_films(
     progress: &dyn Progress,
 ) -> Result<Vec<FilmPredictions>, EvalError> {
     let views = if tta { &TTA_VIEWS[..] } else { &TTA_VIEWS[..1] };
+    let (origin, found) = match &crops {
+        Crops::Folder(dir) => (
+            format!("the crops folder {}", dir.display()),
+            crops_canvas(dir)?,
+        ),
+        Crops::Pipeline(p) => ("the front end".to_string(), p.canvas),
+    };
+    if found != models.canvas() {
+        return Err(EvalError::Canvas {
+            origin,
+            found,
+            models: models.dir.clone(),
+            expected: models.canvas(),
+        });
+    }
     progress.start("evaluating", films.len());
     let mut out = Vec::with_capacity(films.len());
     for s in films {

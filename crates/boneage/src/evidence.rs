@@ -58,7 +58,7 @@ impl Assessment {
             }
         }
         if let Some(c) = &self.chronological {
-            // Short lines: the canvas is 400 px wide, 33 characters at this size.
+            // Short lines: 33 characters fill the canvas's width at this size.
             lines.push(format!(
                 "AGE {:.0} MO ({})",
                 c.chronological_months,
@@ -71,7 +71,8 @@ impl Assessment {
                 c.verdict.name()
             ));
         }
-        let scale = 2usize;
+        // Two font pixels per pixel on the CPU canvas (400 wide), more on larger ones.
+        let scale = (hand.width() as usize / 200).max(2);
         let line_h = 9 * scale;
         let band = (lines.len() * line_h + 8) as u32;
         let mut out = RgbImage::new(hand.width(), hand.height() + band);

@@ -12,6 +12,7 @@ use boneage_core::dataset::{
 };
 use boneage_core::io::create_dir;
 use boneage_core::keypoints::read_csv;
+use boneage_core::registration::Canvas;
 use boneage_core::{Cohort, Head, View};
 use boneage_nn::age::AgeHead;
 use boneage_nn::burn::prelude::Device;
@@ -290,6 +291,19 @@ pub fn mean_keypoint_baseline(train: &Examples, val: &Examples) -> Vec<f64> {
     err
 }
 
+/// What a run's manifest says its net is for, beyond the net itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunLabels {
+    /// The patients it is for.
+    pub sex: Option<Cohort>,
+    /// What a bone-age net reads.
+    pub region: Option<View>,
+    /// The registered canvas its region crops come from.
+    pub canvas: Option<Canvas>,
+    /// A refining net's point (the examples sheet draws it in that point's colour).
+    pub refines: Option<Refined>,
+}
+
 /// Runs one network's training on prepared examples: writes the examples sheet,
 /// then fits, resumably.
 #[allow(clippy::too_many_arguments)]
@@ -299,7 +313,7 @@ pub fn run_task<T: Task>(
     data: &TrainData,
     [train, val]: [Arc<Examples>; 2],
     augment: Augment,
-    labels: (Option<Cohort>, Option<View>),
+    labels: RunLabels,
     device: &Device,
     observer: &mut dyn Observer,
 ) -> Result<Outcome<T::Model>, TrainingError> {
@@ -319,7 +333,13 @@ pub fn run_task<T: Task>(
         },
     };
     let sheet = spec.out.join("examples.png");
-    crate::training_sheet::examples_sheet(&train, &config.augment, spec.seed, &sheet)?;
+    crate::training_sheet::examples_sheet(
+        &train,
+        &config.augment,
+        spec.seed,
+        labels.refines,
+        &sheet,
+    )?;
     observer.message(&format!(
         "what the network sees (16 augmented training examples): {}",
         sheet.display()
@@ -330,8 +350,9 @@ pub fn run_task<T: Task>(
         val,
         config,
         trained_on: data.describe(spec),
-        sex: labels.0,
-        region: labels.1,
+        sex: labels.sex,
+        region: labels.region,
+        canvas: labels.canvas,
         resume: spec.resume,
         stop_after: spec.stop_after,
         init_from: spec.init.clone(),
@@ -360,8 +381,16 @@ pub fn train_segment(
         |ds, s, p| mask_examples(ds, s, masks, input, p),
         progress,
     )?;
-    let labels = (None, None);
-    let out = run_task(&task, spec, &data, ex, augment, labels, device, observer)?;
+    let out = run_task(
+        &task,
+        spec,
+        &data,
+        ex,
+        augment,
+        RunLabels::default(),
+        device,
+        observer,
+    )?;
     Ok(out.finished)
 }
 
@@ -479,7 +508,6 @@ pub fn train_keypoints(
         input[0],
         input[1]
     ));
-    let labels = (None, None);
     let out = run_task(
         &task,
         spec,
@@ -492,7 +520,10 @@ pub fn train_keypoints(
         } else {
             augment::KEYPOINTS
         },
-        labels,
+        RunLabels {
+            refines: recipe.refine,
+            ..RunLabels::default()
+        },
         device,
         observer,
     )?;
@@ -538,6 +569,7 @@ impl AgeRecipe {
             }
             return Ok(AgeView::Crops {
                 dir: dir.clone(),
+                canvas: boneage_core::dataset::crops_canvas(dir)?,
                 region,
             });
         }
@@ -642,7 +674,12 @@ pub fn train_age(
             if mixed { " per sex" } else { "" }
         ));
     }
-    let labels = (Some(recipe.cohort), Some(recipe.view));
+    let labels = RunLabels {
+        sex: Some(recipe.cohort),
+        region: Some(recipe.view),
+        canvas: view.canvas(),
+        refines: None,
+    };
     let out = run_task(
         &task,
         spec,

@@ -8,13 +8,16 @@ use boneage_core::image::Mask;
 use boneage_core::overlay::{colors, draw_mask_outline, draw_point, to_rgb};
 use boneage_core::sheet::{SheetLayout, save_rgb};
 use boneage_nn::data::{Augment, Examples, Target};
+use boneage_nn::keypoint_net::Refined;
 
 /// A contact sheet of the first 16 training examples as the network sees them
-/// (augmented), with their targets drawn: key points as dots, masks as outlines.
+/// (augmented), with their targets drawn: key points as dots (a refining net's one
+/// point, `refines`, in its colour), masks as outlines.
 pub fn examples_sheet(
     ex: &Examples,
     augment: &Augment,
     seed: u64,
+    refines: Option<Refined>,
     path: &Path,
 ) -> boneage_core::Result<()> {
     let n = ex.items.len().min(16);
@@ -41,12 +44,11 @@ pub fn examples_sheet(
                 m
             ),
             Target::Keypoints(_) => {
-                // Three points, or a refining net's one (drawn in the capitate's
-                // colour whichever point it is).
-                let colours: &[_] = if t.len() == 2 {
-                    &[colors::CAPITATE]
-                } else {
-                    &[colors::FINGERTIP, colors::THUMB, colors::CAPITATE]
+                // Three points, or a refining net's one, each in its colour.
+                let colours: &[_] = match refines {
+                    Some(Refined::Capitate) => &[colors::CAPITATE],
+                    Some(Refined::Thumb) => &[colors::THUMB],
+                    None => &[colors::FINGERTIP, colors::THUMB, colors::CAPITATE],
                 };
                 for (q, &c) in t.chunks_exact(2).zip(colours) {
                     let p = Point::new(

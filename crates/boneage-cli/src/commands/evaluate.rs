@@ -12,7 +12,6 @@ use boneage::evaluation::{Crops, ReportSpec, predict_films, read_predictions, wr
 use boneage::{DeviceChoice, ModelsDir};
 use boneage_core::dataset::{Dataset, Sample, read_id_list};
 use boneage_core::metrics::FilmPredictions;
-use boneage_core::registration::Canvas;
 use boneage_nn::burn::prelude::Device;
 use boneage_nn::ensemble::AgeModels;
 use boneage_nn::pipeline::Pipeline;
@@ -128,20 +127,9 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         .collect();
     let ds = Dataset::open_dirs(&folders)?;
     let d = device.device()?;
-    let pipeline = match &args.crops {
-        Some(_) => None,
-        None if !args.predictions.is_empty() => None,
-        None => Some(Pipeline::load(
-            &ModelsDir::locate(None)?.path,
-            Canvas::CPU,
-            &d,
-        )?),
-    };
-    let crops = || match (&args.crops, &pipeline) {
-        (Some(dir), _) => Crops::Folder(dir),
-        (None, Some(p)) => Crops::Pipeline(p),
-        (None, None) => unreachable!("a pipeline is loaded unless --crops or --predictions"),
-    };
+    // The front end, when the crops are not given: loaded for the canvas of the
+    // first models that need it (and again should a fold's models use another).
+    let mut pipeline: Option<Pipeline> = None;
     // (the films to predict, the models that predict them) per fold; one "fold" for
     // a plain hold-out.
     let (plan, split): (Vec<(BTreeSet<String>, PathBuf)>, &Path) = match (&args.cv, &args.holdout) {
@@ -212,6 +200,15 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             }
         } else {
             let models = load_models(models_dir, &d)?;
+            let canvas = models.canvas();
+            if args.crops.is_none() && pipeline.as_ref().is_none_or(|p| p.canvas != canvas) {
+                pipeline = Some(Pipeline::load(&ModelsDir::locate(None)?.path, canvas, &d)?);
+            }
+            let crops = match (&args.crops, &pipeline) {
+                (Some(dir), _) => Crops::Folder(dir),
+                (None, Some(p)) => Crops::Pipeline(p),
+                (None, None) => unreachable!("the front end was loaded above"),
+            };
             eprintln!(
                 "{} models from {}; {} films to predict",
                 models.models.len(),
@@ -222,7 +219,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 &models,
                 &ds,
                 &val,
-                crops(),
+                crops,
                 args.tta,
                 &Bars::default(),
             )?);

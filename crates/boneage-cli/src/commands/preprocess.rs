@@ -9,7 +9,7 @@ use anyhow::Context;
 use boneage::evidence::preprocessed_overlay;
 use boneage::{DeviceChoice, ModelsDir};
 use boneage_core::image::save_rgb8_png;
-use boneage_core::io::write_atomic;
+use boneage_core::io::{csv_field, write_atomic};
 use boneage_core::keypoints;
 use boneage_core::overlay::to_rgb;
 use boneage_core::read_radiograph;
@@ -81,12 +81,13 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             Err(e) => {
                 refused += 1;
                 bar.suspend(|| eprintln!("error: {}: {e}", path.display()));
-                let cell = |s: &str| s.replace(',', ";");
                 let kind = e.kind();
                 refusals.push_str(&format!(
-                    "{id},{},{kind},{}\n",
-                    cell(&path.display().to_string()),
-                    cell(&e.to_string())
+                    "{},{},{},{}\n",
+                    csv_field(&id),
+                    csv_field(&path.display().to_string()),
+                    csv_field(&kind),
+                    csv_field(&e.to_string())
                 ));
                 if args.refused_sheet.is_some() {
                     // The kind on its own lines ("check:" / "leans"), to fit the tile.

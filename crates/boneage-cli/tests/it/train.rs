@@ -48,6 +48,16 @@ fn train_each_net_then_stop_and_resume() {
     let manifest = std::fs::read_to_string(tmp.path().join("age/model.json")).unwrap();
     assert!(manifest.contains("\"region\": \"A\""), "{manifest}");
     assert!(manifest.contains("val_mae_months"), "{manifest}");
+    // Registered from key points on the preset's canvas, and the manifest says so.
+    let j: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(
+        (
+            j["canvas"]["width"].as_u64(),
+            j["canvas"]["height"].as_u64()
+        ),
+        (Some(400), Some(520)),
+        "{manifest}"
+    );
 
     // --val 0: every film trains (a recipe's final model); no validation figures.
     let out = boneage(
@@ -190,6 +200,94 @@ fn train_each_net_then_stop_and_resume() {
         "{}",
         text(&out.stderr)
     );
+
+    // Crops of another canvas (`preprocess`/`register --canvas`): the run reads the
+    // canvas off the registered hands and its manifest carries it, so that `assess`
+    // registers onto it; a folder without registered hands is refused by name.
+    let mut reg = vec!["register".to_string()];
+    reg.extend((1..=10).map(|i| format!("ph/ph{i:05}.png")));
+    reg.extend(
+        [
+            "--keypoints",
+            "ph/keypoints.csv",
+            "--canvas",
+            "200x260",
+            "--out",
+            "c200",
+        ]
+        .map(String::from),
+    );
+    let reg: Vec<&str> = reg.iter().map(String::as_str).collect();
+    let out = boneage(&reg, tmp.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    run(&[
+        "age", "ph", "--crops", "c200", "--region", "B", "--input", "64x64", "--out", "b200",
+        "--epochs", "1",
+    ]);
+    let manifest = std::fs::read_to_string(tmp.path().join("b200/model.json")).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(
+        (
+            j["canvas"]["width"].as_u64(),
+            j["canvas"]["height"].as_u64()
+        ),
+        (Some(200), Some(260)),
+        "{manifest}"
+    );
+    std::fs::create_dir(tmp.path().join("nothing")).unwrap();
+    let out = boneage(
+        &[
+            "train", "age", "ph", "--crops", "nothing", "--region", "B", "--out", "x",
+        ],
+        tmp.path(),
+    );
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("nothing") && err.contains("no region crops"),
+        "{err}"
+    );
+    // `assess` with these bone-age models registers onto their canvas: the
+    // evidence picture is 200 px wide (real film and shipped front end needed).
+    if let Some(raw) = crate::rsna_raw() {
+        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+        let models = tmp.path().join("models200");
+        std::fs::create_dir_all(models.join("age")).unwrap();
+        for e in std::fs::read_dir(&shipped).unwrap() {
+            let e = e.unwrap().path();
+            if e.is_file() {
+                std::fs::copy(&e, models.join(e.file_name().unwrap())).unwrap();
+            }
+        }
+        let out = boneage(
+            &[
+                "export",
+                "b200",
+                "--out",
+                models.join("age").to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let film = raw.join("1377.png");
+        let out = boneage(
+            &[
+                "assess",
+                film.to_str().unwrap(),
+                "--sex",
+                "F",
+                "--models",
+                models.to_str().unwrap(),
+                "--overlay",
+                "e200.png",
+            ],
+            tmp.path(),
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let (w, h) = image::image_dimensions(tmp.path().join("e200.png")).unwrap();
+        assert!(w == 200 && h > 260, "{w}x{h}");
+    } else {
+        eprintln!("SKIPPED assess on a 200x260 canvas: ../shared/data/rsna/raw not found");
+    }
 
     std::fs::remove_file(tmp.path().join("ph/keypoints.csv")).unwrap();
     let out = boneage(

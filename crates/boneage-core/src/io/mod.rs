@@ -308,6 +308,16 @@ fn check_size(path: &Path, width: u64, height: u64) -> Result<()> {
     Ok(())
 }
 
+/// A CSV field: quoted (inner quotes doubled) when it holds a comma, a quote or a
+/// line break, as spreadsheets and CSV readers expect.
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 /// Creates a folder and its parents (nothing when it exists); the error names it.
 pub fn create_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::Write {
@@ -351,4 +361,19 @@ where
         return Err(fail(e));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_they_must_be() {
+        assert_eq!(csv_field("thumb side"), "thumb side");
+        assert_eq!(
+            csv_field("the thumb, the fingertip"),
+            "\"the thumb, the fingertip\""
+        );
+        assert_eq!(csv_field("a \"hand\""), "\"a \"\"hand\"\"\"");
+    }
 }

@@ -78,6 +78,7 @@ fn spec(dir: &Path, train: &Arc<Examples>, val: &Arc<Examples>) -> RunSpec {
         trained_on: "test phantoms".into(),
         sex: Some(boneage_core::Cohort::Mixed),
         region: None,
+        canvas: None,
         resume: false,
         stop_after: None,
         init_from: None,

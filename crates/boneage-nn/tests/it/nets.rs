@@ -339,6 +339,7 @@ fn refining_nets_see_the_hand_upright_and_load_only_as_themselves() {
             normalization: boneage_nn::data::NORMALIZATION.into(),
             sex: None,
             region: None,
+            canvas: None,
             trained_on: "test".into(),
             metrics: Default::default(),
         };

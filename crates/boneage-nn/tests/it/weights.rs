@@ -1,7 +1,7 @@
 //! Weights on disk: save and load, the manifest's checks, half precision, and a
 //! folder of bone-age models as an ensemble.
 
-use boneage_core::registration::Region;
+use boneage_core::registration::{Canvas, Region};
 use boneage_core::{Cohort, NetKind, View};
 use boneage_nn::age::{AgeHead, AgeNetConfig};
 use boneage_nn::burn::prelude::*;
@@ -23,6 +23,7 @@ fn manifest(c: &AgeNetConfig) -> Manifest {
         normalization: "hand mask, percentile window 1-99.5, CLAHE 8x8 clip 2".into(),
         sex: Some(Cohort::Female),
         region: Some(View::Region(Region::C)),
+        canvas: None,
         trained_on: "test".into(),
         metrics: [("val_mae_months".to_string(), 12.5)].into(),
     }
@@ -100,6 +101,9 @@ fn a_folder_of_age_models_loads_by_manifest_and_ensembles() {
     );
     let models = AgeModels::load_dir(dir.path(), &d).unwrap();
     assert_eq!(models.models.len(), 2);
+    // A manifest that names no canvas (older ones) means the CPU canvas.
+    assert!(j.get("canvas").is_none());
+    assert_eq!(models.canvas(), Canvas::CPU);
     let gray = |w: usize, h: usize| {
         GrayImage::from_vec(
             w,
@@ -158,6 +162,29 @@ fn a_folder_of_age_models_loads_by_manifest_and_ensembles() {
             && e.contains("other-A"),
         "{e}"
     );
+    // One registration serves a folder: a model of crops from another canvas is
+    // refused, naming both canvases.
+    std::fs::remove_file(dir.path().join("other-A.safetensors")).unwrap();
+    let large = Canvas::new(800, 1040).unwrap();
+    let mut b = m.clone();
+    b.region = Some(View::Region(Region::B));
+    b.canvas = Some(large);
+    let b_path = dir.path().join("B-reg-mixed.safetensors");
+    save(&mixed.init(&d), &b, &b_path).unwrap();
+    let e = AgeModels::load_dir(dir.path(), &d)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("800x1040") && e.contains("400x520") && e.contains("B-reg-mixed"),
+        "{e}"
+    );
+    // With every member on the larger canvas, the folder reads that one.
+    let only_b = tempfile::tempdir().unwrap();
+    std::fs::copy(&b_path, only_b.path().join("B.safetensors")).unwrap();
+    std::fs::copy(manifest_path(&b_path), only_b.path().join("B.json")).unwrap();
+    let models = AgeModels::load_dir(only_b.path(), &d).unwrap();
+    assert_eq!(models.canvas(), large);
 }
 
 #[test]
