@@ -26,6 +26,12 @@ pub fn examples_sheet(
     let b = ex.batch(&idx, augment, &seeds);
     let (w, h) = (ex.width, ex.height);
     let tl = ex.target_len();
+    // Each example whole, shrunk (aspect kept) to fit 256 × 256 when larger.
+    let fit = (256.0 / w.max(h) as f64).min(1.0);
+    let tile = [
+        ((w as f64 * fit).round() as usize).max(1),
+        ((h as f64 * fit).round() as usize).max(1),
+    ];
     let mut tiles = Vec::with_capacity(n);
     for (k, &i) in idx.iter().enumerate() {
         let px: Vec<f32> = b.images[k * w * h..(k + 1) * w * h]
@@ -65,15 +71,29 @@ pub fn examples_sheet(
                 item.id.clone()
             }
         };
-        tiles.push((caption, rgb));
+        tiles.push((caption, shrink(rgb, tile)));
     }
     let layout = SheetLayout {
         columns: 8,
-        tile_width: w.min(192),
-        tile_height: h.min(256),
+        tile_width: tile[0],
+        tile_height: tile[1],
         title: Some(format!(
             "training examples as the network sees them ({w}x{h}, augmented)"
         )),
     };
     save_rgb(&tiles, &layout, path)
+}
+
+/// `img` resized to `[width, height]` (unchanged when it already is that size).
+fn shrink(img: image::RgbImage, [w, h]: [usize; 2]) -> image::RgbImage {
+    if (img.width() as usize, img.height() as usize) == (w, h) {
+        img
+    } else {
+        image::imageops::resize(
+            &img,
+            w as u32,
+            h as u32,
+            image::imageops::FilterType::Triangle,
+        )
+    }
 }
