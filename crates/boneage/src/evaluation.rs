@@ -46,8 +46,8 @@ pub enum EvalError {
     },
     /// The crops are cut from another registered canvas than the models read.
     #[error(
-        "{origin} registers onto a {}x{} canvas, but the bone-age models in {} were \
-         trained on crops of a {}x{} canvas (`boneage preprocess --canvas`)",
+        "{origin} comes from a {}x{} canvas, but the bone-age models in {} were trained \
+         on crops of a {}x{} canvas (`boneage preprocess --canvas`)",
         found.width, found.height, models.display(), expected.width, expected.height
     )]
     Canvas {

@@ -366,6 +366,38 @@ fn evaluate_reports_the_mae_a_direct_computation_gives() {
         "--out",
         "ev",
     ]);
+    // Crops of another canvas than the shipped models' (400x520): refused, naming both.
+    let mut other = vec!["register"];
+    other.extend(films.iter().map(String::as_str));
+    other.extend([
+        "--keypoints",
+        "ph/keypoints.csv",
+        "--canvas",
+        "200x260",
+        "--out",
+        "crops200",
+    ]);
+    run(&other);
+    let out = boneage(
+        &[
+            "evaluate",
+            "ph",
+            "--holdout",
+            "ids.txt",
+            "--crops",
+            "crops200",
+            "--out",
+            "ev200",
+        ],
+        tmp.path(),
+    );
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("crops200 comes from a 200x260 canvas")
+            && err.contains("400x520"),
+        "{err}"
+    );
     let pred = std::fs::read_to_string(tmp.path().join("ev/predictions.csv")).unwrap();
     let mut lines = pred.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
