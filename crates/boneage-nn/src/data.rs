@@ -207,14 +207,28 @@ impl Augment {
     }
 }
 
+/// A point of a `[h, w]` network input as the key-point nets' coordinates, in
+/// `[−1, 1]` across the input.
+pub fn to_unit(p: Point, [h, w]: [usize; 2]) -> [f32; 2] {
+    [
+        (p.x / w as f64 * 2.0 - 1.0) as f32,
+        (p.y / h as f64 * 2.0 - 1.0) as f32,
+    ]
+}
+
+/// The reverse of [`to_unit`]: coordinates in `[−1, 1]` as a point of the input.
+pub fn from_unit(t: [f32; 2], [h, w]: [usize; 2]) -> Point {
+    Point::new(
+        (t[0] as f64 + 1.0) / 2.0 * w as f64,
+        (t[1] as f64 + 1.0) / 2.0 * h as f64,
+    )
+}
+
 /// Whether key points (in `[−1, 1]` of a `w` × `h` input) moved by `in_to_out` lie
 /// inside the input, 2 % from its edges.
 fn keypoints_in_view(points: &[f32], in_to_out: &Affine, w: usize, h: usize) -> bool {
     points.chunks_exact(2).all(|p| {
-        let q = in_to_out.apply(Point::new(
-            (p[0] as f64 + 1.0) / 2.0 * w as f64,
-            (p[1] as f64 + 1.0) / 2.0 * h as f64,
-        ));
+        let q = in_to_out.apply(from_unit([p[0], p[1]], [h, w]));
         let (mx, my) = (0.02 * w as f64, 0.02 * h as f64);
         q.x >= mx && q.x <= w as f64 - mx && q.y >= my && q.y <= h as f64 - my
     })
@@ -388,13 +402,8 @@ impl Examples {
                 Target::Age(m) => batch.targets.push(*m),
                 Target::Keypoints(k) => {
                     for p in k.chunks_exact(2) {
-                        let px = Point::new(
-                            (p[0] as f64 + 1.0) / 2.0 * w as f64,
-                            (p[1] as f64 + 1.0) / 2.0 * h as f64,
-                        );
-                        let q = in_to_out.apply(px);
-                        batch.targets.push((q.x / w as f64 * 2.0 - 1.0) as f32);
-                        batch.targets.push((q.y / h as f64 * 2.0 - 1.0) as f32);
+                        let q = in_to_out.apply(from_unit([p[0], p[1]], [h, w]));
+                        batch.targets.extend(to_unit(q, [h, w]));
                     }
                 }
                 Target::Mask(m) => {

@@ -14,7 +14,7 @@ use boneage_core::registration::{Canvas, Region, crop, register};
 use boneage_core::{Error, GrayImage, Result, read_radiograph};
 use rayon::prelude::*;
 
-use crate::data::{Example, Examples, Target};
+use crate::data::{Example, Examples, Target, from_unit, to_unit};
 use crate::keypoint_net::Refined;
 
 /// How a radiograph becomes a bone-age network input.
@@ -223,17 +223,15 @@ pub fn keypoint_examples(
         };
         let r = read_radiograph(ds.image_path(s))?;
         let (img, map) = letterbox(&r.pixels, w, h);
-        let mut t = [0f32; 6];
-        for (i, p) in [k.fingertip, k.thumb, k.capitate].into_iter().enumerate() {
-            let q = map.apply(p);
-            t[2 * i] = (q.x / w as f64 * 2.0 - 1.0) as f32;
-            t[2 * i + 1] = (q.y / h as f64 * 2.0 - 1.0) as f32;
-        }
+        let t: Vec<f32> = [k.fingertip, k.thumb, k.capitate]
+            .into_iter()
+            .flat_map(|p| to_unit(map.apply(p), [h, w]))
+            .collect();
         Ok(Some(Example {
             id: s.id.clone(),
             male: s.sex.is_male(),
             pixels: window_pixels(&img),
-            target: Target::Keypoints(t.to_vec()),
+            target: Target::Keypoints(t),
         }))
     })
 }
@@ -242,12 +240,7 @@ pub fn keypoint_examples(
 /// the original image's pixels.
 pub fn keypoints_from_input(t: &[f32; 6], map: &Affine, [h, w]: [usize; 2]) -> KeyPoints {
     let inv = map.inverse().expect("letterbox maps are invertible");
-    let p = |i: usize| {
-        inv.apply(Point::new(
-            (t[2 * i] as f64 + 1.0) / 2.0 * w as f64,
-            (t[2 * i + 1] as f64 + 1.0) / 2.0 * h as f64,
-        ))
-    };
+    let p = |i: usize| inv.apply(from_unit([t[2 * i], t[2 * i + 1]], [h, w]));
     KeyPoints {
         fingertip: p(0),
         thumb: p(1),
@@ -346,12 +339,11 @@ pub fn refine_examples(
             .inverse()
             .expect("a field is invertible")
             .apply(truth);
-        let t = |v: f64| (v / size as f64 * 2.0 - 1.0) as f32;
         Ok(Some(Example {
             id: s.id.clone(),
             male: s.sex.is_male(),
             pixels,
-            target: Target::Keypoints(vec![t(q.x), t(q.y)]),
+            target: Target::Keypoints(to_unit(q, [size, size]).to_vec()),
         }))
     })
 }

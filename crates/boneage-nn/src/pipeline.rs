@@ -174,8 +174,7 @@ impl RefineNet {
                 crate::inputs::refine_input(img, &self.point.with(k, p), p, self.size);
             let x = pixels_tensor(&pixels, [self.size, self.size], &self.device);
             let t = floats(self.net.forward(x));
-            let at = |v: f32| (v as f64 + 1.0) / 2.0 * self.size as f64;
-            p = to_film.apply(boneage_core::geometry::Point::new(at(t[0]), at(t[1])));
+            p = to_film.apply(crate::data::from_unit([t[0], t[1]], [self.size; 2]));
         }
         p
     }

@@ -3,11 +3,10 @@
 
 use std::path::Path;
 
-use boneage_core::geometry::Point;
 use boneage_core::image::Mask;
 use boneage_core::overlay::{colors, draw_mask_outline, draw_point, to_rgb};
 use boneage_core::sheet::{SheetLayout, save_rgb};
-use boneage_nn::data::{Augment, Examples, Target};
+use boneage_nn::data::{Augment, Examples, Target, from_unit};
 use boneage_nn::keypoint_net::Refined;
 
 /// A contact sheet of the first 16 training examples as the network sees them
@@ -57,11 +56,7 @@ pub fn examples_sheet(
                     None => &[colors::FINGERTIP, colors::THUMB, colors::CAPITATE],
                 };
                 for (q, &c) in t.chunks_exact(2).zip(colours) {
-                    let p = Point::new(
-                        (q[0] as f64 + 1.0) / 2.0 * w as f64,
-                        (q[1] as f64 + 1.0) / 2.0 * h as f64,
-                    );
-                    draw_point(&mut rgb, p, 2.0, c);
+                    draw_point(&mut rgb, from_unit([q[0], q[1]], [h, w]), 2.0, c);
                 }
                 item.id.clone()
             }

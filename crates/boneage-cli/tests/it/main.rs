@@ -26,6 +26,17 @@ pub fn succeed(args: &[&str], dir: &Path) -> String {
     text(&out.stdout)
 }
 
+/// Runs `boneage` and asserts it failed; its standard error.
+pub fn fail(args: &[&str], dir: &Path) -> String {
+    let out = boneage(args, dir);
+    assert!(
+        !out.status.success(),
+        "{args:?} succeeded: {}",
+        text(&out.stdout)
+    );
+    text(&out.stderr)
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }

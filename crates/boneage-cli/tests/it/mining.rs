@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::{boneage, text};
+use crate::{boneage, fail, text};
 
 /// One round of positive mining on phantoms: candidates and a numbered sheet, the
 /// reviewer's decisions in the log and accepted masks at a quarter of the size, and a
@@ -94,18 +94,13 @@ fn mine_then_review_then_mine_again() {
         "{}",
         text(&out.stderr)
     );
-    let out = boneage(
+    let err = fail(
         &[
             "mine", "ph", "--labels", "labels", "--out", "r1", "--round", "1",
         ],
         tmp.path(),
     );
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("need --model"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(err.contains("need --model"), "{err}");
 }
 
 /// A mask made by hand with `annotate`: a threshold of the film inside a region of
@@ -136,7 +131,7 @@ fn hand_made_mask_from_threshold_roi_and_cut() {
     let truth = load("ph/masks/ph00001.png");
 
     // Nothing to save is an error, and nothing is written.
-    let out = boneage(
+    let err = fail(
         &[
             "annotate",
             "ph",
@@ -147,12 +142,7 @@ fn hand_made_mask_from_threshold_roi_and_cut() {
         ],
         tmp.path(),
     );
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("--save-mask needs a mask"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(err.contains("--save-mask needs a mask"), "{err}");
     assert!(!tmp.path().join("labels").exists());
 
     let roi = "45,25 280,25 285,345 50,345";
@@ -205,13 +195,8 @@ fn hand_made_mask_from_threshold_roi_and_cut() {
     assert!(iou(&cut, &truth) > 0.6);
 
     // Bad shapes are named.
-    let out = boneage(&[&base[..], &["--erase", "10,10 20"]].concat(), tmp.path());
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("\"20\" is not x,y"),
-        "{}",
-        text(&out.stderr)
-    );
+    let err = fail(&[&base[..], &["--erase", "10,10 20"]].concat(), tmp.path());
+    assert!(err.contains("\"20\" is not x,y"), "{err}");
 }
 
 /// Key-point mining on phantoms: candidates from accepted masks, decisions by sheet,
@@ -289,7 +274,7 @@ fn keypoint_round_review_annotate_and_serve() {
         "annotate", "ph", &rejected, "--labels", "labels", "--grid", "grid.png",
     ]);
     assert!(tmp.path().join("grid.png").is_file());
-    let out = boneage(
+    let err = fail(
         &[
             "annotate",
             "ph",
@@ -305,12 +290,7 @@ fn keypoint_round_review_annotate_and_serve() {
         ],
         tmp.path(),
     );
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("--capitate 900,300: outside"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(err.contains("--capitate 900,300: outside"), "{err}");
     run(&[
         "annotate",
         "ph",
