@@ -55,6 +55,10 @@ pub struct StressRow {
     pub name: String,
     /// Correct, refused, wrong.
     pub counts: [usize; 3],
+    /// Refusals by kind ([`boneage_nn::pipeline::PreprocessError::kind`]).
+    pub reasons: std::collections::BTreeMap<String, usize>,
+    /// The films answered wrongly.
+    pub wrong: Vec<String>,
 }
 
 /// Tile size (width, height) of the contact sheet.
@@ -164,9 +168,16 @@ pub fn stress_suite(
         let truth = films.films[n].1;
         for (i, s) in suite.iter().enumerate() {
             let (img, t) = s.apply(&r.pixels, &mask, &truth, n as u64);
-            let found = pipeline.run(&img).ok().map(|p| p.keypoints);
+            let run = pipeline.run(&img);
+            if let Err(e) = &run {
+                *rows[i].reasons.entry(e.kind()).or_default() += 1;
+            }
+            let found = run.ok().map(|p| p.keypoints);
             let outcome = judge(&t, found.as_ref(), 0.05);
             rows[i].counts[outcome as usize] += 1;
+            if outcome == Outcome::Wrong {
+                rows[i].wrong.push(id.to_string());
+            }
             if sheet.is_some() && tiles[i].len() < SHEET_FILMS {
                 let word = match outcome {
                     Outcome::Correct => "ok",
@@ -218,6 +229,29 @@ fn stress_report(f: &StressFilms, rows: &[StressRow]) -> String {
             r.name,
             pct(c),
             pct(w)
+        ));
+    }
+    md.push_str(
+        "\nWhy films were refused, and which were answered wrongly (ids of the \
+         dataset), by transform:\n\n| transform | refusals by reason | wrong |\n| --- | --- | --- |\n",
+    );
+    for r in rows {
+        let mut reasons: Vec<(&String, &usize)> = r.reasons.iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let reasons: Vec<String> = reasons.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        md.push_str(&format!(
+            "| {} | {} | {} |\n",
+            r.name,
+            if reasons.is_empty() {
+                "–".into()
+            } else {
+                reasons.join(", ")
+            },
+            if r.wrong.is_empty() {
+                "–".into()
+            } else {
+                r.wrong.join(", ")
+            }
         ));
     }
     md

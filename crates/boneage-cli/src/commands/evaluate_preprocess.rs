@@ -65,6 +65,10 @@ pub struct Args {
     /// checked by the key-point net): to compare them.
     #[arg(long, value_enum)]
     source: Option<KeypointSource>,
+    /// Let the U-Net and the key-point net look again, closer, at a hand that takes a
+    /// small part of the film (not the shipped front end's way yet): to compare.
+    #[arg(long)]
+    look_closer: bool,
     /// With --stress: how many films at most (21 transforms each).
     #[arg(long, default_value_t = 100, requires = "stress")]
     films: usize,
@@ -83,6 +87,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     if let Some(source) = args.source {
         pipeline.source = source;
     }
+    pipeline.look_closer = args.look_closer;
     let bars = Bars::default();
     let sheet = args.sheet.as_deref();
     let dirs: Vec<PathBuf> = std::iter::once(args.data.clone())

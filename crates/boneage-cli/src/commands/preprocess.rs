@@ -45,6 +45,10 @@ pub struct Args {
     /// of refusal (`refused.csv` in the output folder has the full reasons).
     #[arg(long, value_name = "PNG")]
     refused_sheet: Option<PathBuf>,
+    /// Let the U-Net and the key-point net look again, closer, at a hand that takes a
+    /// small part of the film (measured, not the default: see the README).
+    #[arg(long)]
+    look_closer: bool,
 }
 
 /// Runs `boneage preprocess`.
@@ -52,7 +56,8 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let canvas = Canvas::new(args.canvas.0, args.canvas.1)?;
     let t_load = Instant::now();
     let models = ModelsDir::locate(args.models.as_deref())?;
-    let pipeline = Pipeline::load(&models.path, canvas, &device.device()?)?;
+    let mut pipeline = Pipeline::load(&models.path, canvas, &device.device()?)?;
+    pipeline.look_closer = args.look_closer;
     let load_s = t_load.elapsed().as_secs_f64();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

@@ -89,7 +89,8 @@ fn segment_and_register_phantoms() {
 }
 
 /// The stress suite on two phantoms with their true key points as labels: every
-/// transform gets a row whose correct, refused and wrong counts add up to the films.
+/// transform gets a row whose correct, refused and wrong counts add up to the films,
+/// and a row of refusals by reason and wrong films by id that agrees with it.
 #[test]
 fn stress_suite_counts_every_film_under_every_transform() {
     let tmp = tempfile::tempdir().unwrap();
@@ -124,15 +125,39 @@ fn stress_suite_counts_every_film_under_every_transform() {
         "--sheet",
         "stress.png",
     ]);
-    let rows: Vec<Vec<&str>> = report
-        .lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("| transform") && !l.starts_with("| ---"))
-        .map(|l| l.split('|').map(str::trim).collect())
-        .collect();
+    let (counts, why) = report
+        .split_once("Why films were refused")
+        .expect("a table of reasons");
+    let table = |md: &'_ str| -> Vec<Vec<String>> {
+        md.lines()
+            .filter(|l| {
+                l.starts_with("| ") && !l.starts_with("| transform") && !l.starts_with("| ---")
+            })
+            .map(|l| l.split('|').map(|c| c.trim().to_string()).collect())
+            .collect()
+    };
+    let rows = table(counts);
     assert_eq!(rows.len(), 21, "{report}");
     for r in &rows {
         let n: usize = r[2..5].iter().map(|v| v.parse::<usize>().unwrap()).sum();
         assert_eq!(n, 2, "{r:?}");
+    }
+    // Each transform's refusals, counted by reason, add up to its refused films, and
+    // its wrong answers are listed by id.
+    let reasons = table(why);
+    assert_eq!(reasons.len(), 21, "{report}");
+    for (r, c) in reasons.iter().zip(&rows) {
+        assert_eq!(r[1], c[1]);
+        let refused: usize = c[3].parse().unwrap();
+        let by_reason: usize = r[2]
+            .split(", ")
+            .filter(|s| *s != "–")
+            .map(|s| s.rsplit_once(' ').unwrap().1.parse::<usize>().unwrap())
+            .sum();
+        assert_eq!(by_reason, refused, "{r:?} against {c:?}");
+        let wrong: usize = c[4].parse().unwrap();
+        let listed = r[3].split(", ").filter(|s| s.starts_with("ph")).count();
+        assert_eq!(listed, wrong, "{r:?} against {c:?}");
     }
     assert!(
         rows[0][1] == "as filmed" && rows[12][1].starts_with("mirrored"),
