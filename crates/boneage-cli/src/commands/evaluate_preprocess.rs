@@ -13,7 +13,7 @@ use boneage::{DeviceChoice, ModelsDir};
 use boneage_core::dataset::Dataset;
 use boneage_core::hand_template::HandTemplate;
 use boneage_core::registration::Canvas;
-use boneage_nn::pipeline::{KeypointSource, Pipeline};
+use boneage_nn::pipeline::{KeypointSource, LookCloser, Pipeline};
 
 use crate::args::repeated;
 use crate::progress::Bars;
@@ -65,10 +65,11 @@ pub struct Args {
     /// checked by the key-point net): to compare them.
     #[arg(long, value_enum)]
     source: Option<KeypointSource>,
-    /// Let the U-Net and the key-point net look again, closer, at a hand that takes a
-    /// small part of the film (not the shipped front end's way yet): to compare.
-    #[arg(long)]
-    look_closer: bool,
+    /// When the U-Net and the key-point net look again, closer, at a hand that takes
+    /// a small part of the film: never (the default, the shipped front end's way),
+    /// always, or only on a film the first look refuses (measured, see the README).
+    #[arg(long, value_enum, default_value_t = LookCloser::Never)]
+    look_closer: LookCloser,
     /// With --stress: how many films at most (21 transforms each).
     #[arg(long, default_value_t = 100, requires = "stress")]
     films: usize,

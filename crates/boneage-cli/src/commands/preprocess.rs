@@ -15,7 +15,7 @@ use boneage_core::overlay::to_rgb;
 use boneage_core::read_radiograph;
 use boneage_core::registration::{Canvas, save_regions};
 use boneage_core::sheet::{SheetLayout, Tile, save as save_sheet, save_rgb, thumbnail};
-use boneage_nn::pipeline::Pipeline;
+use boneage_nn::pipeline::{LookCloser, Pipeline};
 use std::io::Write as _;
 
 use crate::args::parse_size;
@@ -45,10 +45,11 @@ pub struct Args {
     /// of refusal (`refused.csv` in the output folder has the full reasons).
     #[arg(long, value_name = "PNG")]
     refused_sheet: Option<PathBuf>,
-    /// Let the U-Net and the key-point net look again, closer, at a hand that takes a
-    /// small part of the film (measured, not the default: see the README).
-    #[arg(long)]
-    look_closer: bool,
+    /// When the U-Net and the key-point net look again, closer, at a hand that takes
+    /// a small part of the film: never (the default, the shipped front end's way),
+    /// always, or only on a film the first look refuses (measured, see the README).
+    #[arg(long, value_enum, default_value_t = LookCloser::Never)]
+    look_closer: LookCloser,
 }
 
 /// Runs `boneage preprocess`.

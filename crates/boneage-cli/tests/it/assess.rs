@@ -96,8 +96,9 @@ fn keypoints_of(dir: &std::path::Path, id: &str) -> [f64; 6] {
 
 /// A real film shrunk to half onto a black field twice its size, as films of small
 /// children on large cassettes come: the front end refuses it, and with
-/// `--look-closer` registers it with the key points of the film as it was, carried
-/// through the shrinking, within 5 % of the hand's length.
+/// `--look-closer refused` (a second, closer look at a refused film) registers it
+/// with the key points of the film as it was, carried through the shrinking, within
+/// 5 % of the hand's length.
 #[test]
 fn a_small_hand_on_a_large_field_is_found_by_a_closer_look() {
     let Some(raw) = rsna_raw() else {
@@ -126,6 +127,7 @@ fn a_small_hand_on_a_large_field_is_found_by_a_closer_look() {
             "--out",
             "closer",
             "--look-closer",
+            "refused",
         ],
         tmp.path(),
     );
