@@ -610,6 +610,13 @@ impl Pipeline {
         for r in &self.refiners {
             d.push_str(&format!(", the {} moved by its own net", r.point));
         }
+        match self.look_closer {
+            LookCloser::Never => {}
+            LookCloser::Always => d.push_str(", looking closer at a small hand"),
+            LookCloser::Refused => {
+                d.push_str(", looking closer at a small hand on a film the first look refuses")
+            }
+        }
         d
     }
 

@@ -207,16 +207,16 @@ pub fn stress_suite(
         };
         save_rgb(&all, &layout, path)?;
     }
-    Ok(stress_report(films, &rows))
+    Ok(stress_report(films, &rows, &pipeline.describe()))
 }
 
-fn stress_report(f: &StressFilms, rows: &[StressRow]) -> String {
+fn stress_report(f: &StressFilms, rows: &[StressRow], front_end: &str) -> String {
     let films = f.films.len();
     let mut md = format!(
         "# Stress suite of the front end ({films} films)\n\n\
          Correct: all three key points within 5 % of the hand's length of the truth \
          carried through the transform. Wrong: an answer that is not correct. The truth: \
-         {}. Made by `{}`.\n\n\
+         {}. Made by `{}`. The front end: {front_end}.\n\n\
          | transform | correct | refused | wrong | correct % | wrong % |\n\
          | --- | --- | --- | --- | --- | --- |\n",
         f.truth, f.made_by

@@ -124,7 +124,14 @@ fn stress_suite_counts_every_film_under_every_transform() {
         "2",
         "--sheet",
         "stress.png",
+        "--look-closer",
+        "refused",
     ]);
+    // The report says which front end it measured.
+    assert!(
+        report.contains("looking closer at a small hand on a film the first look refuses"),
+        "{report}"
+    );
     let (counts, why) = report
         .split_once("Why films were refused")
         .expect("a table of reasons");
