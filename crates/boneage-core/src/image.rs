@@ -242,6 +242,23 @@ impl Mask {
         self.data[y * self.width + x] = v as u8;
     }
 
+    /// The bounding box of the pixels inside, `[x0, y0, x1, y1]` with `x1`, `y1`
+    /// exclusive; `None` for an empty mask.
+    pub fn bounds(&self) -> Option<[usize; 4]> {
+        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+        for (y, row) in self.data.chunks_exact(self.width.max(1)).enumerate() {
+            let Some(first) = row.iter().position(|&v| v != 0) else {
+                continue;
+            };
+            let last = row.iter().rposition(|&v| v != 0).unwrap_or(first);
+            x0 = x0.min(first);
+            x1 = x1.max(last + 1);
+            y0 = y0.min(y);
+            y1 = y + 1;
+        }
+        (x1 > x0).then_some([x0, y0, x1, y1])
+    }
+
     /// Number of pixels inside.
     pub fn count(&self) -> usize {
         self.data.iter().map(|&v| v as usize).sum()

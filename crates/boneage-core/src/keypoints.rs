@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::geometry::Point;
+use crate::geometry::{Affine, Point};
 
 /// Middle fingertip, thumb tip and capitate centre, in pixels of one image.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,6 +28,15 @@ impl KeyPoints {
         // Cross product z of axis × t; with y down, positive means t is clockwise
         // of axis, i.e. to the right when the axis points up the image.
         axis.x * t.y - axis.y * t.x > 0.0
+    }
+
+    /// The three points carried by `map` (onto another image, canvas or field).
+    pub fn mapped(&self, map: &Affine) -> KeyPoints {
+        KeyPoints {
+            fingertip: map.apply(self.fingertip),
+            thumb: map.apply(self.thumb),
+            capitate: map.apply(self.capitate),
+        }
     }
 }
 

@@ -194,11 +194,7 @@ impl Registration {
 
     /// Key points in canvas coordinates.
     pub fn keypoints(&self, k: &KeyPoints) -> KeyPoints {
-        KeyPoints {
-            fingertip: self.to_canvas.apply(k.fingertip),
-            thumb: self.to_canvas.apply(k.thumb),
-            capitate: self.to_canvas.apply(k.capitate),
-        }
+        k.mapped(&self.to_canvas)
     }
 }
 

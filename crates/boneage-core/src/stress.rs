@@ -133,7 +133,7 @@ impl Stress {
             Stress::Turned(0) => (img.clone(), *k),
             Stress::Turned(deg) => {
                 let (turned, map) = crate::ops::turn_onto_field(img, f64::from(deg).to_radians());
-                (turned, carry(k, &map))
+                (turned, k.mapped(&map))
             }
             Stress::Mirrored => {
                 let map = Affine([-1.0, 0.0, w, 0.0, 1.0, 0.0]);
@@ -151,14 +151,6 @@ impl Stress {
     }
 }
 
-fn carry(k: &KeyPoints, map: &Affine) -> KeyPoints {
-    KeyPoints {
-        fingertip: map.apply(k.fingertip),
-        thumb: map.apply(k.thumb),
-        capitate: map.apply(k.capitate),
-    }
-}
-
 /// `img` mapped by `map` (image → output) onto a `cw`×`ch` field.
 fn warp(
     img: &GrayImage,
@@ -168,7 +160,7 @@ fn warp(
     ch: usize,
 ) -> (GrayImage, KeyPoints) {
     let inv = map.inverse().expect("a similarity is invertible");
-    (warp_affine(img, &inv, cw, ch), carry(k, map))
+    (warp_affine(img, &inv, cw, ch), k.mapped(map))
 }
 
 fn shrunk(
@@ -233,20 +225,12 @@ fn shrunk(
 
 fn segmented(img: &GrayImage, mask: &Mask, k: &KeyPoints) -> (GrayImage, KeyPoints) {
     let (w, h) = (img.width(), img.height());
-    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
-    for y in 0..h {
-        for x in 0..w {
-            if mask.get(x, y) {
-                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
-            }
-        }
-    }
-    if x1 < x0 {
+    let Some([x0, y0, x1, y1]) = mask.bounds() else {
         return (img.clone(), *k);
-    }
+    };
     let pad = (w.max(h) / 100).max(2);
     let (x0, y0) = (x0.saturating_sub(pad), y0.saturating_sub(pad));
-    let (x1, y1) = ((x1 + pad).min(w - 1), (y1 + pad).min(h - 1));
+    let (x1, y1) = ((x1 - 1 + pad).min(w - 1), (y1 - 1 + pad).min(h - 1));
     let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
     let mut out = GrayImage::new(cw, ch);
     for y in 0..ch {
@@ -257,7 +241,7 @@ fn segmented(img: &GrayImage, mask: &Mask, k: &KeyPoints) -> (GrayImage, KeyPoin
         }
     }
     let shift = Affine::similarity(1.0, 0.0, false, Point::new(-(x0 as f64), -(y0 as f64)));
-    (out, carry(k, &shift))
+    (out, k.mapped(&shift))
 }
 
 #[cfg(test)]

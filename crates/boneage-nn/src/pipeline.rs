@@ -246,19 +246,7 @@ pub const ZOOM_MARGIN: f64 = 0.08;
 /// field → image map (a translation), when the U-Net would see the hand on it at least
 /// [`ZOOM_GAIN`] times larger than on the whole image.
 pub fn hand_field(mask: &Mask, [h, w]: [usize; 2]) -> Option<(usize, usize, Affine)> {
-    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
-    for (i, &v) in mask.as_slice().iter().enumerate() {
-        if v != 0 {
-            let (x, y) = (i % mask.width(), i / mask.width());
-            x0 = x0.min(x);
-            x1 = x1.max(x + 1);
-            y0 = y0.min(y);
-            y1 = y1.max(y + 1);
-        }
-    }
-    if x1 <= x0 || y1 <= y0 {
-        return None;
-    }
+    let [x0, y0, x1, y1] = mask.bounds()?;
     let (bw, bh) = ((x1 - x0) as f64, (y1 - y0) as f64);
     let m = ZOOM_MARGIN * bw.max(bh);
     let aspect = w as f64 / h as f64;
@@ -666,14 +654,8 @@ impl Pipeline {
             mask = near;
             last_field = Some((field, field_to_img));
         }
-        let net = last_field.map(|(field, field_to_img)| {
-            let k = self.locator.locate(&field);
-            KeyPoints {
-                fingertip: field_to_img.apply(k.fingertip),
-                thumb: field_to_img.apply(k.thumb),
-                capitate: field_to_img.apply(k.capitate),
-            }
-        });
+        let net = last_field
+            .map(|(field, field_to_img)| self.locator.locate(&field).mapped(&field_to_img));
         (mask, net)
     }
 
@@ -685,12 +667,20 @@ impl Pipeline {
     /// Runs every stage, refusing results it has no confidence in, the check after
     /// registration last.
     pub fn run(&self, img: &GrayImage) -> Result<Preprocessed, PreprocessError> {
+        self.looking(|closer| self.run_looking(img, closer))
+    }
+
+    /// `run(closer)` as [`Pipeline::look_closer`] says: without a closer look, with
+    /// one, or with one only when the first is refused (a film refused both ways keeps
+    /// the first reason).
+    fn looking(
+        &self,
+        run: impl Fn(bool) -> Result<Preprocessed, PreprocessError>,
+    ) -> Result<Preprocessed, PreprocessError> {
         match self.look_closer {
-            LookCloser::Never => self.run_looking(img, false),
-            LookCloser::Always => self.run_looking(img, true),
-            LookCloser::Refused => self
-                .run_looking(img, false)
-                .or_else(|first| self.run_looking(img, true).map_err(|_| first)),
+            LookCloser::Never => run(false),
+            LookCloser::Always => run(true),
+            LookCloser::Refused => run(false).or_else(|first| run(true).map_err(|_| first)),
         }
     }
 
@@ -764,12 +754,7 @@ impl Pipeline {
                 let t = Instant::now();
                 let net_up = near.unwrap_or_else(|| self.locator.locate(&upright));
                 let k = self.choose_keypoints(&mask_up, net_up)?;
-                let back = map.inverse().expect("a turn is invertible");
-                let k = KeyPoints {
-                    fingertip: back.apply(k.fingertip),
-                    thumb: back.apply(k.thumb),
-                    capitate: back.apply(k.capitate),
-                };
+                let k = k.mapped(&map.inverse().expect("a turn is invertible"));
                 Ok((mask, k, [s_seg, s_net + t.elapsed().as_secs_f64()]))
             }
             _ => {
@@ -788,13 +773,7 @@ impl Pipeline {
     /// With [`LookCloser::Refused`], a film refused without the check is looked at
     /// again, closer.
     pub fn run_unchecked(&self, img: &GrayImage) -> Result<Preprocessed, PreprocessError> {
-        match self.look_closer {
-            LookCloser::Never => self.run_unchecked_looking(img, false),
-            LookCloser::Always => self.run_unchecked_looking(img, true),
-            LookCloser::Refused => self
-                .run_unchecked_looking(img, false)
-                .or_else(|first| self.run_unchecked_looking(img, true).map_err(|_| first)),
-        }
+        self.looking(|closer| self.run_unchecked_looking(img, closer))
     }
 
     fn run_unchecked_looking(

@@ -23,11 +23,6 @@ use crate::progress::Progress;
 /// about its centre onto a canvas large enough to hold it.
 pub fn variants(img: &GrayImage, k: &KeyPoints) -> Vec<(GrayImage, KeyPoints)> {
     let (w, h) = (img.width() as f64, img.height() as f64);
-    let map = |k: &KeyPoints, a: &Affine| KeyPoints {
-        fingertip: a.apply(k.fingertip),
-        thumb: a.apply(k.thumb),
-        capitate: a.apply(k.capitate),
-    };
     let mirror = Affine([-1.0, 0.0, w, 0.0, 1.0, 0.0]);
     let angle = 30f64.to_radians();
     let (cw, ch) = (
@@ -43,11 +38,11 @@ pub fn variants(img: &GrayImage, k: &KeyPoints) -> Vec<(GrayImage, KeyPoints)> {
         (img.clone(), *k),
         (
             warp_affine(img, &mirror, img.width(), img.height()),
-            map(k, &mirror),
+            k.mapped(&mirror),
         ),
         (
             warp_affine(img, &inv, cw as usize, ch as usize),
-            map(k, &rot),
+            k.mapped(&rot),
         ),
     ]
 }

@@ -267,10 +267,11 @@ pub fn generate(config: &PhantomConfig, rng: &mut impl Rng) -> Result<Phantom> {
     };
     let film = render::render(&hand, &to_px, w, h, &photo, &mut clutter, rng);
     let keypoints = KeyPoints {
-        fingertip: to_px.apply(hand.fingertip),
-        thumb: to_px.apply(hand.thumb_tip),
-        capitate: to_px.apply(hand.capitate),
-    };
+        fingertip: hand.fingertip,
+        thumb: hand.thumb_tip,
+        capitate: hand.capitate,
+    }
+    .mapped(&to_px);
     Ok(Phantom {
         image: film.image,
         mask: film.mask,

@@ -63,3 +63,34 @@ fn area_resize_preserves_mean_and_averages_blocks() {
         mean(&small)
     );
 }
+
+#[test]
+fn key_points_carried_by_a_map_are_each_point_mapped() {
+    let k = KeyPoints {
+        fingertip: Point::new(50.0, 10.0),
+        thumb: Point::new(80.0, 60.0),
+        capitate: Point::new(50.0, 90.0),
+    };
+    let f = Affine::similarity(1.5, 0.3, true, Point::new(7.0, -2.0));
+    let m = k.mapped(&f);
+    assert!(close(m.fingertip, f.apply(k.fingertip)));
+    assert!(close(m.thumb, f.apply(k.thumb)));
+    assert!(close(m.capitate, f.apply(k.capitate)));
+    // A mirror moves the thumb to the other side; the inverse map brings it back.
+    assert_ne!(m.thumb_on_right(), k.thumb_on_right());
+    let back = m.mapped(&f.inverse().unwrap());
+    assert!(close(back.thumb, k.thumb));
+}
+
+#[test]
+fn mask_bounds_are_the_box_of_its_pixels() {
+    use boneage_core::image::Mask;
+    let mut m = Mask::new(20, 10);
+    assert_eq!(m.bounds(), None);
+    m.set(3, 4, true);
+    assert_eq!(m.bounds(), Some([3, 4, 4, 5]));
+    m.set(17, 2, true);
+    m.set(5, 9, true);
+    // x1 and y1 are exclusive.
+    assert_eq!(m.bounds(), Some([3, 2, 18, 10]));
+}
