@@ -20,6 +20,12 @@
 # INPUT (HxW, e.g. 256x256) replaces the recipe's input size: for crops of a larger
 # canvas (`boneage preprocess --canvas 800x1040`; the runs record the canvas and
 # `assess` registers onto it), keep their runs in a RUNS_DIR of their own.
+# OOF (a folder, e.g. docs/cv/NAME/oof): as soon as a fold is trained, its films'
+# out-of-fold predictions are written there, without and with test-time augmentation
+# (RECIPE-fold-K.csv, RECIPE-fold-K-tta.csv: `boneage evaluate --holdout` on the
+# fold), and a fold whose two files are there is skipped. Kept in the repository, they
+# outlive the machine: `boneage evaluate --cv data/labels/folds --predictions F ...`
+# pools them (give every fold's file of each recipe, all with or all without --tta).
 # EPOCHS (default 8) sets the schedule; FOLDS (default "1 2 3 4 5") which folds run;
 # BONEAGE the binary; PRETRAINED the ImageNet weights
 # (default pretrained/efficientnet-lite0.safetensors, see scripts/import_efficientnet.py).
@@ -49,16 +55,34 @@ case $recipe in
   *) echo "unknown recipe $recipe: lite0-[ABC]-reg, lite0-[ABC]-cls or vgg-A-reg" >&2; exit 2 ;;
 esac
 
+oof=${OOF:+$(mkdir -p "$OOF" && realpath "$OOF")}
 for k in ${FOLDS:-1 2 3 4 5}; do
   out="$runs/fold-$k/$recipe"
-  if grep -qs "$epochs of $epochs epochs" "$out/model.json"; then
-    echo "== $out: done"
+  if [[ -n $oof && -s $oof/$recipe-fold-$k.csv && -s $oof/$recipe-fold-$k-tta.csv ]]; then
+    echo "== fold $k of $recipe: out-of-fold predictions in $oof"
     continue
   fi
-  resume=()
-  [[ -d "$out/checkpoints" ]] && resume=(--resume)
-  echo "== $out ($epochs epochs) $(date +%T)"
-  "$bin" train age "$shared/raw" --also "$shared/extra" --crops "$crops" "${args[@]}" \
-    --epochs "$epochs" --holdout "data/labels/folds/fold-$k.txt" --out "$out" "${resume[@]}"
+  if grep -qs "$epochs of $epochs epochs" "$out/model.json"; then
+    echo "== $out: done"
+  else
+    resume=()
+    [[ -d "$out/checkpoints" ]] && resume=(--resume)
+    echo "== $out ($epochs epochs) $(date +%T)"
+    "$bin" train age "$shared/raw" --also "$shared/extra" --crops "$crops" "${args[@]}" \
+      --epochs "$epochs" --holdout "data/labels/folds/fold-$k.txt" --out "$out" "${resume[@]}"
+  fi
+  [[ -n $oof ]] || continue
+  # The fold's model alone in a models folder, evaluated on the fold's films.
+  models="$runs/fold-$k/.models-$recipe"
+  mkdir -p "$models"
+  ln -sfn "$out" "$models/$recipe"
+  for tta in "" --tta; do
+    ev="$runs/fold-$k/.evaluate-$recipe$tta"
+    "$bin" evaluate "$shared/raw" --also "$shared/extra" --holdout "data/labels/folds/fold-$k.txt" \
+      --models "$models" --crops "$crops" $tta --out "$ev" > "$ev.log"
+    cp "$ev/predictions.csv" "$oof/$recipe-fold-$k$tta.csv.tmp"
+    mv "$oof/$recipe-fold-$k$tta.csv.tmp" "$oof/$recipe-fold-$k$tta.csv"
+  done
+  echo "== fold $k of $recipe: out-of-fold predictions in $oof $(date +%T)"
 done
 echo "== folds ${FOLDS:-1 2 3 4 5} of $recipe in $runs $(date +%T)"

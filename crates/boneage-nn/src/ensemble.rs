@@ -87,6 +87,25 @@ impl AgeModel {
         })
     }
 
+    /// The crop it reads: its region, from the crops of its canvas.
+    ///
+    /// # Panics
+    /// When `crops` holds none of its canvas ([`AgeModels::canvases`] says which a
+    /// folder's models need).
+    pub fn crop_in<'a>(&self, crops: &'a [RegionCrops]) -> &'a GrayImage {
+        let c = self.canvas();
+        crops
+            .iter()
+            .find(|r| r.canvas == c)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no crops of the {}x{} canvas the {} model reads",
+                    c.width, c.height, self.key
+                )
+            })
+            .get(self.key.region)
+    }
+
     /// The registered canvas its region was cropped from (the CPU canvas, 400×520,
     /// when the manifest does not say).
     pub fn canvas(&self) -> Canvas {
@@ -138,16 +157,19 @@ impl AgeModel {
     }
 }
 
-/// The three region crops of a registered hand.
+/// The three region crops of a registered hand, cut from one canvas.
 pub struct RegionCrops {
+    /// The registered canvas they were cut from.
+    pub canvas: Canvas,
     /// A, B, C in that order.
     pub crops: [GrayImage; 3],
 }
 
 impl RegionCrops {
-    /// Crops the regions from a registered canvas.
+    /// Crops the regions from a hand registered onto `canvas`.
     pub fn from_canvas(registered: &GrayImage, canvas: &Canvas) -> Self {
         Self {
+            canvas: *canvas,
             crops: Region::ALL.map(|r| crop(registered, canvas.region(r))),
         }
     }
@@ -316,21 +338,6 @@ impl AgeModels {
                 ),
             ));
         }
-        // One registration serves every member: their crops must come from one canvas.
-        if let Some(m) = models.iter().find(|m| m.canvas() != models[0].canvas()) {
-            let size = |c: Canvas| format!("{}x{}", c.width, c.height);
-            return Err(bad_manifest(
-                &m.path,
-                format!(
-                    "its crops come from a {} canvas, those of {} from a {} canvas: the models \
-                     of one folder read one registration (retrain on one `boneage preprocess \
-                     --canvas`, or keep them in separate folders)",
-                    size(m.canvas()),
-                    models[0].path.display(),
-                    size(models[0].canvas())
-                ),
-            ));
-        }
         let calibration = read_calibration(dir, &models, sex)?;
         Ok(Self {
             models,
@@ -339,9 +346,20 @@ impl AgeModels {
         })
     }
 
-    /// The registered canvas every member's crops come from.
+    /// The registered canvases the members' crops come from, largest first (models
+    /// trained on crops of different canvases are registered onto each: see
+    /// `Preprocessed::registered_onto`).
+    pub fn canvases(&self) -> Vec<Canvas> {
+        let mut v: Vec<Canvas> = self.models.iter().map(|m| m.canvas()).collect();
+        v.sort_by_key(|c| std::cmp::Reverse((c.width * c.height, c.width)));
+        v.dedup();
+        v
+    }
+
+    /// The largest of [`AgeModels::canvases`]: the one the front end registers onto
+    /// and the evidence shows.
     pub fn canvas(&self) -> Canvas {
-        self.models[0].canvas()
+        self.canvases()[0]
     }
 
     /// The views each crop is read in: [`TTA_VIEWS`] when the calibration was fitted
@@ -355,22 +373,28 @@ impl AgeModels {
     }
 
     /// Every applicable model's estimate for a patient of `sex`: the models of that
-    /// sex and the mixed ones.
-    pub fn members(&self, crops: &RegionCrops, sex: Sex) -> Vec<MemberEstimate> {
+    /// sex and the mixed ones, each on the crops of its canvas.
+    ///
+    /// # Panics
+    /// When `crops` lacks one of [`AgeModels::canvases`].
+    pub fn members(&self, crops: &[RegionCrops], sex: Sex) -> Vec<MemberEstimate> {
         let views = self.views();
         self.models
             .iter()
             .filter(|m| m.key.cohort.covers(sex))
             .map(|m| MemberEstimate {
                 key: m.key,
-                months: m.predict_views(crops.get(m.key.region), sex, views),
+                months: m.predict_views(m.crop_in(crops), sex, views),
             })
             .collect()
     }
 
     /// The ensemble estimate for a patient of `sex`: the fitted ensemble with its
     /// interval when the folder has a calibration, else the plain mean.
-    pub fn assess(&self, crops: &RegionCrops, sex: Sex) -> Option<Estimate> {
+    ///
+    /// # Panics
+    /// When `crops` lacks one of [`AgeModels::canvases`].
+    pub fn assess(&self, crops: &[RegionCrops], sex: Sex) -> Option<Estimate> {
         let mut e = combine(self.members(crops, sex))?;
         if let Some(cal) = &self.calibration {
             let members: BTreeMap<_, _> = e.members.iter().map(|m| (m.key, m.months)).collect();

@@ -324,11 +324,26 @@ pub struct Preprocessed {
     pub registration: boneage_core::registration::Registration,
     /// The masked, contrast-normalised hand on the canvas.
     pub registered: GrayImage,
+    /// The masked, contrast-normalised hand on the film (before registration).
+    pub normalized: GrayImage,
     /// How the registered hand fits the mean registered hand (when the models
     /// have a template).
     pub fit: Option<Fit>,
     /// Seconds spent in each stage: segment, normalize, key points, register.
     pub seconds: [f64; 4],
+}
+
+impl Preprocessed {
+    /// The hand registered onto another canvas from the same key points: what the
+    /// pipeline gives when it registers onto `canvas` (`boneage preprocess
+    /// --canvas`), for bone-age models trained on crops of that canvas.
+    pub fn registered_onto(
+        &self,
+        canvas: &boneage_core::registration::Canvas,
+    ) -> Result<GrayImage, PreprocessError> {
+        let registration = boneage_core::registration::register(&self.keypoints, canvas)?;
+        Ok(registration.warp(&self.normalized, canvas))
+    }
 }
 
 /// Where the pipeline's key points come from.
@@ -829,6 +844,7 @@ impl Pipeline {
             keypoints: k,
             registration,
             registered,
+            normalized,
             fit: None,
             seconds: [s_seg, s_norm, s_kp, s_reg],
         })

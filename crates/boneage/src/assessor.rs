@@ -138,6 +138,25 @@ impl Assessment {
     }
 }
 
+/// The region crops of a preprocessed film on each of `canvases`: cut from the
+/// registered hand on the pipeline's own canvas, registered again from the same key
+/// points onto any other.
+pub fn region_crops(
+    pre: &Preprocessed,
+    canvases: &[Canvas],
+) -> Result<Vec<RegionCrops>, PreprocessError> {
+    canvases
+        .iter()
+        .map(|c| {
+            if c.width == pre.registered.width() && c.height == pre.registered.height() {
+                Ok(RegionCrops::from_canvas(&pre.registered, c))
+            } else {
+                Ok(RegionCrops::from_canvas(&pre.registered_onto(c)?, c))
+            }
+        })
+        .collect()
+}
+
 /// The trained pipeline and bone-age models, loaded once, assessing any number of
 /// films (it is `Sync`: threads may share one).
 pub struct Assessor {
@@ -167,7 +186,8 @@ impl Assessor {
                 error,
             }
         })?;
-        // Registered onto the canvas the bone-age models were trained on.
+        // Registered onto the (largest) canvas the bone-age models were trained on;
+        // onto the others too when they were trained on several.
         let pipeline = Pipeline::load(&models.path, age.canvas(), &d).map_err(|error| {
             LoadError::Pipeline {
                 dir: Box::new(models.clone()),
@@ -186,7 +206,7 @@ impl Assessor {
     pub fn assess(&self, film: &Radiograph, patient: &Patient) -> Result<Assessment, Refusal> {
         let t = Instant::now();
         let preprocessed = self.pipeline.run(&film.pixels)?;
-        let crops = RegionCrops::from_canvas(&preprocessed.registered, &self.pipeline.canvas);
+        let crops = region_crops(&preprocessed, &self.models.canvases())?;
         let estimate = self
             .models
             .assess(&crops, patient.sex)

@@ -78,9 +78,9 @@ impl From<std::fmt::Error> for EvalError {
 
 /// Where the region crops of the validation films come from.
 pub enum Crops<'a> {
-    /// A `boneage preprocess --out` folder (`<id>_A.png`, …); a film without its
-    /// crops was refused by preprocessing.
-    Folder(&'a Path),
+    /// `boneage preprocess --out` folders (`<id>_A.png`, …), one for each canvas the
+    /// models read; a film without its crops was refused by preprocessing.
+    Folders(&'a [PathBuf]),
     /// The front end, run here on each film.
     Pipeline(&'a Pipeline),
 }
@@ -98,33 +98,61 @@ pub fn predict_films(
     progress: &dyn Progress,
 ) -> Result<Vec<FilmPredictions>, EvalError> {
     let views = if tta { &TTA_VIEWS[..] } else { &TTA_VIEWS[..1] };
-    let (origin, found) = match &crops {
-        Crops::Folder(dir) => (
-            format!("the crops folder {}", dir.display()),
-            crops_canvas(dir)?,
-        ),
-        Crops::Pipeline(p) => ("the front end".to_string(), p.canvas),
-    };
-    if found != models.canvas() {
-        return Err(EvalError::Canvas {
-            origin,
-            found,
-            models: models.dir.clone(),
-            expected: models.canvas(),
-        });
+    let canvases = models.canvases();
+    // The crops folder of each canvas the models read.
+    let mut folders = Vec::new();
+    match &crops {
+        Crops::Folders(dirs) => {
+            let found = dirs
+                .iter()
+                .map(|d| Ok((crops_canvas(d)?, d.as_path())))
+                .collect::<Result<Vec<_>, EvalError>>()?;
+            for &c in &canvases {
+                match found.iter().find(|(f, _)| *f == c) {
+                    Some(&(_, dir)) => folders.push(dir),
+                    None => {
+                        let (f, dir) = found.first().expect("clap requires a --crops value");
+                        return Err(EvalError::Canvas {
+                            origin: format!("the crops folder {}", dir.display()),
+                            found: *f,
+                            models: models.dir.clone(),
+                            expected: c,
+                        });
+                    }
+                }
+            }
+        }
+        Crops::Pipeline(p) => {
+            if p.canvas != models.canvas() {
+                return Err(EvalError::Canvas {
+                    origin: "the front end".to_string(),
+                    found: p.canvas,
+                    models: models.dir.clone(),
+                    expected: models.canvas(),
+                });
+            }
+        }
     }
     progress.start("evaluating", films.len());
     let mut out = Vec::with_capacity(films.len());
     for s in films {
-        let region_crops: Result<RegionCrops, String> = match &crops {
-            Crops::Folder(dir) => {
-                let paths = Region::ALL.map(|r| crop_path(dir, &s.id, r));
-                if paths.iter().all(|p| p.is_file()) {
+        let region_crops: Result<Vec<RegionCrops>, String> = match &crops {
+            Crops::Folders(_) => {
+                let mut sets = Vec::new();
+                for (&dir, &canvas) in folders.iter().zip(&canvases) {
+                    let paths = Region::ALL.map(|r| crop_path(dir, &s.id, r));
+                    if !paths.iter().all(|p| p.is_file()) {
+                        break;
+                    }
                     let [a, b, c] = &paths;
                     let read = |p: &PathBuf| read_radiograph(p).map(|r| r.pixels);
-                    Ok(RegionCrops {
+                    sets.push(RegionCrops {
+                        canvas,
                         crops: [read(a)?, read(b)?, read(c)?],
-                    })
+                    });
+                }
+                if sets.len() == canvases.len() {
+                    Ok(sets)
                 } else {
                     Err("refused by preprocessing (no region crops)".to_string())
                 }
@@ -132,7 +160,7 @@ pub fn predict_films(
             Crops::Pipeline(p) => {
                 let r = read_radiograph(ds.image_path(s))?;
                 p.run(&r.pixels)
-                    .map(|pre| RegionCrops::from_canvas(&pre.registered, &p.canvas))
+                    .and_then(|pre| crate::assessor::region_crops(&pre, &canvases))
                     .map_err(|e| format!("refused: {e}"))
             }
         };
@@ -141,7 +169,7 @@ pub fn predict_films(
                 .models
                 .iter()
                 .filter(|m| m.key.cohort.covers(s.sex))
-                .map(|m| (m.key, m.predict_views(c.get(m.key.region), s.sex, views)))
+                .map(|m| (m.key, m.predict_views(m.crop_in(&c), s.sex, views)))
                 .collect()
         });
         out.push(FilmPredictions {

@@ -185,6 +185,7 @@ fn keypoint_tally(
                 keypoints: k,
                 registration: reg,
                 registered: reg.warp(&norm, &canvas),
+                normalized: norm,
                 fit: None,
                 seconds: [0.0; 4],
             };

@@ -39,10 +39,11 @@ pub struct Args {
     /// of `fold-K/` models folders.
     #[arg(long)]
     models: Option<PathBuf>,
-    /// Region crops made by `boneage preprocess --out` (`<id>_A.png`, …); without
-    /// it, each validation film goes through the shipped preprocessing here.
-    #[arg(long)]
-    crops: Option<PathBuf>,
+    /// Region crops made by `boneage preprocess --out` (`<id>_A.png`, …); repeat it
+    /// for models trained on crops of different canvases (one folder per canvas);
+    /// without it, each validation film goes through the shipped preprocessing here.
+    #[arg(long, value_name = "DIR")]
+    crops: Vec<PathBuf>,
     /// Output folder: report.md, fig8.csv, fig8.png, fig9.png, scatter.png,
     /// predictions.csv.
     #[arg(long)]
@@ -83,7 +84,7 @@ impl Args {
             opt("holdout", &self.holdout),
             opt("cv", &self.cv),
             opt("models", &self.models),
-            opt("crops", &self.crops),
+            crate::args::repeated("crops", &self.crops),
             if self.tta { " --tta" } else { "" },
             self.out.display()
         )
@@ -201,13 +202,13 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         } else {
             let models = load_models(models_dir, &d)?;
             let canvas = models.canvas();
-            if args.crops.is_none() && pipeline.as_ref().is_none_or(|p| p.canvas != canvas) {
+            if args.crops.is_empty() && pipeline.as_ref().is_none_or(|p| p.canvas != canvas) {
                 pipeline = Some(Pipeline::load(&ModelsDir::locate(None)?.path, canvas, &d)?);
             }
-            let crops = match (&args.crops, &pipeline) {
-                (Some(dir), _) => Crops::Folder(dir),
-                (None, Some(p)) => Crops::Pipeline(p),
-                (None, None) => unreachable!("the front end was loaded above"),
+            let crops = match (args.crops.as_slice(), &pipeline) {
+                ([_, ..], _) => Crops::Folders(&args.crops),
+                ([], Some(p)) => Crops::Pipeline(p),
+                ([], None) => unreachable!("the front end was loaded above"),
             };
             eprintln!(
                 "{} models from {}; {} films to predict",

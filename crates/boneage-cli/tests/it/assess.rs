@@ -393,6 +393,109 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
     }
 }
 
+/// Bone-age models trained on crops of different canvases share a folder: `assess`
+/// registers the film onto each canvas, and each model reads the crops of its own,
+/// as `preprocess --canvas` cuts them (`evaluate` on the crops folders of both
+/// canvases gives the members `assess` gives).
+#[test]
+fn models_of_two_canvases_read_each_its_own_registration() {
+    let Some(raw) = rsna_raw() else {
+        eprintln!("SKIPPED models of two canvases: ../shared/data/rsna/raw is absent");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    // The shipped models, region B's manifest saying its crops came from 800x1040.
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/age");
+    let mixed = tmp.path().join("mixed");
+    std::fs::create_dir(&mixed).unwrap();
+    for e in std::fs::read_dir(&shipped).unwrap() {
+        let e = e.unwrap().path();
+        std::fs::copy(&e, mixed.join(e.file_name().unwrap())).unwrap();
+    }
+    let b = mixed.join("B-reg-mixed.json");
+    let manifest = std::fs::read_to_string(&b).unwrap();
+    assert!(!manifest.contains("canvas"), "{manifest}");
+    std::fs::write(
+        &b,
+        manifest.replacen(
+            "\"version\": 1,",
+            "\"version\": 1, \"canvas\": {\"width\": 800, \"height\": 1040},",
+            1,
+        ),
+    )
+    .unwrap();
+    let film = raw.join("1377.png");
+    let film = film.to_str().unwrap();
+    let out = succeed(
+        &[
+            "assess",
+            film,
+            "--sex",
+            "F",
+            "--json",
+            "--age-models",
+            "mixed",
+        ],
+        tmp.path(),
+    );
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let assessed: Vec<(String, f64)> = j["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let key = format!("{}-reg-mixed", m["region"].as_str().unwrap());
+            (key, m["months"].as_f64().unwrap())
+        })
+        .collect();
+    assert_eq!(assessed.len(), 3, "{j}");
+    // The same film cut from each canvas by `preprocess`, then read from the folders.
+    succeed(&["preprocess", film, "--out", "c400"], tmp.path());
+    succeed(
+        &["preprocess", film, "--canvas", "800x1040", "--out", "c800"],
+        tmp.path(),
+    );
+    std::fs::write(tmp.path().join("ids.txt"), "1377\n1491\n").unwrap();
+    let raw = raw.to_str().unwrap();
+    let evaluate = |crops: &[&str]| {
+        let mut args = vec!["evaluate", raw, "--holdout", "ids.txt", "--models", "mixed"];
+        for c in crops {
+            args.extend(["--crops", c]);
+        }
+        args.extend(["--tta", "--out", "ev"]);
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    };
+    let args = evaluate(&["c800", "c400"]);
+    succeed(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        tmp.path(),
+    );
+    let pred = std::fs::read_to_string(tmp.path().join("ev/predictions.csv")).unwrap();
+    let header: Vec<&str> = pred.lines().next().unwrap().split(',').collect();
+    let row: Vec<&str> = pred
+        .lines()
+        .find(|l| l.starts_with("1377,"))
+        .unwrap()
+        .split(',')
+        .collect();
+    for (key, months) in &assessed {
+        let i = header.iter().position(|h| h == key).unwrap();
+        let evaluated: f64 = row[i].parse().unwrap();
+        // predictions.csv rounds to 0.01 month.
+        assert!(
+            (evaluated - months).abs() < 0.006,
+            "{key}: {evaluated} against {months}"
+        );
+    }
+    // Crops of one canvas only: refused, naming the canvas that is missing.
+    let args = evaluate(&["c400"]);
+    let err = fail(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        tmp.path(),
+    );
+    assert!(err.contains("400x520") && err.contains("800x1040"), "{err}");
+}
+
 /// `evaluate` on phantoms registered from their true key points: the report's
 /// headline MAE is the mean absolute difference between the ensemble and the truth
 /// in `predictions.csv`, computed here directly.

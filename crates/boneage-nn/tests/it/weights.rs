@@ -114,9 +114,10 @@ fn a_folder_of_age_models_loads_by_manifest_and_ensembles() {
         )
         .unwrap()
     };
-    let crops = RegionCrops {
+    let crops = [RegionCrops {
+        canvas: Canvas::CPU,
         crops: [gray(375, 500), gray(188, 188), gray(350, 150)],
-    };
+    }];
     // A boy gets the mixed model only; a girl both, averaged.
     let boy = models.members(&crops, Sex::Male);
     assert_eq!(boy.len(), 1);
@@ -162,8 +163,9 @@ fn a_folder_of_age_models_loads_by_manifest_and_ensembles() {
             && e.contains("other-A"),
         "{e}"
     );
-    // One registration serves a folder: a model of crops from another canvas is
-    // refused, naming both canvases.
+    // Models trained on crops of different canvases share a folder: the largest
+    // canvas first (the front end registers onto it), each model reading the crops
+    // of its own.
     std::fs::remove_file(dir.path().join("other-A.safetensors")).unwrap();
     let large = Canvas::new(800, 1040).unwrap();
     let mut b = m.clone();
@@ -171,20 +173,35 @@ fn a_folder_of_age_models_loads_by_manifest_and_ensembles() {
     b.canvas = Some(large);
     let b_path = dir.path().join("B-reg-mixed.safetensors");
     save(&mixed.init(&d), &b, &b_path).unwrap();
-    let e = AgeModels::load_dir(dir.path(), &d)
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        e.contains("800x1040") && e.contains("400x520") && e.contains("B-reg-mixed"),
-        "{e}"
-    );
-    // With every member on the larger canvas, the folder reads that one.
-    let only_b = tempfile::tempdir().unwrap();
-    std::fs::copy(&b_path, only_b.path().join("B.safetensors")).unwrap();
-    std::fs::copy(manifest_path(&b_path), only_b.path().join("B.json")).unwrap();
-    let models = AgeModels::load_dir(only_b.path(), &d).unwrap();
+    let models = AgeModels::load_dir(dir.path(), &d).unwrap();
+    assert_eq!(models.canvases(), vec![large, Canvas::CPU]);
     assert_eq!(models.canvas(), large);
+    let big = RegionCrops::from_canvas(&gray(800, 1040), &large);
+    let b_crop = large.region(Region::B);
+    let [cpu] = crops;
+    let both = [cpu, big];
+    for model in &models.models {
+        let c = model.crop_in(&both);
+        let expected = match model.key.region {
+            Region::B => (b_crop.w, b_crop.h),
+            r => (both[0].get(r).width(), both[0].get(r).height()),
+        };
+        assert_eq!((c.width(), c.height()), expected, "{}", model.key);
+    }
+    let members = models.members(&both, Sex::Female);
+    assert_eq!(members.len(), 3);
+    // Without the crops of a canvas a model reads, the call names what is missing.
+    let only_cpu = &both[..1];
+    let missing = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        models.members(only_cpu, Sex::Male)
+    }))
+    .err()
+    .unwrap();
+    let why = missing.downcast_ref::<String>().unwrap();
+    assert!(
+        why.contains("800x1040") && why.contains("B-reg-mixed"),
+        "{why}"
+    );
 }
 
 #[test]
