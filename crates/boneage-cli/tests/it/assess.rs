@@ -1,7 +1,7 @@
 //! The shipped weights on real films: preprocess, assess (one film and a batch)
 //! and evaluate, and the library behind them.
 
-use crate::{boneage, fail, rsna_raw, succeed, text};
+use crate::{boneage, copy_shipped_age_models, fail, rsna_raw, succeed, text};
 
 /// The shipped default's bone age of film 1377 (female), months.
 const LITE0_1377: f64 = 184.509;
@@ -280,12 +280,7 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
 
     // A calibration that weighs a model the folder lacks: refused at loading, naming
     // the file and the model.
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/age");
-    std::fs::create_dir(tmp.path().join("age-bad")).unwrap();
-    for e in std::fs::read_dir(&shipped).unwrap() {
-        let e = e.unwrap().path();
-        std::fs::copy(&e, tmp.path().join("age-bad").join(e.file_name().unwrap())).unwrap();
-    }
+    copy_shipped_age_models(&tmp.path().join("age-bad"));
     let cal = tmp.path().join("age-bad/calibration.json");
     let text_cal = std::fs::read_to_string(&cal).unwrap();
     std::fs::write(&cal, text_cal.replacen("\"A-reg-mixed\"", "\"B-cls-F\"", 2)).unwrap();
@@ -405,13 +400,8 @@ fn models_of_two_canvases_read_each_its_own_registration() {
     };
     let tmp = tempfile::tempdir().unwrap();
     // The shipped models, region B's manifest saying its crops came from 800x1040.
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/age");
     let mixed = tmp.path().join("mixed");
-    std::fs::create_dir(&mixed).unwrap();
-    for e in std::fs::read_dir(&shipped).unwrap() {
-        let e = e.unwrap().path();
-        std::fs::copy(&e, mixed.join(e.file_name().unwrap())).unwrap();
-    }
+    copy_shipped_age_models(&mixed);
     let b = mixed.join("B-reg-mixed.json");
     let manifest = std::fs::read_to_string(&b).unwrap();
     assert!(!manifest.contains("canvas"), "{manifest}");
@@ -457,19 +447,15 @@ fn models_of_two_canvases_read_each_its_own_registration() {
     );
     std::fs::write(tmp.path().join("ids.txt"), "1377\n1491\n").unwrap();
     let raw = raw.to_str().unwrap();
-    let evaluate = |crops: &[&str]| {
+    let evaluate = |crops: &[&'static str]| {
         let mut args = vec!["evaluate", raw, "--holdout", "ids.txt", "--models", "mixed"];
-        for c in crops {
+        for &c in crops {
             args.extend(["--crops", c]);
         }
         args.extend(["--tta", "--out", "ev"]);
-        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+        args
     };
-    let args = evaluate(&["c800", "c400"]);
-    succeed(
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-        tmp.path(),
-    );
+    succeed(&evaluate(&["c800", "c400"]), tmp.path());
     let pred = std::fs::read_to_string(tmp.path().join("ev/predictions.csv")).unwrap();
     let header: Vec<&str> = pred.lines().next().unwrap().split(',').collect();
     let row: Vec<&str> = pred
@@ -488,11 +474,7 @@ fn models_of_two_canvases_read_each_its_own_registration() {
         );
     }
     // Crops of one canvas only: refused, naming the canvas that is missing.
-    let args = evaluate(&["c400"]);
-    let err = fail(
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-        tmp.path(),
-    );
+    let err = fail(&evaluate(&["c400"]), tmp.path());
     assert!(err.contains("400x520") && err.contains("800x1040"), "{err}");
 }
 
@@ -591,14 +573,8 @@ fn evaluate_reports_the_mae_a_direct_computation_gives() {
     run(&[
         "split", "ph", "--folds", "2", "--seed", "3", "--out", "folds",
     ]);
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/age");
     for fold in ["fold-1", "fold-2"] {
-        let dir = tmp.path().join("cv").join(fold);
-        std::fs::create_dir_all(&dir).unwrap();
-        for e in std::fs::read_dir(&shipped).unwrap() {
-            let e = e.unwrap().path();
-            std::fs::copy(&e, dir.join(e.file_name().unwrap())).unwrap();
-        }
+        copy_shipped_age_models(&tmp.path().join("cv").join(fold));
     }
     run(&[
         "evaluate", "ph", "--cv", "folds", "--models", "cv", "--crops", "crops", "--out", "oof",

@@ -45,3 +45,14 @@ pub fn rsna_raw() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/rsna/raw");
     p.is_dir().then_some(p)
 }
+
+/// A copy of the shipped bone-age models (`models/age`) in a new folder `dir`, for
+/// tests that change a manifest or a calibration.
+pub fn copy_shipped_age_models(dir: &Path) {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/age");
+    std::fs::create_dir_all(dir).unwrap();
+    for e in std::fs::read_dir(&shipped).unwrap() {
+        let e = e.unwrap().path();
+        std::fs::copy(&e, dir.join(e.file_name().unwrap())).unwrap();
+    }
+}
