@@ -46,9 +46,11 @@ pub enum EvalError {
     },
     /// The crops are cut from another registered canvas than the models read.
     #[error(
-        "{origin} comes from a {}x{} canvas, but the bone-age models in {} were trained \
-         on crops of a {}x{} canvas (`boneage preprocess --canvas`)",
-        found.width, found.height, models.display(), expected.width, expected.height
+        "{origin} comes from a {}x{} canvas, but the bone-age models in {} read crops of \
+         {}: no crops of {}x{} were given (make them with `boneage preprocess FILMS \
+         --canvas {}x{} --out DIR`; give one --crops folder for each canvas)",
+        found.width, found.height, models.display(), canvas_list(needed),
+        expected.width, expected.height, expected.width, expected.height
     )]
     Canvas {
         /// Where the crops come from, in words.
@@ -57,8 +59,10 @@ pub enum EvalError {
         found: Canvas,
         /// The models folder.
         models: PathBuf,
-        /// The models' canvas.
+        /// The canvas whose crops are missing.
         expected: Canvas,
+        /// Every canvas the models read.
+        needed: Vec<Canvas>,
     },
     /// A PyTorch results file is not what `bench/torch_ref_train.py` writes.
     #[error("{}: {detail}", path.display())]
@@ -68,6 +72,19 @@ pub enum EvalError {
         /// What is wrong.
         detail: String,
     },
+}
+
+/// "a 400x520 canvas" or "the 800x1040 and 400x520 canvases".
+fn canvas_list(canvases: &[Canvas]) -> String {
+    let names: Vec<String> = canvases
+        .iter()
+        .map(|c| format!("{}x{}", c.width, c.height))
+        .collect();
+    match names.as_slice() {
+        [one] => format!("a {one} canvas"),
+        [init @ .., last] => format!("the {} and {last} canvases", init.join(", ")),
+        [] => "no canvas".to_string(),
+    }
 }
 
 impl From<std::fmt::Error> for EvalError {
@@ -117,6 +134,7 @@ pub fn predict_films(
                             found: *f,
                             models: models.dir.clone(),
                             expected: c,
+                            needed: canvases.clone(),
                         });
                     }
                 }
@@ -129,6 +147,7 @@ pub fn predict_films(
                     found: p.canvas,
                     models: models.dir.clone(),
                     expected: models.canvas(),
+                    needed: canvases.clone(),
                 });
             }
         }
