@@ -80,8 +80,9 @@ for k in ${FOLDS:-1 2 3 4 5}; do
     ev="$runs/fold-$k/.evaluate-$recipe$tta"
     "$bin" evaluate "$shared/raw" --also "$shared/extra" --holdout "data/labels/folds/fold-$k.txt" \
       --models "$models" --crops "$crops" $tta --out "$ev" > "$ev.log"
-    cp "$ev/predictions.csv" "$oof/$recipe-fold-$k$tta.csv.tmp"
-    mv "$oof/$recipe-fold-$k$tta.csv.tmp" "$oof/$recipe-fold-$k$tta.csv"
+    name="$oof/$recipe-fold-$k${tta:+-tta}.csv"
+    cp "$ev/predictions.csv" "$name.tmp"
+    mv "$name.tmp" "$name"
   done
   echo "== fold $k of $recipe: out-of-fold predictions in $oof $(date +%T)"
 done
