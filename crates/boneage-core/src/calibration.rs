@@ -106,12 +106,53 @@ pub struct Calibration {
     pub wide_months: f64,
     /// Which predictions it was fitted on, in words.
     pub fitted_on: String,
-    /// Whether the members' predictions were means over test-time augmented views
-    /// (they must be made the same way when it is applied).
+    /// Which members' predictions were means over test-time augmented views (they
+    /// must be made the same way when it is applied): `true` (all), `false` (none) or
+    /// a list of members.
     #[serde(default)]
-    pub tta: bool,
+    pub tta: Tta,
     /// One fit per sex.
     pub sexes: Vec<SexFit>,
+}
+
+/// Which members read their crop in test-time augmented views (and give the mean):
+/// all, none, or those named.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Tta {
+    /// Every member (`true`) or none (`false`).
+    All(bool),
+    /// The members named (`A-reg-mixed`, …); the others read the crop once.
+    Members(Vec<String>),
+}
+
+impl Default for Tta {
+    fn default() -> Self {
+        Tta::All(false)
+    }
+}
+
+impl Tta {
+    /// Whether `member` (`A-reg-mixed`, …) reads augmented views.
+    pub fn covers(&self, member: &str) -> bool {
+        match self {
+            Tta::All(all) => *all,
+            Tta::Members(m) => m.iter().any(|n| n == member),
+        }
+    }
+
+    /// In words, for a report: "every model", "A-reg-mixed and B-reg-mixed", ….
+    pub fn describe(&self) -> String {
+        match self {
+            Tta::All(true) => "every model".to_string(),
+            Tta::All(false) => "no model".to_string(),
+            Tta::Members(m) => match m.as_slice() {
+                [] => "no model".to_string(),
+                [one] => one.clone(),
+                [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+            },
+        }
+    }
 }
 
 /// A calibrated bone age.
@@ -395,7 +436,7 @@ pub fn fit(
         level,
         wide_months: WIDE_MONTHS,
         fitted_on: fitted_on.into(),
-        tta: false,
+        tta: Tta::default(),
         sexes,
     })
 }
@@ -444,6 +485,13 @@ impl Calibration {
             }
             if let Some(m) = fit.members.iter().find(|m| !has_model(m)) {
                 return Err(format!("weighs the model {m}, which is not loaded"));
+            }
+            if let Tta::Members(named) = &self.tta
+                && let Some(m) = named.iter().find(|m| !has_model(m))
+            {
+                return Err(format!(
+                    "names the model {m} for test-time augmentation, which is not loaded"
+                ));
             }
             if let Some(st) = Stage::ALL
                 .iter()
@@ -674,12 +722,39 @@ mod tests {
         let mut short = cal.clone();
         short.sexes[0].intervals.pop();
         assert!(short.check(None, all).unwrap_err().contains("post-puberty"));
-        let mut odd = cal;
+        let mut odd = cal.clone();
         odd.sexes[1].weights.pop();
         assert!(
             odd.check(None, all)
                 .unwrap_err()
                 .contains("2 members but 1 weights")
         );
+        let mut tta = cal;
+        tta.tta = Tta::Members(vec!["C-reg-mixed".into()]);
+        let e = tta.check(None, |m| m != "C-reg-mixed").unwrap_err();
+        assert!(
+            e.contains("C-reg-mixed") && e.contains("augmentation"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn tta_is_all_none_or_some_members_and_reads_the_older_flag() {
+        // calibration.json before per-member augmentation said `"tta": true`.
+        let all: Tta = serde_json::from_str("true").unwrap();
+        assert_eq!(all, Tta::All(true));
+        assert!(all.covers("C-reg-mixed"));
+        let none: Tta = serde_json::from_str("false").unwrap();
+        assert!(!none.covers("A-reg-mixed"));
+        let some: Tta = serde_json::from_str(r#"["A-reg-mixed", "B-reg-mixed"]"#).unwrap();
+        assert!(some.covers("A-reg-mixed") && some.covers("B-reg-mixed"));
+        assert!(!some.covers("C-reg-mixed"));
+        assert_eq!(some.describe(), "A-reg-mixed and B-reg-mixed");
+        assert_eq!(
+            serde_json::to_string(&some).unwrap(),
+            r#"["A-reg-mixed","B-reg-mixed"]"#
+        );
+        // Absent: none.
+        assert_eq!(Tta::default(), Tta::All(false));
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use std::collections::BTreeMap;
 
-use boneage_core::calibration::{Calibrated, Calibration};
+use boneage_core::calibration::{Calibrated, Calibration, Tta};
 use boneage_core::geometry::{Affine, Point};
 use boneage_core::metrics::{mean, sd};
 use boneage_core::ops::{resize_area, warp_affine};
@@ -30,6 +30,16 @@ pub const TTA_VIEWS: [(f64, f64); 5] = [
     (1.0, 5.0),
     (1.0, -5.0),
 ];
+
+/// The views the member `key` reads its crop in when `tta` says which members read
+/// augmented views: [`TTA_VIEWS`] or the crop alone.
+pub fn views_for(tta: &Tta, key: ModelKey) -> &'static [(f64, f64)] {
+    if tta.covers(&key.to_string()) {
+        &TTA_VIEWS
+    } else {
+        &TTA_VIEWS[..1]
+    }
+}
 
 /// One trained bone-age model.
 pub struct AgeModel {
@@ -362,13 +372,13 @@ impl AgeModels {
         self.canvases()[0]
     }
 
-    /// The views each crop is read in: [`TTA_VIEWS`] when the calibration was fitted
-    /// on test-time augmented predictions, else the crop alone.
-    pub fn views(&self) -> &'static [(f64, f64)] {
-        if self.calibration.as_ref().is_some_and(|c| c.tta) {
-            &TTA_VIEWS
-        } else {
-            &TTA_VIEWS[..1]
+    /// The views the member `key` reads its crop in: [`TTA_VIEWS`] when the
+    /// calibration was fitted on its test-time augmented predictions, else the crop
+    /// alone.
+    pub fn views(&self, key: ModelKey) -> &'static [(f64, f64)] {
+        match &self.calibration {
+            Some(c) => views_for(&c.tta, key),
+            None => &TTA_VIEWS[..1],
         }
     }
 
@@ -378,13 +388,12 @@ impl AgeModels {
     /// # Panics
     /// When `crops` lacks one of [`AgeModels::canvases`].
     pub fn members(&self, crops: &[RegionCrops], sex: Sex) -> Vec<MemberEstimate> {
-        let views = self.views();
         self.models
             .iter()
             .filter(|m| m.key.cohort.covers(sex))
             .map(|m| MemberEstimate {
                 key: m.key,
-                months: m.predict_views(m.crop_in(crops), sex, views),
+                months: m.predict_views(m.crop_in(crops), sex, self.views(m.key)),
             })
             .collect()
     }

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use boneage_core::calibration::{self, CalFilm, Calibrated};
+use boneage_core::calibration::{self, CalFilm, Calibrated, Tta};
 use boneage_core::dataset::{Dataset, Sample, crop_path, crops_canvas};
 use boneage_core::io::create_dir;
 use boneage_core::io::write_atomic;
@@ -21,7 +21,7 @@ use boneage_core::metrics::{
 use boneage_core::registration::{Canvas, Region};
 use boneage_core::stages::Stage;
 use boneage_core::{Cohort, Head, ModelKey, Sex, read_radiograph};
-use boneage_nn::ensemble::{AgeModels, RegionCrops, TTA_VIEWS};
+use boneage_nn::ensemble::{AgeModels, RegionCrops, TTA_VIEWS, views_for};
 use boneage_nn::pipeline::Pipeline;
 
 use crate::charts::{ChartError, LinePanel, heatmap, line_panels, scatter};
@@ -104,17 +104,16 @@ pub enum Crops<'a> {
 
 /// Every model's prediction for each validation film (only the models that cover
 /// the film's sex), or why the film was refused.
-/// With `tta`, each prediction is the mean over the test-time augmented views
+/// The members `tta` names (or all) give the mean over the test-time augmented views
 /// (`boneage_nn::ensemble::TTA_VIEWS`).
 pub fn predict_films(
     models: &AgeModels,
     ds: &Dataset,
     films: &[Sample],
     crops: Crops<'_>,
-    tta: bool,
+    tta: &Tta,
     progress: &dyn Progress,
 ) -> Result<Vec<FilmPredictions>, EvalError> {
-    let views = if tta { &TTA_VIEWS[..] } else { &TTA_VIEWS[..1] };
     let canvases = models.canvases();
     // The crops folder of each canvas the models read.
     let mut folders = Vec::new();
@@ -188,7 +187,10 @@ pub fn predict_films(
                 .models
                 .iter()
                 .filter(|m| m.key.cohort.covers(s.sex))
-                .map(|m| (m.key, m.predict_views(m.crop_in(&c), s.sex, views)))
+                .map(|m| {
+                    let views = views_for(tta, m.key);
+                    (m.key, m.predict_views(m.crop_in(&c), s.sex, views))
+                })
                 .collect()
         });
         out.push(FilmPredictions {
@@ -292,8 +294,8 @@ pub struct ReportSpec<'a> {
     /// Out of fold: each film's fold (index into the fold lists), in the order of the
     /// films; empty for one hold-out split.
     pub folds: &'a [usize],
-    /// Whether the predictions are means over test-time augmented views.
-    pub tta: bool,
+    /// Which members' predictions are means over test-time augmented views.
+    pub tta: Tta,
 }
 
 fn fmt(v: Option<f64>) -> String {
@@ -402,12 +404,19 @@ fn headline(
             spec.command
         )?;
     }
-    if spec.tta {
-        writeln!(
+    match &spec.tta {
+        Tta::All(false) => {}
+        Tta::All(true) => writeln!(
             md,
             "Test-time augmentation: each model's prediction is the mean over {} views of the crop (zoom ± 5 %, rotation ± 5°).\n",
             TTA_VIEWS.len()
-        )?;
+        )?,
+        Tta::Members(_) => writeln!(
+            md,
+            "Test-time augmentation for {}: each such prediction is the mean over {} views of the crop (zoom ± 5 %, rotation ± 5°); the other models read the crop once.\n",
+            spec.tta.describe(),
+            TTA_VIEWS.len()
+        )?,
     }
     let base = |f: &FilmPredictions| baseline.predict(f.sample.sex);
     let all: Vec<&FilmPredictions> = films.iter().collect();
@@ -720,7 +729,7 @@ fn calibration_section(
         ),
     )
     .expect("fits on all films where it fitted on fewer");
-    cal.tta = spec.tta;
+    cal.tta = spec.tta.clone();
     let json = serde_json::to_string_pretty(&cal).expect("plain data");
     write_atomic(&spec.out.join("calibration.json"), |w| {
         w.write_all(json.as_bytes())

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use boneage::evaluation::{Crops, ReportSpec, predict_films, read_predictions, write_report};
 use boneage::{DeviceChoice, ModelsDir};
+use boneage_core::ModelKey;
+use boneage_core::calibration::Tta;
 use boneage_core::dataset::{Dataset, Sample, read_id_list};
 use boneage_core::metrics::FilmPredictions;
 use boneage_nn::burn::prelude::Device;
@@ -51,14 +53,19 @@ pub struct Args {
     /// Instead of running models: the predictions an earlier `boneage evaluate`
     /// wrote (`predictions.csv`; repeat to pool the members of several runs, a film
     /// refused in any being refused), refitted and reported anew. Give `--tta` when
-    /// they were made with it.
+    /// they were made with it (`--tta-members` when only some were).
     #[arg(long, value_name = "CSV", conflicts_with_all = ["models", "crops"])]
     predictions: Vec<PathBuf>,
     /// Test-time augmentation: each model reads every crop in 5 views (zoom ± 5 %,
     /// rotation ± 5°) and gives their mean; the calibration written out of fold
     /// then says so, and `assess` does the same with it.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "tta_members")]
     tta: bool,
+    /// Test-time augmentation for these members only, comma-separated
+    /// (`A-reg-mixed,B-reg-mixed`); the others read each crop once. With
+    /// `--predictions`: the members whose stored predictions were made with it.
+    #[arg(long, value_name = "MEMBERS", value_delimiter = ',', num_args = 1..)]
+    tta_members: Vec<ModelKey>,
     /// Results of `bench/torch_ref_train.py` (JSON) to show beside ours.
     #[arg(long, value_name = "JSON")]
     torch: Vec<PathBuf>,
@@ -85,10 +92,35 @@ impl Args {
             opt("cv", &self.cv),
             opt("models", &self.models),
             crate::args::repeated("crops", &self.crops),
-            if self.tta { " --tta" } else { "" },
+            match (self.tta, self.tta_members.as_slice()) {
+                (true, _) => " --tta".to_string(),
+                (false, []) => String::new(),
+                (false, m) => format!(
+                    " --tta-members {}",
+                    m.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+            },
             self.out.display()
         )
     }
+}
+
+/// Fails when `--tta-members` names a member that is not among `keys`.
+fn check_tta_members(
+    named: &[ModelKey],
+    keys: impl Iterator<Item = ModelKey> + Clone,
+) -> anyhow::Result<()> {
+    if let Some(m) = named.iter().find(|m| !keys.clone().any(|k| k == **m)) {
+        let all: Vec<String> = keys.map(|k| k.to_string()).collect();
+        anyhow::bail!(
+            "--tta-members names {m}, which is not among the models ({})",
+            all.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// The films of each fold list in `dir` (`fold-1.txt`, `fold-2.txt`, …, in order).
@@ -162,6 +194,11 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         [] => None,
         paths => Some(read_predictions(paths)?),
     };
+    let tta = match (args.tta, args.tta_members.as_slice()) {
+        (true, _) => Tta::All(true),
+        (false, []) => Tta::All(false),
+        (false, m) => Tta::Members(m.iter().map(ToString::to_string).collect()),
+    };
     let mut films = Vec::new();
     let mut fold_of = Vec::new();
     let mut keys = Vec::new();
@@ -201,6 +238,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             }
         } else {
             let models = load_models(models_dir, &d)?;
+            check_tta_members(&args.tta_members, models.models.iter().map(|m| m.key))?;
             let canvas = models.canvas();
             if args.crops.is_empty() && pipeline.as_ref().is_none_or(|p| p.canvas != canvas) {
                 pipeline = Some(Pipeline::load(&ModelsDir::locate(None)?.path, canvas, &d)?);
@@ -221,7 +259,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 &ds,
                 &val,
                 crops,
-                args.tta,
+                &tta,
                 &Bars::default(),
             )?);
             if keys.is_empty() {
@@ -231,6 +269,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         fold_of.resize(films.len(), k);
         held_all.extend(held.iter().cloned());
     }
+    check_tta_members(&args.tta_members, keys.iter().copied())?;
     // The baseline's mean ages: from the films no fold predicts (plain hold-out), or
     // from all films (cross-validation, where every film is predicted).
     let train: Vec<Sample> = if args.cv.is_some() {
@@ -255,7 +294,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         keys,
         torch: &args.torch,
         folds: if args.cv.is_some() { &fold_of } else { &[] },
-        tta: args.tta,
+        tta,
     };
     let report = write_report(&spec, &films, &train)?;
     print!("{report}");
