@@ -263,6 +263,13 @@ pub fn read_predictions(paths: &[PathBuf]) -> Result<StoredPredictions, EvalErro
                 (None, f) => f,
                 (Some(Err(e)), _) | (Some(Ok(_)), Err(e)) => Err(e),
                 (Some(Ok(mut a)), Ok(b)) => {
+                    if let Some(k) = b.keys().find(|k| a.contains_key(k)) {
+                        return Err(bad(format!(
+                            "film {id} has {k} in an earlier file too: give each member's \
+                             predictions of a film once (two runs of one member cannot be \
+                             told apart)"
+                        )));
+                    }
                     a.extend(b);
                     Ok(a)
                 }

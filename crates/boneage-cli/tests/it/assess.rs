@@ -695,18 +695,16 @@ fn evaluate_reports_the_mae_a_direct_computation_gives() {
     };
     keep(&members[..1], "first.csv");
     keep(&members[1..], "rest.csv");
-    run(&[
-        "evaluate",
-        "ph",
-        "--cv",
-        "folds",
-        "--predictions",
-        "first.csv",
-        "--predictions",
-        "rest.csv",
-        "--out",
-        "again",
-    ]);
+    // `evaluate` out of fold from the stored predictions `files`.
+    let pooled = |files: &[&'static str], out: &'static str| {
+        let mut args = vec!["evaluate", "ph", "--cv", "folds"];
+        for f in files {
+            args.extend(["--predictions", f]);
+        }
+        args.extend(["--out", out]);
+        args
+    };
+    run(&pooled(&["first.csv", "rest.csv"], "again"));
     let again = rows(&std::fs::read_to_string(tmp.path().join("again/predictions.csv")).unwrap());
     assert_eq!(again.len(), 10);
     for (id, row) in &oof_rows {
@@ -722,23 +720,19 @@ fn evaluate_reports_the_mae_a_direct_computation_gives() {
     let partial: String = oof.lines().take(10).map(|l| format!("{l}\n")).collect();
     std::fs::write(tmp.path().join("partial.csv"), partial).unwrap();
     let missing = oof.lines().last().unwrap().split(',').next().unwrap();
-    let out = boneage(
-        &[
-            "evaluate",
-            "ph",
-            "--cv",
-            "folds",
-            "--predictions",
-            "partial.csv",
-            "--out",
-            "x",
-        ],
-        tmp.path(),
-    );
+    let out = boneage(&pooled(&["partial.csv"], "x"), tmp.path());
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains(&format!("film {missing} ")) && err.contains("partial.csv"),
+        "{err}"
+    );
+    // One member given twice for a film (say, two runs of it): refused, not one of
+    // them silently kept.
+    let err = fail(&pooled(&["first.csv", "first.csv"], "twice"), tmp.path());
+    let member = header[members[0]];
+    assert!(
+        err.contains(&format!("has {member} in an earlier file too")) && err.contains("first.csv"),
         "{err}"
     );
 }
