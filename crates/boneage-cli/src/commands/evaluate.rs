@@ -72,6 +72,15 @@ pub struct Args {
 }
 
 impl Args {
+    /// Which members read augmented views, from `--tta` or `--tta-members`.
+    fn tta(&self) -> Tta {
+        match (self.tta, self.tta_members.as_slice()) {
+            (true, _) => Tta::All(true),
+            (false, []) => Tta::All(false),
+            (false, m) => Tta::Members(m.iter().map(ToString::to_string).collect()),
+        }
+    }
+
     /// The command line, for the report.
     fn command(&self) -> String {
         let opt = |flag: &str, v: &Option<PathBuf>| {
@@ -92,16 +101,10 @@ impl Args {
             opt("cv", &self.cv),
             opt("models", &self.models),
             crate::args::repeated("crops", &self.crops),
-            match (self.tta, self.tta_members.as_slice()) {
-                (true, _) => " --tta".to_string(),
-                (false, []) => String::new(),
-                (false, m) => format!(
-                    " --tta-members {}",
-                    m.iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                ),
+            match self.tta() {
+                Tta::All(true) => " --tta".to_string(),
+                Tta::All(false) => String::new(),
+                Tta::Members(m) => format!(" --tta-members {}", m.join(",")),
             },
             self.out.display()
         )
@@ -194,11 +197,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         [] => None,
         paths => Some(read_predictions(paths)?),
     };
-    let tta = match (args.tta, args.tta_members.as_slice()) {
-        (true, _) => Tta::All(true),
-        (false, []) => Tta::All(false),
-        (false, m) => Tta::Members(m.iter().map(ToString::to_string).collect()),
-    };
+    let tta = args.tta();
     let mut films = Vec::new();
     let mut fold_of = Vec::new();
     let mut keys = Vec::new();

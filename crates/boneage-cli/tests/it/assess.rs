@@ -402,26 +402,21 @@ fn models_of_two_canvases_read_each_its_own_registration() {
     // The shipped models: regions B and C trained on crops of 800x1040, A of 400x520.
     let mixed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/age");
     let mixed_arg = mixed.to_str().unwrap();
-    let canvas_of = |name: &str| {
-        let j: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(mixed.join(name)).unwrap()).unwrap();
-        j["canvas"].clone()
+    let json_of = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(mixed.join(name)).unwrap()).unwrap()
     };
     for name in ["B-reg-mixed.json", "C-reg-mixed.json"] {
         assert_eq!(
-            canvas_of(name),
+            json_of(name)["canvas"],
             serde_json::json!({"width": 800, "height": 1040}),
             "{name}"
         );
     }
     // A manifest without a canvas: the 400x520 preset.
-    assert!(canvas_of("A-reg-mixed.json").is_null());
+    assert!(json_of("A-reg-mixed.json")["canvas"].is_null());
     // The calibration reads A and B in test-time augmented views, C once.
-    let cal: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(mixed.join("calibration.json")).unwrap())
-            .unwrap();
     assert_eq!(
-        cal["tta"],
+        json_of("calibration.json")["tta"],
         serde_json::json!(["A-reg-mixed", "B-reg-mixed"])
     );
     let film = raw.join("1377.png");
