@@ -38,6 +38,39 @@ pub fn percentile(v: &[f64], q: f64) -> Option<f64> {
     Some(v[((v.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize])
 }
 
+/// The counts of successes that a binomial draw of `n` trials with probability `p`
+/// falls between (both included) with probability at least `mass`, equal tails: how
+/// many of `n` films a `p` interval may cover by chance alone.
+pub fn binomial_range(n: usize, p: f64, mass: f64) -> (usize, usize) {
+    let p = p.clamp(0.0, 1.0);
+    // In logs: exact enough for the thousands of films here.
+    let ln_choose = |k: usize| -> f64 {
+        (1..=k)
+            .map(|i| ((n - k + i) as f64 / i as f64).ln())
+            .sum::<f64>()
+    };
+    let pmf: Vec<f64> = (0..=n)
+        .map(|k| {
+            let (a, b) = (k as f64 * p.ln(), (n - k) as f64 * (1.0 - p).ln());
+            let a = if k == 0 { 0.0 } else { a };
+            let b = if k == n { 0.0 } else { b };
+            (ln_choose(k) + a + b).exp()
+        })
+        .collect();
+    let tail = (1.0 - mass.clamp(0.0, 1.0)) / 2.0;
+    let (mut lo, mut below) = (0, 0.0);
+    while lo < n && below + pmf[lo] <= tail {
+        below += pmf[lo];
+        lo += 1;
+    }
+    let (mut hi, mut above) = (n, 0.0);
+    while hi > lo && above + pmf[hi] <= tail {
+        above += pmf[hi];
+        hi -= 1;
+    }
+    (lo, hi)
+}
+
 /// A mean absolute error and how many films it is over.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Mae {
@@ -378,6 +411,24 @@ mod tests {
                 })
                 .collect()),
         }
+    }
+
+    #[test]
+    fn binomial_ranges_match_tables() {
+        // 27 films at 90 %: P(X ≤ 20) = 0.015, P(X ≤ 21) = 0.047; P(X = 27) = 0.058.
+        assert_eq!(binomial_range(27, 0.9, 0.95), (21, 27));
+        // A fair coin 10 times: P(X ≤ 1) = 0.011, P(X ≤ 2) = 0.055.
+        assert_eq!(binomial_range(10, 0.5, 0.95), (2, 8));
+        // 500 films at 90 %: mean 450, sd 6.7, so about 437–463.
+        let (lo, hi) = binomial_range(500, 0.9, 0.95);
+        assert!(
+            (436..=438).contains(&lo) && (462..=464).contains(&hi),
+            "{lo}–{hi}"
+        );
+        // Certain outcomes and no films.
+        assert_eq!(binomial_range(5, 1.0, 0.95), (5, 5));
+        assert_eq!(binomial_range(5, 0.0, 0.95), (0, 0));
+        assert_eq!(binomial_range(0, 0.9, 0.95), (0, 0));
     }
 
     #[test]

@@ -834,11 +834,15 @@ fn calibration_section(
     }
     writeln!(
         md,
-        "\n### Coverage of the 90 % intervals (cross-fitted), by sex and true stage\n"
+        "\n### Coverage of the {level:.0} % intervals (cross-fitted), by sex and true stage\n\n\
+         *By chance* is how many of the stage's films intervals that hold exactly {level:.0} % \
+         would cover in 95 % of samples of that size: a coverage outside it is more than the \
+         luck of the draw.\n",
+        level = 100.0 * cal.level
     )?;
     writeln!(
         md,
-        "| sex | stage | n | coverage | median width | fitted MAE | fitted bias |\n| --- | --- | --- | --- | --- | --- | --- |"
+        "| sex | stage | n | coverage | by chance | median width | fitted MAE | fitted bias |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
     )?;
     let mut panels = Vec::new();
     for sex in Sex::ALL {
@@ -859,13 +863,14 @@ fn calibration_section(
             let pct = 100.0 * inside as f64 / ix.len() as f64;
             let widths: Vec<f64> = c.iter().map(|c| c.high - c.low).collect();
             let signed = bias(&subset(&ix), fitted);
+            let n = ix.len();
+            let (lo, hi) = boneage_core::metrics::binomial_range(n, cal.level, 0.95);
             writeln!(
                 md,
-                "| {} | {} | {} | {pct:.0} %{} | {} | {} | {} |",
+                "| {} | {} | {n} | {pct:.0} % ({inside} of {n}{}) | {lo}–{hi} | {} | {} | {} |",
                 sex.letter(),
                 stage.name(),
-                ix.len(),
-                if ix.len() < 20 { " (few films)" } else { "" },
+                if n < 20 { ", few films" } else { "" },
                 fmt(boneage_core::metrics::percentile(&widths, 0.5)),
                 err_stats(&ix, &fitted),
                 signed.map_or("–".into(), |b| format!("{b:+.1}"))

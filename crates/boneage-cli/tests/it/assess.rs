@@ -801,3 +801,115 @@ fn sharded_batch_merges_to_the_unsharded_run() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("missing parts (run them, then merge again): 2/3"));
 }
+
+/// The coverage table of a fitted, cross-fitted evaluation counts what
+/// `predictions.csv` holds: for each sex and true stage, its films, how many lie
+/// inside their interval, and the counts intervals that hold exactly 90 % would give
+/// by chance (the central 95 % of the binomial).
+#[test]
+fn the_coverage_table_counts_what_the_predictions_hold() {
+    use boneage_core::Sex;
+    use boneage_core::stages::Stage;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // 300 films, two members that read the truth with noise and some regression to
+    // the mean, from a fixed pseudo-random sequence.
+    let mut state = 12345u64;
+    let mut uniform = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let (mut labels, mut preds) = (
+        String::from("id,boneage,male\n"),
+        String::from("id,sex,true_months,A-reg-mixed,B-reg-mixed,refused\n"),
+    );
+    let (mut fold1, mut fold2) = (String::new(), String::new());
+    for i in 0..300 {
+        let id = 5000 + i;
+        let male = i % 2 == 0;
+        let truth = (12.0 + 204.0 * uniform()).round();
+        let noisy = |u: f64, v: f64| 0.85 * truth + 15.0 + 24.0 * (u + v - 1.0);
+        let (a, b) = (noisy(uniform(), uniform()), noisy(uniform(), uniform()));
+        labels += &format!("{id},{truth},{male}\n");
+        let sex = if male { "M" } else { "F" };
+        preds += &format!("{id},{sex},{truth},{a:.2},{b:.2},\n");
+        let fold = if i % 3 == 0 { &mut fold1 } else { &mut fold2 };
+        *fold += &format!("{id}\n");
+    }
+    std::fs::create_dir_all(dir.join("d")).unwrap();
+    std::fs::write(dir.join("d/labels.csv"), labels).unwrap();
+    std::fs::create_dir_all(dir.join("folds")).unwrap();
+    std::fs::write(dir.join("folds/fold-1.txt"), fold1).unwrap();
+    std::fs::write(dir.join("folds/fold-2.txt"), fold2).unwrap();
+    std::fs::write(dir.join("p.csv"), preds).unwrap();
+    succeed(
+        &[
+            "evaluate",
+            "d",
+            "--cv",
+            "folds",
+            "--predictions",
+            "p.csv",
+            "--out",
+            "ev",
+        ],
+        dir,
+    );
+    // What predictions.csv says, per (sex letter, stage name): films, inside.
+    let pred = std::fs::read_to_string(dir.join("ev/predictions.csv")).unwrap();
+    let mut lines = pred.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (sex_c, truth_c, lo_c, hi_c) = (
+        col("sex"),
+        col("true_months"),
+        col("low_months"),
+        col("high_months"),
+    );
+    let mut counted = std::collections::BTreeMap::<(String, String), (usize, usize)>::new();
+    for l in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        let sex = if f[sex_c] == "M" {
+            Sex::Male
+        } else {
+            Sex::Female
+        };
+        let truth: f64 = f[truth_c].parse().unwrap();
+        let (lo, hi): (f64, f64) = (f[lo_c].parse().unwrap(), f[hi_c].parse().unwrap());
+        let e = counted
+            .entry((
+                f[sex_c].to_string(),
+                Stage::of(truth, sex).name().to_string(),
+            ))
+            .or_default();
+        e.0 += 1;
+        // predictions.csv rounds to 0.01 month; no truth lies that close to a bound
+        // by construction (whole months against bounds with decimals) but allow it.
+        e.1 += usize::from(lo - 0.005 <= truth && truth <= hi + 0.005);
+    }
+    let report = std::fs::read_to_string(dir.join("ev/report.md")).unwrap();
+    let table: Vec<Vec<String>> = report
+        .lines()
+        .skip_while(|l| !l.starts_with("### Coverage of the 90 % intervals"))
+        .filter(|l| l.starts_with("| M |") || l.starts_with("| F |"))
+        .map(|l| l.split('|').map(|c| c.trim().to_string()).collect())
+        .collect();
+    assert!(table.len() >= 6, "{report}");
+    let mut rows_seen = 0;
+    for row in &table {
+        // ["", sex, stage, n, coverage, by chance, width, mae, bias, ""]
+        let (n, inside) = counted[&(row[1].clone(), row[2].clone())];
+        assert_eq!(row[3], n.to_string(), "{row:?}");
+        assert!(
+            row[4].contains(&format!("({inside} of {n}")),
+            "{row:?}: {inside} of {n} inside by predictions.csv"
+        );
+        let (lo, hi) = boneage_core::metrics::binomial_range(n, 0.9, 0.95);
+        assert_eq!(row[5], format!("{lo}–{hi}"), "{row:?}");
+        rows_seen += n;
+    }
+    assert_eq!(rows_seen, 300, "every film in one row of the table");
+}
