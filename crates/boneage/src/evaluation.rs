@@ -860,10 +860,10 @@ fn calibration_section(
             }
             let c: Vec<Calibrated> = ix.iter().filter_map(|&i| out[i]).collect();
             let inside = ix.iter().filter(|&&i| covered(i)).count();
-            let pct = 100.0 * inside as f64 / ix.len() as f64;
+            let n = ix.len();
+            let pct = 100.0 * inside as f64 / n as f64;
             let widths: Vec<f64> = c.iter().map(|c| c.high - c.low).collect();
             let signed = bias(&subset(&ix), fitted);
-            let n = ix.len();
             let (lo, hi) = boneage_core::metrics::binomial_range(n, cal.level, 0.95);
             writeln!(
                 md,
@@ -875,7 +875,7 @@ fn calibration_section(
                 err_stats(&ix, &fitted),
                 signed.map_or("–".into(), |b| format!("{b:+.1}"))
             )?;
-            cover.push((ix.len() >= 20).then_some(pct));
+            cover.push((n >= 20).then_some(pct));
         }
         panels.push(LinePanel {
             title: format!("{} (stages with ≥ 20 films)", sex.word()),

@@ -888,11 +888,7 @@ fn the_coverage_table_counts_what_the_predictions_hold() {
     let mut counted = std::collections::BTreeMap::<(String, String), (usize, usize)>::new();
     for l in lines {
         let f: Vec<&str> = l.split(',').collect();
-        let sex = if f[sex_c] == "M" {
-            Sex::Male
-        } else {
-            Sex::Female
-        };
+        let sex: Sex = f[sex_c].parse().unwrap();
         let truth: f64 = f[truth_c].parse().unwrap();
         let (lo, hi): (f64, f64) = (f[lo_c].parse().unwrap(), f[hi_c].parse().unwrap());
         let e = counted
