@@ -26,6 +26,10 @@
 # fold), and a fold whose two files are there is skipped. Kept in the repository, they
 # outlive the machine: `boneage evaluate --cv data/labels/folds --predictions F ...`
 # pools them (give every fold's file of each recipe, all with or all without --tta).
+# INIT (a RUNS_DIR of an earlier cross-validation of the same recipe): each fold starts
+# from that fold's trained weights (`--init RUNS/fold-K/RECIPE/model.safetensors`)
+# instead of the ImageNet ones, a second schedule on top of the first; LR (default
+# 5e-4) is the schedule's first learning rate.
 # EPOCHS (default 8) sets the schedule; FOLDS (default "1 2 3 4 5") which folds run;
 # BONEAGE the binary; PRETRAINED the ImageNet weights
 # (default pretrained/efficientnet-lite0.safetensors, see scripts/import_efficientnet.py).
@@ -48,7 +52,7 @@ case $recipe in
     input=(); [[ $region == B ]] && input=(--input 192x192); [[ $region == C ]] && input=(--input 160x352)
     [[ -n ${INPUT:-} ]] && input=(--input "$INPUT")
     args=(--region "$region" "${input[@]}" --head "$head" --sex mixed --backbone lite0
-          --pretrained "$pretrained" --batch 16 --lr 5e-4 --lr-end 1e-5 --adam-eps 1e-8) ;;
+          --batch 16 --lr "${LR:-5e-4}" --lr-end 1e-5 --adam-eps 1e-8) ;;
   vgg-A-reg)
     args=(--region A --head regression --sex mixed --input 128x96
           --widths 16,32,48,64,80,96 --hidden 128,128) ;;
@@ -67,9 +71,16 @@ for k in ${FOLDS:-1 2 3 4 5}; do
   else
     resume=()
     [[ -d "$out/checkpoints" ]] && resume=(--resume)
+    start=(--pretrained "$pretrained")
+    if [[ -n ${INIT:-} ]]; then
+      [[ $recipe == lite0-* ]] || { echo "INIT is for the lite0 recipes" >&2; exit 2; }
+      start=(--init "$(realpath "$INIT")/fold-$k/$recipe/model.safetensors")
+    fi
+    [[ $recipe == lite0-* ]] || start=()
     echo "== $out ($epochs epochs) $(date +%T)"
     "$bin" train age "$shared/raw" --also "$shared/extra" --crops "$crops" "${args[@]}" \
-      --epochs "$epochs" --holdout "data/labels/folds/fold-$k.txt" --out "$out" "${resume[@]}"
+      "${start[@]}" --epochs "$epochs" --holdout "data/labels/folds/fold-$k.txt" --out "$out" \
+      "${resume[@]}"
   fi
   [[ -n $oof ]] || continue
   # The fold's model alone in a models folder, evaluated on the fold's films.
