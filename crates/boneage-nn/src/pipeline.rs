@@ -270,11 +270,26 @@ pub fn hand_field(mask: &Mask, [h, w]: [usize; 2]) -> Option<(usize, usize, Affi
     Some((fw, fh, Affine::similarity(1.0, 0.0, false, origin)))
 }
 
+/// What a radiographer can do about a film whose hand was found but whose key points
+/// could not be placed with confidence: on the films refused so far, the hand's
+/// outline merged fingers, took in a frame or the film's edge, or lost the thumb.
+pub const OUTLINE_ADVICE: &str = "the hand's outline is not clear enough to place the key \
+     points (fingers touching, the thumb against the palm or cut off, a frame or the film's \
+     edge along the hand, a small hand on a large film): crop the film to the hand and try \
+     again, or read this film by eye (on a new film: fingers apart, thumb away from the palm)";
+
+/// What to do about a film on which no hand was found.
+pub const NO_HAND_ADVICE: &str = "check that the film is a hand radiograph with the hand \
+     taking a good part of it (crop a film on which the hand is small), and try again";
+
 /// Why a radiograph could not be preprocessed with confidence.
 #[derive(Debug, thiserror::Error)]
 pub enum PreprocessError {
     /// The U-Net found no hand, or too little of one.
-    #[error("no hand found: the mask covers {percent:.1} % of the image (at least 5 % expected)")]
+    #[error(
+        "no hand found: the mask covers {percent:.1} % of the image (at least 5 % expected): \
+         {NO_HAND_ADVICE}"
+    )]
     NoHand {
         /// Mask area in percent of the image.
         percent: f64,
@@ -282,7 +297,7 @@ pub enum PreprocessError {
     /// A refining net finds its point far from where the key points put it.
     #[error(
         "the {point} net finds the {point} {:.0} % of the hand's length away from the first \
-         estimate of it (the key points disagree: the film may be unusual)",
+         estimate of it (the key points disagree): {OUTLINE_ADVICE}",
         100.0 * fraction
     )]
     RefinedFarOff {
@@ -292,7 +307,7 @@ pub enum PreprocessError {
         fraction: f64,
     },
     /// A key point lies off the hand.
-    #[error("the {point} key point lies {distance:.0} px outside the hand mask")]
+    #[error("the {point} key point lies {distance:.0} px outside the hand mask: {OUTLINE_ADVICE}")]
     KeypointOffHand {
         /// Which point.
         point: &'static str,
@@ -300,10 +315,10 @@ pub enum PreprocessError {
         distance: f64,
     },
     /// The key points do not make a plausible hand.
-    #[error("implausible key points: {0}")]
+    #[error("implausible key points: {0}: {OUTLINE_ADVICE}")]
     Implausible(String),
     /// The mask's geometry and the key-point net disagree.
-    #[error("implausible key points: {0}")]
+    #[error("implausible key points: {0}: {OUTLINE_ADVICE}")]
     Disagree(Disagreement),
     /// The registered hand does not sit where registered hands sit
     /// ([`boneage_core::hand_template`]).
@@ -927,6 +942,42 @@ mod tests {
             }
         }
         m
+    }
+
+    #[test]
+    fn every_refusal_says_what_to_do_next() {
+        let refusals = [
+            PreprocessError::NoHand { percent: 0.3 },
+            PreprocessError::RefinedFarOff {
+                point: Refined::ALL[0],
+                fraction: 0.15,
+            },
+            PreprocessError::KeypointOffHand {
+                point: "thumb tip",
+                distance: 40.0,
+            },
+            PreprocessError::Implausible("the mask shows no finger".into()),
+            PreprocessError::Disagree(Disagreement::ThumbSide),
+            PreprocessError::WrongRegistration(boneage_core::hand_template::WrongFit::Mirrored),
+        ];
+        for e in refusals {
+            let text = e.to_string();
+            assert!(
+                text.contains("try again"),
+                "{}: no advice in {text:?}",
+                e.kind()
+            );
+        }
+        // The short kinds that tables count by stay as they were.
+        assert_eq!(
+            PreprocessError::Disagree(Disagreement::ThumbSide).kind(),
+            "mask and net: thumb side"
+        );
+        assert!(
+            PreprocessError::NoHand { percent: 0.3 }
+                .to_string()
+                .starts_with("no hand found: the mask covers 0.3 % of the image")
+        );
     }
 
     #[test]
