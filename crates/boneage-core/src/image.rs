@@ -259,6 +259,28 @@ impl Mask {
         (x1 > x0).then_some([x0, y0, x1, y1])
     }
 
+    /// Where a shape runs off the image: for each edge, `[top, right, bottom, left]`,
+    /// the share of its pixels with a pixel inside within `margin` of it (a fraction of
+    /// the image's height for the top and bottom, of its width for the sides; at least
+    /// the edge's own row or column).
+    pub fn edge_contact(&self, margin: f64) -> [f64; 4] {
+        let (w, h) = (self.width, self.height);
+        if w == 0 || h == 0 {
+            return [0.0; 4];
+        }
+        let my = ((margin * h as f64) as usize).clamp(1, h);
+        let mx = ((margin * w as f64) as usize).clamp(1, w);
+        let across = |x: usize, ys: std::ops::Range<usize>| ys.into_iter().any(|y| self.get(x, y));
+        let along = |y: usize, xs: std::ops::Range<usize>| xs.into_iter().any(|x| self.get(x, y));
+        let share = |n: usize, of: usize| n as f64 / of as f64;
+        [
+            share((0..w).filter(|&x| across(x, 0..my)).count(), w),
+            share((0..h).filter(|&y| along(y, w - mx..w)).count(), h),
+            share((0..w).filter(|&x| across(x, h - my..h)).count(), w),
+            share((0..h).filter(|&y| along(y, 0..mx)).count(), h),
+        ]
+    }
+
     /// Number of pixels inside.
     pub fn count(&self) -> usize {
         self.data.iter().map(|&v| v as usize).sum()

@@ -37,9 +37,12 @@ fn preprocess_with_shipped_weights() {
     let listed = std::fs::read_to_string(tmp.path().join("pre/refused.csv")).unwrap();
     let rows: Vec<&str> = listed.lines().collect();
     assert_eq!(rows[0], "id,file,kind,reason", "{listed}");
+    // The reason holds commas, so the CSV quotes it.
     assert!(
         rows.len() == 2
-            && rows[1].starts_with("blank,blank.png,no hand found,no hand found: the mask covers"),
+            && rows[1]
+                .starts_with("blank,blank.png,no hand found,\"no hand found: the mask covers")
+            && rows[1].ends_with("try again\""),
         "{listed}"
     );
     assert!(image::open(tmp.path().join("refused.png")).is_ok());
@@ -73,6 +76,23 @@ fn preprocess_with_shipped_weights() {
         .collect();
     let lit = mid.iter().filter(|&&v| v > 40).count();
     assert!(lit * 2 > mid.len(), "{lit} of {} pixels lit", mid.len());
+
+    // A film whose hand's outline runs off two edges (3100: it takes in the film's
+    // frame on the right) is refused as such, with what was wrong underneath.
+    let cut = raw.join("3100.png");
+    let out = boneage(
+        &["preprocess", cut.to_str().unwrap(), "--out", "cut"],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let listed = std::fs::read_to_string(tmp.path().join("cut/refused.csv")).unwrap();
+    assert!(
+        listed.contains("3100,")
+            && listed.contains(",hand runs off the film,")
+            && listed.contains("runs off the film at its right and bottom edges")
+            && listed.contains("(refused because "),
+        "{listed}"
+    );
 
     let out = boneage(&["keypoints", film.to_str().unwrap()], tmp.path());
     assert!(out.status.success(), "{}", text(&out.stderr));

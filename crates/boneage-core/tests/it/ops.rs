@@ -387,3 +387,29 @@ fn golden_images() {
         ),
     );
 }
+
+#[test]
+fn edge_contact_is_the_share_of_each_edge_a_shape_reaches() {
+    // A 10 x 8 mask: a block touching the bottom edge over 4 of its 10 pixels (a
+    // forearm) and a column ending one row short of the top over 2 (a finger cut off,
+    // its outline a little short of the edge).
+    let mut m = Mask::new(10, 8);
+    for y in 4..8 {
+        for x in 3..7 {
+            m.set(x, y, true);
+        }
+    }
+    for y in 1..4 {
+        for x in 4..6 {
+            m.set(x, y, true);
+        }
+    }
+    assert_eq!(m.edge_contact(0.0), [0.0, 0.0, 0.4, 0.0]);
+    // A margin of a quarter: 2 rows at the top and bottom, 2 columns at the sides.
+    assert_eq!(m.edge_contact(0.25), [0.2, 0.0, 0.4, 0.0]);
+    m.set(8, 2, true);
+    m.set(0, 5, true);
+    assert_eq!(m.edge_contact(0.0), [0.0, 0.0, 0.4, 1.0 / 8.0]);
+    assert_eq!(m.edge_contact(0.25), [0.2, 1.0 / 8.0, 0.4, 1.0 / 8.0]);
+    assert_eq!(Mask::new(0, 0).edge_contact(0.1), [0.0; 4]);
+}
