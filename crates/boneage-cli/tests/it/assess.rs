@@ -103,6 +103,73 @@ fn preprocess_with_shipped_weights() {
     );
 }
 
+/// What is not a whole hand film is refused, each with a reason and advice: noise, a
+/// picture of smooth shapes (no radiograph), and the upper and the lower part of a
+/// real film (a hand cut off).
+#[test]
+fn films_that_are_not_a_whole_hand_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut state = 7u64;
+    let noise = image::GrayImage::from_fn(600, 800, |_, _| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        image::Luma([(state >> 56) as u8])
+    });
+    noise.save(tmp.path().join("noise.png")).unwrap();
+    // A sky over a ground with two bright discs: shapes, not a hand.
+    let shapes = image::GrayImage::from_fn(900, 700, |x, y| {
+        let (fx, fy) = (f64::from(x), f64::from(y));
+        let disc = |cx: f64, cy: f64, r: f64| (fx - cx).powi(2) + (fy - cy).powi(2) < r * r;
+        let v = if disc(250.0, 300.0, 110.0) || disc(650.0, 280.0, 80.0) {
+            220.0
+        } else if y > 480 {
+            90.0 + 30.0 * (fx / 25.0).sin()
+        } else {
+            180.0 - 0.1 * fy + 20.0 * (fx / 60.0).sin()
+        };
+        image::Luma([v as u8])
+    });
+    shapes.save(tmp.path().join("shapes.png")).unwrap();
+    let mut films = vec!["noise.png".to_string(), "shapes.png".to_string()];
+    if let Some(raw) = rsna_raw() {
+        let film = image::open(raw.join("1377.png")).unwrap().to_luma8();
+        let (w, h) = film.dimensions();
+        let part =
+            |y0: u32, y1: u32| image::imageops::crop_imm(&film, 0, y0, w, y1 - y0).to_image();
+        part(0, h * 45 / 100)
+            .save(tmp.path().join("fingers.png"))
+            .unwrap();
+        part(h * 55 / 100, h)
+            .save(tmp.path().join("wrist.png"))
+            .unwrap();
+        films.extend(["fingers.png".to_string(), "wrist.png".to_string()]);
+    } else {
+        eprintln!("SKIPPED the cut-off films: ../shared/data/rsna/raw is absent");
+    }
+    let mut args: Vec<&str> = vec!["preprocess"];
+    args.extend(films.iter().map(String::as_str));
+    args.extend(["--out", "pre"]);
+    let out = boneage(&args, tmp.path());
+    // Several films given, none registered: exit code 1.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let listed = std::fs::read_to_string(tmp.path().join("pre/refused.csv")).unwrap();
+    assert_eq!(listed.lines().count(), 1 + films.len(), "{listed}");
+    for f in &films {
+        let row = listed
+            .lines()
+            .find(|l| l.contains(&format!(",{f},")))
+            .unwrap_or_else(|| panic!("{f} not listed: {listed}"));
+        assert!(row.contains("try again"), "{f}: no advice in {row}");
+    }
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("noise,") && l.contains(",no hand found,")),
+        "{listed}"
+    );
+}
+
 /// Key points (fingertip, thumb, capitate) of `id` in a `preprocess` output folder.
 fn keypoints_of(dir: &std::path::Path, id: &str) -> [f64; 6] {
     let csv = std::fs::read_to_string(dir.join("keypoints.csv")).unwrap();
