@@ -52,13 +52,19 @@ case $recipe in
     input=(); [[ $region == B ]] && input=(--input 192x192); [[ $region == C ]] && input=(--input 160x352)
     [[ -n ${INPUT:-} ]] && input=(--input "$INPUT")
     args=(--region "$region" "${input[@]}" --head "$head" --sex mixed --backbone lite0
-          --batch 16 --lr "${LR:-5e-4}" --lr-end 1e-5 --adam-eps 1e-8) ;;
+          --batch 16 --lr "${LR:-5e-4}" --lr-end 1e-5 --adam-eps 1e-8)
+    start=(--pretrained "$pretrained") ;;
   vgg-A-reg)
     args=(--region A --head regression --sex mixed --input 128x96
-          --widths 16,32,48,64,80,96 --hidden 128,128) ;;
+          --widths 16,32,48,64,80,96 --hidden 128,128)
+    start=() ;;
   *) echo "unknown recipe $recipe: lite0-[ABC]-reg, lite0-[ABC]-cls or vgg-A-reg" >&2; exit 2 ;;
 esac
 
+if [[ -n ${INIT:-} && $recipe != lite0-* ]]; then
+  echo "INIT is for the lite0 recipes" >&2
+  exit 2
+fi
 oof=${OOF:+$(mkdir -p "$OOF" && realpath "$OOF")}
 for k in ${FOLDS:-1 2 3 4 5}; do
   out="$runs/fold-$k/$recipe"
@@ -71,12 +77,7 @@ for k in ${FOLDS:-1 2 3 4 5}; do
   else
     resume=()
     [[ -d "$out/checkpoints" ]] && resume=(--resume)
-    start=(--pretrained "$pretrained")
-    if [[ -n ${INIT:-} ]]; then
-      [[ $recipe == lite0-* ]] || { echo "INIT is for the lite0 recipes" >&2; exit 2; }
-      start=(--init "$(realpath "$INIT")/fold-$k/$recipe/model.safetensors")
-    fi
-    [[ $recipe == lite0-* ]] || start=()
+    [[ -n ${INIT:-} ]] && start=(--init "$(realpath "$INIT")/fold-$k/$recipe/model.safetensors")
     echo "== $out ($epochs epochs) $(date +%T)"
     "$bin" train age "$shared/raw" --also "$shared/extra" --crops "$crops" "${args[@]}" \
       "${start[@]}" --epochs "$epochs" --holdout "data/labels/folds/fold-$k.txt" --out "$out" \

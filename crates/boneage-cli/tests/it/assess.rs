@@ -1,7 +1,7 @@
 //! The shipped weights on real films: preprocess, assess (one film and a batch)
 //! and evaluate, and the library behind them.
 
-use crate::{boneage, copy_shipped_age_models, fail, rsna_raw, succeed, text};
+use crate::{boneage, copy_shipped_age_models, fail, lcg, rsna_raw, succeed, text};
 
 /// The shipped default's bone age of film 1377 (female), months.
 const LITE0_1377: f64 = 182.077;
@@ -109,13 +109,8 @@ fn preprocess_with_shipped_weights() {
 #[test]
 fn films_that_are_not_a_whole_hand_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut state = 7u64;
-    let noise = image::GrayImage::from_fn(600, 800, |_, _| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        image::Luma([(state >> 56) as u8])
-    });
+    let mut next = lcg(7);
+    let noise = image::GrayImage::from_fn(600, 800, |_, _| image::Luma([(next() >> 56) as u8]));
     noise.save(tmp.path().join("noise.png")).unwrap();
     // A sky over a ground with two bright discs: shapes, not a hand.
     let shapes = image::GrayImage::from_fn(900, 700, |x, y| {
@@ -918,13 +913,8 @@ fn the_coverage_table_counts_what_the_predictions_hold() {
     let dir = tmp.path();
     // 300 films, two members that read the truth with noise and some regression to
     // the mean, from a fixed pseudo-random sequence.
-    let mut state = 12345u64;
-    let mut uniform = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut next = lcg(12345);
+    let mut uniform = move || (next() >> 11) as f64 / (1u64 << 53) as f64;
     let (mut labels, mut preds) = (
         String::from("id,boneage,male\n"),
         String::from("id,sex,true_months,A-reg-mixed,B-reg-mixed,refused\n"),
