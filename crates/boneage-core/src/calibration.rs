@@ -546,16 +546,8 @@ mod tests {
     use crate::domain::{Cohort, Head};
     use crate::registration::Region;
 
-    const A: ModelKey = ModelKey {
-        region: Region::A,
-        head: Head::Regression,
-        cohort: Cohort::Mixed,
-    };
-    const B: ModelKey = ModelKey {
-        region: Region::B,
-        head: Head::Regression,
-        cohort: Cohort::Mixed,
-    };
+    const A: ModelKey = ModelKey::first(Region::A, Head::Regression, Cohort::Mixed);
+    const B: ModelKey = ModelKey::first(Region::B, Head::Regression, Cohort::Mixed);
 
     /// Films of both sexes whose member A reads `0.5·truth + 60` (regressed to the
     /// mean) plus a large noise and member B `truth` plus a small one (deterministic).

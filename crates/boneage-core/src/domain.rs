@@ -285,7 +285,9 @@ impl fmt::Display for Head {
     }
 }
 
-/// What one bone-age model of an ensemble is: region, head, cohort.
+/// What one bone-age model of an ensemble is: region, head, cohort, and which model
+/// of that kind when an ensemble holds more than one (region A trained on two
+/// registration canvases, say).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct ModelKey {
     /// Region crop it reads.
@@ -294,10 +296,39 @@ pub struct ModelKey {
     pub head: Head,
     /// Patients it was trained on.
     pub cohort: Cohort,
+    /// 0 for the first model of its region, head and cohort; 2, 3, … for further
+    /// ones (spelled `A-reg-mixed-2`; see [`ModelKey::variant_of`]).
+    pub variant: u8,
+}
+
+impl ModelKey {
+    /// The first model of a region, head and cohort.
+    pub const fn first(region: Region, head: Head, cohort: Cohort) -> Self {
+        Self {
+            region,
+            head,
+            cohort,
+            variant: 0,
+        }
+    }
+
+    /// A manifest's or a name's variant number checked: absent for the first model of
+    /// its kind, 2 or more for further ones (1 would name the first twice).
+    pub fn variant_of(n: Option<u8>) -> Result<u8, String> {
+        match n {
+            None => Ok(0),
+            Some(n) if n >= 2 => Ok(n),
+            Some(n) => Err(format!(
+                "variant {n}: further models of one region, head and cohort are numbered \
+                 from 2 (the first has no number)"
+            )),
+        }
+    }
 }
 
 impl fmt::Display for ModelKey {
-    /// `A-reg-mixed` and the like (the file stem the grid script uses).
+    /// `A-reg-mixed` and the like (the file stem the grid script uses), `A-reg-mixed-2`
+    /// for the second model of that kind.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -305,26 +336,44 @@ impl fmt::Display for ModelKey {
             self.region.name(),
             self.head.short(),
             self.cohort.code()
-        )
+        )?;
+        if self.variant > 0 {
+            write!(f, "-{}", self.variant)?;
+        }
+        Ok(())
     }
 }
 
 impl FromStr for ModelKey {
     type Err = String;
 
-    /// The spelling [`ModelKey`]'s `Display` writes: `A-reg-mixed`, `C-cls-F`, ….
+    /// The spelling [`ModelKey`]'s `Display` writes: `A-reg-mixed`, `C-cls-F`,
+    /// `A-reg-mixed-2`, ….
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("model {s:?}: expected REGION-HEAD-COHORT, e.g. A-reg-mixed");
+        let bad = || {
+            format!(
+                "model {s:?}: expected REGION-HEAD-COHORT[-N], e.g. A-reg-mixed or A-reg-mixed-2"
+            )
+        };
         let mut parts = s.split('-');
-        let (Some(region), Some(head), Some(cohort), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(region), Some(head), Some(cohort), variant, None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return Err(bad());
+        };
+        let variant = match variant {
+            None => None,
+            Some(n) => Some(n.parse::<u8>().map_err(|_| bad())?),
         };
         Ok(ModelKey {
             region: region.parse()?,
             head: head.parse()?,
             cohort: cohort.parse()?,
+            variant: ModelKey::variant_of(variant).map_err(|e| format!("model {s:?}: {e}"))?,
         })
     }
 }
@@ -400,14 +449,22 @@ mod tests {
             assert_eq!(h.to_string().parse::<Head>(), Ok(h));
             assert_eq!(h.short().parse::<Head>(), Ok(h));
         }
-        let key = ModelKey {
-            region: Region::B,
-            head: Head::Classification,
-            cohort: Cohort::Female,
-        };
+        let key = ModelKey::first(Region::B, Head::Classification, Cohort::Female);
         assert_eq!(key.to_string(), "B-cls-F");
         assert_eq!("B-cls-F".parse::<ModelKey>(), Ok(key));
-        for bad in ["B-cls", "B-cls-F-x", "true_months", "D-reg-mixed"] {
+        let second = ModelKey { variant: 2, ..key };
+        assert_eq!(second.to_string(), "B-cls-F-2");
+        assert_eq!("B-cls-F-2".parse::<ModelKey>(), Ok(second));
+        assert_ne!(key, second);
+        for bad in [
+            "B-cls",
+            "B-cls-F-x",
+            "B-cls-F-1",
+            "B-cls-F-0",
+            "B-cls-F-2-3",
+            "true_months",
+            "D-reg-mixed",
+        ] {
             assert!(bad.parse::<ModelKey>().is_err(), "{bad}");
         }
     }

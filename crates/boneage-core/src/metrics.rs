@@ -399,16 +399,7 @@ mod tests {
             },
             members: Ok(members
                 .iter()
-                .map(|&(region, head, cohort, v)| {
-                    (
-                        ModelKey {
-                            region,
-                            head,
-                            cohort,
-                        },
-                        v,
-                    )
-                })
+                .map(|&(region, head, cohort, v)| (ModelKey::first(region, head, cohort), v))
                 .collect()),
         }
     }

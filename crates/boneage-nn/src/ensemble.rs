@@ -83,12 +83,14 @@ impl AgeModel {
             AgeHead::Regression => Head::Regression,
             AgeHead::Classification { .. } => Head::Classification,
         };
+        let variant = ModelKey::variant_of(manifest.variant).map_err(|e| bad_manifest(path, e))?;
         let net = weights::load(config.init(device), path, &manifest)?.valid();
         Ok(Self {
             key: ModelKey {
                 region,
                 head,
                 cohort,
+                variant,
             },
             path: path.to_path_buf(),
             manifest,
@@ -342,7 +344,8 @@ impl AgeModels {
                 &w[1].path,
                 format!(
                     "a second {} model beside {}: a folder holds one model of each region, \
-                     head and cohort",
+                     head and cohort unless the manifests number them (`boneage export \
+                     --variant 2`)",
                     w[1].key,
                     w[0].path.display()
                 ),
@@ -425,11 +428,7 @@ mod tests {
 
     fn member(region: Region, head: Head, months: f64) -> MemberEstimate {
         MemberEstimate {
-            key: ModelKey {
-                region,
-                head,
-                cohort: Cohort::Mixed,
-            },
+            key: ModelKey::first(region, head, Cohort::Mixed),
             months,
         }
     }

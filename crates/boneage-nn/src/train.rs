@@ -445,6 +445,7 @@ fn manifest_of<T: Task>(task: &T, spec: &RunSpec, record: Option<&EpochRecord>) 
         sex: None,
         region: None,
         canvas: None,
+        variant: None,
         trained_on: String::new(),
         metrics: Default::default(),
     };

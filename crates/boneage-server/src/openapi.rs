@@ -79,6 +79,10 @@ pub struct MemberDoc {
     head: String,
     /// Patients it was trained on: male, female or mixed.
     cohort: String,
+    /// 0 for the first model of its region, head and cohort; 2, 3, … for further ones
+    /// (the shipped default reads region A twice: from the 400×520 and the 800×1040
+    /// registration).
+    variant: u8,
     /// Its bone age, months.
     months: f64,
 }

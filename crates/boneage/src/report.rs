@@ -161,7 +161,21 @@ impl Assessment {
         }
         for (i, v) in e.regions.iter().enumerate() {
             if let Some(v) = v {
-                lines.push(format!("  region {:<32} {v:>6.1} months", REGION_NAMES[i]));
+                // A region read by more than one model (region A on two canvases).
+                let n = e
+                    .members
+                    .iter()
+                    .filter(|m| m.key.region as usize == i)
+                    .count();
+                let of = if n > 1 {
+                    format!(" (mean of {n} models)")
+                } else {
+                    String::new()
+                };
+                lines.push(format!(
+                    "  region {:<32} {v:>6.1} months{of}",
+                    REGION_NAMES[i]
+                ));
             }
         }
         if let Some(c) = &self.chronological {

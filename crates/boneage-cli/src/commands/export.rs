@@ -1,12 +1,12 @@
 //! `boneage export`: copies trained weights (run folders or weights files) into a
-//! models folder, optionally stored in half precision, with their manifests.
+//! models folder, optionally stored in half precision (or with the head in 8 bits), with their manifests.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use boneage::DeviceChoice;
-use boneage_core::NetKind;
+use boneage_core::{ModelKey, NetKind};
 use boneage_nn::ensemble::AgeModel;
 use boneage_nn::weights;
 
@@ -20,8 +20,30 @@ pub struct Args {
     #[arg(long)]
     out: PathBuf,
     /// Store the tensors as 16-bit floats (half the size; loading widens them).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "head_int8")]
     f16: bool,
+    /// As --f16, with the network's head (its linear layers and the 1×1 convolution
+    /// before the global pooling) as 8-bit integers with one scale per output channel:
+    /// about 10 % smaller than --f16 for an EfficientNet-Lite0 age model, its ages
+    /// within about 0.1 month (the backbone stays in 16 bits: in 8 it moves ages by
+    /// months).
+    #[arg(long)]
+    head_int8: bool,
+    /// Number the bone-age models copied as further models of their region, head and
+    /// cohort (2, 3, …): `A-reg-mixed-2` beside `A-reg-mixed` in one folder (region A
+    /// trained on two canvases, or a second seed).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(2..))]
+    variant: Option<u8>,
+}
+
+impl Args {
+    fn precision(&self) -> Option<weights::Precision> {
+        match (self.f16, self.head_int8) {
+            (true, _) => Some(weights::Precision::F16),
+            (_, true) => Some(weights::Precision::HeadI8),
+            _ => None,
+        }
+    }
 }
 
 /// Runs `boneage export`.
@@ -42,12 +64,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
         let manifest = weights::read_manifest(&file)?;
+        if args.variant.is_some() && manifest.net != NetKind::Age {
+            bail!(
+                "{}: --variant numbers bone-age models; this is a {} net",
+                file.display(),
+                manifest.net.code()
+            );
+        }
         // Bone-age models are named by what they are (A-reg-mixed, …); others by
         // their run folder or file.
         let name = if manifest.net == NetKind::Age {
-            AgeModel::load(&file, &DeviceChoice::Cpu.device()?)?
-                .key
-                .to_string()
+            let key = AgeModel::load(&file, &DeviceChoice::Cpu.device()?)?.key;
+            match args.variant {
+                Some(variant) => ModelKey { variant, ..key },
+                None => key,
+            }
+            .to_string()
         } else if src.is_dir() {
             src.file_name()
                 .unwrap_or_default()
@@ -60,8 +92,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .into_owned()
         };
         let dst = args.out.join(format!("{name}.safetensors"));
-        let size = if args.f16 {
-            weights::to_f16(&file, &dst)?
+        let size = if let Some(precision) = args.precision() {
+            weights::store_as(&file, &dst, precision)?
         } else {
             // Copy, then rename: never a half-written file under the final name.
             let copy = |from: PathBuf, to: PathBuf| -> anyhow::Result<u64> {
@@ -74,6 +106,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             copy(weights::manifest_path(&file), weights::manifest_path(&dst))?;
             copy(file.clone(), dst.clone())?
         };
+        if let Some(variant) = args.variant {
+            let mut m = weights::read_manifest(&dst)?;
+            m.variant = Some(variant);
+            weights::write_manifest(&dst, &m)?;
+        }
         total += size;
         eprintln!(
             "{} -> {} ({:.2} MB)",
@@ -86,7 +123,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "{} weights files, {:.1} MB in all{}",
         args.weights.len(),
         total as f64 / 1e6,
-        if args.f16 { " (16-bit floats)" } else { "" }
+        match args.precision() {
+            Some(weights::Precision::F16) => " (16-bit floats)",
+            Some(weights::Precision::HeadI8) => " (16-bit floats, the heads' weights in 8 bits)",
+            _ => "",
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -77,6 +77,43 @@ fn train_each_net_then_stop_and_resume() {
     // Its manifest loads (no validation metrics): exported like any other model.
     let out = boneage(&["export", "all", "--out", "exported"], tmp.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // The same run again as a second model of its kind, its head in 8 bits: both in
+    // one folder, the second numbered in its name and its manifest.
+    let out = boneage(
+        &[
+            "export",
+            "all",
+            "--out",
+            "exported",
+            "--variant",
+            "2",
+            "--head-int8",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut names: Vec<String> = std::fs::read_dir(tmp.path().join("exported"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".safetensors"))
+        .collect();
+    names.sort_by_key(|n| n.len());
+    assert_eq!(names.len(), 2, "{names:?}");
+    let stem = names[0].trim_end_matches(".safetensors");
+    assert_eq!(names[1], format!("{stem}-2.safetensors"));
+    let numbered = std::fs::read_to_string(tmp.path().join(format!("exported/{stem}-2.json")));
+    assert!(numbered.unwrap().contains("\"variant\": 2"));
+    let size = |n: &str| {
+        std::fs::metadata(tmp.path().join("exported").join(n))
+            .unwrap()
+            .len()
+    };
+    assert!(size(&names[1]) < size(&names[0]), "{names:?}");
+    let err = fail(
+        &["export", "all", "--out", "x", "--variant", "1"],
+        tmp.path(),
+    );
+    assert!(err.contains("--variant") && err.contains('1'), "{err}");
 
     run(&["keypoints", "ph", "--out", "kp", "--epochs", "1"]);
     // The heat-map locator on EfficientNet-Lite0 (random weights here).

@@ -340,6 +340,7 @@ fn refining_nets_see_the_hand_upright_and_load_only_as_themselves() {
             sex: None,
             region: None,
             canvas: None,
+            variant: None,
             trained_on: "test".into(),
             metrics: Default::default(),
         };

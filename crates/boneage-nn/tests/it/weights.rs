@@ -5,7 +5,10 @@ use boneage_core::registration::{Canvas, Region};
 use boneage_core::{Cohort, NetKind, View};
 use boneage_nn::age::{AgeHead, AgeNetConfig};
 use boneage_nn::burn::prelude::*;
-use boneage_nn::weights::{Manifest, WeightsError, load, manifest_path, save};
+use boneage_nn::weights::{
+    Manifest, Precision, WeightsError, convert_floats, head_in_8_bits, load, manifest_path, save,
+    store_as,
+};
 
 fn config(features: Vec<usize>) -> AgeNetConfig {
     AgeNetConfig::new(64, 48)
@@ -24,9 +27,31 @@ fn manifest(c: &AgeNetConfig) -> Manifest {
         sex: Some(Cohort::Female),
         region: Some(View::Region(Region::C)),
         canvas: None,
+        variant: None,
         trained_on: "test".into(),
         metrics: [("val_mae_months".to_string(), 12.5)].into(),
     }
+}
+
+/// The ages (months) the network of `c` loaded from `path` gives for two fixed
+/// random images.
+fn ages_of(c: &AgeNetConfig, path: &std::path::Path, d: &Device) -> Vec<f32> {
+    let x = Tensor::<4>::from_data(
+        boneage_nn::burn::tensor::TensorData::new(
+            (0..2 * 64 * 48)
+                .map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0)
+                .collect::<Vec<f32>>(),
+            [2, 1, 64, 48],
+        ),
+        d,
+    );
+    load(c.init(d), path, &manifest(c))
+        .unwrap()
+        .forward(x, None)
+        .months
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap()
 }
 
 #[test]
@@ -163,6 +188,39 @@ fn a_folder_of_age_models_loads_by_manifest_and_ensembles() {
             && e.contains("other-A"),
         "{e}"
     );
+    // Numbered in its manifest (`boneage export --variant 2`), it is a member of its
+    // own, `A-reg-mixed-2`, averaged into region A; number 1 would name the first
+    // model twice and is refused.
+    let mut second = m.clone();
+    second.variant = Some(2);
+    save(
+        &mixed.init(&d),
+        &second,
+        &dir.path().join("other-A.safetensors"),
+    )
+    .unwrap();
+    let models = AgeModels::load_dir(dir.path(), &d).unwrap();
+    let names: Vec<String> = models.models.iter().map(|m| m.key.to_string()).collect();
+    assert_eq!(names, ["A-reg-mixed", "A-reg-mixed-2", "C-cls-F"]);
+    let boy = models.assess(&crops, Sex::Male).unwrap();
+    assert_eq!(boy.members.len(), 2);
+    let mean_a = boy.members.iter().map(|m| m.months).sum::<f64>() / 2.0;
+    assert!((boy.regions[0].unwrap() - mean_a).abs() < 1e-9);
+    second.variant = Some(1);
+    save(
+        &mixed.init(&d),
+        &second,
+        &dir.path().join("other-A.safetensors"),
+    )
+    .unwrap();
+    let e = AgeModels::load_dir(dir.path(), &d)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("numbered from 2") && e.contains("other-A"),
+        "{e}"
+    );
     // Models trained on crops of different canvases share a folder: the largest
     // canvas first (the front end registers onto it), each model reading the crops
     // of its own.
@@ -216,33 +274,139 @@ fn half_precision_copies_load_and_agree() {
     let c = config(vec![4, 8, 8]);
     let net = c.init(&d);
     save(&net, &manifest(&c), &full).unwrap();
-    let size = boneage_nn::weights::to_f16(&full, &half).unwrap();
+    let size = store_as(&full, &half, Precision::F16).unwrap();
     let full_size = std::fs::metadata(&full).unwrap().len();
     assert!(size * 10 < full_size * 6, "{size} of {full_size} bytes");
     assert!(manifest_path(&half).is_file());
-    let x = Tensor::<4>::random(
-        [2, 1, 64, 48],
-        boneage_nn::burn::tensor::Distribution::Default,
-        &d,
-    );
-    let run = |p: &std::path::Path| {
-        load(c.init(&d), p, &manifest(&c))
-            .unwrap()
-            .forward(x.clone(), None)
-            .months
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap()
-    };
+    let run = |p: &std::path::Path| ages_of(&c, p, &d);
     let (a, b) = (run(&full), run(&half));
     for (a, b) in a.iter().zip(&b) {
         assert!((a - b).abs() < 0.5, "{a} months in f32, {b} in f16");
     }
     // Nothing to narrow twice.
     let bytes = std::fs::read(&half).unwrap();
-    let again =
-        boneage_nn::weights::convert_floats(&bytes, boneage_nn::weights::Precision::F16).unwrap();
+    let again = convert_floats(&bytes, Precision::F16).unwrap();
     assert!(again.is_none());
+}
+
+/// Copies with the head in 8 bits: the linear layers' weights (and an
+/// EfficientNet's last 1×1 convolution, by name) become integers with one scale per
+/// output channel, each value within half a step of its f32 original, the rest
+/// 16-bit floats; the file is smaller than the 16-bit copy; the network loads and
+/// gives the same ages within a fraction of a month; widening back gives f32 again;
+/// a file whose scales are lost is refused by name.
+#[test]
+fn head_in_8_bits_copies_load_and_agree() {
+    let _rng = crate::rng_lock();
+    let d = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let (full, half, small) = (
+        dir.path().join("f32.safetensors"),
+        dir.path().join("f16.safetensors"),
+        dir.path().join("i8.safetensors"),
+    );
+    let c = config(vec![8, 16, 16]);
+    save(&c.init(&d), &manifest(&c), &full).unwrap();
+    let half_size = store_as(&full, &half, Precision::F16).unwrap();
+    let size = store_as(&full, &small, Precision::HeadI8).unwrap();
+    assert!(
+        size < half_size,
+        "{size} bytes against {half_size} in 16 bits"
+    );
+    assert!(manifest_path(&small).is_file());
+
+    // Which tensors: the head's, by shape and by name.
+    assert!(head_in_8_bits("lite.head.conv.weight", &[1280, 320, 1, 1]));
+    assert!(head_in_8_bits("fc.0.weight", &[1281, 256]));
+    assert!(!head_in_8_bits(
+        "lite.stages.6.0.project.conv.weight",
+        &[320, 1152, 1, 1]
+    ));
+    assert!(!head_in_8_bits("fc.0.bias", &[256]));
+
+    // Every 8-bit value within half a quantisation step of the original.
+    let header = |bytes: &[u8]| -> serde_json::Map<String, serde_json::Value> {
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        serde_json::from_slice(&bytes[8..8 + n]).unwrap()
+    };
+    let (f_bytes, q_bytes) = (
+        std::fs::read(&full).unwrap(),
+        std::fs::read(&small).unwrap(),
+    );
+    let widened = convert_floats(&q_bytes, Precision::F32).unwrap().unwrap();
+    let (hf, hq, hw) = (header(&f_bytes), header(&q_bytes), header(&widened));
+    let values = |bytes: &[u8], h: &serde_json::Map<String, serde_json::Value>, name: &str| {
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let o = &h[name]["data_offsets"];
+        let (a, b) = (
+            o[0].as_u64().unwrap() as usize,
+            o[1].as_u64().unwrap() as usize,
+        );
+        bytes[8 + n + a..8 + n + b]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect::<Vec<f32>>()
+    };
+    let shape_of = |v: &serde_json::Value| -> Vec<usize> {
+        v["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect()
+    };
+    let mut eight = 0;
+    for (name, v) in hq.iter().filter(|(k, _)| *k != "__metadata__") {
+        if name.ends_with(".i8-scale") {
+            assert_eq!(v["dtype"], "F32", "{name}");
+            continue;
+        }
+        let shape = shape_of(v);
+        let want = if head_in_8_bits(name, &shape) {
+            "I8"
+        } else {
+            "F16"
+        };
+        assert_eq!(v["dtype"], want, "{name} {shape:?}");
+        if want == "F16" {
+            continue;
+        }
+        eight += 1;
+        let (orig, back) = (values(&f_bytes, &hf, name), values(&widened, &hw, name));
+        for (o, b) in orig
+            .chunks(orig.len() / shape[0])
+            .zip(back.chunks(orig.len() / shape[0]))
+        {
+            let step = o.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+            for (x, y) in o.iter().zip(b) {
+                assert!((x - y).abs() <= step * 0.5 + 1e-7, "{name}: {x} became {y}");
+            }
+        }
+        assert!(!hw.contains_key(&format!("{name}.i8-scale")));
+    }
+    assert!(eight >= 2, "the linear layers in 8 bits: {hq:?}");
+
+    let run = |p: &std::path::Path| ages_of(&c, p, &d);
+    let (a, b) = (run(&full), run(&small));
+    for (a, b) in a.iter().zip(&b) {
+        assert!((a - b).abs() < 1.0, "{a} months in f32, {b} in 8 bits");
+    }
+    assert!(
+        convert_floats(&q_bytes, Precision::HeadI8)
+            .unwrap()
+            .is_none()
+    );
+
+    // The scales renamed away: refused, naming the tensor.
+    let mut lost = q_bytes.clone();
+    let at = lost
+        .windows(9)
+        .position(|w| w == b".i8-scale")
+        .expect("a scale tensor");
+    lost[at + 1] = b'x';
+    std::fs::write(&small, &lost).unwrap();
+    let err = load(c.init(&d), &small, &manifest(&c)).unwrap_err();
+    assert!(err.to_string().contains("has no f32 scales"), "{err}");
 }
 
 #[test]
