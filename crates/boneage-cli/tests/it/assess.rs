@@ -484,15 +484,17 @@ fn models_of_two_canvases_read_each_its_own_registration() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    // The shipped B and C, trained on crops of 800x1040, beside the paper recipe's
-    // region-A VGG, trained on crops of the 400x520 preset, and the shipped
-    // calibration set to read A and B in test-time augmented views, C once.
+    // The shipped B, C and second A, trained on crops of 800x1040, beside the paper
+    // recipe's region-A VGG, trained on crops of the 400x520 preset, and the shipped
+    // calibration set to read A and B in test-time augmented views, C and the second
+    // A once.
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
     let mixed = tmp.path().join("mixed");
     std::fs::create_dir_all(&mixed).unwrap();
     for (from, name) in [
         ("age", "B-reg-mixed"),
         ("age", "C-reg-mixed"),
+        ("age", "A-reg-mixed-2"),
         ("age-paper", "A-reg-mixed"),
     ] {
         for ext in ["json", "safetensors"] {
@@ -504,7 +506,7 @@ fn models_of_two_canvases_read_each_its_own_registration() {
     let json_of = |name: &str| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(mixed.join(name)).unwrap()).unwrap()
     };
-    for name in ["B-reg-mixed.json", "C-reg-mixed.json"] {
+    for name in ["B-reg-mixed.json", "C-reg-mixed.json", "A-reg-mixed-2.json"] {
         assert_eq!(
             json_of(name)["canvas"],
             serde_json::json!({"width": 800, "height": 1040}),
@@ -539,11 +541,14 @@ fn models_of_two_canvases_read_each_its_own_registration() {
         .unwrap()
         .iter()
         .map(|m| {
-            let key = format!("{}-reg-mixed", m["region"].as_str().unwrap());
+            let mut key = format!("{}-reg-mixed", m["region"].as_str().unwrap());
+            if m["variant"] != 0 {
+                key = format!("{key}-{}", m["variant"]);
+            }
             (key, m["months"].as_f64().unwrap())
         })
         .collect();
-    assert_eq!(assessed.len(), 3, "{j}");
+    assert_eq!(assessed.len(), 4, "{j}");
     // The same film cut from each canvas by `preprocess`, then read from the folders.
     succeed(&["preprocess", film, "--out", "c400"], tmp.path());
     succeed(
@@ -564,7 +569,7 @@ fn models_of_two_canvases_read_each_its_own_registration() {
         for &c in crops {
             args.extend(["--crops", c]);
         }
-        // As the calibration says: A and B read 5 views, C one.
+        // As the calibration says: A and B read 5 views, C and the second A one.
         args.extend(["--tta-members", "A-reg-mixed,B-reg-mixed", "--out", "ev"]);
         args
     };
