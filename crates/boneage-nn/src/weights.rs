@@ -342,13 +342,13 @@ fn floats_of(
                     scales.len() / 4
                 ));
             }
-            let per_row = raw.len() / rows;
+            let per_row = (raw.len() / rows).max(1);
             let values = raw
-                .iter()
-                .enumerate()
-                .map(|(i, &q)| {
-                    let c = &scales[(i / per_row.max(1)) * 4..][..4];
-                    f32::from_le_bytes([c[0], c[1], c[2], c[3]]) * f32::from(q as i8)
+                .chunks(per_row)
+                .zip(scales.chunks_exact(4))
+                .flat_map(|(row, c)| {
+                    let scale = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    row.iter().map(move |&q| scale * f32::from(q as i8))
                 })
                 .collect();
             (shape, values)
@@ -397,11 +397,37 @@ fn quantize_i8(shape: &[usize], values: &[f32]) -> (Vec<u8>, Vec<u8>) {
     (q, scales)
 }
 
+/// The dtype `to` stores tensor `name` of `shape` in.
+fn dtype_in(to: Precision, name: &str, shape: &[usize]) -> &'static str {
+    match to {
+        Precision::F32 => "F32",
+        Precision::F16 => "F16",
+        Precision::HeadI8 if head_in_8_bits(name, shape) => "I8",
+        Precision::HeadI8 => "F16",
+    }
+}
+
 /// Rewrites a safetensors buffer with every F32/F16/I8 tensor stored in `to`
-/// precision; `None` when there is nothing to convert. Other dtypes and the metadata
-/// are kept.
+/// precision; `None` when there is nothing to convert (read from the header alone).
+/// Other dtypes and the metadata are kept.
 pub fn convert_floats(bytes: &[u8], to: Precision) -> Result<Option<Vec<u8>>, String> {
     let (header, data) = split_safetensors(bytes)?;
+    let changes = |(name, v): &(&String, &serde_json::Value)| {
+        let shape: Vec<usize> = v["shape"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d.as_u64())
+                    .map(|d| d as usize)
+                    .collect()
+            })
+            .unwrap_or_default();
+        matches!(v["dtype"].as_str(), Some("F32" | "F16" | "I8"))
+            && v["dtype"] != dtype_in(to, name, &shape)
+    };
+    if !value_tensors(&header).any(|e| changes(&e)) {
+        return Ok(None);
+    }
     let mut entries: Vec<(&String, &serde_json::Value)> = value_tensors(&header).collect();
     entries.sort_by_key(|(_, v)| v["data_offsets"][0].as_u64().unwrap_or(0));
     let mut out_header = serde_json::Map::new();
@@ -409,7 +435,6 @@ pub fn convert_floats(bytes: &[u8], to: Precision) -> Result<Option<Vec<u8>>, St
         out_header.insert("__metadata__".into(), m.clone());
     }
     let mut out = Vec::with_capacity(data.len());
-    let mut changed = false;
     let push = |out_header: &mut serde_json::Map<String, serde_json::Value>,
                 out: &mut Vec<u8>,
                 name: String,
@@ -442,14 +467,7 @@ pub fn convert_floats(bytes: &[u8], to: Precision) -> Result<Option<Vec<u8>>, St
             );
             continue;
         };
-        let eight = to == Precision::HeadI8 && head_in_8_bits(name, &shape);
-        let dtype = match to {
-            Precision::F32 => "F32",
-            Precision::F16 => "F16",
-            Precision::HeadI8 if eight => "I8",
-            Precision::HeadI8 => "F16",
-        };
-        changed |= v["dtype"] != dtype;
+        let dtype = dtype_in(to, name, &shape);
         let (bytes, scales) = match dtype {
             "F32" => (values.iter().flat_map(|f| f.to_le_bytes()).collect(), None),
             "F16" => (
@@ -482,9 +500,6 @@ pub fn convert_floats(bytes: &[u8], to: Precision) -> Result<Option<Vec<u8>>, St
                 &scales,
             );
         }
-    }
-    if !changed {
-        return Ok(None);
     }
     let mut h = serde_json::to_vec(&out_header).expect("header serialises");
     h.resize(h.len().div_ceil(8) * 8, b' ');

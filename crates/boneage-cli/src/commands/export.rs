@@ -107,9 +107,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             copy(file.clone(), dst.clone())?
         };
         if let Some(variant) = args.variant {
-            let mut m = weights::read_manifest(&dst)?;
-            m.variant = Some(variant);
-            weights::write_manifest(&dst, &m)?;
+            let numbered = weights::Manifest {
+                variant: Some(variant),
+                ..manifest
+            };
+            weights::write_manifest(&dst, &numbered)?;
         }
         total += size;
         eprintln!(
