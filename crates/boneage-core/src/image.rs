@@ -259,6 +259,43 @@ impl Mask {
         (x1 > x0).then_some([x0, y0, x1, y1])
     }
 
+    /// The centroid of the pixels inside and the direction of their longer axis, as
+    /// the angle of that axis from the vertical, clockwise as seen, in
+    /// `(-π/2, π/2]` (an axis has no head: the angle plus π is the same axis);
+    /// `None` for an empty mask.
+    pub fn principal_axis(&self) -> Option<(crate::geometry::Point, f64)> {
+        let (mut n, mut sx, mut sy, mut sxx, mut syy, mut sxy) =
+            (0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
+        for (y, row) in self.data.chunks_exact(self.width.max(1)).enumerate() {
+            let y = y as f64 + 0.5;
+            for (x, _) in row.iter().enumerate().filter(|&(_, &v)| v != 0) {
+                let x = x as f64 + 0.5;
+                n += 1.0;
+                sx += x;
+                sy += y;
+                sxx += x * x;
+                syy += y * y;
+                sxy += x * y;
+            }
+        }
+        if n == 0.0 {
+            return None;
+        }
+        let (cx, cy) = (sx / n, sy / n);
+        let (vxx, vyy, vxy) = (sxx / n - cx * cx, syy / n - cy * cy, sxy / n - cx * cy);
+        // The longer axis's angle from the x axis (y down), then from the vertical:
+        // a vertical axis (0, 1) is 0, one leaning right at the top (1, -1) is π/4.
+        let from_x = 0.5 * (2.0 * vxy).atan2(vxx - vyy);
+        let (dx, dy) = (from_x.cos(), from_x.sin());
+        let mut lean = dx.atan2(-dy);
+        if lean > std::f64::consts::FRAC_PI_2 {
+            lean -= std::f64::consts::PI;
+        } else if lean <= -std::f64::consts::FRAC_PI_2 {
+            lean += std::f64::consts::PI;
+        }
+        Some((crate::geometry::Point::new(cx, cy), lean))
+    }
+
     /// Where a shape runs off the image: for each edge, `[top, right, bottom, left]`,
     /// the share of its pixels with a pixel inside within `margin` of it (a fraction of
     /// the image's height for the top and bottom, of its width for the sides; at least

@@ -228,6 +228,99 @@ pub enum LookCloser {
     Refused,
 }
 
+/// Whether a film the front end refuses as it is sent is read again turned by
+/// quarter turns ([`Pipeline::run`]): a film sent sideways or upside down.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum TurnRefused {
+    /// Never: the film as it is sent only.
+    Never,
+    /// A film refused as sent is read again turned by 90° each way, then by 180°;
+    /// the first turn it passes every check on stands (its hand must then lean by
+    /// less than [`UPRIGHT_BEYOND_DEG`]); a film refused every way keeps the first
+    /// reason.
+    Quarter,
+    /// A film refused as sent is read again by the quarter turns that can bring the
+    /// longer axis of its hand mask near upright (a half turn for an upright axis,
+    /// one quarter either way for a level one), then, where that axis lies more than
+    /// [`FIELD_MIN_LEAN_DEG`] from every quarter turn, on a field turned upright
+    /// along it, fingers up one way and then the other (the field holds the hand at
+    /// the film's scale, as [`upright_field`] makes it), where the hand must lean by
+    /// less than [`FIELD_LEAN_DEG`]. The first answer stands. The shipped front
+    /// end's way: every film answered as sent is answered as before.
+    #[default]
+    Axis,
+}
+
+/// How far a hand may lean on a field turned upright along its mask's axis
+/// ([`Turn::Field`]) for the answer to stand: the middle finger leans from that
+/// axis by about 10° on a hand with the thumb held out, by more on a wrong answer.
+pub const FIELD_LEAN_DEG: f64 = 25.0;
+
+/// How far the axis of a refused film's hand mask must lie from every quarter turn
+/// for [`TurnRefused::Axis`] to look at it on a field turned upright along that axis:
+/// on upright films refused as sent, such a field answered more of them wrongly
+/// (blind films: 5 more wrong answers for 11 more correct, when tried on every film).
+pub const FIELD_MIN_LEAN_DEG: f64 = 20.0;
+
+/// `img` turned back by `q` quarter turns, its hand taken to lean by them clockwise
+/// (anticlockwise, [`Point::rotated`]'s sense), and the film → turned map.
+pub fn turn_back(img: &GrayImage, q: i32) -> (GrayImage, Affine) {
+    boneage_core::ops::turn_onto_field(img, f64::from(q) * std::f64::consts::FRAC_PI_2)
+}
+
+/// How the front end looks at a film: as sent, turned by quarter turns, or on a
+/// field turned upright around the hand.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Turn {
+    /// The film as sent (turned by quarter turns only where the heat-map locator
+    /// finds the hand leaning, [`UPRIGHT_BEYOND_DEG`]).
+    AsSent,
+    /// Turned back by this many quarter turns, the hand taken to lean by them
+    /// clockwise.
+    Quarter(i32),
+    /// A field of this size, mapped onto the film by `to_film` ([`upright_field`]).
+    Field {
+        /// Field width in pixels.
+        width: usize,
+        /// Field height in pixels.
+        height: usize,
+        /// Field → film.
+        to_film: Affine,
+    },
+}
+
+/// The field around `mask`'s hand turned upright, the hand taken to lean by `lean`
+/// radians (clockwise as seen): every pixel of the hand inside, a margin of
+/// [`ZOOM_MARGIN`] of its longer side, at the U-Net's aspect (`[h, w]`) and the film's
+/// scale; its size and the field → film map. `None` for an empty mask.
+pub fn upright_field(mask: &Mask, lean: f64, [h, w]: [usize; 2]) -> Option<(usize, usize, Affine)> {
+    // Film → upright: turn anticlockwise by the lean (Point::rotated's sense).
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for (y, row) in mask
+        .as_slice()
+        .chunks_exact(mask.width().max(1))
+        .enumerate()
+    {
+        for (x, _) in row.iter().enumerate().filter(|&(_, &v)| v != 0) {
+            let q = Point::new(x as f64 + 0.5, y as f64 + 0.5).rotated(lean);
+            x0 = x0.min(q.x);
+            x1 = x1.max(q.x);
+            y0 = y0.min(q.y);
+            y1 = y1.max(q.y);
+        }
+    }
+    if x1 < x0 {
+        return None;
+    }
+    let (fw, fh) = field_around(x1 - x0 + 1.0, y1 - y0 + 1.0, [h, w]);
+    let (fw, fh) = (fw.round() as usize, fh.round() as usize);
+    // The box's centre in upright coordinates, back on the film.
+    let centre = Point::new((x0 + x1) / 2.0, (y0 + y1) / 2.0).rotated(-lean);
+    let half = Point::new(fw as f64 / 2.0, fh as f64 / 2.0).rotated(-lean);
+    Some((fw, fh, Affine::similarity(1.0, -lean, false, centre - half)))
+}
+
 /// How much larger the U-Net must see a hand on the field around it than on the
 /// whole film for [`Pipeline::look`] to look again, closer.
 pub const ZOOM_GAIN: f64 = 1.25;
@@ -242,20 +335,25 @@ pub const ZOOM_KEEP: f64 = 0.7;
 /// box's longer side.
 pub const ZOOM_MARGIN: f64 = 0.08;
 
+/// The size of a field around a `bw` × `bh` box: a margin of [`ZOOM_MARGIN`] of its
+/// longer side all round, widened or heightened to the U-Net's aspect (`[h, w]`).
+fn field_around(bw: f64, bh: f64, [h, w]: [usize; 2]) -> (f64, f64) {
+    let m = ZOOM_MARGIN * bw.max(bh);
+    let aspect = w as f64 / h as f64;
+    let (fw, fh) = (bw + 2.0 * m, bh + 2.0 * m);
+    if fw / fh < aspect {
+        (fh * aspect, fh)
+    } else {
+        (fw, fw / aspect)
+    }
+}
+
 /// The field around `mask`'s hand at the U-Net's aspect (`[h, w]`): its size and the
 /// field → image map (a translation), when the U-Net would see the hand on it at least
 /// [`ZOOM_GAIN`] times larger than on the whole image.
 pub fn hand_field(mask: &Mask, [h, w]: [usize; 2]) -> Option<(usize, usize, Affine)> {
     let [x0, y0, x1, y1] = mask.bounds()?;
-    let (bw, bh) = ((x1 - x0) as f64, (y1 - y0) as f64);
-    let m = ZOOM_MARGIN * bw.max(bh);
-    let aspect = w as f64 / h as f64;
-    let (mut fw, mut fh) = (bw + 2.0 * m, bh + 2.0 * m);
-    if fw / fh < aspect {
-        fw = fh * aspect;
-    } else {
-        fh = fw / aspect;
-    }
+    let (fw, fh) = field_around((x1 - x0) as f64, (y1 - y0) as f64, [h, w]);
     let (iw, ih) = (mask.width() as f64, mask.height() as f64);
     let gain = (w as f64 / fw).min(h as f64 / fh) / (w as f64 / iw).min(h as f64 / ih);
     if gain < ZOOM_GAIN {
@@ -502,6 +600,9 @@ pub struct Pipeline {
     /// correctly but, on the blind films, two more wrongly (README, "A closer look
     /// at small hands").
     pub look_closer: LookCloser,
+    /// Whether a film refused as sent is read again turned ([`TurnRefused::Axis`]
+    /// by default).
+    pub turn_refused: TurnRefused,
 }
 
 /// How far a refining net may move its point from the key points' guess, in
@@ -665,6 +766,7 @@ impl Pipeline {
             template: None,
             refiners,
             look_closer: LookCloser::Never,
+            turn_refused: TurnRefused::Axis,
         })
     }
 
@@ -680,6 +782,15 @@ impl Pipeline {
             LookCloser::Refused => {
                 d.push_str(", looking closer at a small hand on a film the first look refuses")
             }
+        }
+        match self.turn_refused {
+            TurnRefused::Never => {}
+            TurnRefused::Quarter => {
+                d.push_str(", a film refused as sent read again by quarter turns")
+            }
+            TurnRefused::Axis => d.push_str(
+                ", a film refused as sent read again turned upright along its hand's axis",
+            ),
         }
         d
     }
@@ -743,8 +854,74 @@ impl Pipeline {
     /// Runs every stage, refusing results it has no confidence in, the check after
     /// registration last.
     pub fn run(&self, img: &GrayImage) -> Result<Preprocessed, PreprocessError> {
-        self.looking(|closer| self.run_looking(img, closer))
-            .map_err(|why| self.runs_off(img, why))
+        self.turning(img, |view| {
+            self.looking(|closer| self.run_looking(img, closer, view))
+        })
+        .map_err(|why| self.runs_off(img, why))
+    }
+
+    /// `run(view)` as [`Pipeline::turn_refused`] says: the film as sent, then, when
+    /// it is refused for another reason than no hand found, the other views
+    /// ([`Pipeline::views`]) in turn; the first answer stands, and a film refused
+    /// every way keeps the first reason.
+    fn turning(
+        &self,
+        img: &GrayImage,
+        run: impl Fn(Turn) -> Result<Preprocessed, PreprocessError>,
+    ) -> Result<Preprocessed, PreprocessError> {
+        run(Turn::AsSent).or_else(|first| {
+            // No hand found as sent: a turn shows the U-Net the same pixels, and a
+            // field around a scrap of mask would show it a scrap larger.
+            if matches!(first, PreprocessError::NoHand { .. }) {
+                return Err(first);
+            }
+            self.views(img)
+                .into_iter()
+                .find_map(|v| run(v).ok())
+                .ok_or(first)
+        })
+    }
+
+    /// The views of a film refused as sent that [`Pipeline::turn_refused`] tries.
+    pub fn views(&self, img: &GrayImage) -> Vec<Turn> {
+        let quarters = [1, -1, 2].map(Turn::Quarter);
+        match self.turn_refused {
+            TurnRefused::Never => Vec::new(),
+            TurnRefused::Quarter => quarters.to_vec(),
+            TurnRefused::Axis => {
+                let mask = self.segment(img);
+                let Some((_, axis)) = mask.principal_axis() else {
+                    return quarters.to_vec();
+                };
+                // The quarter turns that can bring the hand's axis near upright: a
+                // half turn for an upright axis (the film upside down), one quarter
+                // either way for a level one.
+                let mut views = if axis.abs().to_degrees() > UPRIGHT_BEYOND_DEG {
+                    vec![Turn::Quarter(1), Turn::Quarter(-1)]
+                } else {
+                    vec![Turn::Quarter(2)]
+                };
+                // A hand leaning from every quarter turn: a field turned upright along
+                // its axis, either way up.
+                let off_quarter = (axis.abs().to_degrees() - 90.0)
+                    .abs()
+                    .min(axis.abs().to_degrees());
+                if off_quarter > FIELD_MIN_LEAN_DEG {
+                    for lean in [axis, axis + std::f64::consts::PI] {
+                        if let Some((width, height, to_film)) =
+                            upright_field(&mask, lean, self.segmenter.input)
+                        {
+                            views.push(Turn::Field {
+                                width,
+                                height,
+                                to_film,
+                            });
+                        }
+                    }
+                }
+                views
+            }
+        }
     }
 
     /// A refusal of a hand whose key points could not be placed, explained as a hand
@@ -787,8 +964,13 @@ impl Pipeline {
     }
 
     /// [`Pipeline::run`], looking closer at a small hand or not.
-    fn run_looking(&self, img: &GrayImage, closer: bool) -> Result<Preprocessed, PreprocessError> {
-        let mut p = self.run_unchecked_looking(img, closer)?;
+    fn run_looking(
+        &self,
+        img: &GrayImage,
+        closer: bool,
+        view: Turn,
+    ) -> Result<Preprocessed, PreprocessError> {
+        let mut p = self.run_unchecked_looking(img, closer, view)?;
         let t = std::time::Instant::now();
         p.fit = match self.check(&p.mask, &p.registration) {
             Some((_, Some(why))) => return Err(PreprocessError::WrongRegistration(why)),
@@ -817,75 +999,114 @@ impl Pipeline {
     /// are carried back onto the film. Quarter turns keep the film's size and
     /// sharpness; turning by the lean itself would put the film on a larger field,
     /// where the hand is too small for the U-Net (measured on the stress suite: 30°
-    /// films went from 72 to 17 correct of 100). Seconds spent segmenting and finding
-    /// key points.
+    /// films went from 72 to 17 correct of 100). Any other `view` than
+    /// [`Turn::AsSent`] is one tried on a film refused as sent ([`TurnRefused`]): the
+    /// film is looked at in that view, and its key points must then lean by less than
+    /// [`UPRIGHT_BEYOND_DEG`] there. Seconds spent segmenting and finding key points.
     fn mask_and_keypoints(
         &self,
         img: &GrayImage,
         closer: bool,
+        view: Turn,
     ) -> Result<(Mask, KeyPoints, [f64; 2]), PreprocessError> {
+        use std::f64::consts::FRAC_PI_2;
         use std::time::Instant;
-        let t = Instant::now();
-        let net = self.locator.locate(img);
-        let s_net = t.elapsed().as_secs_f64();
+        // Too little of what the U-Net looked at (the film, or the view of it) is hand.
         let no_hand = |mask: &Mask| {
-            let percent = 100.0 * mask.count() as f64 / (img.width() * img.height()).max(1) as f64;
+            let percent =
+                100.0 * mask.count() as f64 / (mask.width() * mask.height()).max(1) as f64;
             if percent < 5.0 {
                 Err(PreprocessError::NoHand { percent })
             } else {
                 Ok(())
             }
         };
-        match self.lean(&net) {
-            Some(lean) if lean.abs().to_degrees() > UPRIGHT_BEYOND_DEG => {
+        let (view, net, s_net) = match view {
+            Turn::AsSent => {
                 let t = Instant::now();
-                let quarter_turns = (lean / std::f64::consts::FRAC_PI_2).round();
-                let (upright, map) = boneage_core::ops::turn_onto_field(
-                    img,
-                    -quarter_turns * std::f64::consts::FRAC_PI_2,
-                );
-                let (mask_up, near) = self.look(&upright, closer);
-                // The mask back onto the film: film pixel p samples the upright
-                // mask at map(p).
-                let mask = fill_holes(&largest_component(
-                    &warp_mask(&mask_up, &map, img.width(), img.height()),
-                    Connectivity::Eight,
-                ));
-                let s_seg = t.elapsed().as_secs_f64();
-                no_hand(&mask)?;
-                let t = Instant::now();
-                let net_up = near.unwrap_or_else(|| self.locator.locate(&upright));
-                let k = self.choose_keypoints(&mask_up, net_up)?;
-                let k = k.mapped(&map.inverse().expect("a turn is invertible"));
-                Ok((mask, k, [s_seg, s_net + t.elapsed().as_secs_f64()]))
+                let net = self.locator.locate(img);
+                let s_net = t.elapsed().as_secs_f64();
+                let view = match self.lean(&net) {
+                    Some(lean) if lean.abs().to_degrees() > UPRIGHT_BEYOND_DEG => {
+                        Turn::Quarter((lean / FRAC_PI_2).round() as i32)
+                    }
+                    _ => Turn::AsSent,
+                };
+                (view, Some(net), s_net)
             }
-            _ => {
-                let t = Instant::now();
+            // A view tried on a refused film: no look at the film as it is.
+            v => (v, None, 0.0),
+        };
+        let t = Instant::now();
+        // The film as the U-Net and the net see it, and film → view.
+        let (upright, map) = match view {
+            Turn::AsSent => {
                 let (mask, near) = self.look(img, closer);
                 let s_seg = t.elapsed().as_secs_f64();
                 no_hand(&mask)?;
                 let t = Instant::now();
-                let k = self.choose_keypoints(&mask, near.unwrap_or(net))?;
-                Ok((mask, k, [s_seg, s_net + t.elapsed().as_secs_f64()]))
+                let net = near.or(net).expect("located on the film as sent");
+                let k = self.choose_keypoints(&mask, net)?;
+                return Ok((mask, k, [s_seg, s_net + t.elapsed().as_secs_f64()]));
+            }
+            Turn::Quarter(q) => turn_back(img, q),
+            Turn::Field {
+                width,
+                height,
+                to_film,
+            } => (
+                warp_affine(img, &to_film, width, height),
+                to_film.inverse().expect("a turn is invertible"),
+            ),
+        };
+        let (mask_up, near) = self.look(&upright, closer);
+        no_hand(&mask_up)?;
+        // The mask back onto the film: film pixel p samples the upright mask at map(p).
+        let mask = fill_holes(&largest_component(
+            &warp_mask(&mask_up, &map, img.width(), img.height()),
+            Connectivity::Eight,
+        ));
+        let s_seg = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let net_up = near.unwrap_or_else(|| self.locator.locate(&upright));
+        let k = self.choose_keypoints(&mask_up, net_up)?;
+        if net.is_none() {
+            // A view tried on a refused film stands only where it made the hand
+            // upright: leaning further, another view (or none) would be nearer.
+            let axis = k.fingertip - k.capitate;
+            let lean = axis.x.atan2(-axis.y).to_degrees();
+            let limit = match view {
+                Turn::Field { .. } => FIELD_LEAN_DEG,
+                _ => UPRIGHT_BEYOND_DEG,
+            };
+            if lean.abs() > limit {
+                return Err(PreprocessError::Implausible(format!(
+                    "turned upright, the hand still leans by {lean:.0}°"
+                )));
             }
         }
+        let k = k.mapped(&map.inverse().expect("a turn is invertible"));
+        Ok((mask, k, [s_seg, s_net + t.elapsed().as_secs_f64()]))
     }
 
     /// [`Pipeline::run`] without the check after registration (to measure it).
     /// With [`LookCloser::Refused`], a film refused without the check is looked at
     /// again, closer.
     pub fn run_unchecked(&self, img: &GrayImage) -> Result<Preprocessed, PreprocessError> {
-        self.looking(|closer| self.run_unchecked_looking(img, closer))
+        self.turning(img, |view| {
+            self.looking(|closer| self.run_unchecked_looking(img, closer, view))
+        })
     }
 
     fn run_unchecked_looking(
         &self,
         img: &GrayImage,
         closer: bool,
+        view: Turn,
     ) -> Result<Preprocessed, PreprocessError> {
         use boneage_core::ops::{NormalizeConfig, distance_transform_sq, normalize_hand};
         use std::time::Instant;
-        let (mask, k, [s_seg, s_kp]) = self.mask_and_keypoints(img, closer)?;
+        let (mask, k, [s_seg, s_kp]) = self.mask_and_keypoints(img, closer, view)?;
         let t = Instant::now();
         let k = self.refine(img, &k)?;
         let s_kp = s_kp + t.elapsed().as_secs_f64();
@@ -1074,6 +1295,80 @@ mod tests {
             PreprocessError::NoHand { percent: 0.3 }
                 .to_string()
                 .starts_with("no hand found: the mask covers 0.3 % of the image")
+        );
+    }
+
+    #[test]
+    fn a_hand_leaning_by_quarter_turns_is_turned_back_upright() {
+        let img = GrayImage::new(300, 200);
+        // Fingers pointing right: leaning a quarter turn clockwise.
+        let k = KeyPoints {
+            fingertip: Point::new(250.0, 100.0),
+            thumb: Point::new(150.0, 30.0),
+            capitate: Point::new(80.0, 100.0),
+        };
+        let axis = k.fingertip - k.capitate;
+        let lean = axis.x.atan2(-axis.y);
+        let q = (lean / std::f64::consts::FRAC_PI_2).round() as i32;
+        assert_eq!(q, 1);
+        let (turned, map) = turn_back(&img, q);
+        assert_eq!((turned.width(), turned.height()), (200, 300));
+        let up = k.mapped(&map);
+        let a = up.fingertip - up.capitate;
+        assert!(a.x.abs() < 1e-9 && a.y < -100.0, "{up:?}");
+        // The thumb stays on its side of the hand (a turn, not a mirror): up the film
+        // beside fingers pointing right is left of them upright.
+        assert_eq!(up.thumb_on_right(), k.thumb_on_right());
+        assert!(up.thumb.x < up.capitate.x, "{up:?}");
+    }
+
+    #[test]
+    fn a_leaning_hand_gets_an_upright_field_at_the_films_scale() {
+        // A 60 x 240 px bar leaning 40° clockwise on a 600 x 500 film.
+        let lean = 40f64.to_radians();
+        let (s, c) = lean.sin_cos();
+        let mut m = Mask::new(600, 500);
+        for y in 0..500 {
+            for x in 0..600 {
+                let (dx, dy) = (x as f64 + 0.5 - 300.0, y as f64 + 0.5 - 250.0);
+                if (dx * c + dy * s).abs() <= 30.0 && (dx * s - dy * c).abs() <= 120.0 {
+                    m.set(x, y, true);
+                }
+            }
+        }
+        let (_, axis) = m.principal_axis().unwrap();
+        assert!((axis - lean).abs() < 0.02, "{}", axis.to_degrees());
+        let (fw, fh, to_film) = upright_field(&m, axis, [256, 208]).unwrap();
+        assert!(
+            (fw as f64 / fh as f64 - 208.0 / 256.0).abs() < 0.01,
+            "{fw} x {fh}"
+        );
+        // Up the field is up the bar on the film; one field pixel is one film pixel.
+        let o = to_film.apply(Point::new(0.0, 0.0));
+        let up = to_film.apply(Point::new(0.0, -1.0)) - o;
+        assert!((up.x - s).abs() < 0.02 && (up.y + c).abs() < 0.02, "{up:?}");
+        // The bar stands upright on the field, whole, with a margin around it.
+        let field = warp_mask(&m, &to_film, fw, fh);
+        assert!(
+            (field.count() as f64 - m.count() as f64).abs() < 0.03 * m.count() as f64,
+            "{} of {}",
+            field.count(),
+            m.count()
+        );
+        let [x0, y0, x1, y1] = field.bounds().unwrap();
+        assert!(
+            (x1 - x0).abs_diff(61) <= 3 && (y1 - y0).abs_diff(241) <= 3,
+            "{:?}",
+            field.bounds()
+        );
+        let margin = (ZOOM_MARGIN * 240.0) as usize;
+        assert!(
+            y0 + 1 >= margin && fh - y1 + 1 >= margin,
+            "{y0} {y1} of {fh}"
+        );
+        assert!(
+            ((x0 + x1) as f64 / 2.0 - fw as f64 / 2.0).abs() < 2.0,
+            "centred"
         );
     }
 

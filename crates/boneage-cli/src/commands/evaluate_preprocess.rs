@@ -13,7 +13,7 @@ use boneage::{DeviceChoice, ModelsDir};
 use boneage_core::dataset::Dataset;
 use boneage_core::hand_template::HandTemplate;
 use boneage_core::registration::Canvas;
-use boneage_nn::pipeline::{KeypointSource, LookCloser, Pipeline};
+use boneage_nn::pipeline::{KeypointSource, LookCloser, Pipeline, TurnRefused};
 
 use crate::args::repeated;
 use crate::progress::Bars;
@@ -70,6 +70,12 @@ pub struct Args {
     /// always, or only on a film the first look refuses (measured, see the README).
     #[arg(long, value_enum, default_value_t = LookCloser::Never)]
     look_closer: LookCloser,
+    /// Whether a film refused as sent is read again turned: axis (the default, the
+    /// shipped front end's way: by the quarter turns its hand mask's axis calls for,
+    /// then on a field turned upright along that axis), quarter (90° each way, then
+    /// 180°, whatever the mask) or never (see the README, "Films sent turned").
+    #[arg(long, value_enum, default_value_t = TurnRefused::Axis)]
+    turn_refused: TurnRefused,
     /// With --stress: how many films at most (21 transforms each).
     #[arg(long, default_value_t = 100, requires = "stress")]
     films: usize,
@@ -89,6 +95,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         pipeline.source = source;
     }
     pipeline.look_closer = args.look_closer;
+    pipeline.turn_refused = args.turn_refused;
     let bars = Bars::default();
     let sheet = args.sheet.as_deref();
     let dirs: Vec<PathBuf> = std::iter::once(args.data.clone())

@@ -15,7 +15,7 @@ use boneage_core::overlay::to_rgb;
 use boneage_core::read_radiograph;
 use boneage_core::registration::{Canvas, save_regions};
 use boneage_core::sheet::{SheetLayout, Tile, save as save_sheet, save_rgb, thumbnail};
-use boneage_nn::pipeline::{LookCloser, Pipeline};
+use boneage_nn::pipeline::{LookCloser, Pipeline, TurnRefused};
 use std::io::Write as _;
 
 use crate::args::parse_size;
@@ -50,6 +50,12 @@ pub struct Args {
     /// always, or only on a film the first look refuses (measured, see the README).
     #[arg(long, value_enum, default_value_t = LookCloser::Never)]
     look_closer: LookCloser,
+    /// Whether a film refused as sent is read again turned: axis (the default, the
+    /// shipped front end's way: by the quarter turns its hand mask's axis calls for,
+    /// then on a field turned upright along that axis), quarter (90° each way, then
+    /// 180°, whatever the mask) or never (see the README, "Films sent turned").
+    #[arg(long, value_enum, default_value_t = TurnRefused::Axis)]
+    turn_refused: TurnRefused,
 }
 
 /// Runs `boneage preprocess`.
@@ -59,6 +65,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let models = ModelsDir::locate(args.models.as_deref())?;
     let mut pipeline = Pipeline::load(&models.path, canvas, &device.device()?)?;
     pipeline.look_closer = args.look_closer;
+    pipeline.turn_refused = args.turn_refused;
     let load_s = t_load.elapsed().as_secs_f64();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

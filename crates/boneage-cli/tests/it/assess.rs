@@ -1035,3 +1035,60 @@ fn shipped_weights_stay_within_40_mb() {
     let m: serde_json::Value = serde_json::from_str(&second).unwrap();
     assert_eq!(m["variant"], 2, "{second}");
 }
+
+/// A real film sent turned — a quarter turn, and 120° onto a field that holds it — is
+/// refused as sent and read again turned upright (`--turn-refused axis`, the default):
+/// its key points are those of the film as filmed carried through the turn, within 5 %
+/// of the hand's length; with `--turn-refused never` it is refused.
+#[test]
+fn a_film_sent_turned_is_read_upright() {
+    let Some(raw) = rsna_raw() else {
+        eprintln!("SKIPPED turned films: ../shared/data/rsna/raw is absent");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let film = raw.join("1377.png");
+    succeed(
+        &["preprocess", film.to_str().unwrap(), "--out", "as-filmed"],
+        tmp.path(),
+    );
+    let truth = keypoints_of(&tmp.path().join("as-filmed"), "1377");
+    let img = boneage_core::read_radiograph(&film).unwrap().pixels;
+    for (name, deg) in [("quarter", 90.0f64), ("turned", 120.0)] {
+        let (turned, map) = boneage_core::ops::turn_onto_field(&img, deg.to_radians());
+        turned
+            .to_luma8()
+            .save(tmp.path().join(format!("{name}.png")))
+            .unwrap();
+        let file = format!("{name}.png");
+        let out = boneage(
+            &[
+                "preprocess",
+                &file,
+                "--out",
+                "never",
+                "--turn-refused",
+                "never",
+            ],
+            tmp.path(),
+        );
+        assert_eq!(out.status.code(), Some(3), "{name}: {}", text(&out.stderr));
+        succeed(&["preprocess", &file, "--out", name], tmp.path());
+        let found = keypoints_of(&tmp.path().join(name), name);
+        let moved: Vec<boneage_core::geometry::Point> = truth
+            .chunks(2)
+            .map(|p| map.apply(boneage_core::geometry::Point::new(p[0], p[1])))
+            .collect();
+        let length = moved[0].dist(moved[2]);
+        for (point, k) in ["fingertip", "thumb", "capitate"].iter().zip(0..3) {
+            let off = moved[k].dist(boneage_core::geometry::Point::new(
+                found[2 * k],
+                found[2 * k + 1],
+            ));
+            assert!(
+                off < 0.05 * length,
+                "{name}: {point} {off:.1} px off (hand {length:.0} px): {found:?} against {moved:?}"
+            );
+        }
+    }
+}

@@ -94,3 +94,49 @@ fn mask_bounds_are_the_box_of_its_pixels() {
     // x1 and y1 are exclusive.
     assert_eq!(m.bounds(), Some([3, 2, 18, 10]));
 }
+
+/// A bar `half_w` × `half_h` (half sizes) around `(cx, cy)`, its long axis leaning by
+/// `lean` radians from the vertical, clockwise as seen.
+fn leaning_bar(
+    w: usize,
+    h: usize,
+    cx: f64,
+    cy: f64,
+    half: [f64; 2],
+    lean: f64,
+) -> boneage_core::image::Mask {
+    let mut m = boneage_core::image::Mask::new(w, h);
+    let (s, c) = lean.sin_cos();
+    for y in 0..h {
+        for x in 0..w {
+            let (dx, dy) = (x as f64 + 0.5 - cx, y as f64 + 0.5 - cy);
+            // Across and along the bar: along points up-and-right for a positive lean.
+            let (across, along) = (dx * c + dy * s, dx * s - dy * c);
+            if across.abs() <= half[0] && along.abs() <= half[1] {
+                m.set(x, y, true);
+            }
+        }
+    }
+    m
+}
+
+#[test]
+fn a_masks_principal_axis_is_its_longer_direction_from_the_vertical() {
+    use boneage_core::image::Mask;
+    assert_eq!(Mask::new(8, 8).principal_axis(), None);
+    for deg in [0.0f64, 30.0, -30.0, 45.0, 60.0, -75.0, 90.0] {
+        let m = leaning_bar(300, 300, 140.0, 160.0, [20.0, 100.0], deg.to_radians());
+        let (c, lean) = m.principal_axis().expect("a bar");
+        assert!(
+            c.dist(Point::new(140.0, 160.0)) < 0.5,
+            "{deg}°: centre {c:?}"
+        );
+        // An axis has no head: 90° and -90° are one axis, given as 90°.
+        let want = if deg == -90.0 { 90.0 } else { deg };
+        assert!(
+            (lean.to_degrees() - want).abs() < 1.0,
+            "{deg}°: found {}°",
+            lean.to_degrees()
+        );
+    }
+}

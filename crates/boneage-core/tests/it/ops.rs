@@ -413,3 +413,12 @@ fn edge_contact_is_the_share_of_each_edge_a_shape_reaches() {
     assert_eq!(m.edge_contact(0.25), [0.2, 1.0 / 8.0, 0.4, 1.0 / 8.0]);
     assert_eq!(Mask::new(0, 0).edge_contact(0.1), [0.0; 4]);
 }
+
+#[test]
+fn sheet_labels_draw_a_degree_sign_not_a_question_mark() {
+    use boneage_core::font::glyph;
+    assert_ne!(glyph('°'), glyph('?'));
+    // The sign sits in the upper half, like a superscript ring.
+    assert!(glyph('°')[4..].iter().all(|&row| row == 0));
+    assert_eq!(glyph('a'), glyph('A'));
+}
