@@ -30,6 +30,13 @@ impl KeyPoints {
         axis.x * t.y - axis.y * t.x > 0.0
     }
 
+    /// How far the hand's axis (capitate → fingertip) leans from upright, in radians,
+    /// clockwise as seen (y down): 0 for fingers up, π/2 for fingers to the right.
+    pub fn lean(&self) -> f64 {
+        let axis = self.fingertip - self.capitate;
+        axis.x.atan2(-axis.y)
+    }
+
     /// The three points carried by `map` (onto another image, canvas or field).
     pub fn mapped(&self, map: &Affine) -> KeyPoints {
         KeyPoints {

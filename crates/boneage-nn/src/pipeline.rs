@@ -896,17 +896,15 @@ impl Pipeline {
                 // The quarter turns that can bring the hand's axis near upright: a
                 // half turn for an upright axis (the film upside down), one quarter
                 // either way for a level one.
-                let mut views = if axis.abs().to_degrees() > UPRIGHT_BEYOND_DEG {
+                let deg = axis.abs().to_degrees();
+                let mut views = if deg > UPRIGHT_BEYOND_DEG {
                     vec![Turn::Quarter(1), Turn::Quarter(-1)]
                 } else {
                     vec![Turn::Quarter(2)]
                 };
                 // A hand leaning from every quarter turn: a field turned upright along
                 // its axis, either way up.
-                let off_quarter = (axis.abs().to_degrees() - 90.0)
-                    .abs()
-                    .min(axis.abs().to_degrees());
-                if off_quarter > FIELD_MIN_LEAN_DEG {
+                if (deg - 90.0).abs().min(deg) > FIELD_MIN_LEAN_DEG {
                     for lean in [axis, axis + std::f64::consts::PI] {
                         if let Some((width, height, to_film)) =
                             upright_field(&mask, lean, self.segmenter.input)
@@ -988,8 +986,7 @@ impl Pipeline {
         if !self.locator.net.is_heatmap() {
             return None;
         }
-        let axis = net.fingertip - net.capitate;
-        Some(axis.x.atan2(-axis.y))
+        Some(net.lean())
     }
 
     /// The mask and the key points of a film; a film whose hand leans by more than
@@ -1038,8 +1035,8 @@ impl Pipeline {
             v => (v, None, 0.0),
         };
         let t = Instant::now();
-        // The film as the U-Net and the net see it, and film → view.
-        let (upright, map) = match view {
+        // The film as the U-Net and the net see it, film → view and view → film.
+        let (upright, map, to_film) = match view {
             Turn::AsSent => {
                 let (mask, near) = self.look(img, closer);
                 let s_seg = t.elapsed().as_secs_f64();
@@ -1049,7 +1046,10 @@ impl Pipeline {
                 let k = self.choose_keypoints(&mask, net)?;
                 return Ok((mask, k, [s_seg, s_net + t.elapsed().as_secs_f64()]));
             }
-            Turn::Quarter(q) => turn_back(img, q),
+            Turn::Quarter(q) => {
+                let (turned, map) = turn_back(img, q);
+                (turned, map, map.inverse().expect("a turn is invertible"))
+            }
             Turn::Field {
                 width,
                 height,
@@ -1057,6 +1057,7 @@ impl Pipeline {
             } => (
                 warp_affine(img, &to_film, width, height),
                 to_film.inverse().expect("a turn is invertible"),
+                to_film,
             ),
         };
         let (mask_up, near) = self.look(&upright, closer);
@@ -1073,8 +1074,7 @@ impl Pipeline {
         if net.is_none() {
             // A view tried on a refused film stands only where it made the hand
             // upright: leaning further, another view (or none) would be nearer.
-            let axis = k.fingertip - k.capitate;
-            let lean = axis.x.atan2(-axis.y).to_degrees();
+            let lean = k.lean().to_degrees();
             let limit = match view {
                 Turn::Field { .. } => FIELD_LEAN_DEG,
                 _ => UPRIGHT_BEYOND_DEG,
@@ -1085,7 +1085,7 @@ impl Pipeline {
                 )));
             }
         }
-        let k = k.mapped(&map.inverse().expect("a turn is invertible"));
+        let k = k.mapped(&to_film);
         Ok((mask, k, [s_seg, s_net + t.elapsed().as_secs_f64()]))
     }
 
@@ -1307,9 +1307,7 @@ mod tests {
             thumb: Point::new(150.0, 30.0),
             capitate: Point::new(80.0, 100.0),
         };
-        let axis = k.fingertip - k.capitate;
-        let lean = axis.x.atan2(-axis.y);
-        let q = (lean / std::f64::consts::FRAC_PI_2).round() as i32;
+        let q = (k.lean() / std::f64::consts::FRAC_PI_2).round() as i32;
         assert_eq!(q, 1);
         let (turned, map) = turn_back(&img, q);
         assert_eq!((turned.width(), turned.height()), (200, 300));

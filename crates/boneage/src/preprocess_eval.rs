@@ -168,8 +168,7 @@ fn keypoint_tally(
             t.mirrored[0] += 1;
             t.mirrored[1] += good as usize;
         }
-        let axis: Point = truth.fingertip - truth.capitate;
-        if axis.x.atan2(-axis.y).to_degrees().abs() > 15.0 {
+        if truth.lean().to_degrees().abs() > 15.0 {
             t.rotated[0] += 1;
             t.rotated[1] += good as usize;
         }

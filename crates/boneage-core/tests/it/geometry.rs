@@ -140,3 +140,15 @@ fn a_masks_principal_axis_is_its_longer_direction_from_the_vertical() {
         );
     }
 }
+
+#[test]
+fn key_points_lean_clockwise_from_upright() {
+    let at = |fx: f64, fy: f64| KeyPoints {
+        fingertip: Point::new(fx, fy),
+        thumb: Point::new(180.0, 150.0),
+        capitate: Point::new(100.0, 200.0),
+    };
+    assert!(at(100.0, 20.0).lean().abs() < 1e-12);
+    assert!((at(300.0, 200.0).lean() - std::f64::consts::FRAC_PI_2).abs() < 1e-12);
+    assert!((at(0.0, 100.0).lean() + std::f64::consts::FRAC_PI_4).abs() < 1e-12);
+}
