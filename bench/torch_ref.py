@@ -73,6 +73,11 @@ LITE0_STAGES = [  # repeats, kernel, stride, expand, channels
     (1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
     (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320),
 ]
+# Lite1: Lite0 deeper by 1.1, its first and last stage kept (efficientnet.rs, LITE1_STAGES).
+LITE1_STAGES = [
+    (1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 40), (4, 3, 2, 6, 80),
+    (4, 5, 1, 6, 112), (5, 5, 2, 6, 192), (1, 3, 1, 6, 320),
+]
 
 
 def conv_bn(cin, cout, k, s=1, groups=1, act=True):
@@ -99,12 +104,13 @@ class MbConv(nn.Module):
 
 class Lite0AgeNet(nn.Module):
     """crates/boneage-nn/src/efficientnet.rs with Preset::lite_age: EfficientNet-Lite0
-    on one channel, global average pool, sex, dropout 0.2, FC 256 (ELU), output."""
+    on one channel, global average pool, sex, dropout 0.2, FC 256 (ELU), output
+    (`stages=LITE1_STAGES`: the same on EfficientNet-Lite1)."""
 
-    def __init__(self):
+    def __init__(self, stages=LITE0_STAGES):
         super().__init__()
         blocks, cin = [conv_bn(1, 32, 3, 2)], 32
-        for r, k, s, e, c in LITE0_STAGES:
+        for r, k, s, e, c in stages:
             for i in range(r):
                 blocks.append(MbConv(cin, c, k, s if i == 0 else 1, e))
                 cin = c

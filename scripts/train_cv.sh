@@ -15,8 +15,9 @@
 # 256×192, regression, mixed sex), lite0-B-reg (the same on region B, the carpals, at
 # 192×192: about the crop's own resolution), lite0-C-reg (region C, metacarpals and
 # proximal phalanges, at 160×352), lite0-[ABC]-cls (the same with the 240-way
-# classification head, whose softmax expectation is the age), or vgg-A-reg (the paper
-# recipe's VGG for region A).
+# classification head, whose softmax expectation is the age), lite1-[ABC]-reg/-cls (the
+# same on the deeper EfficientNet-Lite1: `python scripts/import_efficientnet.py --variant
+# lite1` first), or vgg-A-reg (the paper recipe's VGG for region A).
 # INPUT (HxW, e.g. 256x256) replaces the recipe's input size: for crops of a larger
 # canvas (`boneage preprocess --canvas 800x1040`; the runs record the canvas and
 # `assess` registers onto it), keep their runs in a RUNS_DIR of their own.
@@ -32,7 +33,8 @@
 # 5e-4) is the schedule's first learning rate.
 # EPOCHS (default 8) sets the schedule; FOLDS (default "1 2 3 4 5") which folds run;
 # BONEAGE the binary; PRETRAINED the ImageNet weights
-# (default pretrained/efficientnet-lite0.safetensors, see scripts/import_efficientnet.py).
+# (default pretrained/efficientnet-lite0.safetensors, or -lite1 for the lite1 recipes; see
+# scripts/import_efficientnet.py).
 set -euo pipefail
 usage="usage: train_cv.sh CROPS_DIR RUNS_DIR [RECIPE]"
 crops=$(realpath "${1:?$usage}")
@@ -43,26 +45,26 @@ shared=$(realpath "$(dirname "$0")/../../shared/data/rsna")
 bin=${BONEAGE:-boneage}
 epochs=${EPOCHS:-8}
 cd "$(dirname "$0")/.."
-pretrained=${PRETRAINED:-pretrained/efficientnet-lite0.safetensors}
-
 case $recipe in
-  lite0-[ABC]-reg|lite0-[ABC]-cls)
+  lite[01]-[ABC]-reg|lite[01]-[ABC]-cls)
+    backbone=${recipe:0:5}
+    pretrained=${PRETRAINED:-pretrained/efficientnet-$backbone.safetensors}
     region=${recipe:6:1}
     head=regression; [[ $recipe == *-cls ]] && head=classification
     input=(); [[ $region == B ]] && input=(--input 192x192); [[ $region == C ]] && input=(--input 160x352)
     [[ -n ${INPUT:-} ]] && input=(--input "$INPUT")
-    args=(--region "$region" "${input[@]}" --head "$head" --sex mixed --backbone lite0
+    args=(--region "$region" "${input[@]}" --head "$head" --sex mixed --backbone "$backbone"
           --batch 16 --lr "${LR:-5e-4}" --lr-end 1e-5 --adam-eps 1e-8)
     start=(--pretrained "$pretrained") ;;
   vgg-A-reg)
     args=(--region A --head regression --sex mixed --input 128x96
           --widths 16,32,48,64,80,96 --hidden 128,128)
     start=() ;;
-  *) echo "unknown recipe $recipe: lite0-[ABC]-reg, lite0-[ABC]-cls or vgg-A-reg" >&2; exit 2 ;;
+  *) echo "unknown recipe $recipe: lite[01]-[ABC]-reg, lite[01]-[ABC]-cls or vgg-A-reg" >&2; exit 2 ;;
 esac
 
-if [[ -n ${INIT:-} && $recipe != lite0-* ]]; then
-  echo "INIT is for the lite0 recipes" >&2
+if [[ -n ${INIT:-} && $recipe != lite* ]]; then
+  echo "INIT is for the lite recipes" >&2
   exit 2
 fi
 oof=${OOF:+$(mkdir -p "$OOF" && realpath "$OOF")}

@@ -1,15 +1,21 @@
-//! Prints EfficientNet-Lite0's pooled features of a fixed synthetic image for weights
-//! written by `scripts/import_efficientnet.py`, to compare with the same network in
-//! PyTorch (`scripts/import_efficientnet.py --check`).
-//! `cargo run --release -p boneage-nn --example lite_features -- FILE`
+//! Prints EfficientNet-Lite0's (or Lite1's) pooled features of a fixed synthetic image
+//! for weights written by `scripts/import_efficientnet.py`, to compare with the same
+//! network in PyTorch (`scripts/import_efficientnet.py [--variant lite1] --check`).
+//! `cargo run --release -p boneage-nn --example lite_features -- FILE [lite0|lite1]`
 
 use boneage_nn::efficientnet::{EfficientNetLite, LiteVariant};
 use burn::prelude::*;
 
 fn main() {
-    let path = std::env::args().nth(1).expect("usage: lite_features FILE");
+    let usage = "usage: lite_features FILE [lite0|lite1]";
+    let path = std::env::args().nth(1).expect(usage);
+    let variant = match std::env::args().nth(2).as_deref() {
+        None | Some("lite0") => LiteVariant::Lite0,
+        Some("lite1") => LiteVariant::Lite1,
+        Some(other) => panic!("{other}: {usage}"),
+    };
     let device = Device::flex();
-    let net = EfficientNetLite::new(LiteVariant::Lite0, 0.01, &device)
+    let net = EfficientNetLite::new(variant, 0.01, &device)
         .load_pretrained(std::path::Path::new(&path))
         .unwrap_or_else(|e| panic!("{e}"));
     let (h, w) = (64usize, 48usize);

@@ -10,6 +10,7 @@ use burn::tensor::Distribution;
 
 use crate::age::{AgeHead, AgeNet};
 use crate::blocks::{VggStack, elu};
+use crate::efficientnet::LiteVariant;
 use crate::loss::mae;
 use crate::tasks::Preset;
 
@@ -93,7 +94,7 @@ pub fn lite0_age_net(device: &Device) -> (AgeNet, [usize; 2]) {
     ));
     (
         Preset::Cpu
-            .lite_age(input, AgeHead::Regression, true)
+            .lite_age(LiteVariant::Lite0, input, AgeHead::Regression, true)
             .init(device),
         input,
     )

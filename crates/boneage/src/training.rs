@@ -17,6 +17,7 @@ use boneage_core::{Cohort, Head, View};
 use boneage_nn::age::AgeHead;
 use boneage_nn::burn::prelude::Device;
 use boneage_nn::data::{Augment, Example, Examples, Target};
+use boneage_nn::efficientnet::LiteVariant;
 use boneage_nn::inputs::{
     AgeView, age_examples, keypoint_examples, mask_examples, refine_examples,
 };
@@ -397,13 +398,15 @@ pub fn train_segment(
 /// Reads the ImageNet weights at `path` once into a fresh network (`load`), so that a
 /// wrong file is an error before any data is prepared.
 fn check_pretrained<M>(
+    variant: LiteVariant,
     path: &Path,
     load: impl FnOnce() -> Result<M, boneage_nn::weights::WeightsError>,
     progress: &dyn Progress,
 ) -> Result<(), TrainingError> {
     load().map_err(|e| TrainingError::Train(e.into()))?;
     progress.note(&format!(
-        "backbone: EfficientNet-Lite0 from {}",
+        "backbone: {} from {}",
+        variant.title(),
         path.display()
     ));
     Ok(())
@@ -467,7 +470,12 @@ pub fn train_keypoints(
         config.width = w;
     }
     if let Some(p) = &recipe.pretrained {
-        check_pretrained(p, || config.init(device).load_pretrained(p), progress)?;
+        check_pretrained(
+            LiteVariant::Lite0,
+            p,
+            || config.init(device).load_pretrained(p),
+            progress,
+        )?;
     }
     let kp = read_csv(keypoints)?;
     let task = KeypointTask {
@@ -546,9 +554,9 @@ pub struct AgeRecipe {
     pub widths: Option<Vec<usize>>,
     /// Fully connected widths instead of the preset's.
     pub hidden: Option<Vec<usize>>,
-    /// An EfficientNet-Lite0 backbone ([`Preset::lite_age`]) instead of VGG blocks.
-    pub lite: bool,
-    /// ImageNet weights for the Lite0 backbone (`scripts/import_efficientnet.py`).
+    /// An EfficientNet-Lite backbone ([`Preset::lite_age`]) instead of VGG blocks.
+    pub lite: Option<LiteVariant>,
+    /// ImageNet weights for that backbone (`scripts/import_efficientnet.py`).
     pub pretrained: Option<PathBuf>,
     /// Output head.
     pub head: Head,
@@ -607,20 +615,20 @@ pub fn train_age(
         Head::Classification => AgeHead::Classification { classes: 240 },
     };
     let mixed = recipe.cohort == Cohort::Mixed;
-    let mut config = if recipe.lite {
-        spec.preset.lite_age(input, head, mixed)
-    } else {
-        spec.preset.age(input, head, mixed)
+    let mut config = match recipe.lite {
+        Some(variant) => spec.preset.lite_age(variant, input, head, mixed),
+        None => spec.preset.age(input, head, mixed),
     };
-    if recipe.pretrained.is_some() && !recipe.lite {
+    if recipe.pretrained.is_some() && recipe.lite.is_none() {
         return Err(TrainingError::Invalid(
-            "--pretrained holds EfficientNet-Lite0 weights: add --backbone lite0".into(),
+            "--pretrained holds EfficientNet-Lite weights: add --backbone lite0 (or lite1)".into(),
         ));
     }
-    if recipe.lite && recipe.widths.is_some() {
-        return Err(TrainingError::Invalid(
-            "--widths sets VGG blocks; the EfficientNet-Lite0 backbone has its own".into(),
-        ));
+    if let (Some(variant), Some(_)) = (recipe.lite, &recipe.widths) {
+        return Err(TrainingError::Invalid(format!(
+            "--widths sets VGG blocks; the {} backbone has its own",
+            variant.title()
+        )));
     }
     if let Some(w) = &recipe.widths {
         if w.is_empty() || w.contains(&0) {
@@ -638,8 +646,13 @@ pub fn train_age(
         }
         config.hidden = h.clone();
     }
-    if let Some(p) = &recipe.pretrained {
-        check_pretrained(p, || config.init(device).load_pretrained(p), progress)?;
+    if let (Some(variant), Some(p)) = (recipe.lite, &recipe.pretrained) {
+        check_pretrained(
+            variant,
+            p,
+            || config.init(device).load_pretrained(p),
+            progress,
+        )?;
     }
     let task = AgeTask {
         config,

@@ -10,6 +10,7 @@ use boneage::training::{
     AgeRecipe, KeypointRecipe, TrainSpec, augment, train_age, train_keypoints, train_segment,
 };
 use boneage_core::{Cohort, Head, View};
+use boneage_nn::efficientnet::LiteVariant;
 use boneage_nn::keypoint_net::Refined;
 use boneage_nn::tasks::Preset;
 use boneage_nn::train::{EpochRecord, Observer, Schedule};
@@ -91,12 +92,14 @@ enum Net {
         /// Fully connected widths instead of the preset's (e.g. 128,128).
         #[arg(long, value_delimiter = ',')]
         hidden: Option<Vec<usize>>,
-        /// Feature extractor: the paper's VGG blocks, or EfficientNet-Lite0 (global
-        /// pooling, FC 256; start it from ImageNet weights with --pretrained).
+        /// Feature extractor: the paper's VGG blocks, or EfficientNet-Lite0 or the
+        /// deeper Lite1 (global pooling, FC 256; start it from ImageNet weights with
+        /// --pretrained).
         #[arg(long, value_enum, default_value_t = BackboneArg::Vgg)]
         backbone: BackboneArg,
-        /// ImageNet weights for the EfficientNet-Lite0 backbone, as written by
-        /// `scripts/import_efficientnet.py` (needs --backbone lite0).
+        /// ImageNet weights for the EfficientNet-Lite backbone, as written by
+        /// `scripts/import_efficientnet.py [--variant lite1]` (needs --backbone lite0
+        /// or lite1).
         #[arg(long, value_name = "SAFETENSORS", requires = "backbone")]
         pretrained: Option<PathBuf>,
         /// Region A (whole hand), B (carpals), C (metacarpals and phalanges), or
@@ -119,6 +122,18 @@ enum BackboneArg {
     Vgg,
     /// EfficientNet-Lite0.
     Lite0,
+    /// EfficientNet-Lite1 (bone-age networks only).
+    Lite1,
+}
+
+impl BackboneArg {
+    fn lite(self) -> Option<LiteVariant> {
+        match self {
+            BackboneArg::Vgg => None,
+            BackboneArg::Lite0 => Some(LiteVariant::Lite0),
+            BackboneArg::Lite1 => Some(LiteVariant::Lite1),
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -314,6 +329,9 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         } => {
             let spec = common.spec();
             let kp = keypoints.unwrap_or_else(|| spec.data.join("keypoints.csv"));
+            if backbone == BackboneArg::Lite1 {
+                anyhow::bail!("--backbone lite1: the key-point locator is built on lite0 (or vgg)");
+            }
             let recipe = KeypointRecipe {
                 lite: backbone == BackboneArg::Lite0,
                 input,
@@ -343,7 +361,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 input,
                 widths,
                 hidden,
-                lite: backbone == BackboneArg::Lite0,
+                lite: backbone.lite(),
                 pretrained,
                 head,
                 cohort: sex,

@@ -135,6 +135,42 @@ fn train_each_net_then_stop_and_resume() {
         manifest.contains("\"efficientnet\": \"lite0\""),
         "{manifest}"
     );
+    // A bone-age net on the deeper EfficientNet-Lite1 (random weights here); the
+    // key-point locator is built on Lite0 only.
+    let err = run(&[
+        "age",
+        "ph",
+        "--out",
+        "age-lite1",
+        "--epochs",
+        "1",
+        "--backbone",
+        "lite1",
+        "--input",
+        "64x64",
+    ]);
+    assert!(err.contains("epoch 1: train loss"), "{err}");
+    let manifest = std::fs::read_to_string(tmp.path().join("age-lite1/model.json")).unwrap();
+    assert!(
+        manifest.contains("\"efficientnet\": \"lite1\""),
+        "{manifest}"
+    );
+    let err = fail(
+        &[
+            "train",
+            "keypoints",
+            "ph",
+            "--out",
+            "kp1",
+            "--backbone",
+            "lite1",
+        ],
+        tmp.path(),
+    );
+    assert!(
+        err.contains("--backbone lite1") && err.contains("lite0"),
+        "{err}"
+    );
     // A refining net: one point (the capitate), in a field around a first guess.
     let err = run(&[
         "keypoints",

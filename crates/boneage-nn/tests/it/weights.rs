@@ -533,6 +533,78 @@ fn efficientnet_weights_load_by_parameter_name() {
     assert!(err.contains("this network is VGG"), "{err}");
 }
 
+/// EfficientNet-Lite1 is Lite0 deeper (21 blocks instead of 16, stages of 1, 3, 3, 4, 4,
+/// 5, 1): its own file loads into it and gives the same features; Lite0's file is
+/// refused as missing blocks, and Lite1's file is refused by Lite0 (it would otherwise
+/// half fit: every Lite0 parameter has a namesake in it), naming the block too many.
+/// A bone-age network records the variant in its manifest's config.
+#[test]
+fn efficientnet_lite1_loads_its_own_weights_and_refuses_lite0s() {
+    use boneage_nn::burn::module::Module;
+    use boneage_nn::burn::store::{ModuleSnapshot, SafetensorsStore};
+    use boneage_nn::efficientnet::{EfficientNetLite, LITE0_STAGES, LITE1_STAGES, LiteVariant};
+
+    let _rng = crate::rng_lock();
+    let d = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = |s: &[boneage_nn::efficientnet::Stage]| -> Vec<usize> {
+        s.iter().map(|s| s.repeats).collect()
+    };
+    assert_eq!(blocks(&LITE1_STAGES), [1, 3, 3, 4, 4, 5, 1]);
+    assert_eq!(blocks(&LITE0_STAGES), [1, 2, 2, 3, 3, 4, 1]);
+    let [(file0, _), (file1, source1)] = [LiteVariant::Lite0, LiteVariant::Lite1].map(|v| {
+        let file = dir.path().join(format!("{}.safetensors", v.name()));
+        d.seed(3);
+        let net = EfficientNetLite::new(v, 0.01, &d);
+        net.save_into(&mut SafetensorsStore::from_file(&file))
+            .unwrap();
+        (file, net)
+    });
+    d.seed(4);
+    let lite1 = EfficientNetLite::new(LiteVariant::Lite1, 0.01, &d);
+    let lite0 = EfficientNetLite::new(LiteVariant::Lite0, 0.01, &d);
+    // 4.19 M and 3.41 M values without the ImageNet classifier, as the import counts.
+    let (n1, n0) = (lite1.num_params(), lite0.num_params());
+    assert!(n1 > n0 + 700_000 && n1 < n0 + 850_000, "{n1} against {n0}");
+    let x = Tensor::<4>::random(
+        [1, 1, 64, 32],
+        boneage_nn::burn::tensor::Distribution::Default,
+        &d,
+    );
+    let features = |net: &EfficientNetLite| {
+        let f = net.forward(x.clone());
+        assert_eq!(f.dims(), [1, 1280, 2, 1]);
+        f.into_data().try_to_vec::<f32>().unwrap()
+    };
+    assert_ne!(
+        features(&lite1),
+        features(&source1),
+        "a different initialisation"
+    );
+    let loaded = lite1.clone().load_pretrained(&file1).unwrap();
+    assert_eq!(features(&loaded), features(&source1));
+
+    let err = lite1.load_pretrained(&file0).unwrap_err().to_string();
+    assert!(
+        err.contains("lite0.safetensors") && err.contains("missing stages.1.2"),
+        "{err}"
+    );
+    let err = lite0.load_pretrained(&file1).unwrap_err().to_string();
+    assert!(
+        err.contains("lite1.safetensors") && err.contains("stages.1.2") && err.contains("deeper"),
+        "{err}"
+    );
+
+    let json = serde_json::to_string(&boneage_nn::tasks::Preset::Cpu.lite_age(
+        LiteVariant::Lite1,
+        [64, 32],
+        AgeHead::Regression,
+        true,
+    ))
+    .unwrap();
+    assert!(json.contains(r#""efficientnet":"lite1""#), "{json}");
+}
+
 /// Manifests written before the backbone choice existed (no `backbone` field) still
 /// read as VGG networks.
 #[test]
