@@ -17,28 +17,19 @@ error of a true stage with ≥ 20 films (the issue holds every such stage within
 Needs numpy.
 """
 
-import csv
 import os
+import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from swap_member import column  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 CV = os.path.join(ROOT, "docs", "cv", "canvas-800")
 FOLDS = range(1, 6)
 # Lower bounds of each stage after the first, months (boneage_core::stages).
 BOUNDS = {"F": [10, 24, 84, 156, 180], "M": [14, 36, 108, 168, 192]}
-
-
-def column(paths):
-    out = {}
-    for path in paths:
-        with open(path) as f:
-            for r in csv.DictReader(f):
-                if r["refused"]:
-                    continue
-                name = next(c for c in r if c.endswith("-mixed") or c.endswith("-mixed-2"))
-                out[r["id"]] = (r["sex"], float(r["true_months"]), float(r[name]))
-    return out
 
 
 def stage(age, sex):
@@ -133,10 +124,10 @@ def method(name):
 def main():
     oof = os.path.join(CV, "oof")
     cols = [
-        column([os.path.join(CV, "pooled", "columns", "A400.csv")]),
-        column([os.path.join(CV, "pooled", "columns", "A800.csv")]),
-        column([os.path.join(oof, f"lite0-B-reg-fold-{k}-tta.csv") for k in FOLDS]),
-        column([os.path.join(oof, f"lite0-C-reg-fold-{k}.csv") for k in FOLDS]),
+        column(os.path.join(CV, "pooled", "columns", "A400.csv")),
+        column(os.path.join(CV, "pooled", "columns", "A800.csv")),
+        column(*(os.path.join(oof, f"lite0-B-reg-fold-{k}-tta.csv") for k in FOLDS)),
+        column(*(os.path.join(oof, f"lite0-C-reg-fold-{k}.csv") for k in FOLDS)),
     ]
     fold = {}
     for k in FOLDS:

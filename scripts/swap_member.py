@@ -29,15 +29,17 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 CV = os.path.join(ROOT, "docs", "cv", "canvas-800")
 
 
-def column(path):
-    """id → (sex, true months, the member's prediction) of the films it predicted."""
+def column(*paths):
+    """id → (sex, true months, the member's prediction) of the films predicted in one
+    member's CSVs (one file, or one per fold). scripts/calibration_variants.py uses it too."""
     out = {}
-    with open(path) as f:
-        for r in csv.DictReader(f):
-            if r["refused"]:
-                continue
-            name = next(c for c in r if c.endswith("-mixed") or c.endswith("-mixed-2"))
-            out[r["id"]] = (r["sex"], float(r["true_months"]), float(r[name]))
+    for path in paths:
+        with open(path) as f:
+            for r in csv.DictReader(f):
+                if r["refused"]:
+                    continue
+                name = next(c for c in r if c.endswith("-mixed") or c.endswith("-mixed-2"))
+                out[r["id"]] = (r["sex"], float(r["true_months"]), float(r[name]))
     return out
 
 
