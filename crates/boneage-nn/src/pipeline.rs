@@ -521,6 +521,9 @@ pub enum KeypointSource {
     /// mask geometry's (the locator's points are 3–6 % of the hand off at the median;
     /// see `models/README.md`).
     Guided,
+    /// The hand mask's geometry with no check by the key-point net (the check after
+    /// registration still applies): to measure what the net's check buys.
+    MaskAlone,
 }
 
 impl KeypointSource {
@@ -531,6 +534,9 @@ impl KeypointSource {
                 "key points from the mask's geometry, refused where the key-point net disagrees"
             }
             Self::Net => "key points from the key-point net alone",
+            Self::MaskAlone => {
+                "key points from the mask's geometry, not checked by the key-point net"
+            }
             Self::Guided => {
                 "key points from the heat-map locator, the fingertip and thumb moved onto a \
                  close digit tip of the mask"
@@ -1206,6 +1212,8 @@ impl Pipeline {
                 g
             }
             KeypointSource::Guided => guided_keypoints(&net, mask_geometry(mask).as_ref()),
+            KeypointSource::MaskAlone => geometry_keypoints(mask)
+                .ok_or_else(|| PreprocessError::Implausible("the mask shows no finger".into()))?,
         })
     }
 

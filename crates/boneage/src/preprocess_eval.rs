@@ -379,11 +379,13 @@ const OTHER_FINGER: f64 = 0.1;
 /// Runs the front end (`boneage preprocess`'s pipeline, and the key-point net alone)
 /// on every film of `dirs` that `truth` has blind key points for; returns the
 /// Markdown report and writes a contact sheet of the films it got wrong (truth
-/// white, found in colour) to `sheet`.
+/// white, found in colour) to `sheet`. `flags` are the command's options that set
+/// the front end (` --source mask-alone`, …), for the report's "Made by".
 pub fn evaluate_blind(
     pipeline: &Pipeline,
     dirs: &[std::path::PathBuf],
     truth: &BlindTruth,
+    flags: &str,
     sheet: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<String, Error> {
@@ -444,7 +446,13 @@ pub fn evaluate_blind(
         };
         save_rgb(&tiles, &layout, path)?;
     }
-    Ok(blind_report(dirs, truth, &films, &pipeline.describe()))
+    Ok(blind_report(
+        dirs,
+        truth,
+        flags,
+        &films,
+        &pipeline.describe(),
+    ))
 }
 
 fn blind_tile(img: &GrayImage, f: &BlindFilm) -> (String, image::RgbImage) {
@@ -461,6 +469,7 @@ fn median_p95(v: &[f64]) -> [f64; 2] {
 fn blind_report(
     dirs: &[std::path::PathBuf],
     truth: &BlindTruth,
+    flags: &str,
     films: &[BlindFilm],
     source: &str,
 ) -> String {
@@ -473,7 +482,7 @@ fn blind_report(
          (`{}`; none of these films was used to train the U-Net or the key-point net; \
          {flagged} of them flagged in the notes as less certain — a point uncertain, on the \
          image's edge, or one of two hands). Made by `boneage evaluate-preprocess {} \
-         --truth {}`.\n\n\
+         --truth {}{flags}`.\n\n\
          Correct: all three key points within {:.0} % of the hand's length (true fingertip \
          to capitate) of the truth. Wrong: an answer that is not correct — the outcome that \
          must not happen, since the age models then read the wrong bones.\n\n",

@@ -81,6 +81,34 @@ pub struct Args {
     films: usize,
 }
 
+impl Args {
+    /// The options that set the front end, as they were given (empty for the shipped
+    /// front end): for the reports' "Made by", so that a report names what it measured.
+    fn front_end_flags(&self) -> String {
+        fn name(v: impl clap::ValueEnum) -> String {
+            v.to_possible_value()
+                .map_or(String::new(), |p| p.get_name().to_string())
+        }
+        let mut flags = String::new();
+        if let Some(dir) = &self.models {
+            flags += &format!(" --models {}", dir.display());
+        }
+        if let Some(dir) = &self.template {
+            flags += &format!(" --template {}", dir.display());
+        }
+        if let Some(source) = self.source {
+            flags += &format!(" --source {}", name(source));
+        }
+        if self.look_closer != LookCloser::default() {
+            flags += &format!(" --look-closer {}", name(self.look_closer));
+        }
+        if self.turn_refused != TurnRefused::default() {
+            flags += &format!(" --turn-refused {}", name(self.turn_refused));
+        }
+        flags
+    }
+}
+
 /// Runs `boneage evaluate-preprocess`.
 pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let models = ModelsDir::locate(args.models.as_deref())?;
@@ -98,6 +126,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     pipeline.turn_refused = args.turn_refused;
     let bars = Bars::default();
     let sheet = args.sheet.as_deref();
+    let flags = args.front_end_flags();
     let dirs: Vec<PathBuf> = std::iter::once(args.data.clone())
         .chain(args.also.iter().cloned())
         .collect();
@@ -109,7 +138,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 let films = truth.films(&ds, true);
                 let what = format!(
                     "the unflagged films of `{}` (marked blind; none of them in the template \
-                     or its tuning), by `boneage evaluate-preprocess {}{} --truth {} --check`",
+                     or its tuning), by `boneage evaluate-preprocess {}{} --truth {} --check{flags}`",
                     truth.path.display(),
                     args.data.display(),
                     repeated("also", &args.also),
@@ -126,7 +155,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 let also = repeated("also", &args.also);
                 let films = StressFilms {
                     made_by: format!(
-                        "boneage evaluate-preprocess {}{also} --truth {} --stress --films {}",
+                        "boneage evaluate-preprocess {}{also} --truth {} --stress --films {}{flags}",
                         args.data.display(),
                         truth.path.display(),
                         films.len()
@@ -141,18 +170,15 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 };
                 stress_suite(&pipeline, &films, sheet, &bars)?
             } else {
-                evaluate_blind(&pipeline, &dirs, &truth, sheet, &bars)?
+                evaluate_blind(&pipeline, &dirs, &truth, &flags, sheet, &bars)?
             }
         }
         (None, Some(labels)) => {
             if args.stress {
                 let ds = Dataset::open_dir(&args.data)?;
-                stress_suite(
-                    &pipeline,
-                    &holdout_films(&ds, labels, args.films)?,
-                    sheet,
-                    &bars,
-                )?
+                let mut films = holdout_films(&ds, labels, args.films)?;
+                films.made_by += &flags;
+                stress_suite(&pipeline, &films, sheet, &bars)?
             } else {
                 evaluate_front_end(&pipeline, &args.data, labels, sheet, &bars)?
             }

@@ -251,6 +251,40 @@ fn blind_truth_judges_every_film_and_sets_flagged_ones_apart() {
     assert!(wrong_line.contains("ph00002") || all[2] >= 1, "{report}");
     assert!(all[1] <= 2, "{report}");
     assert!(tmp.path().join("wrong.png").is_file());
+    // The shipped front end's report names no option of its own.
+    assert!(
+        report.contains("--truth truth.csv`.")
+            && report.contains("refused where the key-point net disagrees"),
+        "{report}"
+    );
+
+    // The mask's geometry without the net's check: the report names the source and
+    // the command that measured it, and still counts every film once.
+    let alone = run(&[
+        "evaluate-preprocess",
+        "ph",
+        "--truth",
+        "truth.csv",
+        "--source",
+        "mask-alone",
+    ]);
+    assert!(
+        alone.contains("--truth truth.csv --source mask-alone`")
+            && alone.contains("not checked by the key-point net"),
+        "{alone}"
+    );
+    let counts: Vec<usize> = alone
+        .lines()
+        .find(|l| l.starts_with("| all |"))
+        .expect("a row for all films")
+        .split('|')
+        .map(str::trim)
+        .skip(2)
+        .take(4)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!(counts[0], 3, "{alone}");
+    assert_eq!(counts[1] + counts[2] + counts[3], 3, "{alone}");
 
     // The stress suite on the unflagged films only.
     let stress = run(&[
