@@ -102,6 +102,19 @@ def load_lite0(net, path):
     assert done == len(missing), f"copied {done} of {len(missing)} backbone tensors"
 
 
+def read_labels(path):
+    """id -> (bone age in months, 1.0 male / 0.0 female) of an `id,boneage,male` CSV."""
+    with open(path) as f:
+        return {row["id"]: (float(row["boneage"]), 1.0 if row["male"].lower() in ("true", "1") else 0.0)
+                for row in csv.DictReader(f)}
+
+
+def read_ids(path):
+    """The ids of a list, one per line (`#` lines are comments)."""
+    with open(path) as f:
+        return {l.strip() for l in f if l.strip() and not l.startswith("#")}
+
+
 def window(img):
     """The 1st-99th percentile window inside the hand (pixels > 1e-3), 8 bits."""
     mask = img > 1e-3
@@ -213,6 +226,7 @@ def main():
     p.add_argument("--pretrained", help="lite0: ImageNet weights (scripts/import_efficientnet.py)")
     p.add_argument("--lr-end", type=float, default=1e-5)
     p.add_argument("--adam-eps", type=float, default=1e-8)
+    p.add_argument("--no-augment", action="store_true", help="train on the crops as they are (as `boneage train --no-augment`)")
     p.add_argument("--out")
     p.add_argument("--save-init", help="vgg: write the initial weights as boneage safetensors (names and layouts of crates/boneage-nn), for `boneage train age --init`")
     p.add_argument("--load-init", help="vgg: start from boneage safetensors weights (a run's model.safetensors) instead of PyTorch's initialisation")
@@ -221,12 +235,7 @@ def main():
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
 
-    labels = {}
-    with open(a.labels) as f:
-        for row in csv.DictReader(f):
-            labels[row["id"]] = (float(row["boneage"]), 1.0 if row["male"].lower() in ("true", "1") else 0.0)
-    with open(a.holdout) as f:
-        held = {l.strip() for l in f if l.strip() and not l.startswith("#")}
+    labels, held = read_labels(a.labels), read_ids(a.holdout)
     have = lambda i: os.path.isfile(os.path.join(a.crops, f"{i}_{a.region}.png"))
     train_ids = sorted(i for i in labels if i not in held and have(i))
     val_ids = sorted(i for i in labels if i in held and have(i))
@@ -257,7 +266,7 @@ def main():
         loss_sum = 0.0
         for k in range(0, len(order), a.batch):
             idx = order[k : k + a.batch]
-            xb = tensor(np.stack([augment(x_tr[i], rng) for i in idx]))
+            xb = tensor(x_tr[idx] if a.no_augment else np.stack([augment(x_tr[i], rng) for i in idx]))
             for g in opt.param_groups:
                 g["lr"] = lr(step)
             opt.zero_grad(set_to_none=True)
