@@ -1192,12 +1192,14 @@ impl Pipeline {
         mask: &Mask,
         net: KeyPoints,
     ) -> Result<KeyPoints, PreprocessError> {
+        let geometry = || {
+            geometry_keypoints(mask)
+                .ok_or_else(|| PreprocessError::Implausible("the mask shows no finger".into()))
+        };
         Ok(match self.source {
             KeypointSource::Net => net,
             KeypointSource::MaskGeometry => {
-                let g = geometry_keypoints(mask).ok_or_else(|| {
-                    PreprocessError::Implausible("the mask shows no finger".into())
-                })?;
+                let g = geometry()?;
                 // The agreement limit by the net; the thumb tip compared only with the
                 // heat-map locator.
                 let heatmap = self.locator.net.is_heatmap();
@@ -1212,8 +1214,7 @@ impl Pipeline {
                 g
             }
             KeypointSource::Guided => guided_keypoints(&net, mask_geometry(mask).as_ref()),
-            KeypointSource::MaskAlone => geometry_keypoints(mask)
-                .ok_or_else(|| PreprocessError::Implausible("the mask shows no finger".into()))?,
+            KeypointSource::MaskAlone => geometry()?,
         })
     }
 
