@@ -37,6 +37,52 @@ impl KeyPoints {
         axis.x.atan2(-axis.y)
     }
 
+    /// Where the thumb tip lies in the hand's own frame, in fingertip–capitate spans:
+    /// `(along, aside)`, how far from the capitate towards the fingertip (negative
+    /// beyond the capitate, towards the wrist) and how far to the side of that axis
+    /// (either side).
+    pub fn thumb_in_hand(&self) -> (f64, f64) {
+        let axis = self.fingertip - self.capitate;
+        let span2 = (axis.x * axis.x + axis.y * axis.y).max(1e-9);
+        let t = self.thumb - self.capitate;
+        let along = (axis.x * t.x + axis.y * t.y) / span2;
+        let aside = (axis.x * t.y - axis.y * t.x).abs() / span2;
+        (along, aside)
+    }
+
+    /// Why the thumb tip cannot be where it is, in words, or `None` when it lies
+    /// where thumb tips lie: within [`THUMB_ALONG`] and [`THUMB_ASIDE`].
+    pub fn misplaced_thumb(&self) -> Option<String> {
+        let (along, aside) = self.thumb_in_hand();
+        let pc = |v: f64| (100.0 * v).round();
+        let place = if along < *THUMB_ALONG.start() {
+            if along < 0.0 {
+                format!(
+                    "{:.0} % of the hand's length beyond the capitate, towards the wrist",
+                    pc(-along)
+                )
+            } else {
+                format!(
+                    "level with the capitate ({:.0} % of the way to the fingertip)",
+                    pc(along)
+                )
+            }
+        } else if along > *THUMB_ALONG.end() {
+            format!(
+                "{:.0} % of the way from the capitate to the fingertip, among the fingertips",
+                pc(along)
+            )
+        } else if !THUMB_ASIDE.contains(&aside) {
+            format!("{:.0} % of the hand's length beside its axis", pc(aside))
+        } else {
+            return None;
+        };
+        Some(format!(
+            "the thumb tip was placed {place}, where no thumb tip lies (the thumb may be \
+             against the palm, laid flat or cut off)"
+        ))
+    }
+
     /// The three points carried by `map` (onto another image, canvas or field).
     pub fn mapped(&self, map: &Affine) -> KeyPoints {
         KeyPoints {
@@ -46,6 +92,16 @@ impl KeyPoints {
         }
     }
 }
+
+/// Where a thumb tip may lie along the hand's axis, in fingertip–capitate spans from
+/// the capitate ([`KeyPoints::thumb_in_hand`]): the 433 reviewed key-point sets of
+/// `data/labels/keypoints.csv` outside `holdout-keypoints.txt` lie within 0.22–0.60,
+/// widened here by more than a tenth of the span each way.
+pub const THUMB_ALONG: std::ops::RangeInclusive<f64> = 0.10..=0.75;
+
+/// How far to the side of the hand's axis a thumb tip may lie, in spans: the same
+/// reviewed sets lie within 0.38–0.71, widened the same way.
+pub const THUMB_ASIDE: std::ops::RangeInclusive<f64> = 0.25..=0.90;
 
 const HEADER: &str = "id,fingertip_x,fingertip_y,thumb_x,thumb_y,capitate_x,capitate_y";
 

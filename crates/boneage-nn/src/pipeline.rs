@@ -1140,6 +1140,12 @@ impl Pipeline {
                 return Err(PreprocessError::KeypointOffHand { point, distance });
             }
         }
+        // A thumb tip where no thumb tip lies (on the forearm, among the fingertips)
+        // is another digit or no digit: the side the registration mirrors by may still
+        // be right, but the key points are not.
+        if let Some(why) = k.misplaced_thumb() {
+            return Err(PreprocessError::Implausible(why));
+        }
         // The fingertip–capitate span of a hand on a film: a fifth to the whole of
         // the image's longer side.
         let span = k.fingertip.dist(k.capitate) / img.width().max(img.height()) as f64;

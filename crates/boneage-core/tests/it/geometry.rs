@@ -152,3 +152,34 @@ fn key_points_lean_clockwise_from_upright() {
     assert!((at(300.0, 200.0).lean() - std::f64::consts::FRAC_PI_2).abs() < 1e-12);
     assert!((at(0.0, 100.0).lean() + std::f64::consts::FRAC_PI_4).abs() < 1e-12);
 }
+
+#[test]
+fn a_thumb_tip_is_placed_in_the_hands_frame_and_refused_where_no_thumb_lies() {
+    // Fingertip straight above the capitate, a span of 100 px.
+    let at = |x: f64, y: f64| KeyPoints {
+        fingertip: Point::new(200.0, 100.0),
+        thumb: Point::new(x, y),
+        capitate: Point::new(200.0, 200.0),
+    };
+    let (along, aside) = at(250.0, 150.0).thumb_in_hand();
+    assert!((along - 0.5).abs() < 1e-9 && (aside - 0.5).abs() < 1e-9);
+    // Mirrored, the thumb is as far to the other side.
+    let (along, aside) = at(150.0, 150.0).thumb_in_hand();
+    assert!((along - 0.5).abs() < 1e-9 && (aside - 0.5).abs() < 1e-9);
+    // The same hand turned and scaled: the same place in the hand's frame.
+    let turned =
+        at(250.0, 150.0).mapped(&Affine::similarity(1.7, 1.0, false, Point::new(30.0, -8.0)));
+    let (along, aside) = turned.thumb_in_hand();
+    assert!((along - 0.5).abs() < 1e-9 && (aside - 0.5).abs() < 1e-9);
+    assert_eq!(at(250.0, 150.0).misplaced_thumb(), None);
+    // On the forearm, among the fingertips, level with the capitate, far out.
+    for (x, y, words) in [
+        (240.0, 250.0, "beyond the capitate"),
+        (215.0, 105.0, "among the fingertips"),
+        (260.0, 197.0, "level with the capitate"),
+        (300.0, 150.0, "beside its axis"),
+    ] {
+        let why = at(x, y).misplaced_thumb().expect("refused");
+        assert!(why.contains(words), "{why}");
+    }
+}
