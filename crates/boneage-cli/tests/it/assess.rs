@@ -3,8 +3,9 @@
 
 use crate::{boneage, copy_shipped_age_models, fail, lcg, rsna_raw, succeed, text};
 
-/// The shipped default's bone age of film 1377 (female), months.
-const LITE0_1377: f64 = 182.910;
+/// The shipped default's bone age of film 1377 (female), months (182.910 with the
+/// U-Net shipped before 2026-12-02).
+const LITE0_1377: f64 = 182.501;
 
 /// The shipped weights on a real film: a registered hand on the CPU canvas, regions,
 /// key points inside the film; and a clear refusal for a film without a hand.
@@ -285,18 +286,19 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // The paper's 18-model ensemble (models/age-paper) on this film as the front end
-    // registers it with the refining nets (before them: 166.906 months, regions
+    // registers it with the U-Net of 2026-12-02 (with the U-Net before: 166.427 months,
+    // regions 169.87, 160.88, 168.53; before the refining nets: 166.906, regions
     // 168.65, 162.54, 169.53); no calibration, so no interval and the plain mean.
     let months = j["bone_age_months"].as_f64().unwrap();
-    assert!((months - 166.427).abs() < 0.1, "{months}");
+    assert!((months - 165.996).abs() < 0.1, "{months}");
     assert!(j["interval"].is_null(), "{j}");
     assert_eq!(j["mean_months"].as_f64(), Some(months));
-    for (region, expected) in [("A", 169.872), ("B", 160.878), ("C", 168.533)] {
+    for (region, expected) in [("A", 169.031), ("B", 160.533), ("C", 168.423)] {
         let v = j["regions"][region].as_f64().unwrap();
         assert!((v - expected).abs() < 0.1, "region {region}: {v}");
     }
     assert!(
-        (j["spread_months"].as_f64().unwrap() - 7.285).abs() < 0.1,
+        (j["spread_months"].as_f64().unwrap() - 6.937).abs() < 0.1,
         "{j}"
     );
     let members = j["members"].as_array().unwrap();
@@ -351,7 +353,9 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
         "{j}"
     );
     assert!(r["template_agreement"].as_f64().unwrap() > 0.6, "{j}");
-    assert_eq!(r["template_turn_deg"].as_f64(), Some(0.0), "{j}");
+    // Within the check's limit (±4°; the U-Net before fitted this film unturned, the
+    // U-Net of 2026-12-02 best at −4°).
+    assert!(r["template_turn_deg"].as_f64().unwrap().abs() <= 4.0, "{j}");
     assert!(tmp.path().join("evidence.png").is_file());
     let out = boneage(
         &["assess", film.to_str().unwrap(), "--sex", "F"],
