@@ -43,9 +43,9 @@ impl KeyPoints {
     /// (either side).
     pub fn thumb_in_hand(&self) -> (f64, f64) {
         let axis = self.fingertip - self.capitate;
-        let span2 = (axis.x * axis.x + axis.y * axis.y).max(1e-9);
+        let span2 = axis.dot(axis).max(1e-9);
         let t = self.thumb - self.capitate;
-        let along = (axis.x * t.x + axis.y * t.y) / span2;
+        let along = axis.dot(t) / span2;
         let aside = (axis.x * t.y - axis.y * t.x).abs() / span2;
         (along, aside)
     }
