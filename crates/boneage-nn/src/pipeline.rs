@@ -288,6 +288,54 @@ pub enum Turn {
         /// Field → film.
         to_film: Affine,
     },
+    /// A field around the hand that the hand finder found, turned upright and framed
+    /// as the development films frame their hands ([`found_field`]), mapped onto the
+    /// film by `to_film`; the answer must agree with the finder's key points
+    /// `found` (film pixels) within [`AGREEMENT_HEATMAP`].
+    Found {
+        /// Field width in pixels.
+        width: usize,
+        /// Field height in pixels.
+        height: usize,
+        /// Field → film.
+        to_film: Affine,
+        /// The finder's key points on the film.
+        found: KeyPoints,
+    },
+}
+
+/// The height of the hand finder's field ([`found_field`]) in fingertip–capitate
+/// spans: the development films' span is a median 0.63 of the film's height (deciles
+/// 0.55–0.71, 200 films of `data/labels/keypoints.csv`).
+pub const FOUND_SPANS_HIGH: f64 = 1.6;
+
+/// How far the centre of the hand finder's field lies from the middle of the
+/// fingertip–capitate span towards the wrist, in spans (the development films: a
+/// median 0.16, deciles 0.08–0.25).
+pub const FOUND_DROP: f64 = 0.16;
+
+/// The field around a hand whose key points are `k` (the hand finder's), turned
+/// upright along its fingertip–capitate axis and framed as the development films
+/// frame their hands ([`FOUND_SPANS_HIGH`], [`FOUND_DROP`]), at the U-Net's aspect
+/// (`[h, w]`) and the film's scale: its size and the field → film map. `None` for a
+/// span under 8 pixels.
+pub fn found_field(k: &KeyPoints, [h, w]: [usize; 2]) -> Option<(usize, usize, Affine)> {
+    let span = k.fingertip.dist(k.capitate);
+    if !span.is_finite() || span < 8.0 {
+        return None;
+    }
+    // Film → upright: turn anticlockwise by the lean (Point::rotated's sense).
+    let lean = k.lean();
+    let (f, c) = (k.fingertip.rotated(lean), k.capitate.rotated(lean));
+    let fh = FOUND_SPANS_HIGH * span;
+    let (fw, fh) = (
+        (fh * w as f64 / h as f64).round() as usize,
+        fh.round() as usize,
+    );
+    let centre =
+        Point::new((f.x + c.x) / 2.0, (f.y + c.y) / 2.0 + FOUND_DROP * span).rotated(-lean);
+    let half = Point::new(fw as f64 / 2.0, fh as f64 / 2.0).rotated(-lean);
+    Some((fw, fh, Affine::similarity(1.0, -lean, false, centre - half)))
 }
 
 /// The field around `mask`'s hand turned upright, the hand taken to lean by `lean`
@@ -609,6 +657,11 @@ pub struct Pipeline {
     /// Whether a film refused as sent is read again turned ([`TurnRefused::Axis`]
     /// by default).
     pub turn_refused: TurnRefused,
+    /// The hand finder (`finder.safetensors` beside the weights, a heat-map locator
+    /// trained on turned, shrunk and re-exposed films), when there is one: a film
+    /// refused every other way is read once more on the field around the hand it
+    /// finds ([`Turn::Found`]).
+    pub finder: Option<Locator>,
 }
 
 /// How far a refining net may move its point from the key points' guess, in
@@ -757,6 +810,12 @@ impl Pipeline {
         device: &Device,
     ) -> Result<Self, WeightsError> {
         let locator = Locator::load(&dir.join("keypoints.safetensors"), device)?;
+        let finder_path = dir.join("finder.safetensors");
+        let finder = if finder_path.is_file() {
+            Some(Locator::load(&finder_path, device)?)
+        } else {
+            None
+        };
         let mut refiners = Vec::new();
         for point in Refined::ALL {
             let path = dir.join(format!("{}.safetensors", point.code()));
@@ -773,6 +832,7 @@ impl Pipeline {
             refiners,
             look_closer: LookCloser::Never,
             turn_refused: TurnRefused::Axis,
+            finder,
         })
     }
 
@@ -797,6 +857,9 @@ impl Pipeline {
             TurnRefused::Axis => d.push_str(
                 ", a film refused as sent read again turned upright along its hand's axis",
             ),
+        }
+        if self.finder.is_some() {
+            d.push_str(", a film refused every way read again around the hand its finder finds");
         }
         d
     }
@@ -878,13 +941,29 @@ impl Pipeline {
         run(Turn::AsSent).or_else(|first| {
             // No hand found as sent: a turn shows the U-Net the same pixels, and a
             // field around a scrap of mask would show it a scrap larger.
-            if matches!(first, PreprocessError::NoHand { .. }) {
-                return Err(first);
-            }
-            self.views(img)
-                .into_iter()
-                .find_map(|v| run(v).ok())
+            let turned = if matches!(first, PreprocessError::NoHand { .. }) {
+                None
+            } else {
+                self.views(img).into_iter().find_map(|v| run(v).ok())
+            };
+            // Last, the field around the hand the finder finds (a small hand on a
+            // large film, a hand leaning, a film unlike the development set).
+            turned
+                .or_else(|| self.found_view(img).and_then(|v| run(v).ok()))
                 .ok_or(first)
+        })
+    }
+
+    /// The field around the hand that [`Pipeline::finder`] finds on `img`, if there
+    /// is a finder and a hand of some size.
+    pub fn found_view(&self, img: &GrayImage) -> Option<Turn> {
+        let k = self.finder.as_ref()?.locate(img);
+        let (width, height, to_film) = found_field(&k, self.segmenter.input)?;
+        Some(Turn::Found {
+            width,
+            height,
+            to_film,
+            found: k,
         })
     }
 
@@ -1060,6 +1139,12 @@ impl Pipeline {
                 width,
                 height,
                 to_film,
+            }
+            | Turn::Found {
+                width,
+                height,
+                to_film,
+                ..
             } => (
                 warp_affine(img, &to_film, width, height),
                 to_film.inverse().expect("a turn is invertible"),
@@ -1082,7 +1167,7 @@ impl Pipeline {
             // upright: leaning further, another view (or none) would be nearer.
             let lean = k.lean().to_degrees();
             let limit = match view {
-                Turn::Field { .. } => FIELD_LEAN_DEG,
+                Turn::Field { .. } | Turn::Found { .. } => FIELD_LEAN_DEG,
                 _ => UPRIGHT_BEYOND_DEG,
             };
             if lean.abs() > limit {
@@ -1115,6 +1200,13 @@ impl Pipeline {
         let (mask, k, [s_seg, s_kp]) = self.mask_and_keypoints(img, closer, view)?;
         let t = Instant::now();
         let k = self.refine(img, &k)?;
+        // On the finder's field, the answer must be the hand the finder found, with
+        // its thumb on the same side and every point within the locator's agreement.
+        if let Turn::Found { found, .. } = view
+            && let Some(why) = disagreement(&k, &found, AGREEMENT_HEATMAP, true)
+        {
+            return Err(PreprocessError::Disagree(why));
+        }
         let s_kp = s_kp + t.elapsed().as_secs_f64();
         let t = Instant::now();
         let normalized = normalize_hand(img, &mask, &NormalizeConfig::default());
@@ -1147,9 +1239,15 @@ impl Pipeline {
             return Err(PreprocessError::Implausible(why));
         }
         // The fingertip–capitate span of a hand on a film: a fifth to the whole of
-        // the image's longer side.
+        // the image's longer side; a tenth on the field around the hand the finder
+        // found (a small hand on a large film, framed by the finder).
         let span = k.fingertip.dist(k.capitate) / img.width().max(img.height()) as f64;
-        if !(0.2..=1.0).contains(&span) {
+        let least = if matches!(view, Turn::Found { .. }) {
+            0.1
+        } else {
+            0.2
+        };
+        if !(least..=1.0).contains(&span) {
             return Err(PreprocessError::Implausible(format!(
                 "fingertip and capitate are {:.0} % of the image apart",
                 100.0 * span
@@ -1383,6 +1481,43 @@ mod tests {
             ((x0 + x1) as f64 / 2.0 - fw as f64 / 2.0).abs() < 2.0,
             "centred"
         );
+    }
+
+    #[test]
+    fn the_finders_field_frames_a_leaning_hand_upright_as_the_development_films_do() {
+        // A hand 100 px from fingertip to capitate, leaning 40° clockwise on a film.
+        let lean = 40f64.to_radians();
+        let capitate = Point::new(400.0, 300.0);
+        let fingertip = capitate + Point::new(lean.sin(), -lean.cos()) * 100.0;
+        let thumb = capitate + Point::new(60.0, -20.0);
+        let k = KeyPoints {
+            fingertip,
+            thumb,
+            capitate,
+        };
+        let (fw, fh, to_film) = found_field(&k, [256, 208]).unwrap();
+        assert_eq!(fh, 160, "1.6 spans high");
+        assert_eq!(fw, 130, "at the U-Net's aspect");
+        let to_field = to_film.inverse().unwrap();
+        let (f, c) = (to_field.apply(fingertip), to_field.apply(capitate));
+        // Upright, centred across, the span's middle above the field's by FOUND_DROP.
+        assert!(
+            (f.x - 65.0).abs() < 0.5 && (c.x - 65.0).abs() < 0.5,
+            "{f:?} {c:?}"
+        );
+        assert!((c.y - f.y - 100.0).abs() < 0.5, "{f:?} {c:?}");
+        assert!(
+            ((f.y + c.y) / 2.0 - (80.0 - 16.0)).abs() < 0.5,
+            "{f:?} {c:?}"
+        );
+        // One field pixel is one film pixel; no field for a hand of a few pixels.
+        let step = to_film.apply(Point::new(1.0, 0.0)) - to_film.apply(Point::new(0.0, 0.0));
+        assert!((step.norm() - 1.0).abs() < 1e-9, "{step:?}");
+        let tiny = KeyPoints {
+            fingertip: capitate + Point::new(0.0, -5.0),
+            ..k
+        };
+        assert!(found_field(&tiny, [256, 208]).is_none());
     }
 
     #[test]

@@ -175,8 +175,17 @@ pub fn stress_suite(
             let found = run.ok().map(|p| p.keypoints);
             let outcome = judge(&t, found.as_ref(), 0.05);
             rows[i].counts[outcome as usize] += 1;
-            if outcome == Outcome::Wrong {
-                rows[i].wrong.push(id.to_string());
+            if let (Outcome::Wrong, Some(k)) = (outcome, &found) {
+                // Which point missed, in % of the hand's length (fingertip / thumb /
+                // capitate).
+                let e = boneage_core::metrics::keypoint_errors(&t, k);
+                let length = t.fingertip.dist(t.capitate).max(1.0);
+                rows[i].wrong.push(format!(
+                    "{id} ({:.0}/{:.0}/{:.0})",
+                    100.0 * e[0] / length,
+                    100.0 * e[1] / length,
+                    100.0 * e[2] / length
+                ));
             }
             if sheet.is_some() && tiles[i].len() < SHEET_FILMS {
                 let word = match outcome {
@@ -233,7 +242,8 @@ fn stress_report(f: &StressFilms, rows: &[StressRow], front_end: &str) -> String
     }
     md.push_str(
         "\nWhy films were refused, and which were answered wrongly (ids of the \
-         dataset), by transform:\n\n| transform | refusals by reason | wrong |\n| --- | --- | --- |\n",
+         dataset, with the fingertip's, thumb tip's and capitate's errors in % of the \
+         hand's length), by transform:\n\n| transform | refusals by reason | wrong |\n| --- | --- | --- |\n",
     );
     for r in rows {
         let mut reasons: Vec<(&String, &usize)> = r.reasons.iter().collect();

@@ -427,6 +427,9 @@ pub struct KeypointRecipe {
     /// around a first guess ([`boneage_nn::inputs::refine_input`], default
     /// 192×192), trained with [`augment::REFINE`].
     pub refine: Option<Refined>,
+    /// The locator's backbone cut after its fifth stage (heat maps at a 16th of the
+    /// input; a refining net always is).
+    pub fine: bool,
 }
 
 /// The key-point network on the points in `keypoints` (CSV).
@@ -441,6 +444,11 @@ pub fn train_keypoints(
     if recipe.pretrained.is_some() && !recipe.lite {
         return Err(TrainingError::Invalid(
             "--pretrained holds EfficientNet-Lite0 weights: add --backbone lite0".into(),
+        ));
+    }
+    if recipe.fine && !recipe.lite {
+        return Err(TrainingError::Invalid(
+            "--fine cuts the heat-map locator's backbone: add --backbone lite0".into(),
         ));
     }
     if recipe.refine.is_some() && !recipe.lite {
@@ -462,6 +470,11 @@ pub fn train_keypoints(
     } else if recipe.lite {
         spec.preset
             .lite_keypoints(recipe.input.unwrap_or([320, 256]))
+            .with_lite_stages(
+                recipe
+                    .fine
+                    .then_some(boneage_nn::efficientnet::STAGES_TO_16TH),
+            )
     } else {
         spec.preset.keypoints()
     };

@@ -70,6 +70,11 @@ enum Net {
         /// the other weights and the pipeline moves that point with it.
         #[arg(long, value_enum, value_name = "POINT")]
         refine: Option<Refined>,
+        /// The locator's backbone cut after its fifth stage: heat maps at a 16th of
+        /// the input instead of a 32nd, from a fifth of the weights (needs --backbone
+        /// lite0; the refining nets are always cut so).
+        #[arg(long, requires = "backbone", conflicts_with = "refine")]
+        fine: bool,
     },
     /// A bone-age network for one region, head and cohort.
     Age {
@@ -326,6 +331,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             pretrained,
             input,
             refine,
+            fine,
         } => {
             let spec = common.spec();
             let kp = keypoints.unwrap_or_else(|| spec.data.join("keypoints.csv"));
@@ -337,6 +343,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 input,
                 pretrained,
                 refine,
+                fine,
             };
             let done = train_keypoints(&spec, &kp, &recipe, &d, &progress, &mut bars)?;
             (spec, done)
