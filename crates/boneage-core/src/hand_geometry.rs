@@ -58,6 +58,10 @@ pub struct MaskGeometry {
     pub digits: usize,
     /// Their tips, ordered by angle about the palm centre, in mask pixels.
     pub tips: Vec<Point>,
+    /// The key points with the thumb taken at the other outer digit (the hand read
+    /// as mirrored), for a second opinion that puts the thumb there; `None` with
+    /// fewer than two digits.
+    pub other_side: Option<KeyPoints>,
 }
 
 /// A piece of the mask outside the palm disk.
@@ -244,31 +248,42 @@ pub fn keypoints_from_mask(mask: &Mask, params: &GeometryParams) -> Option<MaskG
     } else {
         (0, vec![0])
     };
-    // Fingers ordered from the thumb side: index, middle, ring, little; with fingers
-    // missed, the one reaching furthest.
-    let middle = if fingers.len() == 4 {
-        fingers[1]
-    } else {
-        *fingers
-            .iter()
-            .max_by(|&&a, &&b| along(digits[a].1).total_cmp(&along(digits[b].1)))
-            .expect("at least one finger")
-    };
-    let fingertip = digits[middle].1;
-    let thumb = digits[thumb_idx].1;
-    let along = c - fingertip;
-    let mut across = along.unit().perp();
-    if across.dot(thumb - c) < 0.0 {
-        across = across * -1.0;
-    }
-    let capitate =
-        fingertip + along * params.capitate_along + across * (params.capitate_across * r);
-    Some(MaskGeometry {
-        keypoints: KeyPoints {
+    let place = |thumb_idx: usize, fingers: &[usize]| {
+        // Fingers ordered from the thumb side: index, middle, ring, little; with
+        // fingers missed, the one reaching furthest.
+        let middle = if fingers.len() == 4 {
+            fingers[1]
+        } else {
+            *fingers
+                .iter()
+                .max_by(|&&a, &&b| along(digits[a].1).total_cmp(&along(digits[b].1)))
+                .expect("at least one finger")
+        };
+        let fingertip = digits[middle].1;
+        let thumb = digits[thumb_idx].1;
+        let along = c - fingertip;
+        let mut across = along.unit().perp();
+        if across.dot(thumb - c) < 0.0 {
+            across = across * -1.0;
+        }
+        let capitate =
+            fingertip + along * params.capitate_along + across * (params.capitate_across * r);
+        KeyPoints {
             fingertip,
             thumb,
             capitate,
-        },
+        }
+    };
+    let other_side = (n >= 2).then(|| {
+        if thumb_idx == 0 {
+            place(n - 1, &(0..n - 1).rev().collect::<Vec<_>>())
+        } else {
+            place(0, &(1..n).collect::<Vec<_>>())
+        }
+    });
+    Some(MaskGeometry {
+        keypoints: place(thumb_idx, &fingers),
+        other_side,
         palm_centre: c,
         palm_radius: r,
         digits: n,
@@ -312,6 +327,11 @@ pub fn geometry_for_image(
         palm_radius: g.palm_radius * (sx + sy) / 2.0,
         digits: g.digits,
         tips: g.tips.iter().map(|&p| up(p)).collect(),
+        other_side: g.other_side.map(|k| KeyPoints {
+            fingertip: up(k.fingertip),
+            thumb: up(k.thumb),
+            capitate: up(k.capitate),
+        }),
     })
 }
 
@@ -346,6 +366,27 @@ mod tests {
             "thumb off by {:.3} of the height",
             worst[1]
         );
+    }
+
+    /// The other side's reading takes the thumb at the other outer digit (the little
+    /// finger of a phantom with five digits apart); the middle finger, third from
+    /// either end, stays.
+    #[test]
+    fn other_side_takes_the_other_outer_digit() {
+        let cfg = PhantomConfig {
+            nuisances: false,
+            ..PhantomConfig::default()
+        };
+        let p = generate(&cfg, &mut image_rng(7, 0)).expect("phantom");
+        let mask = Mask::from_vec(p.image.width(), p.image.height(), p.mask.clone()).unwrap();
+        let g = keypoints_from_mask(&mask, &GeometryParams::default()).expect("a hand");
+        assert_eq!(g.digits, 5);
+        let other = g.other_side.expect("two digits or more");
+        let ends = [g.tips[0], g.tips[4]];
+        assert!(ends.contains(&g.keypoints.thumb) && ends.contains(&other.thumb));
+        assert_ne!(other.thumb, g.keypoints.thumb);
+        assert_eq!(other.fingertip, g.keypoints.fingertip);
+        assert_ne!(other.thumb_on_right(), g.keypoints.thumb_on_right());
     }
 
     #[test]

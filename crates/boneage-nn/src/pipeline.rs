@@ -579,7 +579,8 @@ impl KeypointSource {
     pub fn describe(self) -> &'static str {
         match self {
             Self::MaskGeometry => {
-                "key points from the mask's geometry, refused where the key-point net disagrees"
+                "key points from the mask's geometry (the thumb at the outline's other end where \
+                 the key-point net puts it there), refused where the key-point net disagrees"
             }
             Self::Net => "key points from the key-point net alone",
             Self::MaskAlone => {
@@ -784,6 +785,26 @@ pub fn disagreement(a: &KeyPoints, b: &KeyPoints, limit: f64, thumb: bool) -> Op
         }
     }
     None
+}
+
+/// The mask geometry's key points where the net's `net` agree with them
+/// ([`disagreement`] within `limit`); where only the thumb's side differs, the
+/// geometry read with the thumb at the outline's other end (a thumb against the palm
+/// or fingers merged hide which end it is), if that reading agrees in every point.
+pub fn agreeing_geometry(
+    geometry: &boneage_core::hand_geometry::MaskGeometry,
+    net: &KeyPoints,
+    limit: f64,
+    thumb: bool,
+) -> Result<KeyPoints, Disagreement> {
+    match disagreement(&geometry.keypoints, net, limit, thumb) {
+        None => Ok(geometry.keypoints),
+        Some(Disagreement::ThumbSide) => geometry
+            .other_side
+            .filter(|k| disagreement(k, net, limit, thumb).is_none())
+            .ok_or(Disagreement::ThumbSide),
+        Some(why) => Err(why),
+    }
 }
 
 impl Pipeline {
@@ -1297,13 +1318,13 @@ impl Pipeline {
         net: KeyPoints,
     ) -> Result<KeyPoints, PreprocessError> {
         let geometry = || {
-            geometry_keypoints(mask)
+            mask_geometry(mask)
                 .ok_or_else(|| PreprocessError::Implausible("the mask shows no finger".into()))
         };
         Ok(match self.source {
             KeypointSource::Net => net,
             KeypointSource::MaskGeometry => {
-                let g = geometry()?;
+                let full = geometry()?;
                 // The agreement limit by the net; the thumb tip compared only with the
                 // heat-map locator.
                 let heatmap = self.locator.net.is_heatmap();
@@ -1312,13 +1333,10 @@ impl Pipeline {
                 } else {
                     AGREEMENT_VGG
                 };
-                if let Some(why) = disagreement(&g, &net, limit, heatmap) {
-                    return Err(PreprocessError::Disagree(why));
-                }
-                g
+                agreeing_geometry(&full, &net, limit, heatmap).map_err(PreprocessError::Disagree)?
             }
             KeypointSource::Guided => guided_keypoints(&net, mask_geometry(mask).as_ref()),
-            KeypointSource::MaskAlone => geometry()?,
+            KeypointSource::MaskAlone => geometry()?.keypoints,
         })
     }
 
@@ -1348,6 +1366,56 @@ mod tests {
             }
         }
         m
+    }
+
+    /// Where the net puts the thumb at the outline's other end, the geometry read that
+    /// way answers if it agrees in every point; a reading that still disagrees, or a
+    /// mask with one digit, is refused on the thumb's side.
+    #[test]
+    fn the_thumb_at_the_outlines_other_end_answers_only_where_the_net_agrees() {
+        let p = |x, y| Point::new(x, y);
+        let (right, left) = (
+            KeyPoints {
+                fingertip: p(100.0, 10.0),
+                thumb: p(180.0, 120.0),
+                capitate: p(100.0, 210.0),
+            },
+            KeyPoints {
+                fingertip: p(100.0, 10.0),
+                thumb: p(20.0, 120.0),
+                capitate: p(95.0, 210.0),
+            },
+        );
+        assert_ne!(right.thumb_on_right(), left.thumb_on_right());
+        let geometry = |other_side| boneage_core::hand_geometry::MaskGeometry {
+            keypoints: right,
+            other_side,
+            palm_centre: p(100.0, 150.0),
+            palm_radius: 40.0,
+            digits: 5,
+            tips: vec![],
+        };
+        assert_eq!(
+            agreeing_geometry(&geometry(Some(left)), &right, 0.1, false),
+            Ok(right)
+        );
+        assert_eq!(
+            agreeing_geometry(&geometry(Some(left)), &left, 0.1, false),
+            Ok(left)
+        );
+        // The other reading's fingertip 30 % of the span from the net's.
+        let far = KeyPoints {
+            fingertip: p(160.0, 20.0),
+            ..left
+        };
+        assert_eq!(
+            agreeing_geometry(&geometry(Some(left)), &far, 0.1, false),
+            Err(Disagreement::ThumbSide)
+        );
+        assert_eq!(
+            agreeing_geometry(&geometry(None), &left, 0.1, false),
+            Err(Disagreement::ThumbSide)
+        );
     }
 
     #[test]

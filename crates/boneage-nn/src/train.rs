@@ -523,7 +523,11 @@ pub fn fit<T: Task>(
     device.seed(cfg.seed);
     let mut model = task.init(device);
     if let Some(path) = &spec.init_from {
-        model = weights::load(model, path, &manifest_of(task, spec, None))?;
+        // The weights may come from another input size (a convolutional net reads
+        // any): the net and its config must match, and every tensor its shape.
+        let mut expected = manifest_of(task, spec, None);
+        expected.input = weights::read_manifest(path)?.input;
+        model = weights::load(model, path, &expected)?;
         observer.message(&format!("starting from the weights in {}", path.display()));
     }
     let mut optim = AdamConfig::new().with_epsilon(cfg.adam_epsilon).init();

@@ -368,11 +368,21 @@ pub fn train_segment(
     spec: &TrainSpec,
     masks: &Path,
     augment: Augment,
+    input: Option<[usize; 2]>,
     device: &Device,
     progress: &dyn Progress,
     observer: &mut dyn Observer,
 ) -> Result<bool, TrainingError> {
-    let (config, input) = spec.preset.unet();
+    let (config, preset_input) = spec.preset.unet();
+    let input = input.unwrap_or(preset_input);
+    // Each of the U-Net's poolings halves the input.
+    let step = 1 << (config.features.len() - 1);
+    if input.iter().any(|&n| n == 0 || n % step != 0) {
+        return Err(TrainingError::Invalid(format!(
+            "a U-Net input of {}x{}: both sides must be multiples of {step}",
+            input[0], input[1]
+        )));
+    }
     let task = SegmentTask { config, input };
     let data = TrainData::open(spec, |s| find_mask(masks, &s.id).is_some())?;
     let source = format!("masks {} {}x{}", masks.display(), input[0], input[1]);

@@ -42,6 +42,12 @@ enum Net {
         /// polarity, without the wild turns.
         #[arg(long)]
         films: bool,
+        /// Network input `HEIGHTxWIDTH` instead of the preset's (cpu: 256x208), both
+        /// multiples of 8: a finer mask, e.g. 512x416, separates the fingers of small
+        /// hands on large films (`--init` from a U-Net trained at another size works:
+        /// the network is convolutional).
+        #[arg(long, value_name = "HxW", value_parser = crate::args::parse_input)]
+        input: Option<[usize; 2]>,
     },
     /// The key-point regressor (needs a key-point CSV).
     Keypoints {
@@ -313,6 +319,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             masks,
             wild,
             films,
+            input,
         } => {
             let spec = common.spec();
             let masks = masks.unwrap_or_else(|| spec.data.join("masks"));
@@ -321,7 +328,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 (_, true) => augment::SEGMENT_FILMS,
                 _ => augment::SEGMENT,
             };
-            let done = train_segment(&spec, &masks, augment, &d, &progress, &mut bars)?;
+            let done = train_segment(&spec, &masks, augment, input, &d, &progress, &mut bars)?;
             (spec, done)
         }
         Net::Keypoints {

@@ -250,6 +250,34 @@ fn train_each_net_then_stop_and_resume() {
         manifest.contains("2 held out for validation: the ids in held.txt"),
         "{manifest}"
     );
+    // Another input size, starting from that U-Net (a convolutional net reads any);
+    // a size the U-Net cannot pool is refused before any work.
+    let err = run(&[
+        "segment",
+        "ph",
+        "--out",
+        "seg3",
+        "--epochs",
+        "1",
+        "--init",
+        "seg/model.safetensors",
+        "--input",
+        "128x104",
+    ]);
+    assert!(err.contains("starting from the weights in seg/model.safetensors"));
+    let manifest = std::fs::read_to_string(tmp.path().join("seg3/model.json")).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(j["input"], serde_json::json!([128, 104]), "{manifest}");
+    let err = fail(
+        &[
+            "train", "segment", "ph", "--out", "seg4", "--input", "128x100",
+        ],
+        tmp.path(),
+    );
+    assert!(
+        err.contains("a U-Net input of 128x100: both sides must be multiples of 8"),
+        "{err}"
+    );
     let err = fail(
         &[
             "train",

@@ -111,6 +111,7 @@ fn guided_key_points_snap_to_close_digit_tips_only() {
     const { assert!(5.0 < SNAP * 200.0 && 40.0 > SNAP * 200.0) };
     let geometry = MaskGeometry {
         keypoints: net,
+        other_side: None,
         palm_centre: Point::new(100.0, 150.0),
         palm_radius: 40.0,
         digits: 3,
