@@ -14,7 +14,8 @@
 # RECIPE: lite0-A-reg (default: EfficientNet-Lite0 from ImageNet weights, region A at
 # 256×192, regression, mixed sex), lite0-B-reg (the same on region B, the carpals, at
 # 192×192: about the crop's own resolution), lite0-C-reg (region C, metacarpals and
-# proximal phalanges, at 160×352), lite0-[ABC]-cls (the same with the 240-way
+# proximal phalanges, at 160×352), lite0-D-reg (region D, the fingers: middle and
+# distal phalanges, at 256×416 from crops of an 800×1040 canvas), lite0-[ABCD]-cls (the same with the 240-way
 # classification head, whose softmax expectation is the age), lite1-[ABC]-reg/-cls (the
 # same on the deeper EfficientNet-Lite1: `python scripts/import_efficientnet.py --variant
 # lite1` first), or vgg-A-reg (the paper recipe's VGG for region A).
@@ -46,12 +47,13 @@ bin=${BONEAGE:-boneage}
 epochs=${EPOCHS:-8}
 cd "$(dirname "$0")/.."
 case $recipe in
-  lite[01]-[ABC]-reg|lite[01]-[ABC]-cls)
+  lite[01]-[ABCD]-reg|lite[01]-[ABCD]-cls)
     backbone=${recipe:0:5}
     pretrained=${PRETRAINED:-pretrained/efficientnet-$backbone.safetensors}
     region=${recipe:6:1}
     head=regression; [[ $recipe == *-cls ]] && head=classification
     input=(); [[ $region == B ]] && input=(--input 192x192); [[ $region == C ]] && input=(--input 160x352)
+    [[ $region == D ]] && input=(--input 256x416)
     [[ -n ${INPUT:-} ]] && input=(--input "$INPUT")
     args=(--region "$region" "${input[@]}" --head "$head" --sex mixed --backbone "$backbone"
           --batch 16 --lr "${LR:-5e-4}" --lr-end 1e-5 --adam-eps 1e-8)

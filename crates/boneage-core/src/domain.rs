@@ -171,7 +171,8 @@ impl FromStr for Region {
             "A" => Ok(Region::A),
             "B" => Ok(Region::B),
             "C" => Ok(Region::C),
-            _ => Err(format!("region {s:?}: use A, B or C")),
+            "D" => Ok(Region::D),
+            _ => Err(format!("region {s:?}: use A, B, C or D")),
         }
     }
 }
@@ -218,7 +219,7 @@ impl FromStr for View {
         }
         s.parse()
             .map(View::Region)
-            .map_err(|_| format!("region {s:?}: use A, B, C or whole"))
+            .map_err(|_| format!("region {s:?}: use A, B, C, D or whole"))
     }
 }
 
@@ -435,15 +436,16 @@ mod tests {
             View::Region(Region::A),
             View::Region(Region::B),
             View::Region(Region::C),
+            View::Region(Region::D),
         ] {
             assert_eq!(v.to_string().parse::<View>(), Ok(v));
             let j = serde_json::to_string(&v).unwrap();
             assert_eq!(serde_json::from_str::<View>(&j).unwrap(), v);
         }
         assert!(
-            "D".parse::<View>()
+            "E".parse::<View>()
                 .unwrap_err()
-                .contains("A, B, C or whole")
+                .contains("A, B, C, D or whole")
         );
         for h in Head::ALL {
             assert_eq!(h.to_string().parse::<Head>(), Ok(h));
@@ -456,6 +458,8 @@ mod tests {
         assert_eq!(second.to_string(), "B-cls-F-2");
         assert_eq!("B-cls-F-2".parse::<ModelKey>(), Ok(second));
         assert_ne!(key, second);
+        let d = ModelKey::first(Region::D, Head::Regression, Cohort::Mixed);
+        assert_eq!("D-reg-mixed".parse::<ModelKey>(), Ok(d));
         for bad in [
             "B-cls",
             "B-cls-F-x",
@@ -463,7 +467,7 @@ mod tests {
             "B-cls-F-0",
             "B-cls-F-2-3",
             "true_months",
-            "D-reg-mixed",
+            "E-reg-mixed",
         ] {
             assert!(bad.parse::<ModelKey>().is_err(), "{bad}");
         }

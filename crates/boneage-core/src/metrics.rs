@@ -212,11 +212,12 @@ pub const FIG8_HEADS: [(Option<Head>, &str); 3] = [
     (None, "both"),
 ];
 /// The rows of Fig. 8 and the series of Fig. 9; `None` is the ensemble of all regions.
-pub const FIG8_ROWS: [(Option<Region>, &str); 4] = [
+pub const FIG8_ROWS: [(Option<Region>, &str); 5] = [
     (Some(Region::A), "A: whole hand"),
     (Some(Region::B), "B: carpals"),
     (Some(Region::C), "C: metacarpals"),
-    (None, "ensemble A+B+C"),
+    (Some(Region::D), "D: fingers"),
+    (None, "ensemble of all"),
 ];
 
 /// One cell of Fig. 8: a cohort's models of one region (or all) and head (or both)
@@ -274,9 +275,9 @@ pub struct StageRow {
     pub stage: Stage,
     /// Films in it.
     pub n: usize,
-    /// MAE of each region's models that cover the sex (A, B, C), then of the
+    /// MAE of each region's models that cover the sex (A, B, C, D), then of the
     /// ensemble: [`FIG8_ROWS`]' order.
-    pub mae: [Option<f64>; 4],
+    pub mae: [Option<f64>; 5],
     /// The ensemble's mean signed error.
     pub bias: Option<f64>,
     /// The predict-the-mean baseline's MAE.
@@ -487,7 +488,7 @@ mod tests {
         assert_eq!(base.predict(Sex::Female), Some(50.0));
         let rows = fig9(&all, Sex::Male, &base);
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].mae[3], Some(15.0));
+        assert_eq!(rows[0].mae[4], Some(15.0));
         assert_eq!(rows[0].bias, Some(15.0));
         assert_eq!(rows[0].baseline, Some(0.0));
     }

@@ -1,7 +1,7 @@
 //! Registration (the paper's section 3): a similarity map, with a mirror for right
 //! hands, that puts the middle fingertip about 100 px below the top and the capitate
 //! about 480 px above the bottom of a 2080×1600 canvas, both on the vertical centre
-//! line; and the three regions cropped from the registered canvas.
+//! line; and the regions cropped from the registered canvas.
 //!
 //! Everything scales with the canvas: the CPU preset (520×400, height × width)
 //! registers the same way at a quarter of the size.
@@ -29,7 +29,7 @@ impl Default for Canvas {
     }
 }
 
-/// The paper's regions.
+/// The paper's regions, and one of ours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Region {
     /// The whole hand, 2000×1500 (height × width) at paper scale.
@@ -38,18 +38,23 @@ pub enum Region {
     B,
     /// The metacarpals and proximal phalanges, 600×1400.
     C,
+    /// Not the paper's: the fingers (distal and middle phalanges with their joints,
+    /// and the proximal phalanges down to near their bases), 920×1500 — the part of
+    /// region A whose growth plates region A's input is too coarse to show.
+    D,
 }
 
 impl Region {
-    /// All three.
-    pub const ALL: [Region; 3] = [Region::A, Region::B, Region::C];
+    /// All four, in the order of the crops' arrays.
+    pub const ALL: [Region; 4] = [Region::A, Region::B, Region::C, Region::D];
 
-    /// "A", "B" or "C".
+    /// "A", "B", "C" or "D".
     pub fn name(self) -> &'static str {
         match self {
             Region::A => "A",
             Region::B => "B",
             Region::C => "C",
+            Region::D => "D",
         }
     }
 }
@@ -92,10 +97,14 @@ impl Rect {
 ///   fingers with their heads (the little finger's base may poke out below), the MCP
 ///   joints and the bases (epiphyses) of the proximal phalanges — the part of the
 ///   rays the paper's region C shows.
-const REGIONS_PAPER: [(Region, (usize, usize, usize, usize)); 3] = [
+/// - D (920×1500, not the paper's) is region A's width from its top to y = 960: the
+///   distal and middle phalanges, the DIP and PIP joints and the proximal phalanges
+///   down to just above their bases, which region C holds (the two overlap by 40 px).
+const REGIONS_PAPER: [(Region, (usize, usize, usize, usize)); 4] = [
     (Region::A, (50, 40, 1500, 2000)),
     (Region::B, (425, 1275, 750, 750)),
     (Region::C, (100, 920, 1400, 600)),
+    (Region::D, (50, 40, 1500, 920)),
 ];
 
 impl Canvas {
@@ -268,8 +277,8 @@ pub fn crop(img: &GrayImage, rect: Rect) -> GrayImage {
     out
 }
 
-/// Writes a registered canvas as `<id>.png` in `dir` and its three region crops as
-/// `<id>_A.png`, `<id>_B.png`, `<id>_C.png` ([`crate::dataset::crop_path`]).
+/// Writes a registered canvas as `<id>.png` in `dir` and its region crops as
+/// `<id>_A.png` … `<id>_D.png` ([`crate::dataset::crop_path`]).
 pub fn save_regions(
     dir: &std::path::Path,
     id: &str,

@@ -70,7 +70,7 @@ impl AgeModel {
                 return Err(bad_manifest(
                     path,
                     format!(
-                        "region {:?}: the ensemble needs a registered region A, B or C",
+                        "region {:?}: the ensemble needs a registered region A, B, C or D",
                         other.map(View::code)
                     ),
                 ));
@@ -103,19 +103,19 @@ impl AgeModel {
     ///
     /// # Panics
     /// When `crops` holds none of its canvas ([`AgeModels::canvases`] says which a
-    /// folder's models need).
+    /// folder's models need), or none of its region.
     pub fn crop_in<'a>(&self, crops: &'a [RegionCrops]) -> &'a GrayImage {
         let c = self.canvas();
         crops
             .iter()
             .find(|r| r.canvas == c)
+            .and_then(|r| r.get(self.key.region))
             .unwrap_or_else(|| {
                 panic!(
-                    "no crops of the {}x{} canvas the {} model reads",
-                    c.width, c.height, self.key
+                    "no region {} crop of the {}x{} canvas the {} model reads",
+                    self.key.region, c.width, c.height, self.key
                 )
             })
-            .get(self.key.region)
     }
 
     /// The registered canvas its region was cropped from (the CPU canvas, 400×520,
@@ -169,26 +169,27 @@ impl AgeModel {
     }
 }
 
-/// The three region crops of a registered hand, cut from one canvas.
+/// The region crops of a registered hand, cut from one canvas.
 pub struct RegionCrops {
     /// The registered canvas they were cut from.
     pub canvas: Canvas,
-    /// A, B, C in that order.
-    pub crops: [GrayImage; 3],
+    /// A, B, C, D in that order ([`Region::ALL`]); `None` for a region no model
+    /// reads, where the crops come from a folder that lacks it.
+    pub crops: [Option<GrayImage>; 4],
 }
 
 impl RegionCrops {
-    /// Crops the regions from a hand registered onto `canvas`.
+    /// Crops every region from a hand registered onto `canvas`.
     pub fn from_canvas(registered: &GrayImage, canvas: &Canvas) -> Self {
         Self {
             canvas: *canvas,
-            crops: Region::ALL.map(|r| crop(registered, canvas.region(r))),
+            crops: Region::ALL.map(|r| Some(crop(registered, canvas.region(r)))),
         }
     }
 
-    /// The crop of `region`.
-    pub fn get(&self, region: Region) -> &GrayImage {
-        &self.crops[region as usize]
+    /// The crop of `region`, when there is one.
+    pub fn get(&self, region: Region) -> Option<&GrayImage> {
+        self.crops[region as usize].as_ref()
     }
 }
 
@@ -215,8 +216,8 @@ pub struct Estimate {
     pub calibrated: Option<Calibrated>,
     /// Standard deviation across the members, months (the uncertainty).
     pub spread: f64,
-    /// Mean of each region's members: A, B, C (None where a region has none).
-    pub regions: [Option<f64>; 3],
+    /// Mean of each region's members: A, B, C, D (None where a region has none).
+    pub regions: [Option<f64>; 4],
     /// Every member.
     pub members: Vec<MemberEstimate>,
 }
@@ -369,6 +370,18 @@ impl AgeModels {
         v
     }
 
+    /// The regions its models of `canvas` read.
+    pub fn regions_on(&self, canvas: Canvas) -> Vec<Region> {
+        Region::ALL
+            .into_iter()
+            .filter(|r| {
+                self.models
+                    .iter()
+                    .any(|m| m.canvas() == canvas && m.key.region == *r)
+            })
+            .collect()
+    }
+
     /// The largest of [`AgeModels::canvases`]: the one the front end registers onto
     /// and the evidence shows.
     pub fn canvas(&self) -> Canvas {
@@ -443,7 +456,7 @@ mod tests {
         .unwrap();
         assert!((e.months - 110.0).abs() < 1e-12);
         assert!((e.spread - 10.0).abs() < 1e-12);
-        assert_eq!(e.regions, [Some(105.0), None, Some(120.0)]);
+        assert_eq!(e.regions, [Some(105.0), None, Some(120.0), None]);
         assert!(combine(Vec::new()).is_none());
     }
 }

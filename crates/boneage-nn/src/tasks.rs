@@ -48,15 +48,17 @@ impl Preset {
     /// brought to region A's size).
     pub fn age_input(self, view: View) -> [usize; 2] {
         // (height, width). Paper: the region sizes on the 2080×1600 canvas. CPU: region
-        // A at 256×192 (0.128 of the paper's size), B and C at 0.16 of theirs, rounded
-        // so that six poolings leave at least one pixel.
+        // A at 256×192 (0.128 of the paper's size), B, C and D at 0.16 of theirs,
+        // rounded so that six poolings leave at least one pixel.
         match (self, view.region().unwrap_or(Region::A)) {
             (Preset::Paper, Region::A) => [2000, 1500],
             (Preset::Paper, Region::B) => [750, 750],
             (Preset::Paper, Region::C) => [600, 1400],
+            (Preset::Paper, Region::D) => [920, 1500],
             (Preset::Cpu, Region::A) => [256, 192],
             (Preset::Cpu, Region::B) => [128, 128],
             (Preset::Cpu, Region::C) => [96, 224],
+            (Preset::Cpu, Region::D) => [144, 240],
         }
     }
 

@@ -124,7 +124,7 @@ pub struct AssessmentDoc {
     interval: Option<IntervalDoc>,
     /// The plain mean of the members, months.
     mean_months: f64,
-    /// Each region's estimate (A, B, C), months, null where no model reads it.
+    /// Each region's estimate (A, B, C, D), months, null where no model reads it.
     regions: BTreeMap<String, Option<f64>>,
     /// Every member's estimate.
     members: Vec<MemberDoc>,

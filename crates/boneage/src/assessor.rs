@@ -1,5 +1,5 @@
 //! The main job: a radiograph and a patient in, an [`Assessment`] or a [`Refusal`]
-//! out. Segment → normalize → key points → register → regions A, B, C → the
+//! out. Segment → normalize → key points → register → regions A, B, C, D → the
 //! bone-age ensemble → the comparison with the chronological age.
 
 use std::time::Instant;

@@ -199,7 +199,7 @@ pub struct BatchRow {
     /// The bone age's interval (low, high), months, when the models are calibrated.
     pub interval: Option<(f64, f64)>,
     /// Each region's estimate, months.
-    pub regions: [Option<f64>; 3],
+    pub regions: [Option<f64>; 4],
     /// Against the chronological age.
     pub chrono: Option<Comparison>,
     /// The true bone age, months.
@@ -261,14 +261,14 @@ fn fmt(v: Option<f64>) -> String {
 }
 
 /// The header of a results CSV.
-pub const RESULTS_HEADER: &str = "id,file,sex,bone_age_months,spread_months,interval_low_months,interval_high_months,region_a,region_b,region_c,chronological_age_months,difference_months,sds,verdict,true_bone_age_months,error_months,seconds,error";
+pub const RESULTS_HEADER: &str = "id,file,sex,bone_age_months,spread_months,interval_low_months,interval_high_months,region_a,region_b,region_c,region_d,chronological_age_months,difference_months,sds,verdict,true_bone_age_months,error_months,seconds,error";
 
 impl BatchRow {
     /// The row as a line of the results CSV (no newline).
     pub fn csv_line(&self) -> String {
         let c = self.chrono.as_ref();
         format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{}",
             csv_field(&self.id),
             csv_field(&self.file),
             self.sex,
@@ -279,6 +279,7 @@ impl BatchRow {
             fmt(self.regions[0]),
             fmt(self.regions[1]),
             fmt(self.regions[2]),
+            fmt(self.regions[3]),
             fmt(c.map(|c| c.chronological_months)),
             fmt(c.map(|c| c.difference_months)),
             fmt(c.map(|c| c.sds)),

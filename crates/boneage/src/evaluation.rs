@@ -156,18 +156,23 @@ pub fn predict_films(
     for s in films {
         let region_crops: Result<Vec<RegionCrops>, String> = match &crops {
             Crops::Folders(_) => {
+                // Each region's crop where the folder has it; a film lacking one
+                // that a model reads was refused by the front end (folders written
+                // before region D have no `_D` crops, which only D models need).
                 let mut sets = Vec::new();
                 for (&dir, &canvas) in folders.iter().zip(&canvases) {
+                    let needed = models.regions_on(canvas);
                     let paths = Region::ALL.map(|r| crop_path(dir, &s.id, r));
-                    if !paths.iter().all(|p| p.is_file()) {
+                    if !needed.iter().all(|&r| paths[r as usize].is_file()) {
                         break;
                     }
-                    let [a, b, c] = &paths;
-                    let read = |p: &PathBuf| read_radiograph(p).map(|r| r.pixels);
-                    sets.push(RegionCrops {
-                        canvas,
-                        crops: [read(a)?, read(b)?, read(c)?],
-                    });
+                    let mut crops = [None, None, None, None];
+                    for (slot, path) in crops.iter_mut().zip(&paths) {
+                        if path.is_file() {
+                            *slot = Some(read_radiograph(path)?.pixels);
+                        }
+                    }
+                    sets.push(RegionCrops { canvas, crops });
                 }
                 if sets.len() == canvases.len() {
                     Ok(sets)
@@ -528,10 +533,14 @@ fn fig8_section(
         }
     }
     writeln!(md, "{header}\n{rule}")?;
+    // A region no model reads (region D, in the paper's recipe) gets no row.
     let rows: Vec<(&str, Vec<Option<f64>>)> = table
         .iter()
         .zip(FIG8_ROWS)
         .map(|(row, (_, label))| (label, row.iter().map(|c| c.mae.value).collect()))
+        .filter(|(label, cells): &(&str, Vec<Option<f64>>)| {
+            cells.iter().any(Option::is_some) || *label == FIG8_ROWS[FIG8_ROWS.len() - 1].1
+        })
         .collect();
     for (label, cells) in &rows {
         let cells: Vec<String> = cells.iter().map(|v| fmt(*v)).collect();
@@ -590,20 +599,28 @@ fn fig9_section(
         let rows = fig9(done, sex, baseline);
         let title = if sex == Sex::Male { "Male" } else { "Female" };
         writeln!(md, "### {title}\n")?;
+        // The regions some model reads, and the ensemble.
+        let series: Vec<usize> = (0..FIG8_ROWS.len())
+            .filter(|&i| FIG8_ROWS[i].0.is_none() || rows.iter().any(|r| r.mae[i].is_some()))
+            .collect();
+        let names: Vec<&str> = series
+            .iter()
+            .map(|&i| FIG8_ROWS[i].0.map_or("ensemble", |r| r.name()))
+            .collect();
         writeln!(
             md,
-            "| stage | n | A | B | C | ensemble | bias | baseline |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
+            "| stage | n | {} | bias | baseline |\n| --- | --- |{} --- | --- |",
+            names.join(" | "),
+            " --- |".repeat(names.len())
         )?;
         for r in &rows {
+            let maes: Vec<String> = series.iter().map(|&i| fmt(r.mae[i])).collect();
             writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} |",
                 r.stage.name(),
                 r.n,
-                fmt(r.mae[0]),
-                fmt(r.mae[1]),
-                fmt(r.mae[2]),
-                fmt(r.mae[3]),
+                maes.join(" | "),
                 r.bias.map_or("–".into(), |b| format!("{b:+.1}")),
                 fmt(r.baseline)
             )?;
@@ -619,10 +636,12 @@ fn fig9_section(
                 per_stage.join(", ")
             ),
             categories: rows.iter().map(|r| r.stage.name().to_string()).collect(),
-            series: FIG8_ROWS
+            series: series
                 .iter()
-                .enumerate()
-                .map(|(i, (_, name))| (name.to_string(), rows.iter().map(|r| r.mae[i]).collect()))
+                .map(|&i| {
+                    let name = FIG8_ROWS[i].1.to_string();
+                    (name, rows.iter().map(|r| r.mae[i]).collect())
+                })
                 .collect(),
         });
     }

@@ -4,28 +4,34 @@
 
 use boneage_core::growth::years_months;
 use boneage_core::overlay::canvas_overlay;
-use boneage_core::registration::Canvas;
+use boneage_core::registration::{Canvas, Region};
 use boneage_nn::pipeline::Preprocessed;
 use image::RgbImage;
 
 use crate::assessor::Assessment;
 
 /// The registered canvas of a preprocessed film with its mask outline, key points,
-/// targets and regions.
-pub fn preprocessed_overlay(p: &Preprocessed, canvas: &Canvas) -> RgbImage {
+/// targets and `regions`.
+pub fn preprocessed_overlay(p: &Preprocessed, canvas: &Canvas, regions: &[Region]) -> RgbImage {
     canvas_overlay(
         &p.registered,
         Some(&p.registration.warp_mask(&p.mask, canvas)),
         &p.registration.keypoints(&p.keypoints),
         canvas,
+        regions,
     )
 }
 
 impl Assessment {
     /// The registered hand with key points and regions, and the numbers beneath.
     pub fn evidence_picture(&self, canvas: &Canvas) -> RgbImage {
-        let hand = preprocessed_overlay(&self.preprocessed, canvas);
         let e = &self.estimate;
+        // The regions its models read.
+        let regions: Vec<Region> = Region::ALL
+            .into_iter()
+            .filter(|r| e.members.iter().any(|m| m.key.region == *r))
+            .collect();
+        let hand = preprocessed_overlay(&self.preprocessed, canvas, &regions);
         let mut lines = vec![
             format!("BONE AGE {:.0} MO ({})", e.months, years_months(e.months)),
             match e.members.len() {
@@ -53,7 +59,7 @@ impl Assessment {
             if let Some(v) = v {
                 lines.push(format!(
                     "{} {v:.0} MO",
-                    ["A HAND", "B CARPALS", "C METACARPALS"][i]
+                    ["A HAND", "B CARPALS", "C METACARPALS", "D FINGERS"][i]
                 ));
             }
         }

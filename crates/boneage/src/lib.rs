@@ -42,7 +42,7 @@
 //! | normalize contrast | `GrayImage` | `boneage_core::ops::contrast` |
 //! | key points | `KeyPoints` | `boneage_core::hand_geometry`, `boneage_nn::keypoint_net` |
 //! | register | `Registration` | `boneage_core::registration` |
-//! | regions A, B, C | `RegionCrops` | `boneage_nn::ensemble` |
+//! | regions A, B, C, D | `RegionCrops` | `boneage_nn::ensemble` |
 //! | bone-age nets, ensemble | `Estimate` | `boneage_nn::age`, `boneage_nn::ensemble` |
 //! | the answer | [`Assessment`] | [`assessor`] |
 #![warn(missing_docs)]

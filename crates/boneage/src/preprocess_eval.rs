@@ -11,7 +11,7 @@ use boneage_core::image::Mask;
 use boneage_core::keypoints::{self, KeyPoints};
 use boneage_core::metrics::{keypoint_errors, mean, percentile, registered_correctly};
 use boneage_core::ops::{NormalizeConfig, normalize_hand, warp_affine};
-use boneage_core::registration::register;
+use boneage_core::registration::{Region, register};
 use boneage_core::sheet::{SheetLayout, save_rgb};
 use boneage_core::{Error, GrayImage, read_radiograph};
 use boneage_nn::pipeline::{Pipeline, Preprocessed, geometry_keypoints};
@@ -190,7 +190,11 @@ fn keypoint_tally(
             };
             t.tiles.push((
                 format!("{id}{}", if good { "" } else { " WRONG" }),
-                image::imageops::thumbnail(&preprocessed_overlay(&p, &canvas), 200, 260),
+                image::imageops::thumbnail(
+                    &preprocessed_overlay(&p, &canvas, &Region::ALL),
+                    200,
+                    260,
+                ),
             ));
         }
         progress.inc();

@@ -12,10 +12,11 @@ use serde::Serialize;
 use crate::assessor::Assessment;
 
 /// The regions' names as the text report gives them.
-pub const REGION_NAMES: [&str; 3] = [
+pub const REGION_NAMES: [&str; 4] = [
     "A, whole hand",
     "B, carpals",
     "C, metacarpals and phalanges",
+    "D, fingers",
 ];
 
 /// The interval of a bone age, measured out of fold (`calibration.json`).

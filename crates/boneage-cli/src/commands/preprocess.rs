@@ -13,7 +13,7 @@ use boneage_core::io::{csv_field, write_atomic};
 use boneage_core::keypoints;
 use boneage_core::overlay::to_rgb;
 use boneage_core::read_radiograph;
-use boneage_core::registration::{Canvas, save_regions};
+use boneage_core::registration::{Canvas, Region, save_regions};
 use boneage_core::sheet::{SheetLayout, Tile, save as save_sheet, save_rgb, thumbnail};
 use boneage_nn::pipeline::{LookCloser, Pipeline, TurnRefused};
 use std::io::Write as _;
@@ -115,7 +115,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             }
         };
         save_regions(&args.out, &id, &p.registered, &canvas)?;
-        let overlay = preprocessed_overlay(&p, &canvas);
+        let overlay = preprocessed_overlay(&p, &canvas, &Region::ALL);
         save_rgb8_png(&overlay, &args.out.join(format!("{id}_overlay.png")))?;
         let [seg, norm, kp, reg] = p.seconds;
         let g = &p.registration;

@@ -10,7 +10,7 @@ use boneage_core::keypoints::read_csv;
 use boneage_core::ops::{NormalizeConfig, normalize_hand};
 use boneage_core::overlay::canvas_overlay;
 use boneage_core::read_radiograph;
-use boneage_core::registration::{Canvas, register, save_regions};
+use boneage_core::registration::{Canvas, Region, register, save_regions};
 use rayon::prelude::*;
 
 /// Arguments of `boneage register`.
@@ -85,7 +85,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let registered = reg.warp(&source, &canvas);
             save_regions(&args.out, &id, &registered, &canvas).map_err(|e| e.to_string())?;
             let warped = mask.as_ref().map(|m| reg.warp_mask(m, &canvas));
-            let rgb = canvas_overlay(&registered, warped.as_ref(), &reg.keypoints(k), &canvas);
+            let rgb = canvas_overlay(
+                &registered,
+                warped.as_ref(),
+                &reg.keypoints(k),
+                &canvas,
+                &Region::ALL,
+            );
             boneage_core::image::save_rgb8_png(&rgb, &args.out.join(format!("{id}_overlay.png")))
                 .map_err(|e| e.to_string())?;
             bar.inc(1);

@@ -113,8 +113,9 @@ enum Net {
         /// or lite1).
         #[arg(long, value_name = "SAFETENSORS", requires = "backbone")]
         pretrained: Option<PathBuf>,
-        /// Region A (whole hand), B (carpals), C (metacarpals and phalanges), or
-        /// `whole` for the unregistered film.
+        /// Region A (whole hand), B (carpals), C (metacarpals and phalanges), D
+        /// (fingers: middle and distal phalanges), or `whole` for the unregistered
+        /// film.
         #[arg(long, default_value = "A")]
         region: View,
         /// Output head.

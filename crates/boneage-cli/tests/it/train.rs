@@ -325,6 +325,13 @@ fn train_each_net_then_stop_and_resume() {
         (Some(200), Some(260)),
         "{manifest}"
     );
+    // Region D, the fingers, from the same crops.
+    run(&[
+        "age", "ph", "--crops", "c200", "--region", "D", "--input", "64x96", "--out", "d200",
+        "--epochs", "1",
+    ]);
+    let manifest = std::fs::read_to_string(tmp.path().join("d200/model.json")).unwrap();
+    assert!(manifest.contains("\"region\": \"D\""), "{manifest}");
     std::fs::create_dir(tmp.path().join("nothing")).unwrap();
     let err = fail(
         &[

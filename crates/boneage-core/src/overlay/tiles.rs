@@ -13,26 +13,38 @@ use crate::registration::{Canvas, Region};
 use crate::sheet::thumbnail;
 
 /// A registered canvas with the mask outline (when known), the key points, their
-/// targets and the three regions drawn on it.
+/// targets and `regions` drawn on it.
 pub fn canvas_overlay(
     registered: &GrayImage,
     mask_on_canvas: Option<&Mask>,
     keypoints_on_canvas: &KeyPoints,
     canvas: &Canvas,
+    regions: &[Region],
 ) -> image::RgbImage {
     let mut rgb = to_rgb(registered);
     let thick = (canvas.height / 400).max(1);
     if let Some(m) = mask_on_canvas {
         draw_mask_outline(&mut rgb, m, colors::MASK, thick);
     }
-    for region in Region::ALL {
-        draw_rect(
-            &mut rgb,
-            canvas.region(region),
-            colors::REGION,
-            thick as i64,
-            Some(region.name()),
-        );
+    for &region in regions {
+        let rect = canvas.region(region);
+        // Region D shares region A's top-left corner: its letter goes to its
+        // top-right one instead, so that the two stay readable.
+        let corner_free = region != Region::D || !regions.contains(&Region::A);
+        let label = corner_free.then(|| region.name());
+        draw_rect(&mut rgb, rect, colors::REGION, thick as i64, label);
+        if !corner_free {
+            let scale = (canvas.height / 260).max(1);
+            let x = rect.x + rect.w - thick - 3 - crate::font::text_width(region.name(), scale);
+            crate::font::draw_text_rgb(
+                &mut rgb,
+                region.name(),
+                x as i64,
+                (rect.y + thick + 3) as i64,
+                scale,
+                colors::REGION,
+            );
+        }
     }
     let radius = canvas.height as f64 / 130.0;
     for t in [canvas.fingertip_target(), canvas.capitate_target()] {

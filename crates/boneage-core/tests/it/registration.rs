@@ -51,6 +51,12 @@ fn phantoms_register_onto_the_targets() {
                     "#{i}: carpal {n} outside region B"
                 );
             }
+            let d = canvas.region(Region::D);
+            assert!(
+                d.contains(k.fingertip),
+                "#{i}: the middle fingertip {:?} outside D {d:?}",
+                k.fingertip
+            );
             let c = canvas.region(Region::C);
             for ray in 1..5 {
                 let (base, head) = p.landmarks.metacarpals[ray];
@@ -182,6 +188,11 @@ fn regions_scale_with_the_canvas() {
         let rect = Canvas::PAPER.region(r);
         assert_eq!((rect.w, rect.h), (w, h), "{r:?} has the paper's size");
     }
+    // D, the fingers: region A's top and width, down into region C, so that no part
+    // of the rays between the two is left out.
+    let [a, c, d] = [Region::A, Region::C, Region::D].map(|r| Canvas::PAPER.region(r));
+    assert_eq!((d.x, d.y, d.w), (a.x, a.y, a.w));
+    assert!(d.y + d.h > c.y && d.y + d.h < c.y + c.h / 4, "{d:?} {c:?}");
 }
 
 #[test]

@@ -139,9 +139,15 @@ fn a_folder_of_age_models_loads_by_manifest_and_ensembles() {
         )
         .unwrap()
     };
+    // No region D crop: no model here reads it.
     let crops = [RegionCrops {
         canvas: Canvas::CPU,
-        crops: [gray(375, 500), gray(188, 188), gray(350, 150)],
+        crops: [
+            Some(gray(375, 500)),
+            Some(gray(188, 188)),
+            Some(gray(350, 150)),
+            None,
+        ],
     }];
     // A boy gets the mixed model only; a girl both, averaged.
     let boy = models.members(&crops, Sex::Male);
@@ -234,6 +240,7 @@ fn a_folder_of_age_models_loads_by_manifest_and_ensembles() {
     let models = AgeModels::load_dir(dir.path(), &d).unwrap();
     assert_eq!(models.canvases(), vec![large, Canvas::CPU]);
     assert_eq!(models.canvas(), large);
+    assert_eq!(models.regions_on(large), vec![Region::B]);
     let big = RegionCrops::from_canvas(&gray(800, 1040), &large);
     let b_crop = large.region(Region::B);
     let [cpu] = crops;
@@ -242,7 +249,10 @@ fn a_folder_of_age_models_loads_by_manifest_and_ensembles() {
         let c = model.crop_in(&both);
         let expected = match model.key.region {
             Region::B => (b_crop.w, b_crop.h),
-            r => (both[0].get(r).width(), both[0].get(r).height()),
+            r => {
+                let crop = both[0].get(r).unwrap();
+                (crop.width(), crop.height())
+            }
         };
         assert_eq!((c.width(), c.height()), expected, "{}", model.key);
     }
