@@ -537,10 +537,8 @@ fn fig8_section(
     let rows: Vec<(&str, Vec<Option<f64>>)> = table
         .iter()
         .zip(FIG8_ROWS)
+        .filter(|(row, (region, _))| region.is_none() || row.iter().any(|c| c.mae.value.is_some()))
         .map(|(row, (_, label))| (label, row.iter().map(|c| c.mae.value).collect()))
-        .filter(|(label, cells): &(&str, Vec<Option<f64>>)| {
-            cells.iter().any(Option::is_some) || *label == FIG8_ROWS[FIG8_ROWS.len() - 1].1
-        })
         .collect();
     for (label, cells) in &rows {
         let cells: Vec<String> = cells.iter().map(|v| fmt(*v)).collect();
