@@ -488,10 +488,10 @@ fn models_of_two_canvases_read_each_its_own_registration() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    // The shipped B, C and second A, trained on crops of 800x1040, beside the paper
+    // The shipped B, C, D and second A, trained on crops of 800x1040, beside the paper
     // recipe's region-A VGG, trained on crops of the 400x520 preset, and the shipped
-    // calibration set to read A and B in test-time augmented views, C and the second
-    // A once.
+    // calibration set to read A and B in test-time augmented views, C, D and the
+    // second A once.
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
     let mixed = tmp.path().join("mixed");
     std::fs::create_dir_all(&mixed).unwrap();
@@ -499,6 +499,7 @@ fn models_of_two_canvases_read_each_its_own_registration() {
         ("age", "B-reg-mixed"),
         ("age", "C-reg-mixed"),
         ("age", "A-reg-mixed-2"),
+        ("age", "D-reg-mixed"),
         ("age-paper", "A-reg-mixed"),
     ] {
         for ext in ["json", "safetensors"] {
@@ -510,7 +511,12 @@ fn models_of_two_canvases_read_each_its_own_registration() {
     let json_of = |name: &str| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(mixed.join(name)).unwrap()).unwrap()
     };
-    for name in ["B-reg-mixed.json", "C-reg-mixed.json", "A-reg-mixed-2.json"] {
+    for name in [
+        "B-reg-mixed.json",
+        "C-reg-mixed.json",
+        "A-reg-mixed-2.json",
+        "D-reg-mixed.json",
+    ] {
         assert_eq!(
             json_of(name)["canvas"],
             serde_json::json!({"width": 800, "height": 1040}),
@@ -552,7 +558,7 @@ fn models_of_two_canvases_read_each_its_own_registration() {
             (key, m["months"].as_f64().unwrap())
         })
         .collect();
-    assert_eq!(assessed.len(), 4, "{j}");
+    assert_eq!(assessed.len(), 5, "{j}");
     // The same film cut from each canvas by `preprocess`, then read from the folders.
     succeed(&["preprocess", film, "--out", "c400"], tmp.path());
     succeed(
@@ -573,7 +579,7 @@ fn models_of_two_canvases_read_each_its_own_registration() {
         for &c in crops {
             args.extend(["--crops", c]);
         }
-        // As the calibration says: A and B read 5 views, C and the second A one.
+        // As the calibration says: A and B read 5 views, C, D and the second A one.
         args.extend(["--tta-members", "A-reg-mixed,B-reg-mixed", "--out", "ev"]);
         args
     };

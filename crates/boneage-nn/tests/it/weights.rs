@@ -6,8 +6,8 @@ use boneage_core::{Cohort, NetKind, View};
 use boneage_nn::age::{AgeHead, AgeNetConfig};
 use boneage_nn::burn::prelude::*;
 use boneage_nn::weights::{
-    Manifest, Precision, WeightsError, convert_floats, head_in_8_bits, load, manifest_path, save,
-    store_as,
+    Manifest, Precision, WIDE_VALUES, WeightsError, convert_floats, head_in_8_bits, load,
+    manifest_path, save, store_as, wide_in_8_bits,
 };
 
 fn config(features: Vec<usize>) -> AgeNetConfig {
@@ -624,4 +624,94 @@ fn a_manifest_without_backbone_is_vgg() {
     let c: AgeNetConfig = serde_json::from_value(json).unwrap();
     assert_eq!(c.backbone, None);
     assert_eq!(c.features, vec![4, 8]);
+}
+
+/// A safetensors buffer of f32 tensors (name, shape, values), as any writer makes it.
+fn safetensors_f32(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+    let (mut header, mut data) = (serde_json::Map::new(), Vec::new());
+    for (name, shape, values) in tensors {
+        let start = data.len();
+        data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        header.insert(
+            name.to_string(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}),
+        );
+    }
+    let mut h = serde_json::to_vec(&header).unwrap();
+    h.resize(h.len().div_ceil(8) * 8, b' ');
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend(h);
+    out.extend(data);
+    out
+}
+
+/// With the wide 1×1 convolutions in 8 bits: those of at least `WIDE_VALUES` weights
+/// and the head become integers (each value within half a step of its original),
+/// narrow 1×1 and depthwise convolutions and vectors stay 16-bit floats.
+#[test]
+fn wide_convolutions_in_8_bits() {
+    assert!(wide_in_8_bits(
+        "lite.stages.5.1.expand.conv.weight",
+        &[1152, 192, 1, 1]
+    ));
+    assert!(!wide_in_8_bits(
+        "lite.stages.1.0.expand.conv.weight",
+        &[96, 16, 1, 1]
+    ));
+    assert!(!wide_in_8_bits(
+        "lite.stages.5.1.depthwise.conv.weight",
+        &[1152, 1, 5, 5]
+    ));
+    assert!(wide_in_8_bits("fc.0.weight", &[1281, 256]));
+    assert!(!wide_in_8_bits("lite.stages.5.1.bn.gamma", &[1152]));
+
+    let wave = |n: usize| -> Vec<f32> { (0..n).map(|i| ((i as f32) * 0.37).sin()).collect() };
+    let wide = [WIDE_VALUES.div_ceil(128), 128, 1, 1];
+    let n = wide.iter().product::<usize>();
+    let bytes = safetensors_f32(&[
+        ("wide.weight", wide.to_vec(), wave(n)),
+        ("narrow.weight", vec![96, 16, 1, 1], wave(96 * 16)),
+        ("depthwise.weight", vec![1152, 1, 3, 3], wave(1152 * 9)),
+        ("fc.weight", vec![64, 32], wave(64 * 32)),
+        ("bn.running_var", vec![512], wave(512)),
+    ]);
+    let narrow = convert_floats(&bytes, Precision::WideI8).unwrap().unwrap();
+    let head_only = convert_floats(&bytes, Precision::HeadI8).unwrap().unwrap();
+    assert!(
+        narrow.len() < head_only.len() - n / 2,
+        "{} bytes against {} with the head alone in 8 bits",
+        narrow.len(),
+        head_only.len()
+    );
+    let header = |bytes: &[u8]| -> serde_json::Map<String, serde_json::Value> {
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        serde_json::from_slice(&bytes[8..8 + n]).unwrap()
+    };
+    let h = header(&narrow);
+    for (name, want) in [
+        ("wide.weight", "I8"),
+        ("narrow.weight", "F16"),
+        ("depthwise.weight", "F16"),
+        ("fc.weight", "I8"),
+        ("bn.running_var", "F16"),
+    ] {
+        assert_eq!(h[name]["dtype"], want, "{name}");
+    }
+    // Widened back: the wide convolution within half a step of each row's maximum / 127.
+    let back = convert_floats(&narrow, Precision::F32).unwrap().unwrap();
+    let hb = header(&back);
+    let o = &hb["wide.weight"]["data_offsets"];
+    let skip = 8 + u64::from_le_bytes(back[..8].try_into().unwrap()) as usize;
+    let values: Vec<f32> = back
+        [skip + o[0].as_u64().unwrap() as usize..skip + o[1].as_u64().unwrap() as usize]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let orig = wave(n);
+    for (row, got) in orig.chunks(128).zip(values.chunks(128)) {
+        let step = row.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+        for (x, y) in row.iter().zip(got) {
+            assert!((x - y).abs() <= step * 0.5 + 1e-7, "{x} became {y}");
+        }
+    }
 }
