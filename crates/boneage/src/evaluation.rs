@@ -18,7 +18,7 @@ use boneage_core::metrics::{
     FIG8_COHORTS, FIG8_HEADS, FIG8_ROWS, FilmPredictions, Mae, MeanBaseline, bias, fig8, fig9, mae,
     mae_half_width95, spread_summary,
 };
-use boneage_core::registration::{Canvas, Region};
+use boneage_core::registration::Canvas;
 use boneage_core::stages::Stage;
 use boneage_core::{Cohort, Head, ModelKey, Sex, read_radiograph};
 use boneage_nn::ensemble::{AgeModels, RegionCrops, TTA_VIEWS, views_for};
@@ -156,21 +156,18 @@ pub fn predict_films(
     for s in films {
         let region_crops: Result<Vec<RegionCrops>, String> = match &crops {
             Crops::Folders(_) => {
-                // Each region's crop where the folder has it; a film lacking one
-                // that a model reads was refused by the front end (folders written
-                // before region D have no `_D` crops, which only D models need).
+                // The crop of each region a model reads; a film lacking one was
+                // refused by the front end (folders written before region D have no
+                // `_D` crops, which only D models need, and are not read).
                 let mut sets = Vec::new();
-                for (&dir, &canvas) in folders.iter().zip(&canvases) {
-                    let needed = models.regions_on(canvas);
-                    let paths = Region::ALL.map(|r| crop_path(dir, &s.id, r));
-                    if !needed.iter().all(|&r| paths[r as usize].is_file()) {
-                        break;
-                    }
+                'canvases: for (&dir, &canvas) in folders.iter().zip(&canvases) {
                     let mut crops = [None, None, None, None];
-                    for (slot, path) in crops.iter_mut().zip(&paths) {
-                        if path.is_file() {
-                            *slot = Some(read_radiograph(path)?.pixels);
+                    for r in models.regions_on(canvas) {
+                        let path = crop_path(dir, &s.id, r);
+                        if !path.is_file() {
+                            break 'canvases;
                         }
+                        crops[r as usize] = Some(read_radiograph(&path)?.pixels);
                     }
                     sets.push(RegionCrops { canvas, crops });
                 }
@@ -739,7 +736,9 @@ fn calibration_section(
         out[i] = Some(*c);
     }
     let count = |sex: Sex| rows.iter().filter(|r| r.sex == sex).count();
-    let mut cal = calibration::fit(
+    // Cross-fitting has nothing to fit when every film was refused; the fit on
+    // every film says why it cannot be made.
+    let fitted = calibration::fit(
         &rows,
         calibration::LEVEL,
         format!(
@@ -751,8 +750,14 @@ fn calibration_section(
             spec.models_from,
             spec.command
         ),
-    )
-    .expect("fits on all films where it fitted on fewer");
+    );
+    let mut cal = match fitted {
+        Ok(cal) => cal,
+        Err(e) => {
+            writeln!(md, "Not fitted: {e}.\n")?;
+            return Ok(out);
+        }
+    };
     cal.tta = spec.tta.clone();
     let json = serde_json::to_string_pretty(&cal).expect("plain data");
     write_atomic(&spec.out.join("calibration.json"), |w| {

@@ -4,8 +4,8 @@
 use crate::{boneage, copy_shipped_age_models, fail, lcg, rsna_raw, succeed, text};
 
 /// The shipped default's bone age of film 1377 (female), months (182.910 with the
-/// U-Net shipped before 2026-12-02).
-const LITE0_1377: f64 = 182.501;
+/// U-Net shipped before 2026-12-02; 182.501 with the four members before region D).
+const LITE0_1377: f64 = 181.064;
 
 /// The shipped weights on a real film: a registered hand on the CPU canvas, regions,
 /// key points inside the film; and a clear refusal for a film without a hand.
@@ -310,8 +310,8 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
     assert!((c["difference_months"].as_f64().unwrap() - (months - 170.0)).abs() < 1e-9);
     assert!(["delayed", "normal", "advanced"].contains(&c["verdict"].as_str().unwrap()));
 
-    // The shipped default: EfficientNet-Lite0 on regions A, B (800x1040) and C with their
-    // calibration (test-time augmented, fitted, with a 90 % interval).
+    // The shipped default: EfficientNet-Lite0 on regions A (twice), B, C and D with
+    // their calibration (A400 and B test-time augmented, fitted, with a 90 % interval).
     let out = boneage(
         &[
             "assess",
@@ -333,7 +333,7 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
         .iter()
         .map(|m| m["region"].as_str().unwrap())
         .collect();
-    assert_eq!(regions, ["A", "A", "B", "C"], "{j}");
+    assert_eq!(regions, ["A", "A", "B", "C", "D"], "{j}");
     // The second region-A model (800×1040) is told apart by its number.
     assert_eq!(members[1]["variant"], 2, "{j}");
     assert_eq!(members[0]["variant"], 0, "{j}");
@@ -654,23 +654,9 @@ fn evaluate_reports_the_mae_a_direct_computation_gives() {
         args
     };
     run(&hold_out(&[], "ev"));
-    // Region D (the fingers) is cropped too; a folder written before there was a
-    // region D lacks those crops, which models of the other regions do not miss.
+    // Region D (the fingers) is cropped too (read below without it).
     let d = image::image_dimensions(tmp.path().join("crops800/ph00001_D.png")).unwrap();
     assert_eq!(d, (750, 460));
-    for dir in ["crops", "crops800"] {
-        for f in std::fs::read_dir(tmp.path().join(dir)).unwrap() {
-            let p = f.unwrap().path();
-            if p.to_string_lossy().ends_with("_D.png") {
-                std::fs::remove_file(p).unwrap();
-            }
-        }
-    }
-    run(&hold_out(&[], "ev-without-d"));
-    assert_eq!(
-        std::fs::read_to_string(tmp.path().join("ev-without-d/predictions.csv")).unwrap(),
-        std::fs::read_to_string(tmp.path().join("ev/predictions.csv")).unwrap()
-    );
     // Crops of another canvas than the shipped models': refused, naming the canvas
     // (or canvases) they read and how to make the crops.
     register("200x260", "crops200");
@@ -863,6 +849,60 @@ fn evaluate_reports_the_mae_a_direct_computation_gives() {
         err.contains(&format!("has {member} in an earlier file too")) && err.contains("first.csv"),
         "{err}"
     );
+
+    // A crops folder written before there was a region D lacks its crops, which
+    // models of the other regions do not miss: the shipped models but D (without the
+    // calibration, which weighs D) read the same with and without them, and the
+    // shipped five refuse the films without them.
+    copy_shipped_age_models(&tmp.path().join("no-d"));
+    for f in [
+        "D-reg-mixed.json",
+        "D-reg-mixed.safetensors",
+        "calibration.json",
+    ] {
+        std::fs::remove_file(tmp.path().join("no-d").join(f)).unwrap();
+    }
+    run(&hold_out(&["--models", "no-d"], "ev-no-d"));
+    for dir in ["crops", "crops800"] {
+        for f in std::fs::read_dir(tmp.path().join(dir)).unwrap() {
+            let p = f.unwrap().path();
+            if p.to_string_lossy().ends_with("_D.png") {
+                std::fs::remove_file(p).unwrap();
+            }
+        }
+    }
+    run(&hold_out(&["--models", "no-d"], "ev-no-d-crops"));
+    let predictions =
+        |ev: &str| std::fs::read_to_string(tmp.path().join(ev).join("predictions.csv")).unwrap();
+    assert_eq!(predictions("ev-no-d-crops"), predictions("ev-no-d"));
+    assert_eq!(predictions("ev-no-d").lines().count(), 7);
+    let refused_all = |text: &str| {
+        text.lines()
+            .skip(1)
+            .all(|l| l.ends_with("refused by preprocessing (no region crops)"))
+    };
+    run(&hold_out(&[], "ev-without-d"));
+    assert!(refused_all(&predictions("ev-without-d")));
+    // Out of fold with every film refused: reported, nothing fitted.
+    run(&[
+        "evaluate",
+        "ph",
+        "--cv",
+        "folds",
+        "--models",
+        "cv",
+        "--crops",
+        "crops",
+        "--crops",
+        "crops800",
+        "--out",
+        "oof-without-d",
+    ]);
+    assert!(refused_all(&predictions("oof-without-d")));
+    assert!(report_says(
+        &tmp.path().join("oof-without-d/report.md"),
+        "Not fitted"
+    ));
 }
 
 fn report_says(path: &std::path::Path, words: &str) -> bool {

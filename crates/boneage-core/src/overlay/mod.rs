@@ -113,14 +113,34 @@ pub fn draw_rect(
         }
     }
     if let Some(text) = label {
-        let scale = ((img.height() / 260) as usize).max(1);
-        font::draw_text_rgb(
-            img,
-            text,
-            x + thickness + 3,
-            y + thickness + 3,
-            scale,
-            color,
-        );
+        label_rect(img, rect, color, thickness, text, Corner::TopLeft);
     }
+}
+
+/// A top corner of a rectangle, for its label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Corner {
+    /// Where [`draw_rect`] puts its label.
+    TopLeft,
+    /// For a rectangle that shares its top-left corner with another.
+    TopRight,
+}
+
+/// `text` inside `rect` (outlined `thickness` thick) at its `corner`, in the size
+/// [`draw_rect`] labels with.
+pub fn label_rect(
+    img: &mut RgbImage,
+    rect: Rect,
+    color: [u8; 3],
+    thickness: i64,
+    text: &str,
+    corner: Corner,
+) {
+    let scale = ((img.height() / 260) as usize).max(1);
+    let inset = thickness + 3;
+    let x = match corner {
+        Corner::TopLeft => rect.x as i64 + inset,
+        Corner::TopRight => (rect.x + rect.w) as i64 - inset - font::text_width(text, scale) as i64,
+    };
+    font::draw_text_rgb(img, text, x, rect.y as i64 + inset, scale, color);
 }

@@ -4,7 +4,7 @@
 
 use image::RgbImage;
 
-use super::{colors, draw_mask_outline, draw_point, draw_rect, to_rgb};
+use super::{Corner, colors, draw_mask_outline, draw_point, draw_rect, label_rect, to_rgb};
 use crate::geometry::{Affine, Point};
 use crate::image::{GrayImage, Mask};
 use crate::keypoints::KeyPoints;
@@ -30,21 +30,20 @@ pub fn canvas_overlay(
         let rect = canvas.region(region);
         // Region D shares region A's top-left corner: its letter goes to its
         // top-right one instead, so that the two stay readable.
-        let corner_free = region != Region::D || !regions.contains(&Region::A);
-        let label = corner_free.then(|| region.name());
-        draw_rect(&mut rgb, rect, colors::REGION, thick as i64, label);
-        if !corner_free {
-            let scale = (canvas.height / 260).max(1);
-            let x = rect.x + rect.w - thick - 3 - crate::font::text_width(region.name(), scale);
-            crate::font::draw_text_rgb(
-                &mut rgb,
-                region.name(),
-                x as i64,
-                (rect.y + thick + 3) as i64,
-                scale,
-                colors::REGION,
-            );
-        }
+        let corner = if region == Region::D && regions.contains(&Region::A) {
+            Corner::TopRight
+        } else {
+            Corner::TopLeft
+        };
+        draw_rect(&mut rgb, rect, colors::REGION, thick as i64, None);
+        label_rect(
+            &mut rgb,
+            rect,
+            colors::REGION,
+            thick as i64,
+            region.name(),
+            corner,
+        );
     }
     let radius = canvas.height as f64 / 130.0;
     for t in [canvas.fingertip_target(), canvas.capitate_target()] {
