@@ -32,6 +32,8 @@
 # from that fold's trained weights (`--init RUNS/fold-K/RECIPE/model.safetensors`)
 # instead of the ImageNet ones, a second schedule on top of the first; LR (default
 # 5e-4) is the schedule's first learning rate.
+# SEED (default 1) draws the initial head, the batches and the augmentation: another
+# seed is another run of the same recipe (keep it in a RUNS_DIR and OOF of its own).
 # EPOCHS (default 8) sets the schedule; FOLDS (default "1 2 3 4 5") which folds run;
 # BONEAGE the binary; PRETRAINED the ImageNet weights
 # (default pretrained/efficientnet-lite0.safetensors, or -lite1 for the lite1 recipes; see
@@ -84,7 +86,7 @@ for k in ${FOLDS:-1 2 3 4 5}; do
     [[ -n ${INIT:-} ]] && start=(--init "$(realpath "$INIT")/fold-$k/$recipe/model.safetensors")
     echo "== $out ($epochs epochs) $(date +%T)"
     "$bin" train age "$shared/raw" --also "$shared/extra" --crops "$crops" "${args[@]}" \
-      "${start[@]}" --epochs "$epochs" --holdout "data/labels/folds/fold-$k.txt" --out "$out" \
+      "${start[@]}" --epochs "$epochs" --seed "${SEED:-1}" --holdout "data/labels/folds/fold-$k.txt" --out "$out" \
       "${resume[@]}"
   fi
   [[ -n $oof ]] || continue
