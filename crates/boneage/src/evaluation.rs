@@ -151,6 +151,8 @@ pub fn predict_films(
             }
         }
     }
+    // The regions some model reads, for each canvas.
+    let needed: Vec<_> = canvases.iter().map(|&c| models.regions_on(c)).collect();
     progress.start("evaluating", films.len());
     let mut out = Vec::with_capacity(films.len());
     for s in films {
@@ -160,9 +162,11 @@ pub fn predict_films(
                 // refused by the front end (folders written before region D have no
                 // `_D` crops, which only D models need, and are not read).
                 let mut sets = Vec::new();
-                'canvases: for (&dir, &canvas) in folders.iter().zip(&canvases) {
+                'canvases: for ((&dir, &canvas), regions) in
+                    folders.iter().zip(&canvases).zip(&needed)
+                {
                     let mut crops = [None, None, None, None];
-                    for r in models.regions_on(canvas) {
+                    for &r in regions {
                         let path = crop_path(dir, &s.id, r);
                         if !path.is_file() {
                             break 'canvases;

@@ -335,28 +335,12 @@ fn head_in_8_bits_copies_load_and_agree() {
     assert!(!head_in_8_bits("fc.0.bias", &[256]));
 
     // Every 8-bit value within half a quantisation step of the original.
-    let header = |bytes: &[u8]| -> serde_json::Map<String, serde_json::Value> {
-        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-        serde_json::from_slice(&bytes[8..8 + n]).unwrap()
-    };
     let (f_bytes, q_bytes) = (
         std::fs::read(&full).unwrap(),
         std::fs::read(&small).unwrap(),
     );
     let widened = convert_floats(&q_bytes, Precision::F32).unwrap().unwrap();
-    let (hf, hq, hw) = (header(&f_bytes), header(&q_bytes), header(&widened));
-    let values = |bytes: &[u8], h: &serde_json::Map<String, serde_json::Value>, name: &str| {
-        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-        let o = &h[name]["data_offsets"];
-        let (a, b) = (
-            o[0].as_u64().unwrap() as usize,
-            o[1].as_u64().unwrap() as usize,
-        );
-        bytes[8 + n + a..8 + n + b]
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-            .collect::<Vec<f32>>()
-    };
+    let (hq, hw) = (header(&q_bytes), header(&widened));
     let shape_of = |v: &serde_json::Value| -> Vec<usize> {
         v["shape"]
             .as_array()
@@ -382,7 +366,7 @@ fn head_in_8_bits_copies_load_and_agree() {
             continue;
         }
         eight += 1;
-        let (orig, back) = (values(&f_bytes, &hf, name), values(&widened, &hw, name));
+        let (orig, back) = (f32_tensor(&f_bytes, name), f32_tensor(&widened, name));
         for (o, b) in orig
             .chunks(orig.len() / shape[0])
             .zip(back.chunks(orig.len() / shape[0]))
@@ -626,6 +610,26 @@ fn a_manifest_without_backbone_is_vgg() {
     assert_eq!(c.features, vec![4, 8]);
 }
 
+/// The header of a safetensors buffer.
+fn header(bytes: &[u8]) -> serde_json::Map<String, serde_json::Value> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    serde_json::from_slice(&bytes[8..8 + n]).unwrap()
+}
+
+/// The values of f32 tensor `name` of a safetensors buffer.
+fn f32_tensor(bytes: &[u8], name: &str) -> Vec<f32> {
+    let skip = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let o = &header(bytes)[name]["data_offsets"];
+    let (a, b) = (
+        o[0].as_u64().unwrap() as usize,
+        o[1].as_u64().unwrap() as usize,
+    );
+    bytes[skip + a..skip + b]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
 /// A safetensors buffer of f32 tensors (name, shape, values), as any writer makes it.
 fn safetensors_f32(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
     let (mut header, mut data) = (serde_json::Map::new(), Vec::new());
@@ -683,10 +687,6 @@ fn wide_convolutions_in_8_bits() {
         narrow.len(),
         head_only.len()
     );
-    let header = |bytes: &[u8]| -> serde_json::Map<String, serde_json::Value> {
-        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-        serde_json::from_slice(&bytes[8..8 + n]).unwrap()
-    };
     let h = header(&narrow);
     for (name, want) in [
         ("wide.weight", "I8"),
@@ -699,14 +699,7 @@ fn wide_convolutions_in_8_bits() {
     }
     // Widened back: the wide convolution within half a step of each row's maximum / 127.
     let back = convert_floats(&narrow, Precision::F32).unwrap().unwrap();
-    let hb = header(&back);
-    let o = &hb["wide.weight"]["data_offsets"];
-    let skip = 8 + u64::from_le_bytes(back[..8].try_into().unwrap()) as usize;
-    let values: Vec<f32> = back
-        [skip + o[0].as_u64().unwrap() as usize..skip + o[1].as_u64().unwrap() as usize]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect();
+    let values = f32_tensor(&back, "wide.weight");
     let orig = wave(n);
     for (row, got) in orig.chunks(128).zip(values.chunks(128)) {
         let step = row.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
