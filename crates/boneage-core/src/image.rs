@@ -89,6 +89,44 @@ impl GrayImage {
             .collect()
     }
 
+    /// The share of the image's middle (its central 60 % in width and in height, where
+    /// a hand film holds the hand) at the bone's end of the values: at or above
+    /// 254/255 when bone is bright, at or below 1/255 when it is dark. Bone clipped
+    /// there by an exposure or a window has lost its detail. Whether bone is bright
+    /// comes from `hand` (same size): the mean inside it against the mean outside;
+    /// without a hand of some size (under 5 % of the image, a scrap of mask that
+    /// says nothing of the polarity), bright.
+    pub fn clipped_share(&self, hand: &Mask) -> f64 {
+        let (w, h) = (self.width, self.height);
+        let (x0, x1, y0, y1) = (w / 5, w - w / 5, h / 5, h - h / 5);
+        if x1 <= x0 || y1 <= y0 {
+            return 0.0;
+        }
+        let [mut sum_in, mut n_in, mut sum_out] = [0.0f64; 3];
+        for (v, m) in self.data.iter().zip(hand.as_slice()) {
+            if *m != 0 {
+                sum_in += f64::from(*v);
+                n_in += 1.0;
+            } else {
+                sum_out += f64::from(*v);
+            }
+        }
+        let n_out = ((w * h) as f64 - n_in).max(1.0);
+        let bone_bright = n_in < 0.05 * (w * h) as f64 || sum_in / n_in >= sum_out / n_out;
+        let clipped = |v: f32| {
+            if bone_bright {
+                v >= 254.0 / 255.0
+            } else {
+                v <= 1.0 / 255.0
+            }
+        };
+        let count = (y0..y1)
+            .flat_map(|y| self.data[y * w + x0..y * w + x1].iter())
+            .filter(|&&v| clipped(v))
+            .count();
+        count as f64 / ((x1 - x0) * (y1 - y0)) as f64
+    }
+
     /// Clamps to `[0, 1]` and quantizes to 8 bits (round to nearest).
     pub fn to_u8(&self) -> Vec<u8> {
         self.data.iter().map(|&v| unit_to_u8(v)).collect()

@@ -422,3 +422,32 @@ fn sheet_labels_draw_a_degree_sign_not_a_question_mark() {
     assert!(glyph('°')[4..].iter().all(|&row| row == 0));
     assert_eq!(glyph('a'), glyph('A'));
 }
+
+/// A film washed out to white over the hand (the stress suite's over-exposure) has
+/// much of its middle clipped at the bone's end; the same film as drawn, inverted or
+/// not, has next to none, and an inverted film's white background does not count.
+#[test]
+fn clipped_bone_is_measured_at_the_bones_end_of_the_values() {
+    use boneage_core::stress::Stress;
+    let cfg = PhantomConfig {
+        width: 200,
+        height: 260,
+        inverted_prob: 0.0,
+        ..PhantomConfig::default()
+    };
+    let p = generate(&cfg, &mut image_rng(7, 0)).unwrap();
+    let mask = Mask::from_vec(200, 260, p.mask.clone()).unwrap();
+    assert!(p.image.clipped_share(&mask) < 0.01);
+    let inverted = GrayImage::from_vec(
+        200,
+        260,
+        p.image.as_slice().iter().map(|v| 1.0 - v).collect(),
+    )
+    .unwrap();
+    assert!(inverted.clipped_share(&mask) < 0.01);
+    // The same inverted film judged as if bone were bright: its background is white.
+    assert!(inverted.clipped_share(&Mask::new(200, 260)) > 0.05);
+    let (washed, _) = Stress::OverExposed.apply(&p.image, &mask, &p.keypoints, 0);
+    let share = washed.clipped_share(&mask);
+    assert!(share > 0.05, "{share}");
+}
