@@ -4,8 +4,9 @@
 use crate::{boneage, copy_shipped_age_models, fail, lcg, rsna_raw, succeed, text};
 
 /// The shipped default's bone age of film 1377 (female), months (182.910 with the
-/// U-Net shipped before 2026-12-02; 182.501 with the four members before region D).
-const LITE0_1377: f64 = 181.064;
+/// U-Net shipped before 2026-12-02; 182.501 with the four members before region D;
+/// 181.064 with the five before the second D).
+const LITE0_1377: f64 = 183.458;
 
 /// The shipped weights on a real film: a registered hand on the CPU canvas, regions,
 /// key points inside the film; and a clear refusal for a film without a hand.
@@ -47,6 +48,19 @@ fn preprocess_with_shipped_weights() {
         "{listed}"
     );
     assert!(image::open(tmp.path().join("refused.png")).is_ok());
+    // A film white all over: washed out, which says more than "no hand found".
+    image::GrayImage::from_pixel(300, 400, image::Luma([255]))
+        .save(tmp.path().join("white.png"))
+        .unwrap();
+    let err = fail(
+        &["preprocess", "white.png", "--out", "pre-white"],
+        tmp.path(),
+    );
+    assert!(
+        err.contains("white.png: the film is washed out: 100 % of its middle")
+            && err.contains("refused because no hand found"),
+        "{err}"
+    );
 
     let Some(raw) = rsna_raw() else {
         eprintln!("SKIPPED preprocess on a real film: ../shared/data/rsna/raw is absent");
@@ -310,8 +324,8 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
     assert!((c["difference_months"].as_f64().unwrap() - (months - 170.0)).abs() < 1e-9);
     assert!(["delayed", "normal", "advanced"].contains(&c["verdict"].as_str().unwrap()));
 
-    // The shipped default: EfficientNet-Lite0 on regions A (twice), B, C and D with
-    // their calibration (A400 and B test-time augmented, fitted, with a 90 % interval).
+    // The shipped default: EfficientNet-Lite0 on regions A (twice), B, C and D (twice)
+    // with their calibration (A400 and B test-time augmented, fitted, with a 90 % interval).
     let out = boneage(
         &[
             "assess",
@@ -333,10 +347,13 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
         .iter()
         .map(|m| m["region"].as_str().unwrap())
         .collect();
-    assert_eq!(regions, ["A", "A", "B", "C", "D"], "{j}");
-    // The second region-A model (800×1040) is told apart by its number.
+    assert_eq!(regions, ["A", "A", "B", "C", "D", "D"], "{j}");
+    // The second region-A model (800×1040) and the second D (another seed) are told
+    // apart by their number.
     assert_eq!(members[1]["variant"], 2, "{j}");
     assert_eq!(members[0]["variant"], 0, "{j}");
+    assert_eq!(members[4]["variant"], 0, "{j}");
+    assert_eq!(members[5]["variant"], 2, "{j}");
     let i = &j["interval"];
     let (low, high) = (
         i["low_months"].as_f64().unwrap(),
@@ -488,9 +505,9 @@ fn models_of_two_canvases_read_each_its_own_registration() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    // The shipped B, C, D and second A, trained on crops of 800x1040, beside the paper
-    // recipe's region-A VGG, trained on crops of the 400x520 preset, and the shipped
-    // calibration set to read A and B in test-time augmented views, C, D and the
+    // The shipped B, C, both of D and the second A, trained on crops of 800x1040, beside
+    // the paper recipe's region-A VGG, trained on crops of the 400x520 preset, and the
+    // shipped calibration set to read A and B in test-time augmented views, C, D and the
     // second A once.
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
     let mixed = tmp.path().join("mixed");
@@ -500,6 +517,7 @@ fn models_of_two_canvases_read_each_its_own_registration() {
         ("age", "C-reg-mixed"),
         ("age", "A-reg-mixed-2"),
         ("age", "D-reg-mixed"),
+        ("age", "D-reg-mixed-2"),
         ("age-paper", "A-reg-mixed"),
     ] {
         for ext in ["json", "safetensors"] {
@@ -516,6 +534,7 @@ fn models_of_two_canvases_read_each_its_own_registration() {
         "C-reg-mixed.json",
         "A-reg-mixed-2.json",
         "D-reg-mixed.json",
+        "D-reg-mixed-2.json",
     ] {
         assert_eq!(
             json_of(name)["canvas"],
@@ -558,7 +577,7 @@ fn models_of_two_canvases_read_each_its_own_registration() {
             (key, m["months"].as_f64().unwrap())
         })
         .collect();
-    assert_eq!(assessed.len(), 5, "{j}");
+    assert_eq!(assessed.len(), 6, "{j}");
     // The same film cut from each canvas by `preprocess`, then read from the folders.
     succeed(&["preprocess", film, "--out", "c400"], tmp.path());
     succeed(
@@ -851,13 +870,15 @@ fn evaluate_reports_the_mae_a_direct_computation_gives() {
     );
 
     // A crops folder written before there was a region D lacks its crops, which
-    // models of the other regions do not miss: the shipped models but D (without the
-    // calibration, which weighs D) read the same with and without them, and the
-    // shipped five refuse the films without them.
+    // models of the other regions do not miss: the shipped models but both of D (without
+    // the calibration, which weighs D) read the same with and without them, and the
+    // shipped six refuse the films without them.
     copy_shipped_age_models(&tmp.path().join("no-d"));
     for f in [
         "D-reg-mixed.json",
         "D-reg-mixed.safetensors",
+        "D-reg-mixed-2.json",
+        "D-reg-mixed-2.safetensors",
         "calibration.json",
     ] {
         std::fs::remove_file(tmp.path().join("no-d").join(f)).unwrap();
