@@ -220,6 +220,10 @@ pub struct EfficientNetLite {
 /// stages and the head, which hold most of its weights, reduce to a 32nd).
 pub const STAGES_TO_16TH: usize = 5;
 
+/// The stages whose output lies at an 8th of the input (40 channels in Lite0): the
+/// finer of the two feature maps [`EfficientNetLite::forward_tapped`] gives.
+pub const STAGES_TO_8TH: usize = 3;
+
 impl EfficientNetLite {
     /// A randomly initialised backbone of `variant`; batch norms with `momentum`
     /// (PyTorch's convention: the weight of each new batch).
@@ -277,16 +281,36 @@ impl EfficientNetLite {
     /// `[batch, 1, H, W]` → `[batch, 1280, H / 32, W / 32]` (rounded up; a backbone
     /// cut short: its last stage's channels, at its scale)
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_tapped(x, usize::MAX).1
+    }
+
+    /// The channels after the first `stages` stages.
+    pub fn channels_after(&self, stages: usize) -> usize {
+        self.stages[..stages.min(self.stages.len())]
+            .iter()
+            .rev()
+            .find_map(|s| s.last())
+            .map_or(STEM, MbConv::channels)
+    }
+
+    /// [`EfficientNetLite::forward`] with the features after the first `tap` stages
+    /// as well: `(tapped, output)`.
+    pub fn forward_tapped(&self, x: Tensor<4>, tap: usize) -> (Tensor<4>, Tensor<4>) {
         let mut x = self.stem.forward(x, Act::Relu6);
-        for stage in &self.stages {
+        let mut tapped = (tap == 0).then(|| x.clone());
+        for (i, stage) in self.stages.iter().enumerate() {
             for block in stage {
                 x = block.forward(x);
             }
+            if i + 1 == tap {
+                tapped = Some(x.clone());
+            }
         }
-        match &self.head {
+        let out = match &self.head {
             Some(head) => head.forward(x, Act::Relu6),
             None => x,
-        }
+        };
+        (tapped.unwrap_or_else(|| out.clone()), out)
     }
 
     /// Sets every batch norm's momentum.

@@ -13,6 +13,7 @@
 
 use boneage_core::geometry::Point;
 use boneage_core::keypoints::KeyPoints;
+use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -54,6 +55,12 @@ pub struct KeypointNetConfig {
     /// [`crate::efficientnet::STAGES_TO_16TH`] for finer heat maps from a fifth of
     /// the weights (the refining nets).
     pub lite_stages: Option<usize>,
+    /// Heat maps at a finer scale: the backbone's output doubled in size, joined
+    /// with the features after this many stages
+    /// ([`crate::efficientnet::STAGES_TO_8TH`]: an 8th of the input) and mixed by a
+    /// 3×3 convolution before the 1×1 to the maps. `None` (and manifests written
+    /// before the choice existed): the maps at the backbone's own scale.
+    pub skip_stages: Option<usize>,
 }
 
 /// The key point a refining net finds (`capitate.safetensors`,
@@ -124,8 +131,16 @@ pub struct KeypointNet {
     out: Option<Linear>,
     lite: Option<EfficientNetLite>,
     heat: Option<Conv2d>,
+    /// The 3×3 convolution joining the finer features (see
+    /// [`KeypointNetConfig::skip_stages`]).
+    mix: Option<Conv2d>,
+    /// The stages after which the finer features are taken (0 without `mix`).
+    skip: usize,
     dropout: Dropout,
 }
+
+/// The channels between the joining 3×3 convolution and the heat maps.
+const MIX_CHANNELS: usize = 64;
 
 impl KeypointNetConfig {
     /// How many points the network finds.
@@ -146,18 +161,33 @@ impl KeypointNetConfig {
                     out: Some(LinearConfig::new(n, 2 * self.points()).init(device)),
                     lite: None,
                     heat: None,
+                    mix: None,
+                    skip: 0,
                     dropout: DropoutConfig::new(self.dropout).init(),
                 }
             }
             Backbone::Efficientnet(v) => {
                 let lite = EfficientNetLite::cut(v, self.lite_stages, LITE_BN_MOMENTUM, device);
+                let mix = self.skip_stages.map(|s| {
+                    Conv2dConfig::new(
+                        [lite.channels_after(s) + lite.features(), MIX_CHANNELS],
+                        [3, 3],
+                    )
+                    .with_padding(PaddingConfig2d::Same)
+                    .init(device)
+                });
+                let maps_from = if mix.is_some() {
+                    MIX_CHANNELS
+                } else {
+                    lite.features()
+                };
                 KeypointNet {
                     blocks: None,
                     fc: vec![],
                     out: None,
-                    heat: Some(
-                        Conv2dConfig::new([lite.features(), self.points()], [1, 1]).init(device),
-                    ),
+                    heat: Some(Conv2dConfig::new([maps_from, self.points()], [1, 1]).init(device)),
+                    mix,
+                    skip: self.skip_stages.unwrap_or(0),
                     lite: Some(lite),
                     dropout: DropoutConfig::new(self.dropout).init(),
                 }
@@ -165,6 +195,15 @@ impl KeypointNetConfig {
         }
     }
 }
+
+/// The centre of cell `i` of `n` in `[−1, 1]`.
+fn cell_centre(i: usize, n: usize) -> f64 {
+    (i as f64 + 0.5) / n as f64 * 2.0 - 1.0
+}
+
+/// The cells around each heat map's peak that [`KeypointNet::points`] decodes
+/// (Chebyshev radius; 1, 2 and 3 measured alike on the held-out films).
+pub const PEAK_RADIUS: usize = 1;
 
 /// The expected position under the softmax of each map, in `[−1, 1]` of the map
 /// (cell centres at `(j + ½) / w · 2 − 1`).
@@ -177,23 +216,80 @@ pub fn soft_argmax(logits: Tensor<4>) -> Tensor<2> {
     let mut grid = Vec::with_capacity(h * w * 2);
     for i in 0..h {
         for j in 0..w {
-            grid.push((j as f32 + 0.5) / w as f32 * 2.0 - 1.0);
-            grid.push((i as f32 + 0.5) / h as f32 * 2.0 - 1.0);
+            grid.push(cell_centre(j, w) as f32);
+            grid.push(cell_centre(i, h) as f32);
         }
     }
     let grid = Tensor::<1>::from_floats(grid.as_slice(), &p.device()).reshape([h * w, 2]);
     p.matmul(grid).reshape([b, 2 * k])
 }
 
+/// Each map's peak, refined by the expected position under the softmax of the cells
+/// within `radius` cells of it (Chebyshev), in `[−1, 1]` of the map as
+/// [`soft_argmax`] gives it. Where a map has two modes (the middle fingertip and a
+/// neighbouring one), the expectation over the whole map lies between them, on no
+/// finger; the peak's neighbourhood keeps the stronger.
+///
+/// # Shapes
+/// `logits`: `points · h · w` values, row-major → `2 · points` (x, y of each point)
+pub fn peak_soft_argmax(logits: &[f32], [h, w]: [usize; 2], radius: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(2 * logits.len() / (h * w).max(1));
+    for map in logits.chunks_exact(h * w) {
+        let peak = map
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i);
+        let (pi, pj) = (peak / w, peak % w);
+        let top = map[peak];
+        let (mut sum, mut sx, mut sy) = (0f64, 0f64, 0f64);
+        for i in pi.saturating_sub(radius)..(pi + radius + 1).min(h) {
+            for j in pj.saturating_sub(radius)..(pj + radius + 1).min(w) {
+                let e = f64::from(map[i * w + j] - top).exp();
+                sum += e;
+                sx += e * cell_centre(j, w);
+                sy += e * cell_centre(i, h);
+            }
+        }
+        out.push((sx / sum) as f32);
+        out.push((sy / sum) as f32);
+    }
+    out
+}
+
 impl KeypointNet {
+    /// The heat-map locator's logits, one map per point (`None` for the VGG
+    /// regressor, which has none).
+    ///
+    /// # Shapes
+    /// `[batch, 1, height, width]` → `[batch, points, h, w]`
+    pub fn heat_maps(&self, x: Tensor<4>) -> Option<Tensor<4>> {
+        let (lite, heat) = (self.lite.as_ref()?, self.heat.as_ref()?);
+        let Some(mix) = &self.mix else {
+            return Some(heat.forward(lite.forward(x)));
+        };
+        let (fine, coarse) = lite.forward_tapped(x, self.skip);
+        let [b, c, h, w] = coarse.dims();
+        let [_, _, fh, fw] = fine.dims();
+        // Nearest-neighbour doubling, cut to the finer map (strided convolutions
+        // round up, so the doubled map is never smaller).
+        let up = coarse
+            .reshape([b, c, h, 1, w, 1])
+            .expand([b, c, h, 2, w, 2])
+            .reshape([b, c, 2 * h, 2 * w])
+            .slice([0..b, 0..c, 0..fh, 0..fw]);
+        let joined = Tensor::cat(vec![fine, up], 1);
+        Some(heat.forward(burn::tensor::activation::relu(mix.forward(joined))))
+    }
+
     /// Key-point coordinates in `[−1, 1]` (not clamped): fingertip x, y, thumb x, y,
     /// capitate x, y (a refining net: its point's x, y).
     ///
     /// # Shapes
     /// `[batch, 1, height, width]` → `[batch, 2 · points]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        if let (Some(lite), Some(heat)) = (&self.lite, &self.heat) {
-            return soft_argmax(heat.forward(lite.forward(x)));
+        if self.lite.is_some() {
+            return soft_argmax(self.heat_maps(x).expect("a locator has heat maps"));
         }
         let blocks = self
             .blocks
@@ -208,6 +304,30 @@ impl KeypointNet {
             .as_ref()
             .expect("a VGG key-point net has outputs")
             .forward(x)
+    }
+
+    /// The key points as the pipeline reads them, in `[−1, 1]` as
+    /// [`KeypointNet::forward`] gives them: a heat-map locator's by each map's peak
+    /// ([`peak_soft_argmax`] within [`PEAK_RADIUS`]; training's expectation over the
+    /// whole map lies between two fingers where a map has two modes), the
+    /// regressor's outputs as they are.
+    ///
+    /// # Shapes
+    /// `[batch, 1, height, width]` → `batch · 2 · points` values, row-major
+    pub fn points(&self, x: Tensor<4>) -> Vec<f32> {
+        let to_vec = |t: Tensor<4>| -> Vec<f32> {
+            t.into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .expect("f32 data")
+        };
+        match self.heat_maps(x.clone()) {
+            Some(maps) => {
+                let [_, _, h, w] = maps.dims();
+                peak_soft_argmax(&to_vec(maps), [h, w], PEAK_RADIUS)
+            }
+            None => to_vec(self.forward(x).unsqueeze()),
+        }
     }
 
     /// Whether this is the heat-map locator on an EfficientNet backbone.

@@ -97,7 +97,7 @@ impl Locator {
     /// The three key points of a radiograph (pixels in `[0, 1]`), in its own pixels.
     pub fn locate(&self, img: &GrayImage) -> KeyPoints {
         let (x, map) = input_tensor(img, self.input, &self.device);
-        let out = floats(self.net.forward(x));
+        let out = self.net.points(x);
         let mut t = [0f32; 6];
         t.copy_from_slice(&out[..6]);
         keypoints_from_input(&t, &map, self.input)
@@ -784,22 +784,51 @@ impl PreprocessError {
     }
 }
 
+/// How far apart two readings of a hand's key points may place each point, in
+/// fingertip–capitate spans (`None`: the point is not compared).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Agreement {
+    /// The middle fingertip.
+    pub fingertip: Option<f64>,
+    /// The thumb tip.
+    pub thumb: Option<f64>,
+    /// The capitate.
+    pub capitate: Option<f64>,
+}
+
+impl Agreement {
+    /// Every point within `limit`.
+    pub const fn all(limit: f64) -> Self {
+        Self {
+            fingertip: Some(limit),
+            thumb: Some(limit),
+            capitate: Some(limit),
+        }
+    }
+
+    /// The fingertip and capitate within `limit`, the thumb tip not compared.
+    pub const fn without_thumb(limit: f64) -> Self {
+        Self {
+            thumb: None,
+            ..Self::all(limit)
+        }
+    }
+}
+
 /// Why two sets of key points for one hand disagree, if they do: the thumb on
-/// different sides, or a fingertip or capitate (and, with `thumb`, the thumb tip)
-/// apart by more than `limit` times the fingertip–capitate span.
-pub fn disagreement(a: &KeyPoints, b: &KeyPoints, limit: f64, thumb: bool) -> Option<Disagreement> {
+/// different sides, or a point apart by more than its `limits` times the
+/// fingertip–capitate span.
+pub fn disagreement(a: &KeyPoints, b: &KeyPoints, limits: Agreement) -> Option<Disagreement> {
     if a.thumb_on_right() != b.thumb_on_right() {
         return Some(Disagreement::ThumbSide);
     }
     let span = a.fingertip.dist(a.capitate).max(1.0);
-    for (name, p, q) in [
-        ("fingertip", a.fingertip, b.fingertip),
-        ("thumb tip", a.thumb, b.thumb),
-        ("capitate", a.capitate, b.capitate),
+    for (name, p, q, limit) in [
+        ("fingertip", a.fingertip, b.fingertip, limits.fingertip),
+        ("thumb tip", a.thumb, b.thumb, limits.thumb),
+        ("capitate", a.capitate, b.capitate, limits.capitate),
     ] {
-        if name == "thumb tip" && !thumb {
-            continue;
-        }
+        let Some(limit) = limit else { continue };
         let fraction = p.dist(q) / span;
         if fraction > limit {
             return Some(Disagreement::Apart {
@@ -812,20 +841,19 @@ pub fn disagreement(a: &KeyPoints, b: &KeyPoints, limit: f64, thumb: bool) -> Op
 }
 
 /// The mask geometry's key points where the net's `net` agree with them
-/// ([`disagreement`] within `limit`); where only the thumb's side differs, the
+/// ([`disagreement`] within `limits`); where only the thumb's side differs, the
 /// geometry read with the thumb at the outline's other end (a thumb against the palm
 /// or fingers merged hide which end it is), if that reading agrees in every point.
 pub fn agreeing_geometry(
     geometry: &boneage_core::hand_geometry::MaskGeometry,
     net: &KeyPoints,
-    limit: f64,
-    thumb: bool,
+    limits: Agreement,
 ) -> Result<KeyPoints, Disagreement> {
-    match disagreement(&geometry.keypoints, net, limit, thumb) {
+    match disagreement(&geometry.keypoints, net, limits) {
         None => Ok(geometry.keypoints),
         Some(Disagreement::ThumbSide) => geometry
             .other_side
-            .filter(|k| disagreement(k, net, limit, thumb).is_none())
+            .filter(|k| disagreement(k, net, limits).is_none())
             .ok_or(Disagreement::ThumbSide),
         Some(why) => Err(why),
     }
@@ -1257,7 +1285,7 @@ impl Pipeline {
         // On the finder's field, the answer must be the hand the finder found, with
         // its thumb on the same side and every point within the locator's agreement.
         if let Turn::Found { found, .. } = view
-            && let Some(why) = disagreement(&k, &found, AGREEMENT_HEATMAP, true)
+            && let Some(why) = disagreement(&k, &found, Agreement::all(AGREEMENT_HEATMAP))
         {
             return Err(PreprocessError::Disagree(why));
         }
@@ -1358,15 +1386,15 @@ impl Pipeline {
             KeypointSource::Net => net,
             KeypointSource::MaskGeometry => {
                 let full = geometry()?;
-                // The agreement limit by the net; the thumb tip compared only with the
-                // heat-map locator.
-                let heatmap = self.locator.net.is_heatmap();
-                let limit = if heatmap {
+                // The agreement limit by the net. The thumb tip is not compared: the
+                // thumb net, the thumb-tip check and the check after registration
+                // judge it (the heat-map locator's thumb tip refused good films).
+                let limits = Agreement::without_thumb(if self.locator.net.is_heatmap() {
                     AGREEMENT_HEATMAP
                 } else {
                     AGREEMENT_VGG
-                };
-                agreeing_geometry(&full, &net, limit, heatmap).map_err(PreprocessError::Disagree)?
+                });
+                agreeing_geometry(&full, &net, limits).map_err(PreprocessError::Disagree)?
             }
             KeypointSource::Guided => guided_keypoints(&net, mask_geometry(mask).as_ref()),
             KeypointSource::MaskAlone => geometry()?.keypoints,
@@ -1429,11 +1457,11 @@ mod tests {
             tips: vec![],
         };
         assert_eq!(
-            agreeing_geometry(&geometry(Some(left)), &right, 0.1, false),
+            agreeing_geometry(&geometry(Some(left)), &right, Agreement::without_thumb(0.1)),
             Ok(right)
         );
         assert_eq!(
-            agreeing_geometry(&geometry(Some(left)), &left, 0.1, false),
+            agreeing_geometry(&geometry(Some(left)), &left, Agreement::without_thumb(0.1)),
             Ok(left)
         );
         // The other reading's fingertip 30 % of the span from the net's.
@@ -1442,11 +1470,11 @@ mod tests {
             ..left
         };
         assert_eq!(
-            agreeing_geometry(&geometry(Some(left)), &far, 0.1, false),
+            agreeing_geometry(&geometry(Some(left)), &far, Agreement::without_thumb(0.1)),
             Err(Disagreement::ThumbSide)
         );
         assert_eq!(
-            agreeing_geometry(&geometry(None), &left, 0.1, false),
+            agreeing_geometry(&geometry(None), &left, Agreement::without_thumb(0.1)),
             Err(Disagreement::ThumbSide)
         );
     }

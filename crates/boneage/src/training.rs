@@ -440,6 +440,10 @@ pub struct KeypointRecipe {
     /// The locator's backbone cut after its fifth stage (heat maps at a 16th of the
     /// input; a refining net always is).
     pub fine: bool,
+    /// Heat maps at an 8th of the input: the cut backbone's output doubled and
+    /// joined with its third stage's ([`boneage_nn::keypoint_net::KeypointNetConfig::skip_stages`]); implies
+    /// `fine`.
+    pub finer: bool,
 }
 
 /// The key-point network on the points in `keypoints` (CSV).
@@ -456,7 +460,7 @@ pub fn train_keypoints(
             "--pretrained holds EfficientNet-Lite0 weights: add --backbone lite0".into(),
         ));
     }
-    if recipe.fine && !recipe.lite {
+    if (recipe.fine || recipe.finer) && !recipe.lite {
         return Err(TrainingError::Invalid(
             "--fine cuts the heat-map locator's backbone: add --backbone lite0".into(),
         ));
@@ -481,9 +485,12 @@ pub fn train_keypoints(
         spec.preset
             .lite_keypoints(recipe.input.unwrap_or([320, 256]))
             .with_lite_stages(
+                (recipe.fine || recipe.finer).then_some(boneage_nn::efficientnet::STAGES_TO_16TH),
+            )
+            .with_skip_stages(
                 recipe
-                    .fine
-                    .then_some(boneage_nn::efficientnet::STAGES_TO_16TH),
+                    .finer
+                    .then_some(boneage_nn::efficientnet::STAGES_TO_8TH),
             )
     } else {
         spec.preset.keypoints()

@@ -81,6 +81,11 @@ enum Net {
         /// lite0; the refining nets are always cut so).
         #[arg(long, requires = "backbone", conflicts_with = "refine")]
         fine: bool,
+        /// --fine, with heat maps at an 8th of the input: the fifth stage's features
+        /// doubled and joined with the third's by a 3×3 convolution (finger-sized
+        /// cells where a 16th's are as wide as a finger's spacing).
+        #[arg(long, requires = "backbone", conflicts_with = "refine")]
+        finer: bool,
     },
     /// A bone-age network for one region, head and cohort.
     Age {
@@ -340,6 +345,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             input,
             refine,
             fine,
+            finer,
         } => {
             let spec = common.spec();
             let kp = keypoints.unwrap_or_else(|| spec.data.join("keypoints.csv"));
@@ -352,6 +358,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 pretrained,
                 refine,
                 fine,
+                finer,
             };
             let done = train_keypoints(&spec, &kp, &recipe, &d, &progress, &mut bars)?;
             (spec, done)

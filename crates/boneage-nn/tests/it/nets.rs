@@ -93,6 +93,37 @@ fn heatmap_locator_gives_points_by_soft_argmax() {
     }
 }
 
+/// The finer locator: heat maps at an 8th of the input (the cut backbone's 16th
+/// doubled and joined with the third stage's), rounded up on sizes that do not
+/// divide; a peak's neighbourhood decodes a two-mode map onto the stronger mode.
+#[test]
+fn finer_locator_maps_at_an_eighth_and_peak_decode_keeps_one_mode() {
+    let _rng = crate::rng_lock();
+    let d = device();
+    for ([h, w], [mh, mw]) in [([64, 48], [8, 6]), ([72, 40], [9, 5])] {
+        let net = KeypointNetConfig::new()
+            .with_height(h)
+            .with_width(w)
+            .with_backbone(Some(Backbone::Efficientnet(LiteVariant::Lite0)))
+            .with_lite_stages(Some(boneage_nn::efficientnet::STAGES_TO_16TH))
+            .with_skip_stages(Some(boneage_nn::efficientnet::STAGES_TO_8TH))
+            .init(&d);
+        let x = Tensor::random(
+            [2, 1, h, w],
+            boneage_nn::burn::tensor::Distribution::Default,
+            &d,
+        );
+        let maps = net.heat_maps(x.clone()).expect("a locator");
+        assert_eq!(maps.dims(), [2, 3, mh, mw]);
+        assert_eq!(net.forward(x).dims(), [2, 6]);
+    }
+    // One map of 1 row × 6 columns, modes at columns 1 (stronger) and 4.
+    let logits = [0.0, 8.0, 0.0, 0.0, 7.5, 0.0];
+    let p = boneage_nn::keypoint_net::peak_soft_argmax(&logits, [1, 6], 1);
+    assert!((p[0] - (1.5 / 6.0 * 2.0 - 1.0)).abs() < 0.01, "{p:?}");
+    assert_eq!(p[1], 0.0);
+}
+
 /// The guided key points: the net's fingertip and thumb move onto a digit tip of the
 /// mask only when one lies close; the capitate stays the net's.
 #[test]
