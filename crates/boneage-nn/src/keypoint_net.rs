@@ -196,9 +196,9 @@ impl KeypointNetConfig {
     }
 }
 
-/// The centre of cell `i` of `n` in `[−1, 1]`.
-fn cell_centre(i: usize, n: usize) -> f64 {
-    (i as f64 + 0.5) / n as f64 * 2.0 - 1.0
+/// The centre of cell `i` of `n` in `[−1, 1]` (in `f32`, the maps' precision).
+fn cell_centre(i: usize, n: usize) -> f32 {
+    (i as f32 + 0.5) / n as f32 * 2.0 - 1.0
 }
 
 /// The cells around each heat map's peak that [`KeypointNet::points`] decodes
@@ -216,8 +216,8 @@ pub fn soft_argmax(logits: Tensor<4>) -> Tensor<2> {
     let mut grid = Vec::with_capacity(h * w * 2);
     for i in 0..h {
         for j in 0..w {
-            grid.push(cell_centre(j, w) as f32);
-            grid.push(cell_centre(i, h) as f32);
+            grid.push(cell_centre(j, w));
+            grid.push(cell_centre(i, h));
         }
     }
     let grid = Tensor::<1>::from_floats(grid.as_slice(), &p.device()).reshape([h * w, 2]);
@@ -247,8 +247,8 @@ pub fn peak_soft_argmax(logits: &[f32], [h, w]: [usize; 2], radius: usize) -> Ve
             for j in pj.saturating_sub(radius)..(pj + radius + 1).min(w) {
                 let e = f64::from(map[i * w + j] - top).exp();
                 sum += e;
-                sx += e * cell_centre(j, w);
-                sy += e * cell_centre(i, h);
+                sx += e * f64::from(cell_centre(j, w));
+                sy += e * f64::from(cell_centre(i, h));
             }
         }
         out.push((sx / sum) as f32);
