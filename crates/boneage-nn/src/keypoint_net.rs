@@ -22,6 +22,7 @@ use burn::tensor::activation::softmax;
 use crate::age::Backbone;
 use crate::blocks::{VggStack, elu, linear_stack};
 use crate::efficientnet::EfficientNetLite;
+use crate::pipeline::floats;
 use crate::weights::WeightsError;
 
 /// Key-point network settings.
@@ -315,18 +316,12 @@ impl KeypointNet {
     /// # Shapes
     /// `[batch, 1, height, width]` → `batch · 2 · points` values, row-major
     pub fn points(&self, x: Tensor<4>) -> Vec<f32> {
-        let to_vec = |t: Tensor<4>| -> Vec<f32> {
-            t.into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .expect("f32 data")
-        };
         match self.heat_maps(x.clone()) {
             Some(maps) => {
                 let [_, _, h, w] = maps.dims();
-                peak_soft_argmax(&to_vec(maps), [h, w], PEAK_RADIUS)
+                peak_soft_argmax(&floats(maps), [h, w], PEAK_RADIUS)
             }
-            None => to_vec(self.forward(x).unsqueeze()),
+            None => floats(self.forward(x)),
         }
     }
 

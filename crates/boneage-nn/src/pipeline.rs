@@ -62,8 +62,8 @@ fn pixels_tensor(pixels: &[u8], [h, w]: [usize; 2], device: &Device) -> Tensor<4
     Tensor::<1>::from_floats(x.as_slice(), device).reshape([1, 1, h, w])
 }
 
-/// A network's output as floats.
-fn floats(t: Tensor<2>) -> Vec<f32> {
+/// A network's output as floats, row-major.
+pub(crate) fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
         .convert::<f32>()
         .try_to_vec::<f32>()
