@@ -225,6 +225,36 @@ pub fn soft_argmax(logits: Tensor<4>) -> Tensor<2> {
     p.matmul(grid).reshape([b, 2 * k])
 }
 
+/// Target heat maps for cross-entropy training: around each point a Gaussian of
+/// `sigma` cells, normalised to sum 1 over the map (a point outside the map puts
+/// its mass on the nearest border cells). Unlike the expectation loss, it punishes
+/// mass on a second mode (a neighbouring fingertip) even where the expectation of
+/// the two lands on the point.
+///
+/// # Shapes
+/// `points`: `batch · 2 · points` values in `[−1, 1]` (x, y of each point) →
+/// `batch · points · h · w` values, row-major
+pub fn gaussian_maps(points: &[f32], [h, w]: [usize; 2], sigma: f32) -> Vec<f32> {
+    let mut out = Vec::with_capacity(points.len() / 2 * h * w);
+    let (sx, sy) = (sigma * 2.0 / w as f32, sigma * 2.0 / h as f32);
+    for p in points.chunks_exact(2) {
+        let at = out.len();
+        for i in 0..h {
+            let dy = (cell_centre(i, h) - p[1]) / sy;
+            for j in 0..w {
+                let dx = (cell_centre(j, w) - p[0]) / sx;
+                out.push(-0.5 * (dx * dx + dy * dy));
+            }
+        }
+        let map = &mut out[at..];
+        let top = map.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        map.iter_mut().for_each(|v| *v = (*v - top).exp());
+        let sum: f32 = map.iter().sum();
+        map.iter_mut().for_each(|v| *v /= sum);
+    }
+    out
+}
+
 /// Each map's peak, refined by the expected position under the softmax of the cells
 /// within `radius` cells of it (Chebyshev), in `[−1, 1]` of the map as
 /// [`soft_argmax`] gives it. Where a map has two modes (the middle fingertip and a

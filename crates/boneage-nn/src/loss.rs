@@ -1,7 +1,7 @@
 //! Losses: the U-Net's `BCE − log J`, and the regression losses.
 
 use burn::prelude::*;
-use burn::tensor::activation::sigmoid;
+use burn::tensor::activation::{log_softmax, sigmoid};
 
 /// Mean binary cross-entropy of mask logits against 0/1 targets, computed from the
 /// logits so that it stays finite for saturated outputs.
@@ -41,4 +41,14 @@ pub fn mse<const D: usize>(pred: Tensor<D>, target: Tensor<D>) -> Tensor<1> {
 /// Mean absolute error.
 pub fn mae<const D: usize>(pred: Tensor<D>, target: Tensor<D>) -> Tensor<1> {
     (pred - target).abs().mean()
+}
+
+/// Cross-entropy of each row's softmax against a target distribution over the same
+/// classes, averaged over rows: `−Σ t · log softmax(z)`.
+///
+/// # Shapes
+/// `[rows, classes]` logits and targets (each target row sums to 1)
+pub fn soft_cross_entropy(logits: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
+    let rows = logits.dims()[0];
+    (log_softmax(logits, 1) * target).sum().neg() / rows as f32
 }

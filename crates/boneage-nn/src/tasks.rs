@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::age::{AgeHead, AgeNet, AgeNetConfig, Backbone, scale_age};
 use crate::data::Batch;
 use crate::efficientnet::LiteVariant;
-use crate::keypoint_net::{KeypointNet, KeypointNetConfig};
-use crate::loss::{bce_minus_log_jaccard, mae, mse};
+use crate::keypoint_net::{KeypointNet, KeypointNetConfig, gaussian_maps, soft_argmax};
+use crate::loss::{bce_minus_log_jaccard, mae, mse, soft_cross_entropy};
 use crate::train::Task;
 use crate::unet::{UNet, UNetConfig};
 
@@ -251,13 +251,18 @@ impl Task for AgeTask {
 
 /// The key-point network as a task: MSE on coordinates in `[−1, 1]` for the VGG
 /// regressor, their mean absolute error for the heat-map locator (the usual loss of
-/// soft-argmax training: it does not let a few far-off points dominate).
+/// soft-argmax training: it does not let a few far-off points dominate), with, if
+/// asked, each map's cross-entropy against a Gaussian around its point.
 pub struct KeypointTask {
     /// The network's config.
     pub config: KeypointNetConfig,
     /// ImageNet weights for an EfficientNet-Lite backbone, loaded into each fresh
     /// network; the caller checks the file first.
     pub pretrained: Option<std::path::PathBuf>,
+    /// For the heat-map locator: add the cross-entropy of each map against a
+    /// Gaussian of this many cells around its point
+    /// ([`crate::keypoint_net::gaussian_maps`]) to the expectation's error.
+    pub heat_sigma: Option<f32>,
 }
 
 impl Task for KeypointTask {
@@ -283,12 +288,19 @@ impl Task for KeypointTask {
     }
     fn loss(&self, model: &KeypointNet, batch: &Batch, device: &Device) -> Tensor<1> {
         let x = images(batch, self.input(), device);
-        let n = 2 * self.config.points();
-        let (pred, target) = (model.forward(x), column(&batch.targets, n, device));
-        if model.is_heatmap() {
-            mae(pred, target)
-        } else {
-            mse(pred, target)
+        let target = column(&batch.targets, 2 * self.config.points(), device);
+        let Some(maps) = model.heat_maps(x.clone()) else {
+            return mse(model.forward(x), target);
+        };
+        let [b, k, h, w] = maps.dims();
+        let expected = mae(soft_argmax(maps.clone()), target);
+        match self.heat_sigma {
+            Some(sigma) => {
+                let t = gaussian_maps(&batch.targets, [h, w], sigma);
+                let t = Tensor::<1>::from_floats(t.as_slice(), device).reshape([b * k, h * w]);
+                expected + soft_cross_entropy(maps.reshape([b * k, h * w]), t)
+            }
+            None => expected,
         }
     }
     fn set_bn_momentum(&self, mut model: KeypointNet, momentum: Option<f64>) -> KeypointNet {

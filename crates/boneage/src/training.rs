@@ -444,6 +444,10 @@ pub struct KeypointRecipe {
     /// joined with its third stage's ([`boneage_nn::keypoint_net::KeypointNetConfig::skip_stages`]); implies
     /// `fine`.
     pub finer: bool,
+    /// The heat-map locator trained also on each map's cross-entropy against a
+    /// Gaussian of this many cells around its point
+    /// ([`boneage_nn::keypoint_net::gaussian_maps`]).
+    pub heat_sigma: Option<f32>,
 }
 
 /// The key-point network on the points in `keypoints` (CSV).
@@ -463,6 +467,20 @@ pub fn train_keypoints(
     if (recipe.fine || recipe.finer) && !recipe.lite {
         return Err(TrainingError::Invalid(
             "--fine cuts the heat-map locator's backbone: add --backbone lite0".into(),
+        ));
+    }
+    if recipe
+        .heat_sigma
+        .is_some_and(|s| !(s > 0.0 && s.is_finite()))
+    {
+        return Err(TrainingError::Invalid(
+            "--heat-sigma is a width in heat-map cells: give a positive number".into(),
+        ));
+    }
+    if recipe.heat_sigma.is_some() && !recipe.lite {
+        return Err(TrainingError::Invalid(
+            "--heat-sigma trains heat maps, which only the locator has: add --backbone lite0"
+                .into(),
         ));
     }
     if recipe.refine.is_some() && !recipe.lite {
@@ -511,6 +529,7 @@ pub fn train_keypoints(
     let task = KeypointTask {
         config,
         pretrained: recipe.pretrained.clone(),
+        heat_sigma: recipe.heat_sigma,
     };
     let input = task.input();
     let data = TrainData::open(spec, |s| kp.contains_key(&s.id))?;

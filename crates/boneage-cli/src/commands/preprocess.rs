@@ -15,7 +15,7 @@ use boneage_core::overlay::to_rgb;
 use boneage_core::read_radiograph;
 use boneage_core::registration::{Canvas, Region, save_regions};
 use boneage_core::sheet::{SheetLayout, Tile, save as save_sheet, save_rgb, thumbnail};
-use boneage_nn::pipeline::{LookCloser, Pipeline, TurnRefused};
+use boneage_nn::pipeline::{KeypointSource, LookCloser, Pipeline, TurnRefused};
 use std::io::Write as _;
 
 use crate::args::parse_size;
@@ -56,6 +56,10 @@ pub struct Args {
     /// 180°, whatever the mask) or never (see the README, "Films sent turned").
     #[arg(long, value_enum, default_value_t = TurnRefused::Axis)]
     turn_refused: TurnRefused,
+    /// Where the key points come from instead of the pipeline's (mask-geometry,
+    /// checked by the key-point net): to compare them.
+    #[arg(long, value_enum)]
+    source: Option<KeypointSource>,
 }
 
 /// Runs `boneage preprocess`.
@@ -64,6 +68,9 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let t_load = Instant::now();
     let models = ModelsDir::locate(args.models.as_deref())?;
     let mut pipeline = Pipeline::load(&models.path, canvas, &device.device()?)?;
+    if let Some(source) = args.source {
+        pipeline.source = source;
+    }
     pipeline.look_closer = args.look_closer;
     pipeline.turn_refused = args.turn_refused;
     let load_s = t_load.elapsed().as_secs_f64();

@@ -86,6 +86,12 @@ enum Net {
         /// cells where a 16th's are as wide as a finger's spacing).
         #[arg(long, requires = "backbone", conflicts_with = "refine")]
         finer: bool,
+        /// Train each heat map also to match a Gaussian of this many cells around
+        /// its point (cross-entropy), which punishes weight on a neighbouring
+        /// finger that the expected position alone lets through (needs --backbone
+        /// lite0; give it again with --resume).
+        #[arg(long, value_name = "CELLS", requires = "backbone")]
+        heat_sigma: Option<f32>,
     },
     /// A bone-age network for one region, head and cohort.
     Age {
@@ -346,6 +352,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             refine,
             fine,
             finer,
+            heat_sigma,
         } => {
             let spec = common.spec();
             let kp = keypoints.unwrap_or_else(|| spec.data.join("keypoints.csv"));
@@ -359,6 +366,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 refine,
                 fine,
                 finer,
+                heat_sigma,
             };
             let done = train_keypoints(&spec, &kp, &recipe, &d, &progress, &mut bars)?;
             (spec, done)

@@ -6,8 +6,10 @@ use boneage_nn::age::{
 use boneage_nn::blocks::elu;
 use boneage_nn::burn::prelude::*;
 use boneage_nn::efficientnet::LiteVariant;
-use boneage_nn::keypoint_net::{KeypointNetConfig, soft_argmax};
-use boneage_nn::loss::{bce_minus_log_jaccard, bce_with_logits, mae, mse, soft_jaccard};
+use boneage_nn::keypoint_net::{KeypointNetConfig, gaussian_maps, soft_argmax};
+use boneage_nn::loss::{
+    bce_minus_log_jaccard, bce_with_logits, mae, mse, soft_cross_entropy, soft_jaccard,
+};
 use boneage_nn::unet::UNetConfig;
 
 use crate::{close, device, scalar};
@@ -122,6 +124,72 @@ fn finer_locator_maps_at_an_eighth_and_peak_decode_keeps_one_mode() {
     let p = boneage_nn::keypoint_net::peak_soft_argmax(&logits, [1, 6], 1);
     assert!((p[0] - (1.5 / 6.0 * 2.0 - 1.0)).abs() < 0.01, "{p:?}");
     assert_eq!(p[1], 0.0);
+}
+
+/// The heat-map targets: each a distribution peaked on its point's cell, with its
+/// expectation on the point; a point off the map puts its mass on the border. The
+/// cross-entropy against one is least for the logits that are its log, and a second
+/// mode costs where the expectation alone would not see it.
+#[test]
+fn gaussian_targets_and_their_cross_entropy() {
+    let d = device();
+    let [h, w] = [8, 10];
+    // Cell (2, 7)'s centre, a point between cells, and one left of the map.
+    let points = [
+        7.5 / 10.0 * 2.0 - 1.0,
+        2.5 / 8.0 * 2.0 - 1.0,
+        0.1,
+        -0.2,
+        -3.0,
+        0.0,
+    ];
+    let maps = gaussian_maps(&points, [h, w], 1.0);
+    assert_eq!(maps.len(), 3 * h * w);
+    for (k, map) in maps.chunks_exact(h * w).enumerate() {
+        assert!(close(map.iter().sum::<f32>(), 1.0, 1e-5));
+        let peak = map
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0;
+        match k {
+            0 => assert_eq!((peak / w, peak % w), (2, 7)),
+            2 => assert_eq!(peak % w, 0, "a point off the left edge peaks on it"),
+            _ => {}
+        }
+    }
+    // The in-map points' expectation is the point (their Gaussians are not cut).
+    let t = Tensor::<1>::from_floats(&maps[..2 * h * w], &d).reshape([1, 2, h, w]);
+    let e = soft_argmax(t.clone().log());
+    let e: Vec<f32> = e.into_data().try_to_vec::<f32>().unwrap();
+    for (a, b) in e.iter().zip(&points[..4]) {
+        assert!(close(*a, *b, 0.02), "{e:?}");
+    }
+    let target = t.reshape([2, h * w]);
+    let own = scalar(soft_cross_entropy(target.clone().log(), target.clone()));
+    let flat = scalar(soft_cross_entropy(
+        Tensor::zeros([2, h * w], &d),
+        target.clone(),
+    ));
+    assert!(close(flat, ((h * w) as f32).ln(), 1e-4), "{flat}");
+    assert!(own < flat, "its own log {own} against flat logits {flat}");
+    // Two modes mirrored about the first point: the expectation lands on it, the
+    // cross-entropy is far above its minimum.
+    let mut two = vec![-20.0f32; h * w];
+    two[2 * w + 5] = 0.0;
+    two[2 * w + 9] = 0.0;
+    let two = Tensor::<1>::from_floats(two.as_slice(), &d).reshape([1, h * w]);
+    let at: Vec<f32> = soft_argmax(two.clone().reshape([1, 1, h, w]))
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    assert!(close(at[0], points[0], 1e-3), "{at:?}");
+    let first = target.slice([0..1, 0..h * w]);
+    assert!(
+        scalar(soft_cross_entropy(two, first.clone()))
+            > scalar(soft_cross_entropy(first.clone().log(), first)) + 1.0
+    );
 }
 
 /// The guided key points: the net's fingertip and thumb move onto a digit tip of the
