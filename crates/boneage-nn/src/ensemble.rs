@@ -163,8 +163,7 @@ impl AgeModel {
             &self.device,
         )
         .reshape([n, 1]);
-        let out = self.net.forward(x, Some(male)).months.into_data();
-        let v = out.convert::<f32>().try_to_vec::<f32>().expect("f32");
+        let v = crate::pipeline::floats(self.net.forward(x, Some(male)).months);
         v.iter().map(|&m| f64::from(m)).sum::<f64>() / n as f64
     }
 }

@@ -199,11 +199,7 @@ impl Segmenter {
     pub fn segment(&self, img: &GrayImage) -> Mask {
         let [h, w] = self.input;
         let (x, map) = input_tensor(img, self.input, &self.device);
-        let prob = sigmoid(self.net.forward(x))
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .expect("f32 data");
+        let prob = floats(sigmoid(self.net.forward(x)));
         let m = Mask::from_vec(w, h, prob.iter().map(|&p| (p > 0.5) as u8).collect())
             .expect("size matches");
         // The input's mask back onto the radiograph: image -> input is `map`, so the

@@ -11,6 +11,7 @@ use crate::data::Batch;
 use crate::efficientnet::LiteVariant;
 use crate::keypoint_net::{KeypointNet, KeypointNetConfig, gaussian_maps, soft_argmax};
 use crate::loss::{bce_minus_log_jaccard, mae, mse, soft_cross_entropy};
+use crate::pipeline::floats;
 use crate::train::Task;
 use crate::unet::{UNet, UNetConfig};
 
@@ -164,13 +165,6 @@ fn column(values: &[f32], width: usize, device: &Device) -> Tensor<2> {
     Tensor::<1>::from_floats(values, device).reshape([values.len() / width, width])
 }
 
-fn to_vec(t: Tensor<2>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("f32 data")
-}
-
 /// A fresh network with the ImageNet weights at `path` loaded into its backbone, if
 /// given (the caller checked the file before training began).
 fn with_pretrained<M>(
@@ -242,7 +236,7 @@ impl Task for AgeTask {
     }
     fn metric_sums(&self, model: &AgeNet, batch: &Batch, device: &Device) -> Vec<f64> {
         let (pred, target) = self.forward(model, batch, device);
-        let (p, t) = (to_vec(pred), to_vec(target));
+        let (p, t) = (floats(pred), floats(target));
         let scaled: f64 = p.iter().zip(&t).map(|(a, b)| (a - b).abs() as f64).sum();
         // One scaled unit is 120 months.
         vec![scaled * 120.0, scaled]
@@ -320,7 +314,7 @@ impl Task for KeypointTask {
     /// Distances in input pixels.
     fn metric_sums(&self, model: &KeypointNet, batch: &Batch, device: &Device) -> Vec<f64> {
         let x = images(batch, self.input(), device);
-        let pred = to_vec(model.forward(x));
+        let pred = floats(model.forward(x));
         let [h, w] = self.input();
         let points = self.config.points();
         let mut sums = vec![0.0; points + 1];
@@ -385,11 +379,7 @@ impl Task for SegmentTask {
         let loss = bce_minus_log_jaccard(logits.clone(), y)
             .into_data()
             .try_to_vec::<f32>();
-        let prob = sigmoid(logits)
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .expect("f32 data");
+        let prob = floats(sigmoid(logits));
         let mut iou = 0.0;
         for (p, t) in prob
             .chunks_exact(h * w)
