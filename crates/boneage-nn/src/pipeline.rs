@@ -197,17 +197,41 @@ impl Segmenter {
     /// The hand mask of a radiograph (pixels in `[0, 1]`) at its own size, post-processed
     /// as the paper does: the largest connected component, holes filled.
     pub fn segment(&self, img: &GrayImage) -> Mask {
+        self.segment_parts(img).0
+    }
+
+    /// [`Segmenter::segment`], and the area of the second-largest part of the
+    /// U-Net's mask (before the largest is kept) over the largest's: near 1 where
+    /// the film shows two hands, 0 where the mask is in one part.
+    pub fn segment_parts(&self, img: &GrayImage) -> (Mask, f64) {
         let [h, w] = self.input;
         let (x, map) = input_tensor(img, self.input, &self.device);
         let prob = floats(sigmoid(self.net.forward(x)));
         let m = Mask::from_vec(w, h, prob.iter().map(|&p| (p > 0.5) as u8).collect())
             .expect("size matches");
+        let second = second_part(&m);
         // The input's mask back onto the radiograph: image -> input is `map`, so the
         // warp (output -> input) is `map` itself.
         let full = warp_mask(&m, &map, img.width(), img.height());
-        fill_holes(&largest_component(&full, Connectivity::Eight))
+        (
+            fill_holes(&largest_component(&full, Connectivity::Eight)),
+            second,
+        )
     }
 }
+
+/// The area of a mask's second-largest part over its largest's (0 for a mask in one
+/// part or none).
+pub fn second_part(mask: &Mask) -> f64 {
+    match boneage_core::ops::component_sizes(mask, Connectivity::Eight)[..] {
+        [first, second, ..] => second as f64 / first as f64,
+        _ => 0.0,
+    }
+}
+
+/// The [`second_part`] of a film's U-Net mask from which the film is refused as
+/// showing two hands ([`PreprocessError::TwoHands`]).
+pub const TWO_HANDS: f64 = 0.5;
 
 /// When the U-Net and the key-point net look again, closer, at a hand that takes a
 /// small part of the film ([`Pipeline::look`]).
@@ -435,6 +459,17 @@ pub enum PreprocessError {
     NoHand {
         /// Mask area in percent of the image.
         percent: f64,
+    },
+    /// The U-Net's mask has a second part at least [`TWO_HANDS`] of the hand's size.
+    #[error(
+        "two hands on the film: the hand's outline has a second part {:.0} % of its \
+         size; the age is read from one hand (the left): send a film of one hand, or crop \
+         the film to it, and try again",
+        100.0 * ratio
+    )]
+    TwoHands {
+        /// The second part's area over the first's.
+        ratio: f64,
     },
     /// A refining net finds its point far from where the key points put it.
     #[error(
@@ -766,6 +801,7 @@ impl PreprocessError {
     pub fn kind(&self) -> String {
         match self {
             PreprocessError::NoHand { .. } => "no hand found".into(),
+            PreprocessError::TwoHands { .. } => "two hands".into(),
             PreprocessError::KeypointOffHand { point, .. } => format!("{point} off the hand"),
             PreprocessError::RefinedFarOff { point, .. } => format!("{point} net: far off"),
             PreprocessError::Implausible(_) => "implausible key points".into(),
@@ -950,11 +986,19 @@ impl Pipeline {
     /// around the latest mask, which the first closer look sharpens), and the net
     /// looks at the last field. A closer look stands only
     /// where it finds the same hand: at least [`ZOOM_KEEP`] of the earlier mask inside
-    /// the new one.
-    fn look(&self, img: &GrayImage, closer: bool) -> (Mask, Option<KeyPoints>) {
-        let mut mask = self.segmenter.segment(img);
+    /// the new one. A film whose first mask has a second part at least [`TWO_HANDS`]
+    /// of the hand's size is refused as showing two hands.
+    fn look(
+        &self,
+        img: &GrayImage,
+        closer: bool,
+    ) -> Result<(Mask, Option<KeyPoints>), PreprocessError> {
+        let (mut mask, second) = self.segmenter.segment_parts(img);
+        if second >= TWO_HANDS {
+            return Err(PreprocessError::TwoHands { ratio: second });
+        }
         if !closer {
-            return (mask, None);
+            return Ok((mask, None));
         }
         let mut last_field = None;
         for _ in 0..ZOOM_LOOKS {
@@ -982,7 +1026,7 @@ impl Pipeline {
         }
         let net = last_field
             .map(|(field, field_to_img)| self.locator.locate(&field).mapped(&field_to_img));
-        (mask, net)
+        Ok((mask, net))
     }
 
     /// The key points (see [`Locator::locate`]).
@@ -1202,7 +1246,7 @@ impl Pipeline {
         // The film as the U-Net and the net see it, film → view and view → film.
         let (upright, map, to_film) = match view {
             Turn::AsSent => {
-                let (mask, near) = self.look(img, closer);
+                let (mask, near) = self.look(img, closer)?;
                 let s_seg = t.elapsed().as_secs_f64();
                 no_hand(&mask)?;
                 let t = Instant::now();
@@ -1230,7 +1274,7 @@ impl Pipeline {
                 to_film,
             ),
         };
-        let (mask_up, near) = self.look(&upright, closer);
+        let (mask_up, near) = self.look(&upright, closer)?;
         no_hand(&mask_up)?;
         // The mask back onto the film: film pixel p samples the upright mask at map(p).
         let mask = fill_holes(&largest_component(
@@ -1474,6 +1518,28 @@ mod tests {
             agreeing_geometry(&geometry(None), &left, Agreement::without_thumb(0.1)),
             Err(Disagreement::ThumbSide)
         );
+    }
+
+    /// Two hand-sized parts make a mask of two hands; a marker beside one hand does
+    /// not.
+    #[test]
+    fn a_second_part_as_large_as_the_hand_is_a_second_hand() {
+        let mut two = rect(100, 60, [5, 5, 45, 55]);
+        two.union(&rect(100, 60, [55, 8, 92, 55]));
+        let ratio = second_part(&two);
+        assert!(
+            (ratio - (37.0 * 47.0) / (40.0 * 50.0)).abs() < 1e-9,
+            "{ratio}"
+        );
+        assert!(ratio >= TWO_HANDS);
+        let mut marked = rect(100, 60, [5, 5, 45, 55]);
+        marked.union(&rect(100, 60, [70, 40, 80, 52]));
+        assert!(second_part(&marked) < TWO_HANDS);
+        assert_eq!(second_part(&rect(100, 60, [5, 5, 45, 55])), 0.0);
+        assert_eq!(second_part(&Mask::new(10, 10)), 0.0);
+        let e = PreprocessError::TwoHands { ratio };
+        assert_eq!(e.kind(), "two hands");
+        assert!(e.to_string().starts_with("two hands on the film"), "{e}");
     }
 
     #[test]

@@ -131,10 +131,7 @@ pub fn largest_component(mask: &Mask, conn: Connectivity) -> Mask {
     if count == 0 {
         return out;
     }
-    let mut sizes = vec![0usize; count as usize + 1];
-    for r in &runs {
-        sizes[r.label as usize] += r.end - r.start;
-    }
+    let sizes = label_sizes(&runs, count);
     let best = (1..=count as usize)
         .max_by_key(|&l| (sizes[l], std::cmp::Reverse(l)))
         .unwrap() as u32;
@@ -144,6 +141,24 @@ pub fn largest_component(mask: &Mask, conn: Connectivity) -> Mask {
         data[r.y * w + r.start..r.y * w + r.end].fill(1);
     }
     out
+}
+
+/// Pixels of each label of `runs` (index 0 unused).
+fn label_sizes(runs: &[Run], count: u32) -> Vec<usize> {
+    let mut sizes = vec![0usize; count as usize + 1];
+    for r in runs {
+        sizes[r.label as usize] += r.end - r.start;
+    }
+    sizes
+}
+
+/// The sizes in pixels of the connected components of `mask`, largest first.
+pub fn component_sizes(mask: &Mask, conn: Connectivity) -> Vec<usize> {
+    let (runs, count) = label_runs(mask, 1, conn);
+    let mut sizes = label_sizes(&runs, count);
+    sizes.remove(0);
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    sizes
 }
 
 /// Fills holes: background regions not connected (4-connectivity) to the image

@@ -15,7 +15,9 @@ mod resample;
 pub mod segment;
 mod smooth;
 
-pub use components::{Connectivity, fill_holes, label_components, largest_component};
+pub use components::{
+    Connectivity, component_sizes, fill_holes, label_components, largest_component,
+};
 pub use contrast::{ClaheConfig, NormalizeConfig, clahe, normalize_hand, percentile_window};
 pub use draw::{fill_polygon, stroke_polyline};
 pub use morphology::{close, dilate, distance_transform_sq, erode, open, trim_thin};
