@@ -621,8 +621,9 @@ pub enum KeypointSource {
     /// which finger and where the capitate is, the mask's skin line where a tip ends.
     /// Not the default: on the blind films its answers are wrong more often than the
     /// mask geometry's — with the locator trained on Gaussian maps (`--finer
-    /// --heat-sigma 1`) 16 wrong of 193 against 4, though 116 right against 103, all
-    /// but two of the 16 with the capitate 5–7 % of the hand off (see the README).
+    /// --heat-sigma 1`), the capitate net of 2026-12-04 and `--look-closer always`,
+    /// 11 wrong of 193 against 3, though 124 right against 105, 8 of the 11 near
+    /// misses (5–8 % of the hand off; see the README).
     Guided,
     /// The hand mask's geometry with no check by the key-point net (the check after
     /// registration still applies): to measure what the net's check buys.
