@@ -1,6 +1,7 @@
 //! Parsers of argument values shared by several commands.
 
 use boneage_core::geometry::Point;
+use boneage_nn::pipeline::{KeypointSource, LookCloser, Pipeline, TurnRefused};
 
 /// `WxH` (e.g. `416x512`) as (width, height).
 pub fn parse_size(s: &str) -> Result<(usize, usize), String> {
@@ -68,4 +69,56 @@ pub fn repeated(name: &str, values: &[std::path::PathBuf]) -> String {
         .iter()
         .map(|v| format!(" --{name} {}", v.display()))
         .collect()
+}
+
+/// The options that set how the front end reads a film, shared by the commands
+/// that run it to compare front ends (`preprocess`, `evaluate-preprocess`).
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct FrontEnd {
+    /// Where the key points come from instead of the pipeline's (mask-geometry,
+    /// checked by the key-point net): to compare them.
+    #[arg(long, value_enum)]
+    pub source: Option<KeypointSource>,
+    /// When the U-Net and the key-point net look again, closer, at a hand that takes
+    /// a small part of the film: never (the default, the shipped front end's way),
+    /// always, or only on a film the first look refuses (measured, see the README).
+    #[arg(long, value_enum, default_value_t = LookCloser::Never)]
+    pub look_closer: LookCloser,
+    /// Whether a film refused as sent is read again turned: axis (the default, the
+    /// shipped front end's way: by the quarter turns its hand mask's axis calls for,
+    /// then on a field turned upright along that axis), quarter (90° each way, then
+    /// 180°, whatever the mask) or never (see the README, "Films sent turned").
+    #[arg(long, value_enum, default_value_t = TurnRefused::Axis)]
+    pub turn_refused: TurnRefused,
+}
+
+impl FrontEnd {
+    /// Sets the pipeline's front end as these options say.
+    pub fn apply(&self, pipeline: &mut Pipeline) {
+        if let Some(source) = self.source {
+            pipeline.source = source;
+        }
+        pipeline.look_closer = self.look_closer;
+        pipeline.turn_refused = self.turn_refused;
+    }
+
+    /// The options as they were given (empty for the shipped front end), for a
+    /// report's "Made by".
+    pub fn flags(&self) -> String {
+        fn name(v: impl clap::ValueEnum) -> String {
+            v.to_possible_value()
+                .map_or(String::new(), |p| p.get_name().to_string())
+        }
+        let mut flags = String::new();
+        if let Some(source) = self.source {
+            flags += &format!(" --source {}", name(source));
+        }
+        if self.look_closer != LookCloser::default() {
+            flags += &format!(" --look-closer {}", name(self.look_closer));
+        }
+        if self.turn_refused != TurnRefused::default() {
+            flags += &format!(" --turn-refused {}", name(self.turn_refused));
+        }
+        flags
+    }
 }

@@ -280,6 +280,10 @@ impl Task for KeypointTask {
     fn pretrained(&self) -> Option<&std::path::Path> {
         self.pretrained.as_deref()
     }
+    fn loss_config(&self) -> Option<serde_json::Value> {
+        self.heat_sigma
+            .map(|sigma| serde_json::json!({ "heat_sigma": sigma }))
+    }
     fn loss(&self, model: &KeypointNet, batch: &Batch, device: &Device) -> Tensor<1> {
         let x = images(batch, self.input(), device);
         let target = column(&batch.targets, 2 * self.config.points(), device);

@@ -126,6 +126,11 @@ pub trait Task {
     fn pretrained(&self) -> Option<&Path> {
         None
     }
+    /// Settings of the loss beyond the network's config, if any (recorded in the
+    /// run's `config.json` as `loss`, so that a run resumed with others is refused).
+    fn loss_config(&self) -> Option<serde_json::Value> {
+        None
+    }
     /// The training loss of a batch.
     fn loss(&self, model: &Self::Model, batch: &Batch, device: &Device) -> Tensor<1>;
     /// Sets the batch norms' momentum (`None`: back to the network's own), for
@@ -373,6 +378,9 @@ fn run_config<T: Task>(task: &T, spec: &RunSpec) -> serde_json::Value {
     // Only when there is one, so that runs started before the field existed resume.
     if let Some(p) = task.pretrained() {
         config["pretrained"] = p.display().to_string().into();
+    }
+    if let Some(loss) = task.loss_config() {
+        config["loss"] = loss;
     }
     config
 }

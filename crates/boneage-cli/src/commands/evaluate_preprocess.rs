@@ -13,9 +13,9 @@ use boneage::{DeviceChoice, ModelsDir};
 use boneage_core::dataset::Dataset;
 use boneage_core::hand_template::HandTemplate;
 use boneage_core::registration::Canvas;
-use boneage_nn::pipeline::{KeypointSource, LookCloser, Pipeline, TurnRefused};
+use boneage_nn::pipeline::Pipeline;
 
-use crate::args::repeated;
+use crate::args::{FrontEnd, repeated};
 use crate::progress::Bars;
 
 /// Arguments of `boneage evaluate-preprocess`.
@@ -61,21 +61,8 @@ pub struct Args {
     /// instead of the models'.
     #[arg(long, value_name = "DIR")]
     template: Option<PathBuf>,
-    /// Where the key points come from instead of the pipeline's (mask-geometry,
-    /// checked by the key-point net): to compare them.
-    #[arg(long, value_enum)]
-    source: Option<KeypointSource>,
-    /// When the U-Net and the key-point net look again, closer, at a hand that takes
-    /// a small part of the film: never (the default, the shipped front end's way),
-    /// always, or only on a film the first look refuses (measured, see the README).
-    #[arg(long, value_enum, default_value_t = LookCloser::Never)]
-    look_closer: LookCloser,
-    /// Whether a film refused as sent is read again turned: axis (the default, the
-    /// shipped front end's way: by the quarter turns its hand mask's axis calls for,
-    /// then on a field turned upright along that axis), quarter (90° each way, then
-    /// 180°, whatever the mask) or never (see the README, "Films sent turned").
-    #[arg(long, value_enum, default_value_t = TurnRefused::Axis)]
-    turn_refused: TurnRefused,
+    #[command(flatten)]
+    front_end: FrontEnd,
     /// With --stress: how many films at most (21 transforms each).
     #[arg(long, default_value_t = 100, requires = "stress")]
     films: usize,
@@ -85,10 +72,6 @@ impl Args {
     /// The options that set the front end, as they were given (empty for the shipped
     /// front end): for the reports' "Made by", so that a report names what it measured.
     fn front_end_flags(&self) -> String {
-        fn name(v: impl clap::ValueEnum) -> String {
-            v.to_possible_value()
-                .map_or(String::new(), |p| p.get_name().to_string())
-        }
         let mut flags = String::new();
         if let Some(dir) = &self.models {
             flags += &format!(" --models {}", dir.display());
@@ -96,16 +79,7 @@ impl Args {
         if let Some(dir) = &self.template {
             flags += &format!(" --template {}", dir.display());
         }
-        if let Some(source) = self.source {
-            flags += &format!(" --source {}", name(source));
-        }
-        if self.look_closer != LookCloser::default() {
-            flags += &format!(" --look-closer {}", name(self.look_closer));
-        }
-        if self.turn_refused != TurnRefused::default() {
-            flags += &format!(" --turn-refused {}", name(self.turn_refused));
-        }
-        flags
+        flags + &self.front_end.flags()
     }
 }
 
@@ -119,11 +93,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 anyhow::anyhow!("{}: no hand_template.json there", dir.display())
             })?);
     }
-    if let Some(source) = args.source {
-        pipeline.source = source;
-    }
-    pipeline.look_closer = args.look_closer;
-    pipeline.turn_refused = args.turn_refused;
+    args.front_end.apply(&mut pipeline);
     let bars = Bars::default();
     let sheet = args.sheet.as_deref();
     let flags = args.front_end_flags();

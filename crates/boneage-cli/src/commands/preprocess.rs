@@ -15,10 +15,10 @@ use boneage_core::overlay::to_rgb;
 use boneage_core::read_radiograph;
 use boneage_core::registration::{Canvas, Region, save_regions};
 use boneage_core::sheet::{SheetLayout, Tile, save as save_sheet, save_rgb, thumbnail};
-use boneage_nn::pipeline::{KeypointSource, LookCloser, Pipeline, TurnRefused};
+use boneage_nn::pipeline::Pipeline;
 use std::io::Write as _;
 
-use crate::args::parse_size;
+use crate::args::{FrontEnd, parse_size};
 use crate::exit;
 use crate::progress::progress_bar;
 
@@ -45,21 +45,8 @@ pub struct Args {
     /// of refusal (`refused.csv` in the output folder has the full reasons).
     #[arg(long, value_name = "PNG")]
     refused_sheet: Option<PathBuf>,
-    /// When the U-Net and the key-point net look again, closer, at a hand that takes
-    /// a small part of the film: never (the default, the shipped front end's way),
-    /// always, or only on a film the first look refuses (measured, see the README).
-    #[arg(long, value_enum, default_value_t = LookCloser::Never)]
-    look_closer: LookCloser,
-    /// Whether a film refused as sent is read again turned: axis (the default, the
-    /// shipped front end's way: by the quarter turns its hand mask's axis calls for,
-    /// then on a field turned upright along that axis), quarter (90° each way, then
-    /// 180°, whatever the mask) or never (see the README, "Films sent turned").
-    #[arg(long, value_enum, default_value_t = TurnRefused::Axis)]
-    turn_refused: TurnRefused,
-    /// Where the key points come from instead of the pipeline's (mask-geometry,
-    /// checked by the key-point net): to compare them.
-    #[arg(long, value_enum)]
-    source: Option<KeypointSource>,
+    #[command(flatten)]
+    front_end: FrontEnd,
 }
 
 /// Runs `boneage preprocess`.
@@ -68,11 +55,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let t_load = Instant::now();
     let models = ModelsDir::locate(args.models.as_deref())?;
     let mut pipeline = Pipeline::load(&models.path, canvas, &device.device()?)?;
-    if let Some(source) = args.source {
-        pipeline.source = source;
-    }
-    pipeline.look_closer = args.look_closer;
-    pipeline.turn_refused = args.turn_refused;
+    args.front_end.apply(&mut pipeline);
     let load_s = t_load.elapsed().as_secs_f64();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

@@ -171,7 +171,8 @@ fn train_each_net_then_stop_and_resume() {
         err.contains("--backbone lite1") && err.contains("lite0"),
         "{err}"
     );
-    // A refining net: one point (the capitate), in a field around a first guess.
+    // A refining net: one point (the capitate), in a field around a first guess,
+    // trained on Gaussian maps too (recorded in the run's config).
     let err = run(&[
         "keypoints",
         "ph",
@@ -185,7 +186,12 @@ fn train_each_net_then_stop_and_resume() {
         "capitate",
         "--input",
         "64x64",
+        "--heat-sigma",
+        "1",
     ]);
+    let config = std::fs::read_to_string(tmp.path().join("capitate/config.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(config["loss"]["heat_sigma"].as_f64(), Some(1.0), "{config}");
     assert!(
         err.contains("baseline (mean training position): capitate"),
         "{err}"
