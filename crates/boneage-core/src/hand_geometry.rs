@@ -291,6 +291,38 @@ pub fn keypoints_from_mask(mask: &Mask, params: &GeometryParams) -> Option<MaskG
     })
 }
 
+/// How close (a share of the fingertip–capitate span) a key point must lie to a digit
+/// tip of the mask to be taken as on that digit, in [`middle_of_five`].
+pub const ON_DIGIT: f64 = 0.1;
+
+/// Whether the mask's digits vouch for key points `k`: five digits stand apart, the
+/// fingertip is on the middle one of them (the third in order about the palm) and the
+/// thumb tip on the outer one the mask reads as the thumb, each within [`ON_DIGIT`]
+/// of the hand's span. Evidence
+/// from the mask alone that the middle finger was not taken for its neighbour (whose
+/// tip is the second or the fourth); with fingers touching, fewer digits stand apart
+/// and it vouches for nothing.
+pub fn middle_of_five(g: &MaskGeometry, k: &KeyPoints) -> bool {
+    if g.tips.len() != 5 {
+        return false;
+    }
+    let near = ON_DIGIT * k.fingertip.dist(k.capitate);
+    let nearest = |p: Point| {
+        g.tips
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i, t.dist(p)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .filter(|(_, d)| *d <= near)
+            .map(|(i, _)| i)
+    };
+    // The thumb: the outer digit the mask reads as the thumb (beside the widest web),
+    // not merely an outer one — a thumb tip put on the little finger would otherwise
+    // pass with a hand that leans because it is mirrored.
+    let thumb = g.tips.iter().position(|&t| t == g.keypoints.thumb);
+    nearest(k.fingertip) == Some(2) && matches!(thumb, Some(0 | 4)) && nearest(k.thumb) == thumb
+}
+
 /// Key-point candidates, in pixels of a `width`×`height` image, from its mask at a
 /// reduced scale (e.g. a label mask at a quarter of the size).
 pub fn keypoints_for_image(
@@ -387,6 +419,46 @@ mod tests {
         assert_ne!(other.thumb, g.keypoints.thumb);
         assert_eq!(other.fingertip, g.keypoints.fingertip);
         assert_ne!(other.thumb_on_right(), g.keypoints.thumb_on_right());
+    }
+
+    /// Five digits apart vouch for the true key points of a phantom, not for a
+    /// fingertip on the index or ring finger, a thumb tip on the little finger or a
+    /// thumb tip off every digit; four digits vouch for nothing.
+    #[test]
+    fn five_digits_vouch_for_the_middle_finger_only() {
+        let cfg = PhantomConfig {
+            nuisances: false,
+            ..PhantomConfig::default()
+        };
+        let p = generate(&cfg, &mut image_rng(7, 0)).expect("phantom");
+        let mask = Mask::from_vec(p.image.width(), p.image.height(), p.mask.clone()).unwrap();
+        let g = keypoints_from_mask(&mask, &GeometryParams::default()).expect("a hand");
+        assert_eq!(g.digits, 5);
+        let k = p.keypoints;
+        assert!(middle_of_five(&g, &k));
+        for wrong in [1, 3] {
+            let k = KeyPoints {
+                fingertip: g.tips[wrong],
+                ..k
+            };
+            assert!(!middle_of_five(&g, &k), "fingertip on digit {wrong}");
+        }
+        let little = [g.tips[0], g.tips[4]]
+            .into_iter()
+            .find(|&t| t != g.keypoints.thumb)
+            .unwrap();
+        assert!(!middle_of_five(&g, &KeyPoints { thumb: little, ..k }));
+        let off = KeyPoints {
+            thumb: k.capitate,
+            ..k
+        };
+        assert!(!middle_of_five(&g, &off));
+        let four = MaskGeometry {
+            tips: g.tips[..4].to_vec(),
+            digits: 4,
+            ..g.clone()
+        };
+        assert!(!middle_of_five(&four, &k));
     }
 
     #[test]

@@ -45,7 +45,21 @@ pub struct Limits {
     pub scale: [f64; 2],
     /// Least [`Fit::thumb_side`].
     pub min_thumb_side: f64,
+    /// Largest turn where the mask's five digits, apart, show the fingertip on the
+    /// middle one and the thumb tip on the one read as the thumb
+    /// ([`crate::hand_geometry::middle_of_five`]): a hand with its fingers spread, or
+    /// bent at the wrist, leans
+    /// against the mean hand without being registered on a wrong finger. Absent in
+    /// templates made before it: then [`Limits::max_turn_deg`] throughout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_turn_deg_five_digits: Option<f64>,
 }
+
+/// [`Limits::max_turn_deg_five_digits`] of a new template: a finger's angle from its
+/// neighbour about the capitate (12–16°) is what a wrong finger turns the hand by,
+/// and the five digits rule that out; a turn beyond this still refuses (a capitate
+/// far to one side turns the hand about the fingertip). Chosen before measuring.
+pub const TURN_FIVE_DIGITS_DEG: f64 = 12.0;
 
 impl Limits {
     /// Limits that pass every fit of `fits` (correct registrations) with a margin: the
@@ -67,6 +81,7 @@ impl Limits {
             // children, spread fingers) pass with a small positive side, and a mirrored
             // registration is also caught by its low agreement and its turn.
             min_thumb_side: (side - 0.2 * side.abs()).min(0.0),
+            max_turn_deg_five_digits: Some(TURN_FIVE_DIGITS_DEG.max(max(|f| f.turn_deg.abs()))),
         })
     }
 
@@ -77,6 +92,7 @@ impl Limits {
             max_turn_deg: 180.0,
             scale: [0.0, f64::INFINITY],
             min_thumb_side: f64::NEG_INFINITY,
+            max_turn_deg_five_digits: None,
         }
     }
 }
@@ -315,16 +331,20 @@ impl HandTemplate {
 
     /// Why a fit shows a wrong registration (its `Display` in words a radiographer
     /// can act on), or `None` when it passes. The limits are tried in this order:
-    /// thumb side, turn, scale, agreement.
-    pub fn judge(&self, fit: &Fit) -> Option<WrongFit> {
+    /// thumb side, turn, scale, agreement. `five_digits` says whether the mask's five
+    /// digits vouch for the fingertip and the thumb tip (asked only when the hand
+    /// leans beyond [`Limits::max_turn_deg`] and within
+    /// [`Limits::max_turn_deg_five_digits`]; see [`crate::hand_geometry::middle_of_five`]).
+    pub fn judge(&self, fit: &Fit, five_digits: impl FnOnce() -> bool) -> Option<WrongFit> {
         let l = &self.manifest.limits;
         if fit.thumb_side < l.min_thumb_side {
             return Some(WrongFit::Mirrored);
         }
-        if fit.turn_deg.abs() > l.max_turn_deg {
-            return Some(WrongFit::Leans {
-                deg: fit.turn_deg.abs(),
-            });
+        let turn = fit.turn_deg.abs();
+        if turn > l.max_turn_deg
+            && !(l.max_turn_deg_five_digits.is_some_and(|five| turn <= five) && five_digits())
+        {
+            return Some(WrongFit::Leans { deg: turn });
         }
         if !(l.scale[0]..=l.scale[1]).contains(&fit.scale) {
             return Some(WrongFit::Scale { scale: fit.scale });

@@ -197,27 +197,34 @@ impl Segmenter {
     /// The hand mask of a radiograph (pixels in `[0, 1]`) at its own size, post-processed
     /// as the paper does: the largest connected component, holes filled.
     pub fn segment(&self, img: &GrayImage) -> Mask {
-        self.segment_parts(img).0
+        let (m, map) = self.input_mask(img);
+        on_film(&m, &map, img)
     }
 
     /// [`Segmenter::segment`], and the area of the second-largest part of the
     /// U-Net's mask (before the largest is kept) over the largest's: near 1 where
     /// the film shows two hands, 0 where the mask is in one part.
     pub fn segment_parts(&self, img: &GrayImage) -> (Mask, f64) {
+        let (m, map) = self.input_mask(img);
+        (on_film(&m, &map, img), second_part(&m))
+    }
+
+    /// The U-Net's mask at its input's size, and the map from the image to it.
+    fn input_mask(&self, img: &GrayImage) -> (Mask, Affine) {
         let [h, w] = self.input;
         let (x, map) = input_tensor(img, self.input, &self.device);
         let prob = floats(sigmoid(self.net.forward(x)));
         let m = Mask::from_vec(w, h, prob.iter().map(|&p| (p > 0.5) as u8).collect())
             .expect("size matches");
-        let second = second_part(&m);
-        // The input's mask back onto the radiograph: image -> input is `map`, so the
-        // warp (output -> input) is `map` itself.
-        let full = warp_mask(&m, &map, img.width(), img.height());
-        (
-            fill_holes(&largest_component(&full, Connectivity::Eight)),
-            second,
-        )
+        (m, map)
     }
+}
+
+/// The input's mask back onto the radiograph, its largest part with holes filled:
+/// image -> input is `map`, so the warp (output -> input) is `map` itself.
+fn on_film(m: &Mask, map: &Affine, img: &GrayImage) -> Mask {
+    let full = warp_mask(m, map, img.width(), img.height());
+    fill_holes(&largest_component(&full, Connectivity::Eight))
 }
 
 /// The area of a mask's second-largest part over its largest's (0 for a mask in one
@@ -646,16 +653,6 @@ impl KeypointSource {
                 "key points from the heat-map locator, the fingertip and thumb moved onto a \
                  close digit tip of the mask"
             }
-        }
-    }
-
-    /// The source for a key-point net: [`KeypointSource::Guided`] for the heat-map
-    /// locator, [`KeypointSource::MaskGeometry`] for the VGG regressor.
-    pub fn for_net(heatmap: bool) -> Self {
-        if heatmap {
-            Self::Guided
-        } else {
-            Self::MaskGeometry
         }
     }
 }
@@ -1179,7 +1176,7 @@ impl Pipeline {
     ) -> Result<Preprocessed, PreprocessError> {
         let mut p = self.run_unchecked_looking(img, closer, view)?;
         let t = std::time::Instant::now();
-        p.fit = match self.check(&p.mask, &p.registration) {
+        p.fit = match self.check(&p.mask, &p.keypoints, &p.registration) {
             Some((_, Some(why))) => return Err(PreprocessError::WrongRegistration(why)),
             Some((fit, None)) => Some(fit),
             None => None,
@@ -1443,17 +1440,27 @@ impl Pipeline {
         })
     }
 
-    /// The check after registration of `mask` registered by `registration`: how the
-    /// registered hand fits the template and why it fails, if it does; `None` without
-    /// a template.
+    /// The check after registration of `mask` registered from `keypoints` by
+    /// `registration`: how the registered hand fits the template and why it fails, if
+    /// it does; `None` without a template. A hand that leans is let through (up to
+    /// [`Limits::max_turn_deg_five_digits`]) where the mask's five digits vouch for the
+    /// key points ([`middle_of_five`]).
+    ///
+    /// [`Limits::max_turn_deg_five_digits`]: boneage_core::hand_template::Limits::max_turn_deg_five_digits
+    /// [`middle_of_five`]: boneage_core::hand_geometry::middle_of_five
     pub fn check(
         &self,
         mask: &Mask,
+        keypoints: &KeyPoints,
         registration: &boneage_core::registration::Registration,
     ) -> Option<(Fit, Option<boneage_core::hand_template::WrongFit>)> {
         let template = self.template.as_ref()?;
         let fit = template.fit(&registration.warp_mask(mask, &self.canvas));
-        Some((fit, template.judge(&fit)))
+        let why = template.judge(&fit, || {
+            mask_geometry(mask)
+                .is_some_and(|g| boneage_core::hand_geometry::middle_of_five(&g, keypoints))
+        });
+        Some((fit, why))
     }
 }
 

@@ -80,7 +80,7 @@ pub fn wrong_keypoints(mask: &Mask, truth: &KeyPoints) -> Vec<(usize, KeyPoints)
 /// pipeline has no template).
 fn checked(pipeline: &Pipeline, mask: &Mask, k: &KeyPoints) -> Option<(Fit, Option<WrongFit>)> {
     let r = register(k, &pipeline.canvas).ok()?;
-    pipeline.check(mask, &r)
+    pipeline.check(mask, k, &r)
 }
 
 /// A registered hand (grey) with the template's outline (cyan), titled.
@@ -159,7 +159,7 @@ fn measure_film(
     let found = pipeline.run_unchecked(img).ok();
     let before = judge(truth, found.as_ref().map(|p| &p.keypoints), 0.05);
     let (after, after_why) = match &found {
-        Some(p) => match pipeline.check(&p.mask, &p.registration) {
+        Some(p) => match pipeline.check(&p.mask, &p.keypoints, &p.registration) {
             Some((_, Some(why))) => (Outcome::Refused, Some(why)),
             _ => (before, None),
         },
@@ -310,9 +310,16 @@ fn pct(n: usize, d: usize) -> String {
 
 fn check_report(template: &HandTemplate, films: &[FilmCheck], what: &str) -> String {
     let l = &template.manifest.limits;
+    let five = l
+        .max_turn_deg_five_digits
+        .filter(|&five| five > l.max_turn_deg)
+        .map(|five| {
+            format!(" (≤ {five:.0}° where the mask's five digits vouch for the key points)")
+        })
+        .unwrap_or_default();
     let mut md = format!(
         "Films: {} — {what}. Template: the mean of {} registered hands; limits: agreement ≥ \
-         {:.3}, best-fitting turn ≤ {:.0}°, scale {:.2}–{:.2}, thumb side ≥ {:.3}.\n\n",
+         {:.3}, best-fitting turn ≤ {:.0}°{five}, scale {:.2}–{:.2}, thumb side ≥ {:.3}.\n\n",
         films.len(),
         template.manifest.films,
         l.min_agreement,

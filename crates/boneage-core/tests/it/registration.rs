@@ -244,7 +244,8 @@ fn region_a_holds_the_hands_of_the_registered_references() {
 /// registered from their true key points, limits that pass 6 others, then 8 more
 /// hands: registered right they pass, with the thumb mirrored across the hand's axis
 /// they are refused, with the fingertip moved onto a neighbouring finger's
-/// angle (16° about the capitate) they are called leaning; and the template survives a
+/// angle (16° about the capitate) they are called leaning, turned by 8° only where
+/// the mask's five digits do not vouch for the key points; and the template survives a
 /// round trip through its files, while a damaged manifest is refused by name.
 #[test]
 fn the_check_after_registration_tells_wrong_registrations_from_right_ones() {
@@ -270,10 +271,15 @@ fn the_check_after_registration_tells_wrong_registrations_from_right_ones() {
         .map(|(m, k)| template.fit(&registered(m, k)))
         .collect();
     template.manifest.limits = Limits::envelope(&fits).unwrap();
+    assert_eq!(
+        template.manifest.limits.max_turn_deg_five_digits,
+        Some(boneage_core::hand_template::TURN_FIVE_DIGITS_DEG)
+    );
+    let mut leaned = 0;
     for (i, (m, k)) in hands[18..].iter().enumerate() {
         let fit = template.fit(&registered(m, k));
         assert_eq!(
-            template.judge(&fit),
+            template.judge(&fit, || false),
             None,
             "hand {i} registered right: {fit:?}"
         );
@@ -286,7 +292,7 @@ fn the_check_after_registration_tells_wrong_registrations_from_right_ones() {
         };
         // Refused, whichever reason comes first (a mirrored hand also fits the
         // template only when turned).
-        let why = template.judge(&template.fit(&registered(m, &mirrored)));
+        let why = template.judge(&template.fit(&registered(m, &mirrored)), || true);
         assert!(why.is_some(), "hand {i} with the thumb mirrored passed");
         for turn in [-16f64, 16.0] {
             let leaning = KeyPoints {
@@ -294,13 +300,34 @@ fn the_check_after_registration_tells_wrong_registrations_from_right_ones() {
                 ..*k
             };
             let fit = template.fit(&registered(m, &leaning));
-            let why = template.judge(&fit);
+            // Beyond the turn five digits may excuse: refused even where they vouch.
+            let why = template.judge(&fit, || true);
             assert!(
                 matches!(why, Some(WrongFit::Leans { .. })),
                 "hand {i} with the fingertip turned by {turn}°: {why:?} {fit:?}"
             );
         }
+        // A lean within the five digits' limit: refused as leaning unless the
+        // digits vouch for the key points.
+        let leaning = KeyPoints {
+            fingertip: k.capitate + (k.fingertip - k.capitate).rotated(8f64.to_radians()),
+            ..*k
+        };
+        let fit = template.fit(&registered(m, &leaning));
+        if fit.turn_deg.abs() > template.manifest.limits.max_turn_deg {
+            assert!(
+                matches!(template.judge(&fit, || false), Some(WrongFit::Leans { .. })),
+                "hand {i} turned by 8°: {fit:?}"
+            );
+            let vouched = template.judge(&fit, || true);
+            assert!(
+                !matches!(vouched, Some(WrongFit::Leans { .. })),
+                "hand {i} turned by 8°, vouched for: {vouched:?}"
+            );
+            leaned += 1;
+        }
     }
+    assert!(leaned > 0, "no hand turned by 8° leaned beyond the limit");
     let tmp = tempfile::tempdir().unwrap();
     template.save(tmp.path()).unwrap();
     let back = HandTemplate::load(tmp.path()).unwrap().expect("a template");
