@@ -298,10 +298,9 @@ pub const ON_DIGIT: f64 = 0.1;
 /// Whether the mask's digits vouch for key points `k`: five digits stand apart, the
 /// fingertip is on the middle one of them (the third in order about the palm) and the
 /// thumb tip on the outer one the mask reads as the thumb, each within [`ON_DIGIT`]
-/// of the hand's span. Evidence
-/// from the mask alone that the middle finger was not taken for its neighbour (whose
-/// tip is the second or the fourth); with fingers touching, fewer digits stand apart
-/// and it vouches for nothing.
+/// of the hand's span. Evidence from the mask that the middle finger was not taken
+/// for its neighbour (whose tip is the second or the fourth); with fingers touching,
+/// fewer digits stand apart and it vouches for nothing.
 pub fn middle_of_five(g: &MaskGeometry, k: &KeyPoints) -> bool {
     if g.tips.len() != 5 {
         return false;

@@ -48,9 +48,9 @@ pub struct Limits {
     /// Largest turn where the mask's five digits, apart, show the fingertip on the
     /// middle one and the thumb tip on the one read as the thumb
     /// ([`crate::hand_geometry::middle_of_five`]): a hand with its fingers spread, or
-    /// bent at the wrist, leans
-    /// against the mean hand without being registered on a wrong finger. Absent in
-    /// templates made before it: then [`Limits::max_turn_deg`] throughout.
+    /// bent at the wrist, leans against the mean hand without being registered on a
+    /// wrong finger. Absent in templates made before it: then [`Limits::max_turn_deg`]
+    /// throughout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_turn_deg_five_digits: Option<f64>,
 }
