@@ -399,19 +399,26 @@ mod tests {
         );
     }
 
-    /// The other side's reading takes the thumb at the other outer digit (the little
-    /// finger of a phantom with five digits apart); the middle finger, third from
-    /// either end, stays.
-    #[test]
-    fn other_side_takes_the_other_outer_digit() {
+    /// The geometry of a phantom whose five digits stand apart, and its true key
+    /// points.
+    fn five_digit_phantom() -> (MaskGeometry, KeyPoints) {
         let cfg = PhantomConfig {
             nuisances: false,
             ..PhantomConfig::default()
         };
         let p = generate(&cfg, &mut image_rng(7, 0)).expect("phantom");
-        let mask = Mask::from_vec(p.image.width(), p.image.height(), p.mask.clone()).unwrap();
+        let mask = Mask::from_vec(p.image.width(), p.image.height(), p.mask).unwrap();
         let g = keypoints_from_mask(&mask, &GeometryParams::default()).expect("a hand");
         assert_eq!(g.digits, 5);
+        (g, p.keypoints)
+    }
+
+    /// The other side's reading takes the thumb at the other outer digit (the little
+    /// finger of a phantom with five digits apart); the middle finger, third from
+    /// either end, stays.
+    #[test]
+    fn other_side_takes_the_other_outer_digit() {
+        let (g, _) = five_digit_phantom();
         let other = g.other_side.expect("two digits or more");
         let ends = [g.tips[0], g.tips[4]];
         assert!(ends.contains(&g.keypoints.thumb) && ends.contains(&other.thumb));
@@ -425,15 +432,7 @@ mod tests {
     /// thumb tip off every digit; four digits vouch for nothing.
     #[test]
     fn five_digits_vouch_for_the_middle_finger_only() {
-        let cfg = PhantomConfig {
-            nuisances: false,
-            ..PhantomConfig::default()
-        };
-        let p = generate(&cfg, &mut image_rng(7, 0)).expect("phantom");
-        let mask = Mask::from_vec(p.image.width(), p.image.height(), p.mask.clone()).unwrap();
-        let g = keypoints_from_mask(&mask, &GeometryParams::default()).expect("a hand");
-        assert_eq!(g.digits, 5);
-        let k = p.keypoints;
+        let (g, k) = five_digit_phantom();
         assert!(middle_of_five(&g, &k));
         for wrong in [1, 3] {
             let k = KeyPoints {
