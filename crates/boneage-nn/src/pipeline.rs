@@ -168,17 +168,68 @@ impl RefineNet {
 
     /// The point of a film (pixels in `[0, 1]`), in its own pixels, from the first
     /// guess `k` (whose axis and thumb side orient the field).
-    pub fn refine(&self, img: &GrayImage, k: &KeyPoints) -> boneage_core::geometry::Point {
-        let mut p = self.point.of(k);
-        for _ in 0..REFINE_PASSES {
-            let (pixels, to_film) =
-                crate::inputs::refine_input(img, &self.point.with(k, p), p, self.size);
-            let x = pixels_tensor(&pixels, [self.size, self.size], &self.device);
-            let t = floats(self.net.forward(x));
-            p = to_film.apply(crate::data::from_unit([t[0], t[1]], [self.size; 2]));
-        }
-        p
+    pub fn refine(&self, img: &GrayImage, k: &KeyPoints) -> Point {
+        (0..REFINE_PASSES).fold(self.point.of(k), |p, _| self.look(img, k, p))
     }
+
+    /// One look: the point the net finds on the field centred on `centre`, oriented
+    /// by `k`'s axis and thumb side.
+    pub fn look(&self, img: &GrayImage, k: &KeyPoints, centre: Point) -> Point {
+        self.looks(img, k, [centre])[0]
+    }
+
+    /// [`RefineNet::look`] from each of `centres`, in one batch.
+    pub fn looks<const N: usize>(
+        &self,
+        img: &GrayImage,
+        k: &KeyPoints,
+        centres: [Point; N],
+    ) -> [Point; N] {
+        let fields =
+            centres.map(|c| crate::inputs::refine_input(img, &self.point.with(k, c), c, self.size));
+        let x = Tensor::cat(
+            fields
+                .iter()
+                .map(|(pixels, _)| pixels_tensor(pixels, [self.size, self.size], &self.device))
+                .collect(),
+            0,
+        );
+        let t = floats(self.net.forward(x));
+        std::array::from_fn(|i| {
+            let xy = [t[2 * i], t[2 * i + 1]];
+            fields[i]
+                .1
+                .apply(crate::data::from_unit(xy, [self.size; 2]))
+        })
+    }
+}
+
+/// How far from its answer a refining net's looks are started to see whether it
+/// settles ([`spread`]), in fingertip–capitate spans: inside the 7 % its training
+/// fields were moved by ([`crate::inputs::REFINE_JITTER`]).
+pub const SETTLE_START: f64 = 0.06;
+
+/// The largest [`spread`] of the capitate net's answer that stands, in spans: 1.5
+/// times the largest on the 100 held-out development films' answers (0.025; median
+/// 0.015), set before the blind films were run with it. On the 1,145 labelled films
+/// two answers lay beyond it (spreads 0.14 and 0.12), both with the capitate placed on
+/// the third metacarpal's base (2693: 16 % of the hand from its reviewed capitate);
+/// the next largest was 0.033.
+pub const SETTLE_LIMIT: f64 = 0.037;
+
+/// Whether a point found by a refining net is one it settles on: the largest distance
+/// from `p` of what `looks` finds from four starts around it ([`SETTLE_START`] spans
+/// along the hand's axis either way and across it either way), in spans of `k` (whose
+/// point is `p`). Near 0 where the net finds the same place however its field is
+/// framed; large where it is lost (a point found from one framing only).
+pub fn spread(k: &KeyPoints, p: Point, looks: impl FnOnce([Point; 4]) -> [Point; 4]) -> f64 {
+    let span = k.fingertip.dist(k.capitate).max(1.0);
+    let along = (k.fingertip - k.capitate) * SETTLE_START;
+    let across = Point::new(-along.y, along.x);
+    looks([along, along * -1.0, across, across * -1.0].map(|d| p + d))
+        .into_iter()
+        .map(|q| q.dist(p) / span)
+        .fold(0.0, f64::max)
 }
 
 impl Segmenter {
@@ -489,6 +540,20 @@ pub enum PreprocessError {
         point: Refined,
         /// The distance over the fingertip–capitate span.
         fraction: f64,
+    },
+    /// A refining net does not settle on its point: looked for from around its answer,
+    /// it finds other places ([`spread`] beyond [`SETTLE_LIMIT`]).
+    #[error(
+        "the {point} net does not settle on one place: looked for again from around its \
+         answer, it finds places up to {:.0} % of the hand's length away (the {point} is not \
+         clear on this film): {OUTLINE_ADVICE}",
+        100.0 * spread
+    )]
+    Unsettled {
+        /// Which point.
+        point: Refined,
+        /// The [`spread`], in fingertip–capitate spans.
+        spread: f64,
     },
     /// A key point lies off the hand.
     #[error("the {point} key point lies {distance:.0} px outside the hand mask: {OUTLINE_ADVICE}")]
@@ -802,6 +867,7 @@ impl PreprocessError {
             PreprocessError::TwoHands { .. } => "two hands".into(),
             PreprocessError::KeypointOffHand { point, .. } => format!("{point} off the hand"),
             PreprocessError::RefinedFarOff { point, .. } => format!("{point} net: far off"),
+            PreprocessError::Unsettled { point, .. } => format!("{point} net: unsettled"),
             PreprocessError::Implausible(_) => "implausible key points".into(),
             PreprocessError::Disagree(Disagreement::ThumbSide) => "mask and net: thumb side".into(),
             PreprocessError::Disagree(Disagreement::Apart { point, .. }) => {
@@ -1137,6 +1203,7 @@ impl Pipeline {
         if !matches!(
             why,
             E::RefinedFarOff { .. }
+                | E::Unsettled { .. }
                 | E::KeypointOffHand { .. }
                 | E::Implausible(_)
                 | E::Disagree(_)
@@ -1391,7 +1458,10 @@ impl Pipeline {
 
     /// `k` with each point that has a refining net moved to where the net finds it
     /// (in [`Refined::ALL`]'s order); an error when a net moves its point by more
-    /// than [`REFINE_MOVE_LIMIT`].
+    /// than [`REFINE_MOVE_LIMIT`], or when the capitate net does not settle on its
+    /// answer ([`spread`] beyond [`SETTLE_LIMIT`]). Only the capitate is asked to
+    /// settle: nothing on the hand's outline anchors it, where the thumb tip is where
+    /// the outline ends (and [`KeyPoints::misplaced_thumb`] checks where it lies).
     pub fn refine(&self, img: &GrayImage, k: &KeyPoints) -> Result<KeyPoints, PreprocessError> {
         let mut k = *k;
         for net in &self.refiners {
@@ -1404,6 +1474,15 @@ impl Pipeline {
                 });
             }
             k = net.point.with(&k, p);
+            if net.point == Refined::Capitate {
+                let spread = spread(&k, p, |starts| net.looks(img, &k, starts));
+                if spread > SETTLE_LIMIT {
+                    return Err(PreprocessError::Unsettled {
+                        point: net.point,
+                        spread,
+                    });
+                }
+            }
         }
         Ok(k)
     }
@@ -1566,6 +1645,40 @@ mod tests {
         );
     }
 
+    /// A net that finds the same place from every start settles; one that answers
+    /// wherever it is started, or that finds another place from one start, does not.
+    #[test]
+    fn a_net_settles_where_it_finds_the_same_place_from_every_start() {
+        let k = KeyPoints {
+            fingertip: Point::new(100.0, 0.0),
+            thumb: Point::new(170.0, 120.0),
+            capitate: Point::new(100.0, 200.0),
+        };
+        let p = k.capitate;
+        assert_eq!(spread(&k, p, |starts| starts.map(|_| p)), 0.0);
+        let lost = spread(&k, p, |starts| starts);
+        assert!((lost - SETTLE_START).abs() < 1e-12, "{lost}");
+        assert!(lost > SETTLE_LIMIT);
+        // A second place a tenth of the span towards the fingers, found from the start
+        // on that side only.
+        let two = spread(&k, p, |starts| {
+            starts.map(|start| {
+                if start.y < p.y {
+                    Point::new(100.0, 180.0)
+                } else {
+                    p
+                }
+            })
+        });
+        assert!((two - 0.1).abs() < 1e-12, "{two}");
+        // Answers within a hundredth of the span settle.
+        let near = spread(&k, p, |starts| {
+            starts.map(|start| p + (start - p) * (1.0 / 6.0))
+        });
+        assert!((near - 0.01).abs() < 1e-12, "{near}");
+        assert!(near < SETTLE_LIMIT);
+    }
+
     #[test]
     fn every_refusal_says_what_to_do_next() {
         let refusals = [
@@ -1573,6 +1686,10 @@ mod tests {
             PreprocessError::RefinedFarOff {
                 point: Refined::ALL[0],
                 fraction: 0.15,
+            },
+            PreprocessError::Unsettled {
+                point: Refined::Capitate,
+                spread: 0.1,
             },
             PreprocessError::KeypointOffHand {
                 point: "thumb tip",
