@@ -90,6 +90,10 @@ pub struct FrontEnd {
     /// 180°, whatever the mask) or never (see the README, "Films sent turned").
     #[arg(long, value_enum, default_value_t = TurnRefused::Axis)]
     pub turn_refused: TurnRefused,
+    /// Refuse what the first reader refuses: no second reader (the heat-map locator
+    /// checked by the mask and the capitate net, `locator.safetensors`), to compare.
+    #[arg(long)]
+    pub no_second_reader: bool,
 }
 
 impl FrontEnd {
@@ -100,6 +104,9 @@ impl FrontEnd {
         }
         pipeline.look_closer = self.look_closer;
         pipeline.turn_refused = self.turn_refused;
+        if self.no_second_reader {
+            pipeline.second = None;
+        }
     }
 
     /// The options as they were given (empty for the shipped front end), for a
@@ -118,6 +125,9 @@ impl FrontEnd {
         }
         if self.turn_refused != TurnRefused::default() {
             flags += &format!(" --turn-refused {}", name(self.turn_refused));
+        }
+        if self.no_second_reader {
+            flags += " --no-second-reader";
         }
         flags
     }

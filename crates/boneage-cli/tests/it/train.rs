@@ -135,6 +135,7 @@ fn train_each_net_then_stop_and_resume() {
         manifest.contains("\"efficientnet\": \"lite0\""),
         "{manifest}"
     );
+    second_reader_reads_only_what_the_first_refuses(tmp.path());
     // A bone-age net on the deeper EfficientNet-Lite1 (random weights here); the
     // key-point locator is built on Lite0 only.
     let err = run(&[
@@ -401,4 +402,91 @@ fn train_each_net_then_stop_and_resume() {
         err.contains("region B needs key points") && err.contains("keypoints.csv"),
         "{err}"
     );
+}
+
+/// A heat-map locator beside the front end's weights as `locator.safetensors` is a
+/// second reader: it reads only the films the first reader refuses, so every answer of
+/// the first stands as it was and a film refused by both keeps the first reason. A VGG
+/// regressor there is refused by name. `dir` holds phantoms in `ph/` and the runs `kp`
+/// (the VGG regressor) and `kpl` (a heat-map locator, random weights after an epoch).
+fn second_reader_reads_only_what_the_first_refuses(dir: &std::path::Path) {
+    let front = dir.join("front");
+    std::fs::create_dir(&front).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    for e in std::fs::read_dir(&shipped).unwrap() {
+        let e = e.unwrap().path();
+        if e.is_file() {
+            std::fs::copy(&e, front.join(e.file_name().unwrap())).unwrap();
+        }
+    }
+    let place = |run: &str| {
+        for ext in ["safetensors", "json"] {
+            std::fs::copy(
+                dir.join(run).join(format!("model.{ext}")),
+                front.join(format!("locator.{ext}")),
+            )
+            .unwrap();
+        }
+    };
+    place("kp");
+    let err = fail(
+        &[
+            "preprocess",
+            "ph/ph00001.png",
+            "--models",
+            "front",
+            "--out",
+            "vgg",
+        ],
+        dir,
+    );
+    assert!(
+        err.contains("locator.json") && err.contains("heat-map locator"),
+        "{err}"
+    );
+    place("kpl");
+    let mut films: Vec<String> = (1..=6).map(|i| format!("ph/ph{i:05}.png")).collect();
+    match crate::rsna_raw() {
+        Some(raw) => films.push(raw.join("1377.png").to_string_lossy().into_owned()),
+        None => eprintln!(
+            "SKIPPED a real film for the second reader: ../shared/data/rsna/raw not found"
+        ),
+    }
+    let read = |out: &str, extra: &[&str]| {
+        let mut args: Vec<&str> = vec!["preprocess"];
+        args.extend(films.iter().map(String::as_str));
+        args.extend(["--models", "front", "--out", out]);
+        args.extend(extra);
+        let result = boneage(&args, dir);
+        // Success, or some films refused (exit 1; the counts below show that every
+        // film was answered or refused).
+        assert!(
+            matches!(result.status.code(), Some(0 | 1)),
+            "{}",
+            text(&result.stderr)
+        );
+        let rows = |file: &str| -> std::collections::BTreeMap<String, String> {
+            std::fs::read_to_string(dir.join(out).join(file))
+                .unwrap()
+                .lines()
+                .skip(1)
+                .map(|l| (l.split(',').next().unwrap().to_string(), l.to_string()))
+                .collect()
+        };
+        (rows("keypoints.csv"), rows("refused.csv"))
+    };
+    let (first_answers, first_refusals) = read("first", &["--no-second-reader"]);
+    let (answers, refusals) = read("both", &[]);
+    assert_eq!(
+        first_answers.len() + first_refusals.len(),
+        films.len(),
+        "{first_answers:?} {first_refusals:?}"
+    );
+    for (id, row) in &first_answers {
+        assert_eq!(answers.get(id), Some(row), "{id}");
+    }
+    for (id, row) in &refusals {
+        assert_eq!(first_refusals.get(id), Some(row), "{id}");
+    }
+    assert_eq!(answers.len() + refusals.len(), films.len());
 }
