@@ -305,7 +305,7 @@ pub fn middle_of_five(g: &MaskGeometry, k: &KeyPoints) -> bool {
     if g.tips.len() != 5 {
         return false;
     }
-    let near = ON_DIGIT * k.fingertip.dist(k.capitate);
+    let near = ON_DIGIT * k.span();
     let nearest = |p: Point| {
         g.tips
             .iter()

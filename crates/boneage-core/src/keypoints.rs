@@ -30,6 +30,12 @@ impl KeyPoints {
         axis.x * t.y - axis.y * t.x > 0.0
     }
 
+    /// The hand's span: the distance from the middle fingertip to the capitate, the
+    /// length that the front end's tolerances and errors are measured in.
+    pub fn span(&self) -> f64 {
+        self.fingertip.dist(self.capitate)
+    }
+
     /// How far the hand's axis (capitate → fingertip) leans from upright, in radians,
     /// clockwise as seen (y down): 0 for fingers up, π/2 for fingers to the right.
     pub fn lean(&self) -> f64 {

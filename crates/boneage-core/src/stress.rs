@@ -284,7 +284,7 @@ mod tests {
                 assert!(hand, "{}: {p:?} reads {v}", s.name());
             }
             // Distances are kept by every transform but the shrinking.
-            let span = kt.fingertip.dist(kt.capitate);
+            let span = kt.span();
             let expected = match s {
                 Stress::Shrunk(f, _) => 40.0 * f,
                 _ => 40.0,

@@ -319,7 +319,7 @@ pub fn refine_examples(
         let r = read_radiograph(ds.image_path(s))?;
         let seed = boneage_core::dataset::fnv1a(s.id.bytes());
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let span = k.fingertip.dist(k.capitate);
+        let span = k.span();
         let (radius, dir) = (
             REFINE_JITTER * span * rng.random::<f64>().sqrt(),
             rng.random_range(0.0..std::f64::consts::TAU),

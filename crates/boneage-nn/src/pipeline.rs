@@ -225,7 +225,7 @@ pub const SETTLE_LIMIT: f64 = 0.037;
 /// point is `p`). Near 0 where the net finds the same place however its field is
 /// framed; large where it is lost (a point found from one framing only).
 pub fn spread(k: &KeyPoints, p: Point, looks: impl FnOnce([Point; 4]) -> [Point; 4]) -> f64 {
-    let span = k.fingertip.dist(k.capitate).max(1.0);
+    let span = k.span().max(1.0);
     let along = (k.fingertip - k.capitate) * SETTLE_START;
     let across = Point::new(-along.y, along.x);
     looks([along, along * -1.0, across, across * -1.0].map(|d| p + d))
@@ -400,7 +400,7 @@ pub const FOUND_DROP: f64 = 0.16;
 /// (`[h, w]`) and the film's scale: its size and the field → film map. `None` for a
 /// span under 8 pixels.
 pub fn found_field(k: &KeyPoints, [h, w]: [usize; 2]) -> Option<(usize, usize, Affine)> {
-    let span = k.fingertip.dist(k.capitate);
+    let span = k.span();
     if !span.is_finite() || span < 8.0 {
         return None;
     }
@@ -745,7 +745,7 @@ pub fn guided_keypoints(
     net: &KeyPoints,
     geometry: Option<&boneage_core::hand_geometry::MaskGeometry>,
 ) -> KeyPoints {
-    let span = net.fingertip.dist(net.capitate).max(1.0);
+    let span = net.span().max(1.0);
     let snap = |p: boneage_core::geometry::Point| {
         geometry
             .and_then(|g| {
@@ -778,7 +778,7 @@ pub fn agreeing_tips(
     net: &KeyPoints,
     geometry: &boneage_core::hand_geometry::MaskGeometry,
 ) -> Result<KeyPoints, Disagreement> {
-    let span = net.fingertip.dist(net.capitate).max(1.0);
+    let span = net.span().max(1.0);
     let nearest = |point: &'static str, p: Point| {
         let t = geometry
             .tips
@@ -985,7 +985,7 @@ pub fn disagreement(a: &KeyPoints, b: &KeyPoints, limits: Agreement) -> Option<D
     if a.thumb_on_right() != b.thumb_on_right() {
         return Some(Disagreement::ThumbSide);
     }
-    let span = a.fingertip.dist(a.capitate).max(1.0);
+    let span = a.span().max(1.0);
     for (name, p, q, limit) in [
         ("fingertip", a.fingertip, b.fingertip, limits.fingertip),
         ("thumb tip", a.thumb, b.thumb, limits.thumb),
@@ -1542,7 +1542,7 @@ impl Pipeline {
         // The fingertip–capitate span of a hand on a film: a fifth to the whole of
         // the image's longer side; a tenth on the field around the hand the finder
         // found (a small hand on a large film, framed by the finder).
-        let span = k.fingertip.dist(k.capitate) / img.width().max(img.height()) as f64;
+        let span = k.span() / img.width().max(img.height()) as f64;
         let least = if matches!(view, Turn::Found { .. }) {
             0.1
         } else {
@@ -1579,7 +1579,7 @@ impl Pipeline {
         let mut k = *k;
         for net in &self.refiners {
             let p = net.refine(img, &k);
-            let fraction = p.dist(net.point.of(&k)) / k.fingertip.dist(k.capitate).max(1.0);
+            let fraction = p.dist(net.point.of(&k)) / k.span().max(1.0);
             let limit = match (self.source, net.point) {
                 (KeypointSource::Agreeing, Refined::Capitate) => AGREEING_CAPITATE,
                 _ => REFINE_MOVE_LIMIT,

@@ -425,7 +425,7 @@ pub fn evaluate_blind(
             id: id.clone(),
             months,
             flagged: truth.flagged(id),
-            length: k.fingertip.dist(k.capitate),
+            length: k.span(),
             found,
             net: pipeline.locate(&r.pixels),
             truth: *k,

@@ -29,7 +29,7 @@ pub const WRONG_KINDS: [&str; 4] = [
 /// `mask`: each kind of [`WRONG_KINDS`] by its index. The neighbouring fingertips are
 /// the mask's other digit tips next to the true one (none where the fingers merge).
 pub fn wrong_keypoints(mask: &Mask, truth: &KeyPoints) -> Vec<(usize, KeyPoints)> {
-    let length = truth.fingertip.dist(truth.capitate).max(1.0);
+    let length = truth.span().max(1.0);
     let mut out = Vec::new();
     // Neighbouring fingertips: the digit tips of the mask's geometry.
     if let Some(g) = mask_geometry(mask) {

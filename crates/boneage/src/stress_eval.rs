@@ -37,7 +37,7 @@ pub fn judge(truth: &KeyPoints, found: Option<&KeyPoints>, tolerance: f64) -> Ou
     let Some(f) = found else {
         return Outcome::Refused;
     };
-    let limit = tolerance * truth.fingertip.dist(truth.capitate);
+    let limit = tolerance * truth.span();
     let ok = [
         (truth.fingertip, f.fingertip),
         (truth.thumb, f.thumb),
@@ -179,7 +179,7 @@ pub fn stress_suite(
                 // Which point missed, in % of the hand's length (fingertip / thumb /
                 // capitate).
                 let e = boneage_core::metrics::keypoint_errors(&t, k);
-                let length = t.fingertip.dist(t.capitate).max(1.0);
+                let length = t.span().max(1.0);
                 rows[i].wrong.push(format!(
                     "{id} ({:.0}/{:.0}/{:.0})",
                     100.0 * e[0] / length,

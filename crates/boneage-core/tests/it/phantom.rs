@@ -209,7 +209,7 @@ fn older_skeletons_carry_more_bone() {
         };
         let p = generate(&c, &mut image_rng(9, 0)).unwrap();
         let k = p.keypoints;
-        let r = 0.2 * k.fingertip.dist(k.capitate);
+        let r = 0.2 * k.span();
         let (w, h) = (p.image.width(), p.image.height());
         let (mut s, mut n) = (0.0, 0);
         for y in 0..h {
