@@ -64,6 +64,18 @@ pub struct MaskGeometry {
     pub other_side: Option<KeyPoints>,
 }
 
+impl MaskGeometry {
+    /// The digit tip nearest `p` (the first of equally near ones), with its index in
+    /// [`MaskGeometry::tips`]; `None` without digits.
+    pub fn nearest_tip(&self, p: Point) -> Option<(usize, Point)> {
+        self.tips
+            .iter()
+            .copied()
+            .enumerate()
+            .min_by(|a, b| a.1.dist(p).total_cmp(&b.1.dist(p)))
+    }
+}
+
 /// A piece of the mask outside the palm disk.
 struct Piece {
     area: usize,
@@ -307,12 +319,8 @@ pub fn middle_of_five(g: &MaskGeometry, k: &KeyPoints) -> bool {
     }
     let near = ON_DIGIT * k.span();
     let nearest = |p: Point| {
-        g.tips
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (i, t.dist(p)))
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .filter(|(_, d)| *d <= near)
+        g.nearest_tip(p)
+            .filter(|(_, t)| t.dist(p) <= near)
             .map(|(i, _)| i)
     };
     // The thumb: the outer digit the mask reads as the thumb (beside the widest web),

@@ -748,12 +748,8 @@ pub fn guided_keypoints(
     let span = net.span().max(1.0);
     let snap = |p: boneage_core::geometry::Point| {
         geometry
-            .and_then(|g| {
-                g.tips
-                    .iter()
-                    .copied()
-                    .min_by(|a, b| a.dist(p).total_cmp(&b.dist(p)))
-            })
+            .and_then(|g| g.nearest_tip(p))
+            .map(|(_, t)| t)
             .filter(|t| t.dist(p) <= SNAP * span)
             .unwrap_or(p)
     };
@@ -780,15 +776,10 @@ pub fn agreeing_tips(
 ) -> Result<KeyPoints, Disagreement> {
     let span = net.span().max(1.0);
     let nearest = |point: &'static str, p: Point| {
-        let t = geometry
-            .tips
-            .iter()
-            .copied()
-            .min_by(|a, b| a.dist(p).total_cmp(&b.dist(p)))
-            .ok_or(Disagreement::Apart {
-                point,
-                fraction: f64::INFINITY,
-            })?;
+        let (_, t) = geometry.nearest_tip(p).ok_or(Disagreement::Apart {
+            point,
+            fraction: f64::INFINITY,
+        })?;
         let fraction = t.dist(p) / span;
         if fraction > SNAP {
             return Err(Disagreement::Apart { point, fraction });
