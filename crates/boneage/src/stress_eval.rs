@@ -64,8 +64,19 @@ pub struct StressRow {
 /// Tile size (width, height) of the contact sheet.
 const TILE: [usize; 2] = [150, 188];
 
-/// Tiles per row of the contact sheet: the first films of each transform.
+/// Tiles per row of the contact sheet ([`sheet_order`]).
 const SHEET_FILMS: usize = 5;
+
+/// The order of a row of the contact sheet: the films answered wrongly first (what a
+/// reviewer must see), then the refused, then the correct, each in the films' order.
+fn sheet_order(outcome: Outcome, film: usize) -> (u8, usize) {
+    let rank = match outcome {
+        Outcome::Wrong => 0,
+        Outcome::Refused => 1,
+        Outcome::Correct => 2,
+    };
+    (rank, film)
+}
 
 /// A thumbnail of `img` within `size` (width, height) with the `truth` in white
 /// and the key points `found` in their colours on top.
@@ -139,7 +150,7 @@ pub fn holdout_films<'a>(
 }
 
 /// Runs the suite on `films`; returns the Markdown report and writes the contact
-/// sheet (one row per transform) to `sheet`.
+/// sheet (one row per transform, its wrong answers first) to `sheet`.
 pub fn stress_suite(
     pipeline: &Pipeline,
     films: &StressFilms,
@@ -156,7 +167,9 @@ pub fn stress_suite(
             ..StressRow::default()
         })
         .collect();
-    let mut tiles: Vec<Vec<(String, RgbImage)>> = vec![Vec::new(); suite.len()];
+    // Per transform, the films the sheet shows so far: (order, id, outcome, tile).
+    type Tile = ((u8, usize), String, Outcome, RgbImage);
+    let mut tiles: Vec<Vec<Tile>> = vec![Vec::new(); suite.len()];
     progress.start("stress suite", ids.len() * suite.len());
     for (n, id) in ids.iter().enumerate() {
         let r = read_radiograph(sample_path(ds, id)?)?;
@@ -187,32 +200,44 @@ pub fn stress_suite(
                     100.0 * e[2] / length
                 ));
             }
-            if sheet.is_some() && tiles[i].len() < SHEET_FILMS {
-                let word = match outcome {
-                    Outcome::Correct => "ok",
-                    Outcome::Refused => "REFUSED",
-                    Outcome::Wrong => "WRONG",
-                };
-                let caption = if tiles[i].is_empty() {
-                    format!("{}: {word}", s.name())
-                } else {
-                    format!("{id} {word}")
-                };
-                tiles[i].push((caption, tile(&img, TILE, None, found.as_ref())));
+            let order = sheet_order(outcome, n);
+            let row = &mut tiles[i];
+            if sheet.is_some() && (row.len() < SHEET_FILMS || row.iter().any(|x| x.0 > order)) {
+                // A wrong answer shows the truth carried through the transform in white.
+                let truth = (outcome == Outcome::Wrong).then_some(&t);
+                let picture = tile(&img, TILE, truth, found.as_ref());
+                row.push((order, id.to_string(), outcome, picture));
+                row.sort_by_key(|x| x.0);
+                row.truncate(SHEET_FILMS);
             }
             progress.inc();
         }
     }
     progress.finish();
     if let Some(path) = sheet {
-        let all: Vec<(String, RgbImage)> = tiles.into_iter().flatten().collect();
+        let mut all: Vec<(String, RgbImage)> = Vec::new();
+        for (s, row) in suite.iter().zip(tiles) {
+            for (k, (_, id, outcome, picture)) in row.into_iter().enumerate() {
+                let word = match outcome {
+                    Outcome::Correct => "ok",
+                    Outcome::Refused => "REFUSED",
+                    Outcome::Wrong => "WRONG",
+                };
+                // The first tile names the transform instead of the film (the
+                // report lists the wrong films in the same order).
+                let caption = if k == 0 {
+                    format!("{}: {word}", s.name())
+                } else {
+                    format!("{id} {word}")
+                };
+                all.push((caption, picture));
+            }
+        }
         let layout = SheetLayout {
             columns: SHEET_FILMS.min(ids.len()).max(1),
             tile_width: TILE[0],
             tile_height: TILE[1],
-            title: Some(
-                "stress suite: one row per transform (points: what the front end found)".into(),
-            ),
+            title: Some("stress suite by transform: wrong first, white = truth".into()),
         };
         save_rgb(&all, &layout, path)?;
     }
@@ -286,5 +311,21 @@ mod tests {
         assert_eq!(judge(&t, Some(&f), 0.05), Outcome::Correct);
         f.thumb.x += 0.2;
         assert_eq!(judge(&t, Some(&f), 0.05), Outcome::Wrong);
+    }
+
+    /// A row of the contact sheet shows the wrong answers first, then the refused
+    /// films, then the correct ones, each in the films' order.
+    #[test]
+    fn the_sheet_shows_wrong_answers_first() {
+        let films = [
+            Outcome::Correct,
+            Outcome::Refused,
+            Outcome::Wrong,
+            Outcome::Correct,
+            Outcome::Wrong,
+        ];
+        let mut order: Vec<usize> = (0..films.len()).collect();
+        order.sort_by_key(|&n| sheet_order(films[n], n));
+        assert_eq!(order, [2, 4, 1, 0, 3]);
     }
 }

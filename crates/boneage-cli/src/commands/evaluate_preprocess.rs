@@ -43,7 +43,7 @@ pub struct Args {
     report: Option<PathBuf>,
     /// Also write a contact sheet: held-out hands registered with predicted points
     /// (with --truth: the films registered wrongly; with --stress: one row per
-    /// transform).
+    /// transform, its wrong answers first with the truth in white, then refused films).
     #[arg(long, value_name = "PNG")]
     sheet: Option<PathBuf>,
     /// Run the stress suite instead: each held-out film turned by 0–330° in 30°
