@@ -1656,10 +1656,12 @@ impl Pipeline {
         mask: &Mask,
         net: KeyPoints,
     ) -> Result<KeyPoints, PreprocessError> {
-        let geometry = || {
-            mask_geometry(mask)
+        // The mask's geometry, measured as `measure` does; an error without a finger.
+        let measured = |measure: fn(&Mask) -> Option<boneage_core::hand_geometry::MaskGeometry>| {
+            measure(mask)
                 .ok_or_else(|| PreprocessError::Implausible("the mask shows no finger".into()))
         };
+        let geometry = || measured(mask_geometry);
         Ok(match self.source {
             KeypointSource::Net => net,
             KeypointSource::MaskGeometry => {
@@ -1677,9 +1679,7 @@ impl Pipeline {
             KeypointSource::Guided => guided_keypoints(&net, mask_geometry(mask).as_ref()),
             KeypointSource::MaskAlone => geometry()?.keypoints,
             KeypointSource::Agreeing => {
-                let g = hand_scale_geometry(mask).ok_or_else(|| {
-                    PreprocessError::Implausible("the mask shows no finger".into())
-                })?;
+                let g = measured(hand_scale_geometry)?;
                 let k = agreeing_tips(&net, &g).map_err(PreprocessError::Disagree)?;
                 if !boneage_core::hand_geometry::middle_of_five(&g, &k) {
                     return Err(PreprocessError::Disagree(Disagreement::NotMiddleOfFive));
