@@ -10,6 +10,7 @@ pub mod calibration;
 pub mod dataset;
 pub mod domain;
 pub mod error;
+pub mod fingertip;
 pub mod font;
 pub mod geometry;
 pub mod growth;

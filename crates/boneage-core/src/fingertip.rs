@@ -1,0 +1,193 @@
+//! Whether a fingertip lies where the finger ends, read from the film's pixels.
+//!
+//! A hand mask can stop short of a faint fingertip (a small hand, a fingertip near the
+//! film's edge), and a key-point net can stop with it: both then put the fingertip on
+//! the distal phalanx and agree. The film itself says otherwise: beyond a true
+//! fingertip the film falls to background within a few per cent of the hand; beyond
+//! a tip placed short, it stays as bright as the finger. [`falloff`] measures that
+//! fall along the hand's axis, independently of the mask's outline and of the nets.
+
+use crate::geometry::Point;
+use crate::image::{GrayImage, Mask};
+use crate::keypoints::KeyPoints;
+use crate::metrics::percentile;
+
+/// Where along the capitate→fingertip axis [`falloff`] reads the finger's level, in
+/// fingertip–capitate spans from the fingertip.
+pub const INSIDE: (f64, f64) = (-0.06, -0.02);
+/// Where it reads the level just beyond the tip.
+pub const BEYOND: (f64, f64) = (0.02, 0.05);
+/// How far beyond the tip it looks for the background.
+pub const FARTHEST: f64 = 0.15;
+/// Which quantile of the levels beyond the tip is taken for the background.
+pub const BACKGROUND_QUANTILE: f64 = 0.2;
+/// Levels this close to 0 are black, not film: left out of the background.
+pub const BLACK: f64 = 0.01;
+/// How far either side of the hand's outline [`outline_levels`] reads the background, in
+/// spans.
+pub const EDGE_WIDTH: f64 = 0.01;
+/// Half the width of the strip the profile averages across the axis, in spans.
+pub const HALF_WIDTH: f64 = 0.015;
+/// The profile's step along the axis, in spans.
+pub const STEP: f64 = 0.005;
+
+/// The film's level (times `sign`) at `s` fingertip–capitate spans beyond the
+/// fingertip along the capitate→fingertip axis, averaged across the axis over
+/// [`HALF_WIDTH`] either side; `None` where the strip leaves the image.
+pub fn at(img: &GrayImage, k: &KeyPoints, sign: f32, s: f64) -> Option<f64> {
+    let span = k.span().max(1.0);
+    let axis = (k.fingertip - k.capitate) * (1.0 / span);
+    let across = Point::new(-axis.y, axis.x);
+    let centre = k.fingertip + axis * (s * span);
+    let n = (HALF_WIDTH * span).ceil().max(1.0) as i32;
+    let mut sum = 0.0;
+    for i in -n..=n {
+        let p = centre + across * (HALF_WIDTH * span * f64::from(i) / f64::from(n));
+        let (x, y) = (p.x.round(), p.y.round());
+        if x < 0.0 || y < 0.0 || x >= img.width() as f64 || y >= img.height() as f64 {
+            return None;
+        }
+        sum += f64::from(sign * img.get(x as usize, y as usize));
+    }
+    Some(sum / f64::from(2 * n + 1))
+}
+
+/// The film's median levels just inside and just outside `hand`'s outline, within
+/// `width` pixels of it (read every `width / 2` pixels): the hand's edge and the
+/// background around the hand. `None` without an outline or with sizes that differ.
+pub fn outline_levels(img: &GrayImage, hand: &Mask, width: usize) -> Option<(f64, f64)> {
+    let (w, h) = (img.width(), img.height());
+    if (w, h) != (hand.width(), hand.height()) {
+        return None;
+    }
+    let d = width.max(1);
+    let [mut inside, mut outside] = [Vec::new(), Vec::new()];
+    for y in (d..h.saturating_sub(d)).step_by(d.div_ceil(2)) {
+        for x in (d..w.saturating_sub(d)).step_by(d.div_ceil(2)) {
+            let here = hand.get(x, y);
+            let across = [(x - d, y), (x + d, y), (x, y - d), (x, y + d)]
+                .into_iter()
+                .any(|(u, v)| hand.get(u, v) != here);
+            if across {
+                let v = f64::from(img.get(x, y));
+                if here { &mut inside } else { &mut outside }.push(v);
+            }
+        }
+    }
+    Some((percentile(&inside, 0.5)?, percentile(&outside, 0.5)?))
+}
+
+/// How far the film has fallen just beyond `k.fingertip`, as a share of its fall
+/// from the finger to the background: about 1 at a fingertip on the skin line with
+/// background beyond, about 0 at one placed on the finger short of its end. The
+/// finger's level and the level beyond the tip are medians along the hand's axis
+/// ([`INSIDE`], [`BEYOND`]: a thin bright line, a film's edge, moves them little),
+/// read the right way round on an inverted film (the hand's edge darker than the
+/// film around it, [`outline_levels`]). The background is
+/// the brighter of two readings: the [`BACKGROUND_QUANTILE`] quantile of the
+/// levels from the tip to [`FARTHEST`] beyond it, black left out (a canvas around
+/// the film, a turned film's corners), and the median level around the hand's
+/// outline ([`outline_levels`], within [`EDGE_WIDTH`]): a dark band some way
+/// beyond the fingertip (a collimator's edge) is not the background. `None` where
+/// the profile leaves the image near the tip or the finger is no brighter than the
+/// background (nothing to judge by).
+pub fn falloff(img: &GrayImage, hand: &Mask, k: &KeyPoints) -> Option<f64> {
+    if k.span() < 1.0 {
+        return None;
+    }
+    // Bone white or bone dark: the hand's edge against the film around it.
+    let width = (EDGE_WIDTH * k.span()).round().max(1.0) as usize;
+    let (edge, around) = outline_levels(img, hand, width)?;
+    let sign: f32 = if edge >= around { 1.0 } else { -1.0 };
+    let levels = |(a, b): (f64, f64)| -> Option<Vec<f64>> {
+        let n = ((b - a) / STEP).round() as usize;
+        (0..=n)
+            .map(|i| at(img, k, sign, a + STEP * i as f64))
+            .collect()
+    };
+    let inside = percentile(&levels(INSIDE)?, 0.5)?;
+    let beyond = percentile(&levels(BEYOND)?, 0.5)?;
+    let out: Vec<f64> = (0..=(FARTHEST / STEP).round() as usize)
+        .map_while(|i| at(img, k, sign, STEP * i as f64))
+        .filter(|v| v.abs() > BLACK)
+        .collect();
+    let around = f64::from(sign) * around;
+    let background = percentile(&out, BACKGROUND_QUANTILE).map_or(around, |b| b.max(around));
+    let fall = inside - background;
+    if fall.is_nan() || fall <= 1e-3 {
+        return None;
+    }
+    Some((inside - beyond) / fall)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bright vertical finger ending at y = 40 on a dark film, capitate below.
+    fn finger() -> GrayImage {
+        let mut img = GrayImage::filled(100, 200, 0.2);
+        for y in 40..200 {
+            for x in 40..60 {
+                img.set(x, y, 0.6);
+            }
+        }
+        img
+    }
+
+    fn at(tip_y: f64) -> KeyPoints {
+        KeyPoints {
+            fingertip: Point::new(50.0, tip_y),
+            thumb: Point::new(90.0, 120.0),
+            capitate: Point::new(50.0, 180.0),
+        }
+    }
+
+    /// The finger's mask (the whole finger, to y = 40).
+    fn hand() -> Mask {
+        let mut hand = Mask::new(100, 200);
+        for y in 40..200 {
+            for x in 40..60 {
+                hand.set(x, y, true);
+            }
+        }
+        hand
+    }
+
+    #[test]
+    fn a_tip_on_the_skin_line_falls_off_and_one_short_of_it_does_not() {
+        let img = finger();
+        let right = falloff(&img, &hand(), &at(41.0)).unwrap();
+        let short = falloff(&img, &hand(), &at(52.0)).unwrap();
+        assert!(right > 0.9, "{right}");
+        assert!(short < 0.1, "{short}");
+    }
+
+    #[test]
+    fn a_dark_band_beyond_the_tip_does_not_change_the_reading() {
+        // A collimator's dark band some way beyond the fingertip.
+        let mut img = finger();
+        for y in 10..20 {
+            for x in 0..100 {
+                img.set(x, y, 0.0);
+            }
+        }
+        let right = falloff(&img, &hand(), &at(41.0)).unwrap();
+        assert!(right > 0.9, "{right}");
+    }
+
+    #[test]
+    fn an_inverted_film_reads_the_same_way_round() {
+        let mut img = finger();
+        for v in img.as_mut_slice() {
+            *v = 1.0 - *v;
+        }
+        assert!(falloff(&img, &hand(), &at(41.0)).unwrap() > 0.9);
+        assert!(falloff(&img, &hand(), &at(52.0)).unwrap() < 0.1);
+    }
+
+    #[test]
+    fn a_tip_on_the_films_edge_gives_no_reading() {
+        assert_eq!(falloff(&finger(), &hand(), &at(1.0)), None);
+    }
+}
