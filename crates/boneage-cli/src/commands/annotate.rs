@@ -35,6 +35,10 @@ pub struct Args {
     /// Magnify the grid picture on the rectangle `x0,y0,x1,y1` (original pixels).
     #[arg(long, value_parser = parse_rect, requires = "grid")]
     view: Option<[f64; 4]>,
+    /// Spread the grey levels of the grid picture between their 30th and 99.5th
+    /// percentiles: the bones of a dark or flat film stand apart.
+    #[arg(long, requires = "grid")]
+    stretch: bool,
     /// Middle fingertip `x,y` in original pixels.
     #[arg(long, value_parser = parse_point, requires_all = ["thumb", "capitate"])]
     fingertip: Option<Point>,
@@ -158,7 +162,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             _ => None,
         };
         let known = labels.keypoints()?.get(&args.id).copied();
-        let rgb = grid_overlay(&r.pixels, args.view, mask, known.as_ref());
+        let rgb = grid_overlay(&r.pixels, args.view, mask, known.as_ref(), args.stretch);
         boneage_core::image::save_rgb8_png(&rgb, out)?;
         eprintln!(
             "{}: grid in original pixels ({w}x{h}){} in {}",

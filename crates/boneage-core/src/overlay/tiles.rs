@@ -125,11 +125,15 @@ pub fn keypoint_tile(
 
 /// A radiograph (or the rectangle `view` of it, magnified) with a coordinate grid in
 /// original pixels, for reading points off; the mask outline in `mask_color`.
+/// `stretch` spreads the grey levels of what is shown between their 30th and 99.5th
+/// percentiles, so that the bones of a dark or flat film stand apart (the darkest 30 %,
+/// background and soft tissue between bones, goes black).
 pub fn grid_overlay(
     img: &GrayImage,
     view: Option<[f64; 4]>,
     mask: Option<(&Mask, [u8; 3])>,
     known: Option<&KeyPoints>,
+    stretch: bool,
 ) -> RgbImage {
     let (iw, ih) = (img.width() as f64, img.height() as f64);
     let [x0, y0, x1, y1] = view.unwrap_or([0.0, 0.0, iw, ih]);
@@ -160,7 +164,14 @@ pub fn grid_overlay(
             warp_affine(g, &map, w, h)
         }
     };
-    let mut rgb = to_rgb(&to_view(img));
+    let shown = to_view(img);
+    let shown = if stretch {
+        let all = Mask::threshold(&GrayImage::filled(w, h, 1.0), 0.5);
+        crate::ops::percentile_window(&shown, &all, 30.0, 99.5)
+    } else {
+        shown
+    };
+    let mut rgb = to_rgb(&shown);
     if let Some((m, color)) = mask {
         let ms = Mask::threshold(&to_view(&m.to_image()), 0.5);
         draw_mask_outline(&mut rgb, &ms, color, 1);

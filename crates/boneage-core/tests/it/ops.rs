@@ -280,6 +280,48 @@ fn percentile_window_and_normalisation_zero_the_background() {
 }
 
 #[test]
+fn a_stretched_grid_picture_spreads_a_dark_films_grey_levels() {
+    // A dark film: background 0.05, a faint square ("bone") at 0.10 inside a hand at 0.08.
+    let (w, h) = (120, 100);
+    let mut img = GrayImage::new(w, h);
+    for y in 0..h {
+        for x in 0..w {
+            let v = match (x, y) {
+                (50..70, 40..60) => 0.10,
+                (20..100, 20..80) => 0.08,
+                _ => 0.05,
+            };
+            img.set(x, y, v);
+        }
+    }
+    let at = |rgb: &image::RgbImage, x: u32, y: u32| rgb.get_pixel(x, y).0[0] as i32;
+    let plain = boneage_core::overlay::grid_overlay(&img, None, None, None, false);
+    let stretched = boneage_core::overlay::grid_overlay(&img, None, None, None, true);
+    assert_eq!(plain.dimensions(), stretched.dimensions());
+    // Points off the grid lines (every 10 px, so at 3 and 7 px past a line).
+    let (bone, hand, air) = ((63, 47), (33, 27), (7, 7));
+    assert!(
+        at(&plain, bone.0, bone.1) - at(&plain, hand.0, hand.1) < 10,
+        "faint as filmed"
+    );
+    assert!(
+        at(&stretched, bone.0, bone.1) >= 250,
+        "the brightest goes white"
+    );
+    assert_eq!(
+        at(&stretched, air.0, air.1),
+        0,
+        "the darkest 30 % goes black"
+    );
+    assert!(
+        at(&stretched, bone.0, bone.1) - at(&stretched, hand.0, hand.1) > 100,
+        "bone stands apart from the hand: {} against {}",
+        at(&stretched, bone.0, bone.1),
+        at(&stretched, hand.0, hand.1)
+    );
+}
+
+#[test]
 fn bilinear_resize_keeps_constants_and_sizes() {
     let img = GrayImage::filled(17, 9, 0.3);
     let r = resize_bilinear(&img, 40, 5);
