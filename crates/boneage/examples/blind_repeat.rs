@@ -1,11 +1,14 @@
-//! How far two blind markings of the same films lie apart: the marks' own scatter,
-//! the floor under any key-point figure measured against them. For each film in the
-//! second file, the distance of each key point from the first file's, in % of the
-//! hand's length (fingertip to capitate, first marking); then median, 95th
-//! percentile and largest, over all films and over those neither marking flags as
-//! less certain (`data/labels/blind/README.md`).
+//! How far two markings of the same films lie apart: a blind marking against a second
+//! blind marking (the marks' own scatter, the floor under any key-point figure measured
+//! against them), or against reviewed points (how well those stand as a truth). For each
+//! film in both files, the distance of each key point of the second file from the
+//! first's, in % of the hand's length (fingertip to capitate, first marking), and its
+//! offset along the hand's axis (+ towards the fingers); then median, 95th percentile
+//! and largest, over all films and over those neither marking flags as less certain
+//! (`data/labels/blind/README.md`), and the median offset along the axis.
 //!
 //! `cargo run --release -p boneage --example blind_repeat -- data/labels/blind/keypoints.csv data/labels/blind/remarked.csv`
+//! `cargo run --release -p boneage --example blind_repeat -- data/labels/blind/holdout.csv data/labels/keypoints.csv`
 use boneage::preprocess_eval::BlindTruth;
 use boneage_core::metrics::percentile;
 use std::path::Path;
@@ -20,19 +23,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         BlindTruth::read(Path::new(second))?,
     );
     let mut rows = Vec::new();
+    let mut along = [Vec::new(), Vec::new(), Vec::new()];
     println!("| film | fingertip % | thumb % | capitate % | flagged |");
     println!("| --- | --- | --- | --- | --- |");
     for (id, b) in &second.points {
-        let k = first
-            .points
-            .get(id)
-            .ok_or(format!("{id}: not in the first marking"))?;
+        // Films only one of the files marks are left out (a blind set against all
+        // reviewed points).
+        let Some(k) = first.points.get(id) else {
+            continue;
+        };
         let span = k.span().max(1.0);
-        let e = [
-            100.0 * k.fingertip.dist(b.fingertip) / span,
-            100.0 * k.thumb.dist(b.thumb) / span,
-            100.0 * k.capitate.dist(b.capitate) / span,
+        let axis = (k.fingertip - k.capitate) * (1.0 / span);
+        let pairs = [
+            (k.fingertip, b.fingertip),
+            (k.thumb, b.thumb),
+            (k.capitate, b.capitate),
         ];
+        let e = pairs.map(|(p, q)| 100.0 * p.dist(q) / span);
+        for (j, (p, q)) in pairs.into_iter().enumerate() {
+            along[j].push(100.0 * (q - p).dot(axis) / span);
+        }
         let flagged = first.flagged(id) || second.flagged(id);
         println!(
             "| {id} | {:.1} | {:.1} | {:.1} | {} |",
@@ -42,6 +52,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if flagged { "yes" } else { "" }
         );
         rows.push((e, flagged));
+    }
+    if rows.is_empty() {
+        return Err("the two files share no film".into());
     }
     println!();
     println!(
@@ -73,5 +86,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             over.join(" / ")
         );
     }
+    let median = |v: &Vec<f64>| percentile(v, 0.5).unwrap_or(f64::NAN);
+    println!();
+    println!(
+        "Second marking against the first along the hand's axis, median (+ towards the fingers, % of the hand): fingertip {:+.1}, thumb {:+.1}, capitate {:+.1} ({} films).",
+        median(&along[0]),
+        median(&along[1]),
+        median(&along[2]),
+        rows.len()
+    );
     Ok(())
 }
