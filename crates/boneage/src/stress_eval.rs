@@ -217,20 +217,18 @@ pub fn stress_suite(
     if let Some(path) = sheet {
         let mut all: Vec<(String, RgbImage)> = Vec::new();
         for (s, row) in suite.iter().zip(tiles) {
-            for (k, (_, id, outcome, picture)) in row.into_iter().enumerate() {
+            for (k, (_, id, outcome, mut picture)) in row.into_iter().enumerate() {
                 let word = match outcome {
                     Outcome::Correct => "ok",
                     Outcome::Refused => "REFUSED",
                     Outcome::Wrong => "WRONG",
                 };
-                // The first tile names the transform instead of the film (the
-                // report lists the wrong films in the same order).
-                let caption = if k == 0 {
-                    format!("{}: {word}", s.name())
-                } else {
-                    format!("{id} {word}")
-                };
-                all.push((caption, picture));
+                // The row's first tile carries the transform's name on the picture, so
+                // every caption can name its film.
+                if k == 0 {
+                    label_row(&mut picture, &s.name());
+                }
+                all.push((format!("{id} {word}"), picture));
             }
         }
         let layout = SheetLayout {
@@ -242,6 +240,18 @@ pub fn stress_suite(
         save_rgb(&all, &layout, path)?;
     }
     Ok(stress_report(films, &rows, &pipeline.describe()))
+}
+
+/// The transform's name in yellow on a dark band across the top of a row's first tile.
+fn label_row(picture: &mut RgbImage, name: &str) {
+    let band = (boneage_core::font::GLYPH_H + 4) as u32;
+    let width = (boneage_core::font::text_width(name, 1) + 4) as u32;
+    for y in 0..band.min(picture.height()) {
+        for x in 0..width.min(picture.width()) {
+            picture.put_pixel(x, y, image::Rgb([20, 20, 24]));
+        }
+    }
+    boneage_core::font::draw_text_rgb(picture, name, 2, 2, 1, [255, 255, 0]);
 }
 
 fn stress_report(f: &StressFilms, rows: &[StressRow], front_end: &str) -> String {
@@ -327,5 +337,21 @@ mod tests {
         let mut order: Vec<usize> = (0..films.len()).collect();
         order.sort_by_key(|&n| sheet_order(films[n], n));
         assert_eq!(order, [2, 4, 1, 0, 3]);
+    }
+
+    /// The transform's name goes on the first tile's picture, in yellow on a dark band,
+    /// and leaves the rest of the picture as it was.
+    #[test]
+    fn a_rows_first_tile_carries_the_transforms_name() {
+        let mut picture = RgbImage::from_pixel(150, 188, image::Rgb([200, 200, 200]));
+        label_row(&mut picture, "turned 30°");
+        let yellow = picture.pixels().filter(|p| p.0 == [255, 255, 0]).count();
+        assert!(yellow > 20, "the name is drawn: {yellow} yellow pixels");
+        assert_eq!(picture.get_pixel(0, 0).0, [20, 20, 24], "on a dark band");
+        assert_eq!(
+            picture.get_pixel(149, 187).0,
+            [200, 200, 200],
+            "the film untouched"
+        );
     }
 }
