@@ -213,6 +213,15 @@ impl Mask {
         }
     }
 
+    /// A mask with every pixel set (the whole picture counts as hand).
+    pub fn full(width: usize, height: usize) -> Self {
+        Self {
+            width,
+            height,
+            data: vec![1; width * height],
+        }
+    }
+
     /// Wraps 0/1 values (any non-zero counts as 1). Fails if the length is wrong.
     pub fn from_vec(width: usize, height: usize, mut data: Vec<u8>) -> Result<Self> {
         if data.len() != width * height {

@@ -363,7 +363,7 @@ impl MaskEdits {
                     "--threshold {t}: give a fraction between 0 and 1"
                 )));
             }
-            let all = Mask::threshold(&GrayImage::filled(w, h, 1.0), 0.5);
+            let all = Mask::full(w, h);
             let win = boneage_core::ops::percentile_window(img, &all, 1.0, 99.5);
             Mask::threshold(&boneage_core::ops::gaussian_blur(&win, 1.5), t)
         } else {

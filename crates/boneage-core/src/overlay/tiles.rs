@@ -104,7 +104,7 @@ pub fn keypoint_tile(
     );
     // Contrast stretched within the crop, so the carpal bones stand apart.
     let crop = warp_affine(img, &map, zw, zw);
-    let all = Mask::threshold(&GrayImage::filled(zw, zw, 1.0), 0.5);
+    let all = Mask::full(zw, zw);
     let zoom = to_rgb(&crate::ops::percentile_window(&crop, &all, 1.0, 99.5));
     let mut out = RgbImage::from_pixel((w + zw) as u32, h as u32, image::Rgb([20, 20, 24]));
     image::imageops::replace(&mut out, &rgb, 0, 0);
@@ -166,7 +166,7 @@ pub fn grid_overlay(
     };
     let shown = to_view(img);
     let shown = if stretch {
-        let all = Mask::threshold(&GrayImage::filled(w, h, 1.0), 0.5);
+        let all = Mask::full(w, h);
         crate::ops::percentile_window(&shown, &all, 30.0, 99.5)
     } else {
         shown

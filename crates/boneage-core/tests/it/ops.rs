@@ -136,6 +136,19 @@ fn component_labelling_matches_flood_fill() {
 }
 
 #[test]
+fn a_full_mask_is_the_whole_picture() {
+    let full = Mask::full(7, 3);
+    assert_eq!((full.width(), full.height()), (7, 3));
+    assert_eq!(full.count(), 21, "every pixel is set");
+    assert_eq!(
+        full,
+        Mask::threshold(&GrayImage::filled(7, 3, 1.0), 0.5),
+        "the same as thresholding a white picture"
+    );
+    assert_eq!(fill_holes(&full), full, "nothing to fill");
+}
+
+#[test]
 fn largest_component_and_hole_filling() {
     let rows = [
         "#####.....",
