@@ -10,7 +10,7 @@
 //! `cargo run --release -p boneage --example blind_repeat -- data/labels/blind/keypoints.csv data/labels/blind/remarked.csv`
 //! `cargo run --release -p boneage --example blind_repeat -- data/labels/blind/holdout.csv data/labels/keypoints.csv`
 use boneage::preprocess_eval::BlindTruth;
-use boneage_core::metrics::percentile;
+use boneage_core::metrics::{keypoint_errors, percentile};
 use std::path::Path;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -39,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             (k.thumb, b.thumb),
             (k.capitate, b.capitate),
         ];
-        let e = pairs.map(|(p, q)| 100.0 * p.dist(q) / span);
+        let e = keypoint_errors(k, b).map(|d| 100.0 * d / span);
         for (j, (p, q)) in pairs.into_iter().enumerate() {
             along[j].push(100.0 * (q - p).dot(axis) / span);
         }
