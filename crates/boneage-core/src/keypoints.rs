@@ -89,6 +89,43 @@ impl KeyPoints {
         ))
     }
 
+    /// Where `p` lies from the capitate in the hand's own frame, in fingertip–capitate
+    /// spans: `(along, across)`, + towards the fingertip and + towards the thumb's
+    /// side of the axis (the side [`KeyPoints::thumb_on_right`] says).
+    pub fn offset_in_hand(&self, p: Point) -> (f64, f64) {
+        let (axis, side) = self.frame();
+        let span = self.span().max(1e-9);
+        let d = p - self.capitate;
+        (d.dot(axis) / span, d.dot(side) / span)
+    }
+
+    /// The same key points with the capitate moved by `along` spans towards the
+    /// fingertip and `across` spans towards the thumb's side (the inverse of
+    /// [`KeyPoints::offset_in_hand`]): to carry points marked to one convention of the
+    /// capitate's centre to another (`data/labels/README.md`).
+    pub fn capitate_moved(&self, along: f64, across: f64) -> KeyPoints {
+        let (axis, side) = self.frame();
+        let span = self.span();
+        KeyPoints {
+            capitate: self.capitate + axis * (along * span) + side * (across * span),
+            ..*self
+        }
+    }
+
+    /// Unit vectors of the hand's frame: capitate → fingertip, and across it towards
+    /// the thumb's side.
+    fn frame(&self) -> (Point, Point) {
+        let axis = (self.fingertip - self.capitate).unit();
+        // `perp` turns the axis clockwise as seen (y down): the right of an upright
+        // hand.
+        let side = if self.thumb_on_right() {
+            axis.perp()
+        } else {
+            -axis.perp()
+        };
+        (axis, side)
+    }
+
     /// The three points carried by `map` (onto another image, canvas or field).
     pub fn mapped(&self, map: &Affine) -> KeyPoints {
         KeyPoints {
@@ -214,4 +251,49 @@ pub fn read_notes(path: &Path) -> Result<BTreeMap<String, String>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A left hand upright (thumb on the image's right) and the same hand mirrored.
+    fn hands() -> [KeyPoints; 2] {
+        let k = KeyPoints {
+            fingertip: Point::new(100.0, 0.0),
+            thumb: Point::new(160.0, 60.0),
+            capitate: Point::new(100.0, 100.0),
+        };
+        let mirrored = KeyPoints {
+            thumb: Point::new(40.0, 60.0),
+            ..k
+        };
+        [k, mirrored]
+    }
+
+    #[test]
+    fn the_capitate_moves_towards_the_fingertip_and_the_thumb() {
+        let [k, mirrored] = hands();
+        // 2 % of the 100-px span towards the fingertip (up), 1 % towards the thumb.
+        let moved = k.capitate_moved(0.02, 0.01);
+        assert!(moved.capitate.dist(Point::new(101.0, 98.0)) < 1e-9);
+        let moved = mirrored.capitate_moved(0.02, 0.01);
+        assert!(moved.capitate.dist(Point::new(99.0, 98.0)) < 1e-9);
+        // Only the capitate moves.
+        assert_eq!(
+            (moved.fingertip, moved.thumb),
+            (k.fingertip, mirrored.thumb)
+        );
+    }
+
+    #[test]
+    fn the_offset_in_the_hand_undoes_the_move() {
+        for k in hands() {
+            let moved = k.capitate_moved(-0.03, 0.015);
+            let (along, across) = k.offset_in_hand(moved.capitate);
+            assert!((along + 0.03).abs() < 1e-9 && (across - 0.015).abs() < 1e-9);
+            // The thumb lies on the thumb's side.
+            assert!(k.offset_in_hand(k.thumb).1 > 0.0);
+        }
+    }
 }

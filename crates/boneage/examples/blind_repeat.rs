@@ -3,9 +3,10 @@
 //! against them), or against reviewed points (how well those stand as a truth). For each
 //! film in both files, the distance of each key point of the second file from the
 //! first's, in % of the hand's length (fingertip to capitate, first marking), and its
-//! offset along the hand's axis (+ towards the fingers); then median, 95th percentile
-//! and largest, over all films and over those neither marking flags as less certain
-//! (`data/labels/blind/README.md`), and the median offset along the axis.
+//! offset along the hand's axis (+ towards the fingers) and across it (+ towards the
+//! thumb); then median, 95th percentile and largest, over all films and over those
+//! neither marking flags as less certain (`data/labels/blind/README.md`), and the
+//! median offsets along and across the axis.
 //!
 //! `cargo run --release -p boneage --example blind_repeat -- data/labels/blind/keypoints.csv data/labels/blind/remarked.csv`
 //! `cargo run --release -p boneage --example blind_repeat -- data/labels/blind/holdout.csv data/labels/keypoints.csv`
@@ -23,7 +24,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         BlindTruth::read(Path::new(second))?,
     );
     let mut rows = Vec::new();
+    // Per point, the second marking's offsets from the first in the hand's frame.
     let mut along = [Vec::new(), Vec::new(), Vec::new()];
+    let mut across = [Vec::new(), Vec::new(), Vec::new()];
     println!("| film | fingertip % | thumb % | capitate % | flagged |");
     println!("| --- | --- | --- | --- | --- |");
     for (id, b) in &second.points {
@@ -33,7 +36,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             continue;
         };
         let span = k.span().max(1.0);
-        let axis = (k.fingertip - k.capitate) * (1.0 / span);
         let pairs = [
             (k.fingertip, b.fingertip),
             (k.thumb, b.thumb),
@@ -41,7 +43,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ];
         let e = keypoint_errors(k, b).map(|d| 100.0 * d / span);
         for (j, (p, q)) in pairs.into_iter().enumerate() {
-            along[j].push(100.0 * (q - p).dot(axis) / span);
+            let (a, b) = (k.offset_in_hand(p), k.offset_in_hand(q));
+            along[j].push(100.0 * (b.0 - a.0));
+            across[j].push(100.0 * (b.1 - a.1));
         }
         let flagged = first.flagged(id) || second.flagged(id);
         println!(
@@ -94,6 +98,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         median(&along[1]),
         median(&along[2]),
         rows.len()
+    );
+    println!(
+        "Across the axis, median (+ towards the thumb, % of the hand): fingertip {:+.1}, thumb {:+.1}, capitate {:+.1}.",
+        median(&across[0]),
+        median(&across[1]),
+        median(&across[2]),
     );
     Ok(())
 }

@@ -10,11 +10,11 @@ use boneage_core::geometry::{Affine, Point};
 use boneage_core::image::Mask;
 use boneage_core::keypoints::{self, KeyPoints};
 use boneage_core::metrics::{keypoint_errors, mean, percentile, registered_correctly};
-use boneage_core::ops::{NormalizeConfig, normalize_hand, warp_affine};
-use boneage_core::registration::{Region, register};
+use boneage_core::ops::warp_affine;
+use boneage_core::registration::Region;
 use boneage_core::sheet::{SheetLayout, save_rgb};
 use boneage_core::{Error, GrayImage, read_radiograph};
-use boneage_nn::pipeline::{Pipeline, Preprocessed, geometry_keypoints};
+use boneage_nn::pipeline::{Pipeline, geometry_keypoints};
 
 use crate::evidence::preprocessed_overlay;
 use crate::progress::Progress;
@@ -128,22 +128,18 @@ fn keypoint_tally(
         let net = pipeline.locate(&r.pixels);
         let mask = pipeline.segment(&r.pixels);
         let geo = geometry_keypoints(&mask);
-        // The pipeline's choice (by its key-point source) on
-        // the film as it is, mirrored, and turned by 30°.
-        let mut chosen = None;
-        for (v, (img, k_true)) in variants(&r.pixels, truth).iter().enumerate() {
-            let (m, k) = if v == 0 {
-                (mask.clone(), net)
-            } else {
-                (pipeline.segment(img), pipeline.locate(img))
-            };
-            let outcome = match pipeline.choose_keypoints(&m, k) {
+        // The whole front end (every stage, its checks included) on the film as it
+        // is, mirrored, and turned by 30°.
+        let mut as_filmed = None;
+        for (v, (img, k_true)) in variants(&r.pixels, truth).into_iter().enumerate() {
+            let outcome = match pipeline.run(&img) {
                 Err(_) => 2,
-                Ok(g) => {
+                Ok(p) => {
+                    let good = registered_correctly(&k_true, &p.keypoints, &canvas, 0.1);
                     if v == 0 {
-                        chosen = Some(g);
+                        as_filmed = Some(p);
                     }
-                    usize::from(!registered_correctly(k_true, &g, &canvas, 0.1))
+                    usize::from(!good)
                 }
             };
             t.pipe[v][outcome] += 1;
@@ -174,20 +170,9 @@ fn keypoint_tally(
         }
         if sheet
             && t.tiles.len() < 40
-            && let Some(k) = chosen
-            && let Ok(reg) = register(&k, &canvas)
+            && let Some(p) = as_filmed
         {
-            let good = registered_correctly(truth, &k, &canvas, 0.1);
-            let norm = normalize_hand(&r.pixels, &mask, &NormalizeConfig::default());
-            let p = Preprocessed {
-                mask,
-                keypoints: k,
-                registration: reg,
-                registered: reg.warp(&norm, &canvas),
-                normalized: norm,
-                fit: None,
-                seconds: [0.0; 4],
-            };
+            let good = registered_correctly(truth, &p.keypoints, &canvas, 0.1);
             t.tiles.push((
                 format!("{id}{}", if good { "" } else { " WRONG" }),
                 image::imageops::thumbnail(
@@ -282,8 +267,9 @@ fn front_end_report(
         t.ok_net, t.ok_geo, t.mirrored[1], t.mirrored[0], t.rotated[1], t.rotated[0]
     ));
     lines.push(format!(
-        "\nThe pipeline (`boneage preprocess`: {}) on the same films as filmed, mirrored \
-         left–right (a right hand), and turned by 30°:\n",
+        "\nThe whole front end (`boneage preprocess`: {}; every stage and check, as it \
+         answers a user) on the same films as filmed, mirrored left–right (a right hand), \
+         and turned by 30°:\n",
         source
     ));
     lines.push("| films | registered correctly | wrong | refused |".into());

@@ -111,6 +111,8 @@ pub struct TrainData {
     pub train: Vec<Sample>,
     /// Validation samples (never trained on).
     pub val: Vec<Sample>,
+    /// The labels file other than the dataset's own (key points), for the manifest.
+    pub labels_from: Option<PathBuf>,
 }
 
 impl TrainData {
@@ -142,7 +144,12 @@ impl TrainData {
                     train.len()
                 )));
             }
-            return Ok(Self { train, val, ds });
+            return Ok(Self {
+                train,
+                val,
+                ds,
+                labels_from: None,
+            });
         }
         let n_val = spec.val.min(samples.len() / 2);
         let split = split_stratified(&samples, n_val, spec.split_seed)?;
@@ -151,6 +158,7 @@ impl TrainData {
             train: pick(&split.train),
             val: pick(&split.validation),
             ds,
+            labels_from: None,
         })
     }
 
@@ -184,8 +192,12 @@ impl TrainData {
 
     /// The data in words, for the manifest.
     pub fn describe(&self, spec: &TrainSpec) -> String {
+        let labels = match &self.labels_from {
+            Some(p) => format!(", labels from {}", p.display()),
+            None => String::new(),
+        };
         format!(
-            "{} ({} labelled images trained on, {} held out for validation: {})",
+            "{}{labels} ({} labelled images trained on, {} held out for validation: {})",
             spec.data_words(),
             self.train.len(),
             self.val.len(),
@@ -532,7 +544,8 @@ pub fn train_keypoints(
         heat_sigma: recipe.heat_sigma,
     };
     let input = task.input();
-    let data = TrainData::open(spec, |s| kp.contains_key(&s.id))?;
+    let mut data = TrainData::open(spec, |s| kp.contains_key(&s.id))?;
+    data.labels_from = Some(keypoints.to_path_buf());
     let source = format!(
         "{} {} {}x{}",
         recipe.refine.map_or("keypoints", Refined::code),
