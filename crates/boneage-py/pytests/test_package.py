@@ -39,7 +39,7 @@ def test_a_path_gives_the_numbers_of_the_cli(cli, assessor, phantoms, real_film)
     assert assessed >= 1
     # The real film: the pinned answer of the shipped models (the CLI's test pins it too).
     got = assessor.assess(real_film, "F", age_months=170)
-    assert abs(got["bone_age_months"] - 183.251) < 0.01, got["bone_age_months"]
+    assert abs(got["bone_age_months"] - 187.614) < 0.01, got["bone_age_months"]
     assert got["chronological"]["chronological_months"] == 170.0
 
 

@@ -89,8 +89,9 @@ fn segment_and_register_phantoms() {
 }
 
 /// The stress suite on two phantoms with their true key points as labels: every
-/// transform gets a row whose correct, refused and wrong counts add up to the films,
-/// and a row of refusals by reason and wrong films by id that agrees with it.
+/// transform gets a row whose correct, refused and wrong counts add up to the films
+/// (far-off answers among the wrong), a totals row that adds up the rows, and a row of
+/// refusals by reason and wrong films by id that agrees with it.
 #[test]
 fn stress_suite_counts_every_film_under_every_transform() {
     let tmp = tempfile::tempdir().unwrap();
@@ -138,7 +139,10 @@ fn stress_suite_counts_every_film_under_every_transform() {
     let table = |md: &'_ str| -> Vec<Vec<String>> {
         md.lines()
             .filter(|l| {
-                l.starts_with("| ") && !l.starts_with("| transform") && !l.starts_with("| ---")
+                l.starts_with("| ")
+                    && !l.starts_with("| transform")
+                    && !l.starts_with("| ---")
+                    && !l.starts_with("| **all")
             })
             .map(|l| l.split('|').map(|c| c.trim().to_string()).collect())
             .collect()
@@ -148,7 +152,27 @@ fn stress_suite_counts_every_film_under_every_transform() {
     for r in &rows {
         let n: usize = r[2..5].iter().map(|v| v.parse::<usize>().unwrap()).sum();
         assert_eq!(n, 2, "{r:?}");
+        // Far-off answers are some of the wrong ones.
+        let far: usize = r[5].parse().unwrap();
+        assert!(far <= r[4].parse::<usize>().unwrap(), "{r:?}");
     }
+    // The totals row adds up the transforms, column by column.
+    let total = counts
+        .lines()
+        .find(|l| l.starts_with("| **all 21 transforms** |"))
+        .expect("a totals row");
+    let total: Vec<usize> = total.split('|').map(str::trim).collect::<Vec<_>>()[2..6]
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    for (k, t) in total.iter().enumerate() {
+        let sum: usize = rows
+            .iter()
+            .map(|r| r[2 + k].parse::<usize>().unwrap())
+            .sum();
+        assert_eq!(*t, sum, "column {k}: {report}");
+    }
+    assert_eq!(total[..3].iter().sum::<usize>(), 42, "{report}");
     // Each transform's refusals, counted by reason, add up to its refused films, and
     // its wrong answers are listed by id.
     let reasons = table(why);
