@@ -48,12 +48,8 @@ impl KeyPoints {
     /// beyond the capitate, towards the wrist) and how far to the side of that axis
     /// (either side).
     pub fn thumb_in_hand(&self) -> (f64, f64) {
-        let axis = self.fingertip - self.capitate;
-        let span2 = axis.dot(axis).max(1e-9);
-        let t = self.thumb - self.capitate;
-        let along = axis.dot(t) / span2;
-        let aside = (axis.x * t.y - axis.y * t.x).abs() / span2;
-        (along, aside)
+        // Across the axis towards the thumb's side: never negative for the thumb.
+        self.offset_in_hand(self.thumb)
     }
 
     /// Why the thumb tip cannot be where it is, in words, or `None` when it lies
@@ -292,8 +288,10 @@ mod tests {
             let moved = k.capitate_moved(-0.03, 0.015);
             let (along, across) = k.offset_in_hand(moved.capitate);
             assert!((along + 0.03).abs() < 1e-9 && (across - 0.015).abs() < 1e-9);
-            // The thumb lies on the thumb's side.
-            assert!(k.offset_in_hand(k.thumb).1 > 0.0);
+            // The thumb lies on the thumb's side: 0.4 of the span along, 0.6 aside,
+            // either hand.
+            let (along, aside) = k.thumb_in_hand();
+            assert!((along - 0.4).abs() < 1e-12 && (aside - 0.6).abs() < 1e-12);
         }
     }
 }

@@ -49,12 +49,9 @@ pub fn judge(truth: &KeyPoints, found: Option<&KeyPoints>, tolerance: f64) -> Ou
 }
 
 /// Whether `found` has a point beyond [`FAR_OFF`] of the hand's length (the true
-/// fingertip–capitate distance) from `truth`.
+/// fingertip–capitate distance) from `truth`: wrong at that wider tolerance.
 pub fn far_off(truth: &KeyPoints, found: &KeyPoints) -> bool {
-    let limit = FAR_OFF * truth.span();
-    boneage_core::metrics::keypoint_errors(truth, found)
-        .iter()
-        .any(|d| *d > limit)
+    judge(truth, Some(found), FAR_OFF) == Outcome::Wrong
 }
 
 /// Counts of one transform.
