@@ -94,6 +94,11 @@ pub struct FrontEnd {
     /// checked by the mask and the capitate net, `locator.safetensors`), to compare.
     #[arg(long)]
     pub no_second_reader: bool,
+    /// Refuse a film on which the U-Net finds too little hand, without reading it
+    /// again on the field that frames what it found (a small hand on a large film):
+    /// to compare.
+    #[arg(long)]
+    pub no_small_hand: bool,
 }
 
 impl FrontEnd {
@@ -106,6 +111,9 @@ impl FrontEnd {
         pipeline.turn_refused = self.turn_refused;
         if self.no_second_reader {
             pipeline.second = None;
+        }
+        if self.no_small_hand {
+            pipeline.small_hand = false;
         }
     }
 
@@ -128,6 +136,9 @@ impl FrontEnd {
         }
         if self.no_second_reader {
             flags += " --no-second-reader";
+        }
+        if self.no_small_hand {
+            flags += " --no-small-hand";
         }
         flags
     }

@@ -325,6 +325,28 @@ pub fn ids_fingerprint(samples: &[Sample]) -> String {
     format!("{} ids {h:016x}", samples.len())
 }
 
+/// A short fingerprint of a folder's files, names and contents (`N files HASH`,
+/// FNV-1a, in name order; subfolders left out), so that a cache made from a folder
+/// of labels is never taken for the same folder edited.
+pub fn folder_fingerprint(dir: &Path) -> Result<String> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    let mut h = fnv1a([]);
+    for path in &files {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let name = path.file_name().map(|n| n.as_encoded_bytes().to_vec());
+        h ^= fnv1a(name.unwrap_or_default().into_iter().chain([0]).chain(bytes));
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    Ok(format!("{} files {h:016x}", files.len()))
+}
+
 /// The 64-bit FNV-1a hash of `bytes`: stable across runs and platforms (a cache's
 /// fingerprint, a seed drawn from an id).
 pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {

@@ -211,6 +211,12 @@ impl RefineNet {
 /// fields were moved by ([`crate::inputs::REFINE_JITTER`]).
 pub const SETTLE_START: f64 = 0.06;
 
+/// How far apart, in fingertip–capitate spans, a small hand's answer on the field
+/// its rough key points frame ([`Pipeline::small_hand_view`]) and its answer on the
+/// field framed again around that answer may put any point: a right answer framed a
+/// little differently stays where it is. Set before measuring.
+pub const SMALL_HAND_SETTLE: f64 = 0.03;
+
 /// The largest [`spread`] of the capitate net's answer that stands, in spans: 1.5
 /// times the largest on the 100 held-out development films' answers (0.025; median
 /// 0.015), set before the blind films were run with it. On the 1,145 labelled films
@@ -504,6 +510,22 @@ pub const OUTLINE_ADVICE: &str = "the hand's outline is not clear enough to plac
      edge along the hand, a small hand on a large film): crop the film to the hand and try \
      again, or read this film by eye (on a new film: fingers apart, thumb away from the palm)";
 
+/// What to do about a film whose small hand could not be read with confidence.
+pub const SMALL_HAND_ADVICE: &str = "crop the film to the hand, or film the hand on a \
+     smaller cassette, and try again; or read this film by eye";
+
+/// How a small hand's key points moved between two framings, in words.
+fn moved(d: &Disagreement) -> String {
+    match d {
+        Disagreement::ThumbSide => "the thumb changes side".into(),
+        Disagreement::Apart { point, fraction } => format!(
+            "the {point} moves by {:.0} % of the hand's length",
+            100.0 * fraction
+        ),
+        Disagreement::NotMiddleOfFive => "the fingertip changes finger".into(),
+    }
+}
+
 /// What to do about a film on which no hand was found.
 pub const NO_HAND_ADVICE: &str = "check that the film is a hand radiograph with the hand \
      taking a good part of it (crop a film on which the hand is small), and try again";
@@ -589,6 +611,14 @@ pub enum PreprocessError {
         /// The fall-off beyond the fingertip.
         falloff: f64,
     },
+    /// A small hand's key points move when the hand is framed again around them
+    /// ([`Pipeline::small_hand_view`], [`SMALL_HAND_SETTLE`]).
+    #[error(
+        "the hand is small on the film and its key points move when it is framed again \
+         around them ({}): {SMALL_HAND_ADVICE}",
+        moved(.0)
+    )]
+    SmallHandMoves(Disagreement),
     /// Registration failed.
     #[error(transparent)]
     Register(#[from] boneage_core::Error),
@@ -859,6 +889,12 @@ pub struct Pipeline {
     /// thumb tip 6 % of the hand from the blind marks; README, "The second reader's
     /// fingertip where the film says the finger ends").
     pub second: Option<Box<Pipeline>>,
+    /// Whether a film on which the U-Net finds too little hand
+    /// ([`PreprocessError::NoHand`]) is read again on the field that frames what it
+    /// found as the development films frame their hands
+    /// ([`Pipeline::small_hand_view`]): a small hand on a large film. On by default
+    /// (README, "A small hand on a large film").
+    pub small_hand: bool,
 }
 
 /// How far a refining net may move its point from the key points' guess, in
@@ -1010,6 +1046,7 @@ impl PreprocessError {
             }
             PreprocessError::WrongRegistration(w) => format!("check: {}", w.kind()),
             PreprocessError::ShortFingertip { .. } => "fingertip short of the finger's end".into(),
+            PreprocessError::SmallHandMoves(_) => "small hand: points move".into(),
             PreprocessError::Register(_) => "registration failed".into(),
             PreprocessError::RunsOff { .. } => "hand runs off the film".into(),
             PreprocessError::WashedOut { .. } => "washed out".into(),
@@ -1144,6 +1181,7 @@ impl Pipeline {
             turn_refused: TurnRefused::Axis,
             finder,
             second: None,
+            small_hand: true,
         };
         let second_path = dir.join("locator.safetensors");
         if !second_path.is_file() {
@@ -1195,6 +1233,9 @@ impl Pipeline {
             TurnRefused::Axis => d.push_str(
                 ", a film refused as sent read again turned upright along its hand's axis",
             ),
+        }
+        if self.small_hand {
+            d.push_str(", a film with too little hand read again on the field around it");
         }
         if self.finder.is_some() {
             d.push_str(", a film refused every way read again around the hand its finder finds");
@@ -1300,18 +1341,80 @@ impl Pipeline {
         run: impl Fn(Turn) -> Result<Preprocessed, PreprocessError>,
     ) -> Result<Preprocessed, PreprocessError> {
         run(Turn::AsSent).or_else(|first| {
-            // No hand found as sent: a turn shows the U-Net the same pixels, and a
-            // field around a scrap of mask would show it a scrap larger.
-            let turned = if matches!(first, PreprocessError::NoHand { .. }) {
-                None
+            let (turned, first) = if matches!(first, PreprocessError::NoHand { .. }) {
+                // No hand found as sent: a turn shows the U-Net the same pixels; the
+                // field that frames a small hand shows it larger, and where a hand is
+                // found there, its refusal says more than "no hand".
+                match self.read_small_hand(img, &run) {
+                    Some(Ok(p)) => (Some(p), first),
+                    Some(Err(why)) if !matches!(why, PreprocessError::NoHand { .. }) => (None, why),
+                    _ => (None, first),
+                }
             } else {
-                self.views(img).into_iter().find_map(|v| run(v).ok())
+                (self.views(img).into_iter().find_map(|v| run(v).ok()), first)
             };
             // Last, the field around the hand the finder finds (a small hand on a
             // large film, a hand leaning, a film unlike the development set).
             turned
                 .or_else(|| self.found_view(img).and_then(|v| run(v).ok()))
                 .ok_or(first)
+        })
+    }
+
+    /// `run` on the field that frames a small hand ([`Pipeline::small_hand_view`]),
+    /// then on the field framed again around its answer, where the answers must agree
+    /// within [`SMALL_HAND_SETTLE`]; `None` without such a field.
+    fn read_small_hand(
+        &self,
+        img: &GrayImage,
+        run: impl Fn(Turn) -> Result<Preprocessed, PreprocessError>,
+    ) -> Option<Result<Preprocessed, PreprocessError>> {
+        let view = self.small_hand_view(img)?;
+        Some(run(view).and_then(|p| {
+            let again = self.reframed(&p.keypoints).ok_or_else(|| {
+                PreprocessError::Implausible("the hand is too small to frame".into())
+            })?;
+            let q = run(again)?;
+            match disagreement(
+                &q.keypoints,
+                &p.keypoints,
+                Agreement::all(SMALL_HAND_SETTLE),
+            ) {
+                None => Ok(p),
+                Some(why) => Err(PreprocessError::SmallHandMoves(why)),
+            }
+        }))
+    }
+
+    /// The view of a film on which the U-Net's mask is too small to be a hand at the
+    /// film's scale, where [`Pipeline::small_hand`] is set: the U-Net looks again at
+    /// the field around its mask ([`hand_field`], where it sees the mask at least
+    /// [`ZOOM_GAIN`] times larger), the mask's geometry there (else the key-point
+    /// net) gives rough key points, and the view is the field those points frame as
+    /// the development films frame their hands ([`found_field`], [`Turn::Found`]):
+    /// on a tight field the key-point net and the mask's geometry miss the framing
+    /// they know. The answer must agree with the rough points.
+    pub fn small_hand_view(&self, img: &GrayImage) -> Option<Turn> {
+        if !self.small_hand {
+            return None;
+        }
+        let (fw, fh, field_to_img) = hand_field(&self.segment(img), self.segmenter.input)?;
+        let field = warp_affine(img, &field_to_img, fw, fh);
+        let rough = geometry_keypoints(&self.segment(&field))
+            .unwrap_or_else(|| self.locator.locate(&field))
+            .mapped(&field_to_img);
+        self.reframed(&rough)
+    }
+
+    /// The field that the key points `k` frame as the development films frame their
+    /// hands ([`found_field`]), the answer held to agree with them.
+    fn reframed(&self, k: &KeyPoints) -> Option<Turn> {
+        let (width, height, to_film) = found_field(k, self.segmenter.input)?;
+        Some(Turn::Found {
+            width,
+            height,
+            to_film,
+            found: *k,
         })
     }
 
@@ -1390,6 +1493,7 @@ impl Pipeline {
                 | E::KeypointOffHand { .. }
                 | E::Implausible(_)
                 | E::Disagree(_)
+                | E::SmallHandMoves(_)
                 | E::WrongRegistration(_)
         ) {
             return why;
@@ -1579,8 +1683,9 @@ impl Pipeline {
             return Err(PreprocessError::Disagree(why));
         }
         // The second reader's fingertip must be where the film says the finger ends:
-        // its mask and its locator can stop short of a faint fingertip together.
-        if self.source == KeypointSource::Agreeing
+        // its mask and its locator can stop short of a faint fingertip together; so
+        // can the U-Net and the mask's geometry on a small hand's field.
+        if (self.source == KeypointSource::Agreeing || matches!(view, Turn::Found { .. }))
             && let Some(falloff) = boneage_core::fingertip::falloff(img, &mask, &k)
             && falloff < FALLOFF_LIMIT
         {
@@ -2008,6 +2113,10 @@ mod tests {
             PreprocessError::Disagree(Disagreement::ThumbSide),
             PreprocessError::WrongRegistration(boneage_core::hand_template::WrongFit::Mirrored),
             PreprocessError::ShortFingertip { falloff: 0.2 },
+            PreprocessError::SmallHandMoves(Disagreement::Apart {
+                point: "capitate",
+                fraction: 0.05,
+            }),
         ];
         for e in refusals {
             let text = e.to_string();
@@ -2044,6 +2153,18 @@ mod tests {
                  only 20 % of the way to the background (at least 50 % expected)"
             ),
             "{short}"
+        );
+        let moves = PreprocessError::SmallHandMoves(Disagreement::Apart {
+            point: "capitate",
+            fraction: 0.05,
+        })
+        .to_string();
+        assert!(
+            moves.starts_with(
+                "the hand is small on the film and its key points move when it is framed \
+                 again around them (the capitate moves by 5 % of the hand's length): crop"
+            ),
+            "{moves}"
         );
         // The short kinds that tables count by stay as they were.
         assert_eq!(

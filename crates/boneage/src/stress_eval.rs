@@ -129,6 +129,20 @@ pub struct StressFilms<'a> {
     pub truth: String,
     /// The command that made the report.
     pub made_by: String,
+    /// Only the transforms whose short name ([`Stress::name`]) contains one of these
+    /// (case-insensitive); every transform when empty.
+    pub only: Vec<String>,
+}
+
+impl StressFilms<'_> {
+    /// The transforms of the suite this run measures, in report order.
+    pub fn transforms(&self) -> Vec<Stress> {
+        let wanted = |s: &Stress| {
+            let name = s.name().to_lowercase();
+            self.only.is_empty() || self.only.iter().any(|o| name.contains(&o.to_lowercase()))
+        };
+        Stress::suite().into_iter().filter(wanted).collect()
+    }
 }
 
 /// The held-out reviewed key points of `labels` (`holdout-keypoints.txt`,
@@ -150,6 +164,7 @@ pub fn holdout_films<'a>(
         ds,
         films,
         masks: Some(labels),
+        only: Vec::new(),
         truth: format!(
             "`{}` (reviewed proposals of the mask geometry: biased towards films the \
              front end already handles)",
@@ -173,7 +188,18 @@ pub fn stress_suite(
 ) -> Result<String, Error> {
     let ds = films.ds;
     let ids: Vec<&String> = films.films.iter().map(|(id, _)| id).collect();
-    let suite = Stress::suite();
+    let suite = films.transforms();
+    if suite.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "no transform of the stress suite is named like {:?}; the names: {}",
+            films.only,
+            Stress::suite()
+                .iter()
+                .map(Stress::name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     let mut rows: Vec<StressRow> = suite
         .iter()
         .map(|s| StressRow {

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use boneage_core::dataset::{
-    Dataset, Sample, find_mask, ids_fingerprint, read_id_list, split_stratified,
+    Dataset, Sample, find_mask, fnv1a, folder_fingerprint, ids_fingerprint, read_id_list,
+    split_stratified,
 };
 use boneage_core::io::create_dir;
 use boneage_core::keypoints::read_csv;
@@ -397,7 +398,15 @@ pub fn train_segment(
     }
     let task = SegmentTask { config, input };
     let data = TrainData::open(spec, |s| find_mask(masks, &s.id).is_some())?;
-    let source = format!("masks {} {}x{}", masks.display(), input[0], input[1]);
+    // The masks' content, not only their folder: a mask edited in place makes the
+    // cache stale.
+    let source = format!(
+        "masks {} {} {}x{}",
+        masks.display(),
+        folder_fingerprint(masks)?,
+        input[0],
+        input[1]
+    );
     let ex = data.examples(
         spec,
         &source,
@@ -546,8 +555,14 @@ pub fn train_keypoints(
     let input = task.input();
     let mut data = TrainData::open(spec, |s| kp.contains_key(&s.id))?;
     data.labels_from = Some(keypoints.to_path_buf());
+    // The points themselves, not only the file's name: a labels file edited in place
+    // makes the cache stale.
+    let points = fnv1a(
+        kp.iter()
+            .flat_map(|(id, k)| format!("{id}:{k:?};").into_bytes()),
+    );
     let source = format!(
-        "{} {} {}x{}",
+        "{} {} {points:016x} {}x{}",
         recipe.refine.map_or("keypoints", Refined::code),
         keypoints.display(),
         input[0],

@@ -66,6 +66,11 @@ pub struct Args {
     /// With --stress: how many films at most (21 transforms each).
     #[arg(long, default_value_t = 100, requires = "stress")]
     films: usize,
+    /// With --stress: only the transforms whose short name contains this (e.g.
+    /// `shrunk`... as named on the sheet: `turned 30°`, `% on`, `inverted`,
+    /// `over-exposed`); repeat for several.
+    #[arg(long, value_name = "TEXT", requires = "stress")]
+    only: Vec<String>,
 }
 
 impl Args {
@@ -80,6 +85,11 @@ impl Args {
             flags += &format!(" --template {}", dir.display());
         }
         flags + &self.front_end.flags()
+    }
+
+    /// The `--only` options as given, for the stress report's "Made by".
+    fn only_flags(&self) -> String {
+        self.only.iter().map(|o| format!(" --only '{o}'")).collect()
     }
 }
 
@@ -125,10 +135,11 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 let also = repeated("also", &args.also);
                 let films = StressFilms {
                     made_by: format!(
-                        "boneage evaluate-preprocess {}{also} --truth {} --stress --films {}{flags}",
+                        "boneage evaluate-preprocess {}{also} --truth {} --stress --films {}{}{flags}",
                         args.data.display(),
                         truth.path.display(),
-                        films.len()
+                        films.len(),
+                        args.only_flags()
                     ),
                     truth: format!(
                         "`{}` (marked blind, without any proposal; unflagged films only)",
@@ -137,6 +148,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                     ds: &ds,
                     films,
                     masks: None,
+                    only: args.only.clone(),
                 };
                 stress_suite(&pipeline, &films, sheet, &bars)?
             } else {
@@ -147,7 +159,8 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             if args.stress {
                 let ds = Dataset::open_dir(&args.data)?;
                 let mut films = holdout_films(&ds, labels, args.films)?;
-                films.made_by += &flags;
+                films.made_by += &(args.only_flags() + &flags);
+                films.only = args.only.clone();
                 stress_suite(&pipeline, &films, sheet, &bars)?
             } else {
                 evaluate_front_end(&pipeline, &args.data, labels, sheet, &bars)?

@@ -1,6 +1,6 @@
 //! Segmentation and registration of phantoms.
 
-use crate::{boneage, succeed, text};
+use crate::{boneage, fail, succeed, text};
 
 #[test]
 fn segment_and_register_phantoms() {
@@ -208,6 +208,50 @@ fn stress_suite_counts_every_film_under_every_transform() {
         tmp.path(),
     );
     assert_eq!(out.status.code(), Some(2));
+    // --only measures the transforms named like it, and says so; a name that matches
+    // none is refused with the names there are.
+    let some = run(&[
+        "evaluate-preprocess",
+        "ph",
+        "--labels",
+        "lab",
+        "--stress",
+        "--films",
+        "2",
+        "--only",
+        "% on",
+        "--only",
+        "Inverted",
+    ]);
+    let rows: Vec<&str> = some
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains(" | ") && !l.contains("---"))
+        .collect();
+    assert!(
+        some.contains("--only '% on' --only 'Inverted'")
+            && some.contains("| **all 4 transforms** |")
+            && rows.iter().filter(|l| l.starts_with("| shrunk")).count() == 6
+            && rows.iter().filter(|l| l.starts_with("| inverted")).count() == 2
+            && !some.contains("| as filmed"),
+        "{some}"
+    );
+    let err = fail(
+        &[
+            "evaluate-preprocess",
+            "ph",
+            "--labels",
+            "lab",
+            "--stress",
+            "--only",
+            "sideways",
+        ],
+        tmp.path(),
+    );
+    assert!(
+        err.contains("no transform of the stress suite is named like [\"sideways\"]")
+            && err.contains("turned 30°"),
+        "{err}"
+    );
 }
 
 /// The front end against key points marked blind (`--truth`): every film of the CSV

@@ -116,6 +116,28 @@ fn train_each_net_then_stop_and_resume() {
     assert!(err.contains("--variant") && err.contains('1'), "{err}");
 
     run(&["keypoints", "ph", "--out", "kp", "--epochs", "1"]);
+    // The run resumed with its labels edited in place (a point corrected): the
+    // cached examples were made from other points, so they are prepared again.
+    let labels = tmp.path().join("ph/keypoints.csv");
+    let csv = std::fs::read_to_string(&labels).unwrap();
+    let (head, rest) = csv.split_once('\n').unwrap();
+    let (first, others) = rest.split_once('\n').unwrap();
+    let mut cells: Vec<String> = first.split(',').map(String::from).collect();
+    cells[1] = format!("{}", cells[1].parse::<f64>().unwrap() + 3.0);
+    std::fs::write(&labels, format!("{head}\n{}\n{others}", cells.join(","))).unwrap();
+    let err = run(&[
+        "keypoints",
+        "ph",
+        "--out",
+        "kp",
+        "--epochs",
+        "1",
+        "--resume",
+    ]);
+    assert!(
+        err.contains("the cache was made from") && err.contains("preparing again"),
+        "{err}"
+    );
     // The heat-map locator on EfficientNet-Lite0 (random weights here).
     let err = run(&[
         "keypoints",

@@ -217,3 +217,31 @@ fn pooled_folders_keep_each_image_in_its_folder() {
     );
     assert!(Dataset::open_dirs(&[]).is_err());
 }
+
+/// A folder's fingerprint follows its files' contents and names: the same for the
+/// same files, another when a file is edited in place, renamed or added.
+#[test]
+fn a_folder_fingerprint_changes_with_any_file() {
+    use boneage_core::dataset::folder_fingerprint;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("a.mask.png"), b"one").unwrap();
+    std::fs::write(dir.join("b.mask.png"), b"two").unwrap();
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    let first = folder_fingerprint(dir).unwrap();
+    assert!(first.starts_with("2 files "), "{first}");
+    assert_eq!(folder_fingerprint(dir).unwrap(), first);
+    std::fs::write(dir.join("b.mask.png"), b"tw0").unwrap();
+    let edited = folder_fingerprint(dir).unwrap();
+    assert_ne!(edited, first);
+    std::fs::rename(dir.join("b.mask.png"), dir.join("c.mask.png")).unwrap();
+    let renamed = folder_fingerprint(dir).unwrap();
+    assert_ne!(renamed, edited);
+    std::fs::write(dir.join("d.mask.png"), b"").unwrap();
+    assert!(folder_fingerprint(dir).unwrap().starts_with("3 files "));
+    // A folder that is not there is an error naming it.
+    let err = folder_fingerprint(&dir.join("absent"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("absent"), "{err}");
+}
