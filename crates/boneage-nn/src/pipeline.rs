@@ -817,6 +817,19 @@ pub fn guided_keypoints(
 /// (0.062; 95 correct of 100, the next largest move 0.043).
 pub const AGREEING_CAPITATE: f64 = 0.094;
 
+impl KeypointSource {
+    /// How far (in fingertip–capitate spans) a refining net may move `point` from
+    /// this source's guess before the film is refused: [`REFINE_MOVE_LIMIT`], or
+    /// [`AGREEING_CAPITATE`] for the agreeing reader's capitate, which the capitate
+    /// net must confirm.
+    pub fn move_limit(self, point: Refined) -> f64 {
+        match (self, point) {
+            (KeypointSource::Agreeing, Refined::Capitate) => AGREEING_CAPITATE,
+            _ => REFINE_MOVE_LIMIT,
+        }
+    }
+}
+
 /// The net's fingertip and thumb tip moved onto the mask's digit tips nearest them,
 /// each of which must lie within [`SNAP`] of the span, and not the same tip; the
 /// capitate is the net's. An error names the point the mask does not vouch for.
@@ -860,7 +873,8 @@ pub struct Pipeline {
     /// Where the key points come from.
     pub source: KeypointSource,
     /// The check after registration (`hand_template.json` beside the weights), or
-    /// none.
+    /// none; set it with [`Pipeline::set_template`], which sets the second reader's
+    /// too.
     pub template: Option<HandTemplate>,
     /// The refining nets found beside the weights (`capitate.safetensors`,
     /// `thumb.safetensors`), in [`Refined::ALL`]'s order; each moves its point to
@@ -1142,11 +1156,17 @@ impl Pipeline {
         let template =
             HandTemplate::load(dir).map_err(|e| WeightsError::Template(e.to_string()))?;
         let mut pipeline = Self::load_without_check(dir, canvas, device)?;
-        if let Some(second) = pipeline.second.as_mut() {
-            second.template = template.clone();
-        }
-        pipeline.template = template;
+        pipeline.set_template(template);
         Ok(pipeline)
+    }
+
+    /// Checks registrations against `template` from now on (none: no check), in this
+    /// reader and in the second reader alike.
+    pub fn set_template(&mut self, template: Option<HandTemplate>) {
+        if let Some(second) = self.second.as_mut() {
+            second.set_template(template.clone());
+        }
+        self.template = template;
     }
 
     /// [`Pipeline::load`] without the check after registration, whatever `dir` holds
@@ -1763,10 +1783,7 @@ impl Pipeline {
         for net in &self.refiners {
             let p = net.refine(img, &k);
             let fraction = p.dist(net.point.of(&k)) / k.span().max(1.0);
-            let limit = match (self.source, net.point) {
-                (KeypointSource::Agreeing, Refined::Capitate) => AGREEING_CAPITATE,
-                _ => REFINE_MOVE_LIMIT,
-            };
+            let limit = self.source.move_limit(net.point);
             if fraction > limit {
                 return Err(PreprocessError::RefinedFarOff {
                     point: net.point,
@@ -2176,6 +2193,25 @@ mod tests {
                 .to_string()
                 .starts_with("no hand found: the mask covers 0.3 % of the image")
         );
+    }
+
+    #[test]
+    fn only_the_agreeing_readers_capitate_is_held_closer() {
+        for point in Refined::ALL {
+            assert_eq!(
+                KeypointSource::MaskGeometry.move_limit(point),
+                REFINE_MOVE_LIMIT
+            );
+        }
+        assert_eq!(
+            KeypointSource::Agreeing.move_limit(Refined::Capitate),
+            AGREEING_CAPITATE
+        );
+        assert_eq!(
+            KeypointSource::Agreeing.move_limit(Refined::Thumb),
+            REFINE_MOVE_LIMIT
+        );
+        const { assert!(AGREEING_CAPITATE < REFINE_MOVE_LIMIT) };
     }
 
     #[test]

@@ -215,7 +215,7 @@ pub fn build_template(
     }
     progress.finish();
     let mut template = HandTemplate::build(&registered, Limits::open(), made_by.to_string())?;
-    pipeline.template = Some(template.clone());
+    pipeline.set_template(Some(template.clone()));
     let probe = &*pipeline;
     progress.start("choosing the limits", tune.len());
     let mut fits = Vec::new();
@@ -236,7 +236,7 @@ pub fn build_template(
         Error::InvalidArgument("none of the tuning films could be registered".into())
     })?;
     template.manifest.limits = limits;
-    pipeline.template = Some(template.clone());
+    pipeline.set_template(Some(template.clone()));
     let films = measure(pipeline, ds, tune, None, progress)?;
     let report = check_report(
         &template,

@@ -98,10 +98,9 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let models = ModelsDir::locate(args.models.as_deref())?;
     let mut pipeline = Pipeline::load(&models.path, Canvas::CPU, &device.device()?)?;
     if let Some(dir) = &args.template {
-        pipeline.template =
-            Some(HandTemplate::load(dir)?.ok_or_else(|| {
-                anyhow::anyhow!("{}: no hand_template.json there", dir.display())
-            })?);
+        let template = HandTemplate::load(dir)?
+            .ok_or_else(|| anyhow::anyhow!("{}: no hand_template.json there", dir.display()))?;
+        pipeline.set_template(Some(template));
     }
     args.front_end.apply(&mut pipeline);
     let bars = Bars::default();
