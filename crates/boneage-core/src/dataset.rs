@@ -337,13 +337,26 @@ pub fn folder_fingerprint(dir: &Path) -> Result<String> {
         }
     }
     files.sort();
-    let mut h = fnv1a([]);
+    // Each file as its name, its length and its bytes, so that no two folders
+    // run together into the same stream.
+    let mut parts = Vec::with_capacity(files.len());
     for path in &files {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let name = path.file_name().map(|n| n.as_encoded_bytes().to_vec());
-        h ^= fnv1a(name.unwrap_or_default().into_iter().chain([0]).chain(bytes));
-        h = h.wrapping_mul(0x100_0000_01b3);
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .as_encoded_bytes()
+            .to_vec();
+        parts.push((name, bytes));
     }
+    let h = fnv1a(parts.iter().flat_map(|(name, bytes)| {
+        let len = (bytes.len() as u64).to_le_bytes();
+        name.iter()
+            .copied()
+            .chain([0])
+            .chain(len)
+            .chain(bytes.iter().copied())
+    }));
     Ok(format!("{} files {h:016x}", files.len()))
 }
 

@@ -383,8 +383,7 @@ mod tests {
         assert_eq!(judge(&t, Some(&f), 0.05), Outcome::Wrong);
     }
 
-    /// A row of the contact sheet shows the wrong answers first, then the refused
-    /// films, then the correct ones, each in the films' order.
+    /// A wrong answer is far off only beyond [`FAR_OFF`] of the hand's length.
     #[test]
     fn a_wrong_answer_near_the_line_is_not_far_off() {
         let t = KeyPoints {
@@ -408,6 +407,8 @@ mod tests {
         assert!(!far_off(&t, &t));
     }
 
+    /// A row of the contact sheet shows the wrong answers first, then the refused
+    /// films, then the correct ones, each in the films' order.
     #[test]
     fn the_sheet_shows_wrong_answers_first() {
         let films = [
