@@ -87,7 +87,8 @@ pub struct FrontEnd {
     /// Whether a film refused as sent is read again turned: axis (the default, the
     /// shipped front end's way: by the quarter turns its hand mask's axis calls for,
     /// then on a field turned upright along that axis), quarter (90° each way, then
-    /// 180°, whatever the mask) or never (see the README, "Films sent turned").
+    /// 180°, whatever the mask) or never (see the README, "Films sent turned"); the
+    /// second reader's too.
     #[arg(long, value_enum, default_value_t = TurnRefused::Axis)]
     pub turn_refused: TurnRefused,
     /// Refuse what the first reader refuses: no second reader (the heat-map locator
@@ -95,8 +96,8 @@ pub struct FrontEnd {
     #[arg(long)]
     pub no_second_reader: bool,
     /// Refuse a film on which the U-Net finds too little hand, without reading it
-    /// again on the field that frames what it found (a small hand on a large film):
-    /// to compare.
+    /// again on the field that frames what it found (a small hand on a large film),
+    /// in either reader: to compare.
     #[arg(long)]
     pub no_small_hand: bool,
 }
@@ -108,12 +109,18 @@ impl FrontEnd {
             pipeline.source = source;
         }
         pipeline.look_closer = self.look_closer;
-        pipeline.turn_refused = self.turn_refused;
         if self.no_second_reader {
             pipeline.second = None;
         }
-        if self.no_small_hand {
-            pipeline.small_hand = false;
+        // How refused films are read again holds for the second reader too (its
+        // source and its closer look are its own).
+        let set = |reader: &mut Pipeline| {
+            reader.turn_refused = self.turn_refused;
+            reader.small_hand &= !self.no_small_hand;
+        };
+        set(pipeline);
+        if let Some(second) = pipeline.second.as_deref_mut() {
+            set(second);
         }
     }
 

@@ -1255,7 +1255,9 @@ impl Pipeline {
             ),
         }
         if self.small_hand {
-            d.push_str(", a film with too little hand read again on the field around it");
+            d.push_str(
+                ", a film with too little hand read again on the field its rough key points frame",
+            );
         }
         if self.finder.is_some() {
             d.push_str(", a film refused every way read again around the hand its finder finds");

@@ -428,11 +428,14 @@ pub fn evaluate_blind(
             columns: 8,
             tile_width: BLIND_TILE[0],
             tile_height: BLIND_TILE[1],
-            title: Some(
-                "registered wrongly - truth (blind) white - found: fingertip yellow  thumb \
-                 blue  capitate red"
-                    .into(),
-            ),
+            // The count says it when no film was registered wrongly (an empty sheet
+            // would say nothing).
+            title: Some(format!(
+                "registered wrongly: {} of {} films - truth (blind) white - found: \
+                 fingertip yellow  thumb blue  capitate red",
+                tiles.len(),
+                films.len()
+            )),
         };
         save_rgb(&tiles, &layout, path)?;
     }
