@@ -128,7 +128,17 @@ fn stress_suite_counts_every_film_under_every_transform() {
         "--look-closer",
         "refused",
     ]);
-    // The report says which front end it measured.
+    // The report says which front end it measured: the shipped folder's, with its
+    // second reader, each reader reading a small hand again and a refused film turned.
+    let front = report
+        .split_once("read again by a second reader")
+        .expect("the second reader named");
+    for reader in [front.0, front.1] {
+        assert!(
+            reader.contains("too little hand") && reader.contains("turned upright"),
+            "{report}"
+        );
+    }
     assert!(
         report.contains("looking closer at a small hand on a film the first look refuses"),
         "{report}"
@@ -209,7 +219,8 @@ fn stress_suite_counts_every_film_under_every_transform() {
     );
     assert_eq!(out.status.code(), Some(2));
     // --only measures the transforms named like it, and says so; a name that matches
-    // none is refused with the names there are.
+    // none is refused with the names there are. (--turn-refused never and
+    // --no-small-hand hold for the second reader too.)
     let some = run(&[
         "evaluate-preprocess",
         "ph",
@@ -222,7 +233,16 @@ fn stress_suite_counts_every_film_under_every_transform() {
         "% on",
         "--only",
         "Inverted",
+        "--turn-refused",
+        "never",
+        "--no-small-hand",
     ]);
+    assert!(
+        some.contains("read again by a second reader")
+            && !some.contains("too little hand")
+            && !some.contains("turned upright"),
+        "{some}"
+    );
     let rows: Vec<&str> = some
         .lines()
         .filter(|l| l.starts_with("| ") && l.contains(" | ") && !l.contains("---"))
