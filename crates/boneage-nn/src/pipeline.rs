@@ -898,10 +898,9 @@ pub struct Pipeline {
     /// heat-map locator (`locator.safetensors`): the same U-Net, refining nets and
     /// check, with the locator's points where the mask and the capitate net agree
     /// with them ([`KeypointSource::Agreeing`]), looking closer at a small hand. A
-    /// film refused by both keeps the first reader's reason. Not shipped: on the
-    /// blind films it answers 8 more correctly but 2 more wrongly (capitate and
-    /// thumb tip 6 % of the hand from the blind marks; README, "The second reader's
-    /// fingertip where the film says the finger ends").
+    /// film refused by both keeps the first reader's reason. Shipped on 2026-12-05
+    /// (README, "The second reader shipped"). Where it refuses too, its locator
+    /// arbitrates the first reader's capitate ([`Pipeline::capitate_arbiter`]).
     pub second: Option<Box<Pipeline>>,
     /// Whether a film on which the U-Net finds too little hand
     /// ([`PreprocessError::NoHand`]) is read again on the field that frames what it
@@ -1264,7 +1263,9 @@ impl Pipeline {
         }
         if let Some(second) = &self.second {
             d.push_str(&format!(
-                "; a film refused read again by a second reader: {}",
+                "; a film refused read again by a second reader: {}; a film both refuse \
+                 read again by the first with a capitate its net moved far standing where \
+                 the second reader's locator puts it too",
                 second.describe()
             ));
         }
@@ -1341,14 +1342,18 @@ impl Pipeline {
         self.read(img).map_err(|why| self.explain(img, why))
     }
 
-    /// This reader's answer, else the second reader's ([`Pipeline::second`]); a film
-    /// refused by both keeps this reader's reason.
+    /// This reader's answer, else the second reader's ([`Pipeline::second`]), else
+    /// this reader's again with its capitate arbitrated by the second reader's locator
+    /// ([`Pipeline::capitate_arbiter`]); a film refused every way keeps this reader's
+    /// first reason. Every answer of the two readers stands as it is.
     fn read(&self, img: &GrayImage) -> Result<Preprocessed, PreprocessError> {
-        self.turning(img, |view| {
-            self.looking(|closer| self.run_looking(img, closer, view))
-        })
-        .or_else(|first| match &self.second {
-            Some(second) => second.read(img).map_err(|_| first),
+        let this = |arbiter: bool| {
+            self.turning(img, |view| {
+                self.looking(|closer| self.run_looking(img, closer, view, arbiter))
+            })
+        };
+        this(false).or_else(|first| match &self.second {
+            Some(second) => second.read(img).or_else(|_| this(true)).map_err(|_| first),
             None => Err(first),
         })
     }
@@ -1549,8 +1554,9 @@ impl Pipeline {
         img: &GrayImage,
         closer: bool,
         view: Turn,
+        arbiter: bool,
     ) -> Result<Preprocessed, PreprocessError> {
-        let mut p = self.run_unchecked_looking(img, closer, view)?;
+        let mut p = self.run_unchecked_looking(img, closer, view, arbiter)?;
         let t = std::time::Instant::now();
         p.fit = match self.check(&p.mask, &p.keypoints, &p.registration) {
             Some((_, Some(why))) => return Err(PreprocessError::WrongRegistration(why)),
@@ -1682,7 +1688,7 @@ impl Pipeline {
     /// again, closer.
     pub fn run_unchecked(&self, img: &GrayImage) -> Result<Preprocessed, PreprocessError> {
         self.turning(img, |view| {
-            self.looking(|closer| self.run_unchecked_looking(img, closer, view))
+            self.looking(|closer| self.run_unchecked_looking(img, closer, view, false))
         })
     }
 
@@ -1691,12 +1697,13 @@ impl Pipeline {
         img: &GrayImage,
         closer: bool,
         view: Turn,
+        arbiter: bool,
     ) -> Result<Preprocessed, PreprocessError> {
         use boneage_core::ops::{NormalizeConfig, distance_transform_sq, normalize_hand};
         use std::time::Instant;
         let (mask, k, [s_seg, s_kp]) = self.mask_and_keypoints(img, closer, view)?;
         let t = Instant::now();
-        let k = self.refine(img, &k)?;
+        let k = self.refine_arbitrated(img, &k, arbiter)?;
         // On the finder's field, the answer must be the hand the finder found, with
         // its thumb on the same side and every point within the locator's agreement.
         if let Turn::Found { found, .. } = view
@@ -1781,12 +1788,25 @@ impl Pipeline {
     /// settle: nothing on the hand's outline anchors it, where the thumb tip is where
     /// the outline ends (and [`KeyPoints::misplaced_thumb`] checks where it lies).
     pub fn refine(&self, img: &GrayImage, k: &KeyPoints) -> Result<KeyPoints, PreprocessError> {
+        self.refine_arbitrated(img, k, false)
+    }
+
+    /// [`Pipeline::refine`], where with `arbiter` a capitate moved too far stands if
+    /// the second reader's locator puts it there too ([`Pipeline::capitate_arbiter`]).
+    fn refine_arbitrated(
+        &self,
+        img: &GrayImage,
+        k: &KeyPoints,
+        arbiter: bool,
+    ) -> Result<KeyPoints, PreprocessError> {
         let mut k = *k;
         for net in &self.refiners {
             let p = net.refine(img, &k);
             let fraction = p.dist(net.point.of(&k)) / k.span().max(1.0);
             let limit = self.source.move_limit(net.point);
-            if fraction > limit {
+            if fraction > limit
+                && !(arbiter && net.point == Refined::Capitate && self.capitate_arbiter(img, &k, p))
+            {
                 return Err(PreprocessError::RefinedFarOff {
                     point: net.point,
                     fraction,
@@ -1804,6 +1824,19 @@ impl Pipeline {
             }
         }
         Ok(k)
+    }
+
+    /// Whether the second reader's heat-map locator, looking at the whole film `img`,
+    /// puts the capitate within [`AGREEING_CAPITATE`] of `p`, the capitate net's
+    /// answer from the first guess `k`, which moved it beyond [`REFINE_MOVE_LIMIT`]:
+    /// where the guess and the net disagree, a reading apart from both says which.
+    /// Always false for a reader without a second one, or for the second reader (whose
+    /// capitate is the locator's already).
+    pub fn capitate_arbiter(&self, img: &GrayImage, k: &KeyPoints, p: Point) -> bool {
+        self.source != KeypointSource::Agreeing
+            && self.second.as_ref().is_some_and(|second| {
+                second.locate(img).capitate.dist(p) / k.span().max(1.0) <= AGREEING_CAPITATE
+            })
     }
 
     /// The key points of a film from its hand mask and the key-point net's points
