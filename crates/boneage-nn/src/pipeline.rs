@@ -910,6 +910,16 @@ pub struct Pipeline {
     pub small_hand: bool,
 }
 
+/// What a reading does with a capitate its net moved beyond [`REFINE_MOVE_LIMIT`].
+#[derive(Clone, Copy)]
+enum Arbiter<'a> {
+    /// Refuses the film, noting in the cell that it met one.
+    Refuse(&'a std::cell::Cell<bool>),
+    /// Lets it stand where the second reader's locator agrees
+    /// ([`Pipeline::capitate_arbiter`]).
+    Ask,
+}
+
 /// How far a refining net may move its point from the key points' guess, in
 /// fingertip–capitate spans, before the film is refused: beyond it, the guess or
 /// the net is wrong and nothing says which.
@@ -1345,15 +1355,27 @@ impl Pipeline {
     /// This reader's answer, else the second reader's ([`Pipeline::second`]), else
     /// this reader's again with its capitate arbitrated by the second reader's locator
     /// ([`Pipeline::capitate_arbiter`]); a film refused every way keeps this reader's
-    /// first reason. Every answer of the two readers stands as it is.
+    /// first reason. Every answer of the two readers stands as it is. The third
+    /// reading happens only where the first met a capitate moved too far: elsewhere it
+    /// would refuse the film the same way again.
     fn read(&self, img: &GrayImage) -> Result<Preprocessed, PreprocessError> {
-        let this = |arbiter: bool| {
+        let this = |arbiter: Arbiter| {
             self.turning(img, |view| {
                 self.looking(|closer| self.run_looking(img, closer, view, arbiter))
             })
         };
-        this(false).or_else(|first| match &self.second {
-            Some(second) => second.read(img).or_else(|_| this(true)).map_err(|_| first),
+        let far_off = std::cell::Cell::new(false);
+        this(Arbiter::Refuse(&far_off)).or_else(|first| match &self.second {
+            Some(second) => second
+                .read(img)
+                .or_else(|why| {
+                    if far_off.get() {
+                        this(Arbiter::Ask)
+                    } else {
+                        Err(why)
+                    }
+                })
+                .map_err(|_| first),
             None => Err(first),
         })
     }
@@ -1554,7 +1576,7 @@ impl Pipeline {
         img: &GrayImage,
         closer: bool,
         view: Turn,
-        arbiter: bool,
+        arbiter: Arbiter,
     ) -> Result<Preprocessed, PreprocessError> {
         let mut p = self.run_unchecked_looking(img, closer, view, arbiter)?;
         let t = std::time::Instant::now();
@@ -1687,8 +1709,11 @@ impl Pipeline {
     /// With [`LookCloser::Refused`], a film refused without the check is looked at
     /// again, closer.
     pub fn run_unchecked(&self, img: &GrayImage) -> Result<Preprocessed, PreprocessError> {
+        let far_off = std::cell::Cell::new(false);
         self.turning(img, |view| {
-            self.looking(|closer| self.run_unchecked_looking(img, closer, view, false))
+            self.looking(|closer| {
+                self.run_unchecked_looking(img, closer, view, Arbiter::Refuse(&far_off))
+            })
         })
     }
 
@@ -1697,7 +1722,7 @@ impl Pipeline {
         img: &GrayImage,
         closer: bool,
         view: Turn,
-        arbiter: bool,
+        arbiter: Arbiter,
     ) -> Result<Preprocessed, PreprocessError> {
         use boneage_core::ops::{NormalizeConfig, distance_transform_sq, normalize_hand};
         use std::time::Instant;
@@ -1788,29 +1813,37 @@ impl Pipeline {
     /// settle: nothing on the hand's outline anchors it, where the thumb tip is where
     /// the outline ends (and [`KeyPoints::misplaced_thumb`] checks where it lies).
     pub fn refine(&self, img: &GrayImage, k: &KeyPoints) -> Result<KeyPoints, PreprocessError> {
-        self.refine_arbitrated(img, k, false)
+        self.refine_arbitrated(img, k, Arbiter::Refuse(&std::cell::Cell::new(false)))
     }
 
-    /// [`Pipeline::refine`], where with `arbiter` a capitate moved too far stands if
-    /// the second reader's locator puts it there too ([`Pipeline::capitate_arbiter`]).
+    /// [`Pipeline::refine`], a capitate moved too far refused or arbitrated as
+    /// `arbiter` says.
     fn refine_arbitrated(
         &self,
         img: &GrayImage,
         k: &KeyPoints,
-        arbiter: bool,
+        arbiter: Arbiter,
     ) -> Result<KeyPoints, PreprocessError> {
         let mut k = *k;
         for net in &self.refiners {
             let p = net.refine(img, &k);
             let fraction = p.dist(net.point.of(&k)) / k.span().max(1.0);
             let limit = self.source.move_limit(net.point);
-            if fraction > limit
-                && !(arbiter && net.point == Refined::Capitate && self.capitate_arbiter(img, &k, p))
-            {
-                return Err(PreprocessError::RefinedFarOff {
-                    point: net.point,
-                    fraction,
-                });
+            if fraction > limit {
+                let stands = net.point == Refined::Capitate
+                    && match arbiter {
+                        Arbiter::Refuse(seen) => {
+                            seen.set(true);
+                            false
+                        }
+                        Arbiter::Ask => self.capitate_arbiter(img, &k, p),
+                    };
+                if !stands {
+                    return Err(PreprocessError::RefinedFarOff {
+                        point: net.point,
+                        fraction,
+                    });
+                }
             }
             k = net.point.with(&k, p);
             if net.point == Refined::Capitate {
