@@ -389,15 +389,19 @@ pub enum NetKind {
     Keypoints,
     /// A bone-age net.
     Age,
+    /// The registration verifier (right or wrong key points, from the registered
+    /// hand).
+    Verifier,
 }
 
 impl NetKind {
-    /// "unet", "keypoints" or "age" (as in the manifests).
+    /// "unet", "keypoints", "age" or "verifier" (as in the manifests).
     pub fn code(self) -> &'static str {
         match self {
             NetKind::Unet => "unet",
             NetKind::Keypoints => "keypoints",
             NetKind::Age => "age",
+            NetKind::Verifier => "verifier",
         }
     }
 
@@ -407,6 +411,7 @@ impl NetKind {
             NetKind::Unet => "a U-Net",
             NetKind::Keypoints => "a key-point net",
             NetKind::Age => "a bone-age net",
+            NetKind::Verifier => "a registration verifier",
         }
     }
 }

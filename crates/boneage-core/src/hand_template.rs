@@ -132,11 +132,19 @@ pub enum WrongFit {
         /// The least agreement allowed.
         min: f64,
     },
+    /// The registration verifier (a network that looks at the registered hand) scores
+    /// it as wrongly registered.
+    Unverified {
+        /// Its score, 0 (wrong) to 1 (right).
+        score: f64,
+        /// The least score allowed.
+        min: f64,
+    },
 }
 
 impl WrongFit {
     /// A short stable name for tables and counts: `looks mirrored`, `leans`, `too
-    /// small`, `too large` or `not hand-shaped` (low agreement).
+    /// small`, `too large`, `not hand-shaped` (low agreement) or `verifier`.
     pub fn kind(&self) -> &'static str {
         match self {
             WrongFit::Mirrored => "looks mirrored",
@@ -144,6 +152,7 @@ impl WrongFit {
             WrongFit::Scale { scale } if *scale < 1.0 => "too small",
             WrongFit::Scale { .. } => "too large",
             WrongFit::Shape { .. } => "not hand-shaped",
+            WrongFit::Unverified { .. } => "verifier",
         }
     }
 }
@@ -173,6 +182,12 @@ impl std::fmt::Display for WrongFit {
                 f,
                 "the registered hand does not have a hand's shape (agreement {agreement:.2} \
                  with the mean registered hand, at least {min:.2} expected): {advice}"
+            ),
+            WrongFit::Unverified { score, min } => write!(
+                f,
+                "the registered hand does not look registered on the middle finger, the thumb \
+                 and the capitate (the registration verifier scores it {score:.2}, at least \
+                 {min:.2} expected): {advice}"
             ),
         }
     }

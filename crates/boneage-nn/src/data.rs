@@ -27,6 +27,8 @@ pub enum Target {
     Keypoints(Vec<f32>),
     /// A 0/1 mask at the input size, row-major.
     Mask(Vec<u8>),
+    /// Whether a registration is right (the verifier's label).
+    Right(bool),
 }
 
 /// One prepared example: pixels at the network's input size.
@@ -332,8 +334,8 @@ pub struct Batch {
     pub images: Vec<f32>,
     /// `[size, 1]`: 1 for male, 0 for female.
     pub sex: Vec<f32>,
-    /// Targets: `[size, 1]` months, `[size, 2 · points]` key points, or `[size, 1,
-    /// height, width]` 0/1 masks.
+    /// Targets: `[size, 1]` months, `[size, 2 · points]` key points, `[size, 1,
+    /// height, width]` 0/1 masks, or `[size, 1]` 0/1 verdicts (1: right).
     pub targets: Vec<f32>,
 }
 
@@ -373,6 +375,7 @@ impl Examples {
                     Target::Age(m) => batch.targets.push(*m),
                     Target::Keypoints(k) => batch.targets.extend_from_slice(k),
                     Target::Mask(m) => batch.targets.extend(m.iter().map(|&v| v as f32)),
+                    Target::Right(r) => batch.targets.push(*r as u8 as f32),
                 }
                 continue;
             }
@@ -400,6 +403,7 @@ impl Examples {
             batch.images.extend(warped.iter().map(|&p| p / 127.5 - 1.0));
             match &ex.target {
                 Target::Age(m) => batch.targets.push(*m),
+                Target::Right(r) => batch.targets.push(*r as u8 as f32),
                 Target::Keypoints(k) => {
                     for p in k.chunks_exact(2) {
                         let q = in_to_out.apply(from_unit([p[0], p[1]], [h, w]));
@@ -466,6 +470,10 @@ impl Examples {
                         _ => None,
                     },
                     mask: matches!(e.target, Target::Mask(_)),
+                    right: match e.target {
+                        Target::Right(r) => Some(r),
+                        _ => None,
+                    },
                 })
                 .collect(),
         };
@@ -534,6 +542,8 @@ impl Examples {
                 Target::Mask(m)
             } else if let Some(k) = it.keypoints {
                 Target::Keypoints(k)
+            } else if let Some(r) = it.right {
+                Target::Right(r)
             } else {
                 Target::Age(it.age.unwrap_or(f32::NAN))
             };
@@ -570,6 +580,8 @@ struct CacheItem {
     age: Option<f32>,
     keypoints: Option<Vec<f32>>,
     mask: bool,
+    #[serde(default)]
+    right: Option<bool>,
 }
 
 /// 8-bit pixels of a unit-range image.

@@ -27,6 +27,7 @@ pub mod pipeline;
 pub mod tasks;
 pub mod train;
 pub mod unet;
+pub mod verifier;
 pub mod weights;
 
 pub use burn;

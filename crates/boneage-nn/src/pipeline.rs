@@ -876,6 +876,10 @@ pub struct Pipeline {
     /// none; set it with [`Pipeline::set_template`], which sets the second reader's
     /// too.
     pub template: Option<HandTemplate>,
+    /// The registration verifier (`verifier.safetensors` beside the weights), or
+    /// none: part of the check after registration, after the template; set it with
+    /// [`Pipeline::set_verifier`], which sets the second reader's too.
+    pub verifier: Option<crate::verifier::Verifier>,
     /// The refining nets found beside the weights (`capitate.safetensors`,
     /// `thumb.safetensors`), in [`Refined::ALL`]'s order; each moves its point to
     /// where it finds it in the image.
@@ -1156,7 +1160,8 @@ impl Pipeline {
     /// Loads `unet.safetensors` and `keypoints.safetensors` (with their manifests)
     /// from `dir` onto `device`, registering onto `canvas`, the refining nets
     /// (`capitate.safetensors`, `thumb.safetensors`) and the check after
-    /// registration (`hand_template.png` and `.json`) when `dir` has them.
+    /// registration (`hand_template.png` and `.json`, `verifier.safetensors`) when
+    /// `dir` has them.
     pub fn load(
         dir: &Path,
         canvas: boneage_core::registration::Canvas,
@@ -1166,7 +1171,20 @@ impl Pipeline {
             HandTemplate::load(dir).map_err(|e| WeightsError::Template(e.to_string()))?;
         let mut pipeline = Self::load_without_check(dir, canvas, device)?;
         pipeline.set_template(template);
+        let verifier = dir.join("verifier.safetensors");
+        if verifier.is_file() {
+            pipeline.set_verifier(Some(crate::verifier::Verifier::load(&verifier, device)?));
+        }
         Ok(pipeline)
+    }
+
+    /// Scores registrations with `verifier` from now on (none: no verifier), in this
+    /// reader and in the second reader alike.
+    pub fn set_verifier(&mut self, verifier: Option<crate::verifier::Verifier>) {
+        if let Some(second) = self.second.as_mut() {
+            second.set_verifier(verifier.clone());
+        }
+        self.verifier = verifier;
     }
 
     /// Checks registrations against `template` from now on (none: no check), in this
@@ -1205,6 +1223,7 @@ impl Pipeline {
             locator,
             canvas,
             template: None,
+            verifier: None,
             refiners,
             look_closer: LookCloser::Never,
             turn_refused: TurnRefused::Axis,
@@ -1231,6 +1250,7 @@ impl Pipeline {
             look_closer: LookCloser::Always,
             refiners: first.refiners.clone(),
             template: None,
+            verifier: None,
             finder: None,
             second: None,
             ..first
@@ -1241,8 +1261,18 @@ impl Pipeline {
         })
     }
 
-    /// How the pipeline finds the key points, in words (for reports).
+    /// How the pipeline finds the key points, in words (for reports), and whether the
+    /// registration verifier checks them.
     pub fn describe(&self) -> String {
+        let mut d = self.describe_reading();
+        if self.verifier.is_some() {
+            d.push_str("; every registration checked by the registration verifier too");
+        }
+        d
+    }
+
+    /// How this reader finds the key points, in words.
+    fn describe_reading(&self) -> String {
         let mut d = self.source.describe().to_string();
         for r in &self.refiners {
             d.push_str(&format!(", the {} moved by its own net", r.point));
@@ -1276,7 +1306,7 @@ impl Pipeline {
                 "; a film refused read again by a second reader: {}; a film both refuse \
                  read again by the first with a capitate its net moved far standing where \
                  the second reader's locator puts it too",
-                second.describe()
+                second.describe_reading()
             ));
         }
         d
@@ -1585,6 +1615,9 @@ impl Pipeline {
             Some((fit, None)) => Some(fit),
             None => None,
         };
+        if let Some(why) = self.verify(&p.registered) {
+            return Err(PreprocessError::WrongRegistration(why));
+        }
         p.seconds[3] += t.elapsed().as_secs_f64();
         Ok(p)
     }
@@ -1912,6 +1945,14 @@ impl Pipeline {
                 k
             }
         })
+    }
+
+    /// Why the verifier refuses the registered canvas `registered` (the masked,
+    /// contrast-normalised hand), if it does; `None` without a verifier.
+    pub fn verify(&self, registered: &GrayImage) -> Option<boneage_core::hand_template::WrongFit> {
+        let score = self.verifier.as_ref()?.score(registered);
+        let min = crate::verifier::VERIFIER_LIMIT;
+        (score < min).then_some(boneage_core::hand_template::WrongFit::Unverified { score, min })
     }
 
     /// The check after registration of `mask` registered from `keypoints` by

@@ -10,10 +10,11 @@ use crate::age::{AgeHead, AgeNet, AgeNetConfig, Backbone, scale_age};
 use crate::data::Batch;
 use crate::efficientnet::LiteVariant;
 use crate::keypoint_net::{KeypointNet, KeypointNetConfig, gaussian_maps, soft_argmax};
-use crate::loss::{bce_minus_log_jaccard, mae, mse, soft_cross_entropy};
+use crate::loss::{bce_minus_log_jaccard, bce_with_logits, mae, mse, soft_cross_entropy};
 use crate::pipeline::floats;
 use crate::train::Task;
 use crate::unet::{UNet, UNetConfig};
+use crate::verifier::{VerifierNet, VerifierNetConfig};
 
 /// Network sizes: the paper's, for a GPU, or reduced for two CPU cores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -403,5 +404,61 @@ impl Task for SegmentTask {
         }
         let loss = loss.map(|v| v[0] as f64).unwrap_or(f64::NAN);
         vec![iou, loss * batch.size as f64]
+    }
+}
+
+/// The registration verifier as a task: binary cross-entropy of its logit against
+/// right (1) or wrong (0).
+pub struct VerifyTask {
+    /// The network's config.
+    pub config: VerifierNetConfig,
+}
+
+impl VerifyTask {
+    fn logits(&self, model: &VerifierNet, batch: &Batch, device: &Device) -> Tensor<2> {
+        model.forward(images(batch, self.input(), device))
+    }
+}
+
+impl Task for VerifyTask {
+    type Model = VerifierNet;
+    fn net(&self) -> NetKind {
+        NetKind::Verifier
+    }
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).expect("config serialises")
+    }
+    fn input(&self) -> [usize; 2] {
+        [self.config.height, self.config.width]
+    }
+    fn init(&self, device: &Device) -> VerifierNet {
+        self.config.init(device)
+    }
+    fn loss(&self, model: &VerifierNet, batch: &Batch, device: &Device) -> Tensor<1> {
+        let target = column(&batch.targets, 1, device);
+        bce_with_logits(self.logits(model, batch, device), target)
+    }
+    fn set_bn_momentum(&self, mut model: VerifierNet, momentum: Option<f64>) -> VerifierNet {
+        model.set_bn_momentum(momentum.unwrap_or(0.1));
+        model
+    }
+    /// Shares of all validation examples: misjudged, right ones scored under ½,
+    /// wrong ones scored at ½ or over.
+    fn metric_names(&self) -> &'static [&'static str] {
+        &["error_rate", "right_refused", "wrong_passed"]
+    }
+    fn metric_sums(&self, model: &VerifierNet, batch: &Batch, device: &Device) -> Vec<f64> {
+        let logits = self.logits(model, batch, device);
+        let target = column(&batch.targets, 1, device);
+        let loss = floats(bce_with_logits(logits.clone(), target))[0] as f64;
+        let (mut refused, mut passed) = (0.0, 0.0);
+        for (&l, &t) in floats(logits).iter().zip(&batch.targets) {
+            match (t > 0.5, l >= 0.0) {
+                (true, false) => refused += 1.0,
+                (false, true) => passed += 1.0,
+                _ => {}
+            }
+        }
+        vec![refused + passed, refused, passed, loss * batch.size as f64]
     }
 }

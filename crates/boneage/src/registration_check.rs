@@ -3,7 +3,15 @@
 //! and its measure — how many correct registrations it refuses, how many registrations
 //! made wrong on purpose it catches, and what it changes in the front end's answers.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+
+use boneage_core::dataset::Sample;
+use boneage_core::geometry::Point;
+use boneage_core::ops::{NormalizeConfig, normalize_hand};
+use boneage_nn::data::{Example, Examples, Target};
+use boneage_nn::verifier::verifier_pixels;
+use rayon::prelude::*;
 
 use boneage_core::dataset::Dataset;
 use boneage_core::hand_template::{Fit, HandTemplate, Limits, WrongFit};
@@ -25,40 +33,53 @@ pub const WRONG_KINDS: [&str; 4] = [
     "capitate 10 % of the hand towards the wrist",
 ];
 
+/// The mask's digit tips next to the true fingertip of `truth` (at most two, nearest
+/// first; none where the fingers merge): between 5 and 40 % of the span from it, and
+/// not the thumb.
+fn neighbour_tips(mask: &Mask, truth: &KeyPoints) -> Vec<Point> {
+    let length = truth.span().max(1.0);
+    let Some(g) = mask_geometry(mask) else {
+        return Vec::new();
+    };
+    let mut tips: Vec<(f64, Point)> = g
+        .tips
+        .iter()
+        .filter(|p| p.dist(truth.thumb) > 0.15 * length)
+        .map(|&p| (p.dist(truth.fingertip) / length, p))
+        .filter(|(d, _)| (0.05..0.4).contains(d))
+        .collect();
+    tips.sort_by(|a, b| a.0.total_cmp(&b.0));
+    tips.into_iter().take(2).map(|(_, p)| p).collect()
+}
+
+/// The thumb tip of `k` mirrored across the capitate → fingertip line.
+fn mirrored_thumb(k: &KeyPoints) -> Point {
+    let axis = (k.fingertip - k.capitate).unit();
+    let t = k.thumb - k.capitate;
+    let foot = k.capitate + axis * t.dot(axis);
+    foot + (foot - k.thumb)
+}
+
 /// Key points made wrong on purpose from the `truth` of a film whose hand mask is
 /// `mask`: each kind of [`WRONG_KINDS`] by its index. The neighbouring fingertips are
 /// the mask's other digit tips next to the true one (none where the fingers merge).
 pub fn wrong_keypoints(mask: &Mask, truth: &KeyPoints) -> Vec<(usize, KeyPoints)> {
-    let length = truth.span().max(1.0);
-    let mut out = Vec::new();
-    // Neighbouring fingertips: the digit tips of the mask's geometry.
-    if let Some(g) = mask_geometry(mask) {
-        let mut tips: Vec<(f64, boneage_core::geometry::Point)> = g
-            .tips
-            .iter()
-            .filter(|p| p.dist(truth.thumb) > 0.15 * length)
-            .map(|&p| (p.dist(truth.fingertip) / length, p))
-            .filter(|(d, _)| (0.05..0.4).contains(d))
-            .collect();
-        tips.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for (_, tip) in tips.into_iter().take(2) {
-            out.push((
+    let mut out: Vec<(usize, KeyPoints)> = neighbour_tips(mask, truth)
+        .into_iter()
+        .map(|tip| {
+            (
                 0,
                 KeyPoints {
                     fingertip: tip,
                     ..*truth
                 },
-            ));
-        }
-    }
-    // The thumb mirrored across the capitate → fingertip line.
-    let axis = (truth.fingertip - truth.capitate).unit();
-    let t = truth.thumb - truth.capitate;
-    let foot = truth.capitate + axis * t.dot(axis);
+            )
+        })
+        .collect();
     out.push((
         1,
         KeyPoints {
-            thumb: foot + (foot - truth.thumb),
+            thumb: mirrored_thumb(truth),
             ..*truth
         },
     ));
@@ -75,12 +96,155 @@ pub fn wrong_keypoints(mask: &Mask, truth: &KeyPoints) -> Vec<(usize, KeyPoints)
     out
 }
 
+/// Right registrations the verifier trains on: each point moved by up to this share
+/// of the fingertip–capitate span (the front end's right answers lie within 5 %).
+pub const VERIFIER_JITTER: f64 = 0.035;
+
+/// A small deterministic generator (SplitMix64) for the verifier's examples, so that
+/// they depend only on the seed and the film.
+struct Draws(u64);
+
+impl Draws {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `[lo, hi)`.
+    fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn sign(&mut self) -> f64 {
+        if self.next() & 1 == 0 { 1.0 } else { -1.0 }
+    }
+    /// A point within `radius` of the origin, uniform over the disc.
+    fn in_disc(&mut self, radius: f64) -> Point {
+        let r = radius * self.range(0.0, 1.0).sqrt();
+        let a = self.range(0.0, std::f64::consts::TAU);
+        Point::new(r * a.cos(), r * a.sin())
+    }
+}
+
+/// Each point of `k` moved by up to `share` of its span.
+fn jittered(k: &KeyPoints, share: f64, d: &mut Draws) -> KeyPoints {
+    let r = share * k.span();
+    KeyPoints {
+        fingertip: k.fingertip + d.in_disc(r),
+        thumb: k.thumb + d.in_disc(r),
+        capitate: k.capitate + d.in_disc(r),
+    }
+}
+
+/// A wrong registration drawn at random from `truth`, the ways the front end gets
+/// them wrong, each point first moved by up to 2 % of the span: the fingertip on a
+/// neighbouring finger (`tips`), the thumb mirrored, the capitate moved 8–16 % along
+/// the hand or 8–14 % across it, or the fingertip moved 8–20 % along the hand.
+fn wrong_at_random(truth: &KeyPoints, tips: &[Point], d: &mut Draws) -> KeyPoints {
+    let span = truth.span();
+    let axis = (truth.fingertip - truth.capitate).unit();
+    let across = axis.perp();
+    let mut w = jittered(truth, 0.02, d);
+    match d.next() % 5 {
+        0 if !tips.is_empty() => {
+            w.fingertip = tips[(d.next() % tips.len() as u64) as usize] + d.in_disc(0.02 * span);
+        }
+        0 | 1 => w.thumb = mirrored_thumb(truth) + d.in_disc(0.03 * span),
+        2 => {
+            let along = d.range(0.08, 0.16) * d.sign();
+            let side = d.range(-0.05, 0.05);
+            w.capitate = truth.capitate + axis * (along * span) + across * (side * span);
+        }
+        3 => w.capitate = truth.capitate + across * (d.range(0.08, 0.14) * d.sign() * span),
+        _ => w.fingertip = truth.fingertip + axis * (d.range(0.08, 0.2) * d.sign() * span),
+    }
+    w
+}
+
+/// The verifier's examples of `samples` (those with points in `keypoints`): per film,
+/// `per_film` right registrations ([`VERIFIER_JITTER`]) and as many wrong ones
+/// ([`wrong_at_random`]), each the film segmented by the pipeline's U-Net, normalised,
+/// registered onto the pipeline's canvas and averaged down to `input`
+/// ([`verifier_pixels`]) — the verifier's input as the pipeline makes it.
+#[allow(clippy::too_many_arguments)]
+pub fn verifier_examples(
+    pipeline: &Pipeline,
+    ds: &Dataset,
+    samples: &[Sample],
+    keypoints: &BTreeMap<String, KeyPoints>,
+    input: [usize; 2],
+    per_film: usize,
+    seed: u64,
+    progress: &(dyn Fn() + Sync),
+) -> Result<Examples, Error> {
+    let out: Vec<Result<Vec<Example>, Error>> = samples
+        .par_iter()
+        .enumerate()
+        .map(|(n, s)| {
+            let r = (|| {
+                let Some(truth) = keypoints.get(&s.id) else {
+                    return Ok(Vec::new());
+                };
+                let img = read_radiograph(ds.image_path(s))?.pixels;
+                let mask = pipeline.segment(&img);
+                let norm = normalize_hand(&img, &mask, &NormalizeConfig::default());
+                let tips = neighbour_tips(&mask, truth);
+                let mut d = Draws(seed ^ (n as u64).wrapping_mul(0xd1b5_4a32_d192_ed03));
+                let mut items = Vec::with_capacity(2 * per_film);
+                for k in 0..2 * per_film {
+                    let right = k % 2 == 0;
+                    let points = if right {
+                        jittered(truth, VERIFIER_JITTER, &mut d)
+                    } else {
+                        wrong_at_random(truth, &tips, &mut d)
+                    };
+                    let Ok(reg) = register(&points, &pipeline.canvas) else {
+                        continue;
+                    };
+                    items.push(Example {
+                        id: s.id.clone(),
+                        male: s.sex.is_male(),
+                        pixels: verifier_pixels(&reg.warp(&norm, &pipeline.canvas), input),
+                        target: Target::Right(right),
+                    });
+                }
+                Ok(items)
+            })();
+            progress();
+            r
+        })
+        .collect();
+    let mut items = Vec::new();
+    for r in out {
+        items.extend(r?);
+    }
+    Ok(Examples {
+        height: input[0],
+        width: input[1],
+        items,
+    })
+}
+
 /// How the check judged the registration of `mask` from `k`: the fit and the reason
 /// for refusing, or `None` when the key points cannot be registered at all (or the
-/// pipeline has no template).
-fn checked(pipeline: &Pipeline, mask: &Mask, k: &KeyPoints) -> Option<(Fit, Option<WrongFit>)> {
+/// pipeline has no template). Where the template lets it through and the pipeline has
+/// a verifier, the verifier judges the hand `normalized` registered.
+fn checked(
+    pipeline: &Pipeline,
+    mask: &Mask,
+    normalized: &GrayImage,
+    k: &KeyPoints,
+) -> Option<(Fit, Option<WrongFit>)> {
     let r = register(k, &pipeline.canvas).ok()?;
-    pipeline.check(mask, k, &r)
+    let (fit, why) = pipeline.check(mask, k, &r)?;
+    let why = why.or_else(|| {
+        pipeline
+            .verifier
+            .as_ref()
+            .and_then(|_| pipeline.verify(&r.warp(normalized, &pipeline.canvas)))
+    });
+    Some((fit, why))
 }
 
 /// A registered hand (grey) with the template's outline (cyan), titled.
@@ -134,18 +298,14 @@ fn measure_film(
     pictures: bool,
 ) -> FilmCheck {
     let mask = pipeline.segment(img);
-    let correct = checked(pipeline, &mask, truth);
+    let norm = normalize_hand(img, &mask, &NormalizeConfig::default());
+    let correct = checked(pipeline, &mask, &norm, truth);
     let mut tiles = Vec::new();
     if pictures
         && let Some((_, Some(_))) = &correct
         && let Ok(r) = register(truth, &pipeline.canvas)
         && let Some(t) = &pipeline.template
     {
-        let norm = boneage_core::ops::normalize_hand(
-            img,
-            &mask,
-            &boneage_core::ops::NormalizeConfig::default(),
-        );
         tiles.push(tile(
             t,
             &r.warp(&norm, &pipeline.canvas),
@@ -154,14 +314,19 @@ fn measure_film(
     }
     let wrongs = wrong_keypoints(&mask, truth)
         .into_iter()
-        .filter_map(|(kind, k)| checked(pipeline, &mask, &k).map(|(fit, why)| (kind, fit, why)))
+        .filter_map(|(kind, k)| {
+            checked(pipeline, &mask, &norm, &k).map(|(fit, why)| (kind, fit, why))
+        })
         .collect();
     let found = pipeline.run_unchecked(img).ok();
     let before = judge(truth, found.as_ref().map(|p| &p.keypoints), 0.05);
     let (after, after_why) = match &found {
         Some(p) => match pipeline.check(&p.mask, &p.keypoints, &p.registration) {
             Some((_, Some(why))) => (Outcome::Refused, Some(why)),
-            _ => (before, None),
+            _ => match pipeline.verify(&p.registered) {
+                Some(why) => (Outcome::Refused, Some(why)),
+                None => (before, None),
+            },
         },
         None => (Outcome::Refused, None),
     };
@@ -223,7 +388,9 @@ pub fn build_template(
     for (id, k) in tune {
         let img = read(ds, id)?;
         if let Ok(k) = probe.refine(&img, k) {
-            if let Some((fit, _)) = checked(probe, &probe.segment(&img), &k) {
+            let mask = probe.segment(&img);
+            let norm = normalize_hand(&img, &mask, &NormalizeConfig::default());
+            if let Some((fit, _)) = checked(probe, &mask, &norm, &k) {
                 fits.push(fit);
             }
             refined.push((id.clone(), k));
@@ -240,6 +407,7 @@ pub fn build_template(
     let films = measure(pipeline, ds, tune, None, progress)?;
     let report = check_report(
         &template,
+        pipeline.verifier.is_some(),
         &films,
         "the tuning films (their correct registrations set the limits)",
     );
@@ -297,7 +465,12 @@ pub fn evaluate_check(
         )
     })?;
     let measured = measure(pipeline, ds, films, sheet, progress)?;
-    Ok(check_report(template, &measured, what))
+    Ok(check_report(
+        template,
+        pipeline.verifier.is_some(),
+        &measured,
+        what,
+    ))
 }
 
 fn pct(n: usize, d: usize) -> String {
@@ -308,7 +481,12 @@ fn pct(n: usize, d: usize) -> String {
     }
 }
 
-fn check_report(template: &HandTemplate, films: &[FilmCheck], what: &str) -> String {
+fn check_report(
+    template: &HandTemplate,
+    verifier: bool,
+    films: &[FilmCheck],
+    what: &str,
+) -> String {
     let l = &template.manifest.limits;
     let five = l
         .max_turn_deg_five_digits
@@ -328,6 +506,13 @@ fn check_report(template: &HandTemplate, films: &[FilmCheck], what: &str) -> Str
         l.scale[1],
         l.min_thumb_side,
     );
+    if verifier {
+        md.push_str(&format!(
+            "Then the registration verifier (`verifier.safetensors`): a registration the \
+             template passes is refused where it scores under {:.2}.\n\n",
+            boneage_nn::verifier::VERIFIER_LIMIT
+        ));
+    }
     md.push_str("| registration | n | refused by the check | % |\n| --- | --- | --- | --- |\n");
     let correct: Vec<&Option<WrongFit>> = films
         .iter()

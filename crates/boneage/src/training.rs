@@ -4,6 +4,7 @@
 //! validation figures must beat, a sheet of what the network sees, and the run
 //! itself (`boneage_nn::train::fit`: resumable, logged, checkpointed).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use boneage_core::dataset::{
     split_stratified,
 };
 use boneage_core::io::create_dir;
-use boneage_core::keypoints::read_csv;
+use boneage_core::keypoints::{KeyPoints, read_csv};
 use boneage_core::registration::Canvas;
 use boneage_core::{Cohort, Head, View};
 use boneage_nn::age::AgeHead;
@@ -23,8 +24,9 @@ use boneage_nn::inputs::{
     AgeView, age_examples, keypoint_examples, mask_examples, refine_examples,
 };
 use boneage_nn::keypoint_net::Refined;
-use boneage_nn::tasks::{AgeTask, KeypointTask, Preset, SegmentTask};
+use boneage_nn::tasks::{AgeTask, KeypointTask, Preset, SegmentTask, VerifyTask};
 use boneage_nn::train::{Observer, Outcome, RunSpec, Schedule, Task, TrainConfig, TrainError, fit};
+use boneage_nn::verifier::VerifierNetConfig;
 
 use crate::progress::Progress;
 
@@ -546,21 +548,13 @@ pub fn train_keypoints(
             progress,
         )?;
     }
-    let kp = read_csv(keypoints)?;
     let task = KeypointTask {
         config,
         pretrained: recipe.pretrained.clone(),
         heat_sigma: recipe.heat_sigma,
     };
     let input = task.input();
-    let mut data = TrainData::open(spec, |s| kp.contains_key(&s.id))?;
-    data.labels_from = Some(keypoints.to_path_buf());
-    // The points themselves, not only the file's name: a labels file edited in place
-    // makes the cache stale.
-    let points = fnv1a(
-        kp.iter()
-            .flat_map(|(id, k)| format!("{id}:{k:?};").into_bytes()),
-    );
+    let (kp, data, points) = keypoint_data(spec, keypoints)?;
     let source = format!(
         "{} {} {points:016x} {}x{}",
         recipe.refine.map_or("keypoints", Refined::code),
@@ -609,6 +603,93 @@ pub fn train_keypoints(
             refines: recipe.refine,
             ..RunLabels::default()
         },
+        device,
+        observer,
+    )?;
+    Ok(out.finished)
+}
+
+/// The key points of `keypoints`, the films that have them split as `spec` says, and
+/// a fingerprint of the points themselves (not only of the file's name: a labels file
+/// edited in place makes the example cache stale).
+fn keypoint_data(
+    spec: &TrainSpec,
+    keypoints: &Path,
+) -> Result<(BTreeMap<String, KeyPoints>, TrainData, u64), TrainingError> {
+    let kp = read_csv(keypoints)?;
+    let mut data = TrainData::open(spec, |s| kp.contains_key(&s.id))?;
+    data.labels_from = Some(keypoints.to_path_buf());
+    let points = fnv1a(
+        kp.iter()
+            .flat_map(|(id, k)| format!("{id}:{k:?};").into_bytes()),
+    );
+    Ok((kp, data, points))
+}
+
+/// Right registrations and wrong ones per film in the verifier's examples.
+pub const VERIFIER_PER_FILM: usize = 6;
+
+/// The registration verifier (`boneage train verifier`): right registrations from
+/// the films' points in `keypoints` (each point moved by up to
+/// [`crate::registration_check::VERIFIER_JITTER`] of the span) against wrong ones
+/// drawn the ways the front end gets them wrong, [`VERIFIER_PER_FILM`] of each per
+/// film; the films segmented by the U-Net of `models` and registered onto the CPU
+/// canvas, as the pipeline registers them. The examples are drawn once (cached);
+/// the network trains on them without further augmentation.
+pub fn train_verifier(
+    spec: &TrainSpec,
+    keypoints: &Path,
+    models: &Path,
+    device: &Device,
+    progress: &dyn Progress,
+    observer: &mut dyn Observer,
+) -> Result<bool, TrainingError> {
+    let pipeline = boneage_nn::pipeline::Pipeline::load_without_check(models, Canvas::CPU, device)
+        .map_err(|e| TrainingError::Train(e.into()))?;
+    let task = VerifyTask {
+        config: VerifierNetConfig::new(),
+    };
+    let input = task.input();
+    let (kp, data, points) = keypoint_data(spec, keypoints)?;
+    let unet = std::fs::read(models.join("unet.safetensors")).map_err(|cause| {
+        boneage_core::Error::Io {
+            path: models.join("unet.safetensors"),
+            cause,
+        }
+    })?;
+    let source = format!(
+        "verifier {} {points:016x} unet {:016x} {VERIFIER_PER_FILM} per film, jitter {}, seed {} {}x{}",
+        keypoints.display(),
+        fnv1a(unet),
+        crate::registration_check::VERIFIER_JITTER,
+        spec.seed,
+        input[0],
+        input[1]
+    );
+    let ex = data.examples(
+        spec,
+        &source,
+        |ds, s, p| {
+            crate::registration_check::verifier_examples(
+                &pipeline,
+                ds,
+                s,
+                &kp,
+                input,
+                VERIFIER_PER_FILM,
+                spec.seed,
+                p,
+            )
+        },
+        progress,
+    )?;
+    let out = run_task(
+        &task,
+        spec,
+        &data,
+        ex,
+        Augment::NONE,
+        RunLabels::default(),
         device,
         observer,
     )?;

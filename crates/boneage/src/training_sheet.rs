@@ -60,6 +60,7 @@ pub fn examples_sheet(
                 }
                 item.id.clone()
             }
+            Target::Right(r) => format!("{} {}", item.id, if *r { "right" } else { "WRONG" }),
             Target::Mask(_) => {
                 let m = Mask::from_vec(w, h, t.iter().map(|&v| (v > 0.5) as u8).collect())?;
                 draw_mask_outline(&mut rgb, &m, colors::MASK, 1);

@@ -1,4 +1,4 @@
-//! `boneage train segment|keypoints|age`: prepare examples (cached), then run the
+//! `boneage train segment|keypoints|verifier|age`: prepare examples (cached), then run the
 //! training engine with a progress bar, a JSON-lines log and resumable checkpoints
 //! (`boneage::training`).
 
@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use boneage::DeviceChoice;
 use boneage::training::{
     AgeRecipe, KeypointRecipe, TrainSpec, augment, train_age, train_keypoints, train_segment,
+    train_verifier,
 };
 use boneage_core::{Cohort, Head, View};
 use boneage_nn::efficientnet::LiteVariant;
@@ -92,6 +93,22 @@ enum Net {
         /// lite0; give it again with --resume).
         #[arg(long, value_name = "CELLS", requires = "backbone")]
         heat_sigma: Option<f32>,
+    },
+    /// The registration verifier: a small network that tells, from the registered
+    /// hand alone, right key points from wrong ones (a neighbouring finger, the thumb
+    /// mirrored, the capitate or fingertip moved). Export it as
+    /// `verifier.safetensors` beside the other weights and the check after
+    /// registration consults it.
+    Verifier {
+        #[command(flatten)]
+        common: Common,
+        /// Key points CSV of right registrations (default: DATA/keypoints.csv).
+        #[arg(long)]
+        keypoints: Option<PathBuf>,
+        /// Folder with the U-Net that segments the films as the pipeline does
+        /// (default: `$BONEAGE_MODELS`, else the shipped `models/`).
+        #[arg(long)]
+        models: Option<PathBuf>,
     },
     /// A bone-age network for one region, head and cohort.
     Age {
@@ -369,6 +386,17 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 heat_sigma,
             };
             let done = train_keypoints(&spec, &kp, &recipe, &d, &progress, &mut bars)?;
+            (spec, done)
+        }
+        Net::Verifier {
+            common,
+            keypoints,
+            models,
+        } => {
+            let spec = common.spec();
+            let kp = keypoints.unwrap_or_else(|| spec.data.join("keypoints.csv"));
+            let models = boneage::ModelsDir::locate(models.as_deref())?;
+            let done = train_verifier(&spec, &kp, &models.path, &d, &progress, &mut bars)?;
             (spec, done)
         }
         Net::Age {

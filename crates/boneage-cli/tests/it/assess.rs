@@ -1318,3 +1318,51 @@ fn a_film_sent_turned_is_read_upright() {
         }
     }
 }
+
+/// The shipped check after registration tells right key points from wrong ones by the
+/// registered hand alone: on film 1377 its reviewed points pass, and every registration
+/// made wrong from them on purpose — the fingertip on either neighbouring finger, the
+/// thumb mirrored, the capitate moved a tenth of the hand either way along it — is
+/// refused. Since the registration verifier shipped the template's limits are open, so
+/// the refusals are the verifier's (the template alone let the capitate moved towards
+/// the fingers through on this film).
+#[test]
+fn the_verifier_refuses_registrations_made_wrong_on_a_real_film() {
+    let Some(raw) = rsna_raw() else {
+        eprintln!("SKIPPED the verifier on a real film: ../shared/data/rsna/raw is absent");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let reviewed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/labels/keypoints-capitate-centred.csv");
+    let rows = std::fs::read_to_string(reviewed).unwrap();
+    let mut lines = rows.lines();
+    let truth = format!(
+        "{}\n{}\n",
+        lines.next().unwrap(),
+        lines.find(|l| l.starts_with("1377,")).unwrap()
+    );
+    std::fs::write(tmp.path().join("truth.csv"), truth).unwrap();
+    succeed(
+        &[
+            "evaluate-preprocess",
+            raw.to_str().unwrap(),
+            "--truth",
+            "truth.csv",
+            "--check",
+            "--report",
+            "check.md",
+        ],
+        tmp.path(),
+    );
+    let report = std::fs::read_to_string(tmp.path().join("check.md")).unwrap();
+    for row in [
+        "| correct (the true key points) | 1 | 0 |",
+        "| wrong: fingertip on a neighbouring finger | 2 | 2 |",
+        "| wrong: thumb mirrored across the hand's axis | 1 | 1 |",
+        "| wrong: capitate 10 % of the hand towards the fingers | 1 | 1 |",
+        "| wrong: capitate 10 % of the hand towards the wrist | 1 | 1 |",
+    ] {
+        assert!(report.contains(row), "{row} not in:\n{report}");
+    }
+}

@@ -238,7 +238,17 @@ fn train_each_net_then_stop_and_resume() {
     );
     assert!(err.contains("add --backbone lite0"), "{err}");
     run(&["segment", "ph", "--out", "seg", "--epochs", "1"]);
-    for d in ["age", "kp", "seg"] {
+    // The registration verifier: right and wrong registrations of the phantoms'
+    // points, each film segmented by the shipped U-Net; judged in validation by the
+    // shares it misjudges.
+    let err = run(&["verifier", "ph", "--out", "ver", "--epochs", "1"]);
+    assert!(
+        err.contains("right_refused") && err.contains("wrong_passed"),
+        "{err}"
+    );
+    let manifest = std::fs::read_to_string(tmp.path().join("ver/model.json")).unwrap();
+    assert!(manifest.contains("\"net\": \"verifier\""), "{manifest}");
+    for d in ["age", "kp", "seg", "ver"] {
         for f in [
             "model.safetensors",
             "model.json",

@@ -1,0 +1,161 @@
+//! The registration verifier: a small VGG network that looks at the registered,
+//! contrast-normalised hand and says whether the key points that registered it were
+//! right — the middle fingertip on the middle finger, the thumb on the thumb's side,
+//! the capitate on the capitate — or wrong. One logit; its sigmoid is the score.
+//!
+//! It reads the registered canvas at half the CPU preset's size (200 × 260), where a
+//! capitate moved by a tenth of the hand shifts the carpus by about 19 pixels. It is
+//! trained on right registrations (each reviewed point moved a little) against
+//! registrations made wrong the ways the front end gets them wrong (`boneage train
+//! verifier`), and is evidence independent of the key points it judges: it never sees
+//! them, only the hand they register.
+
+use boneage_core::GrayImage;
+use boneage_core::ops::resize_area;
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+
+use std::path::Path;
+
+use boneage_core::NetKind;
+
+use crate::blocks::{VggStack, elu, linear_stack};
+use crate::pipeline::{floats, manifest_for};
+use crate::weights::{self, WeightsError};
+
+/// Verifier settings.
+#[derive(Config, Debug)]
+pub struct VerifierNetConfig {
+    /// Input height: half the CPU canvas's 520.
+    #[config(default = 260)]
+    pub height: usize,
+    /// Input width: half the CPU canvas's 400.
+    #[config(default = 200)]
+    pub width: usize,
+    /// VGG block widths.
+    #[config(default = "vec![8, 16, 32, 64, 128]")]
+    pub features: Vec<usize>,
+    /// Hidden fully connected widths, then the one logit.
+    #[config(default = "vec![64]")]
+    pub hidden: Vec<usize>,
+    /// Dropout before each fully connected layer.
+    #[config(default = 0.3)]
+    pub dropout: f64,
+}
+
+/// The verifier network.
+#[derive(Module, Debug)]
+pub struct VerifierNet {
+    blocks: VggStack,
+    fc: Vec<Linear>,
+    out: Linear,
+    dropout: Dropout,
+}
+
+impl VerifierNetConfig {
+    /// Builds the network on `device`.
+    pub fn init(&self, device: &Device) -> VerifierNet {
+        let (blocks, channels, [h, w]) =
+            VggStack::new(&self.features, [self.height, self.width], device);
+        let (fc, n) = linear_stack(channels * h * w, &self.hidden, device);
+        VerifierNet {
+            blocks,
+            fc,
+            out: LinearConfig::new(n, 1).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+        }
+    }
+}
+
+impl VerifierNet {
+    /// The logit that the registration is right.
+    ///
+    /// # Shapes
+    /// `[batch, 1, height, width]` → `[batch, 1]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut x: Tensor<2> = self.blocks.forward(x).flatten(1, 3);
+        for fc in &self.fc {
+            x = elu(fc.forward(self.dropout.forward(x)));
+        }
+        self.out.forward(self.dropout.forward(x))
+    }
+
+    /// Sets the batch norms' momentum.
+    pub fn set_bn_momentum(&mut self, momentum: f64) {
+        self.blocks.set_bn_momentum(momentum);
+    }
+
+    /// The scores (sigmoid of the logits) of a batch, in `[0, 1]`.
+    pub fn scores(&self, x: Tensor<4>) -> Vec<f32> {
+        floats(sigmoid(self.forward(x)))
+    }
+}
+
+/// The least score a registration needs to pass: the sigmoid's middle, where the
+/// training's right and wrong examples (as many of each) are equally likely.
+pub const VERIFIER_LIMIT: f64 = 0.5;
+
+/// A trained verifier, ready to score registered hands.
+#[derive(Clone)]
+pub struct Verifier {
+    net: VerifierNet,
+    input: [usize; 2],
+    device: Device,
+}
+
+impl Verifier {
+    /// Loads `weights` (with its manifest beside it) onto `device`.
+    pub fn load(weights_path: &Path, device: &Device) -> Result<Self, WeightsError> {
+        let (manifest, config): (_, VerifierNetConfig) =
+            manifest_for(weights_path, NetKind::Verifier)?;
+        let net = weights::load(config.init(device), weights_path, &manifest)?.valid();
+        Ok(Self {
+            net,
+            input: manifest.input,
+            device: device.clone(),
+        })
+    }
+
+    /// The score, 0 (wrong) to 1 (right), of a registered canvas (pixels in `[0, 1]`).
+    pub fn score(&self, registered: &GrayImage) -> f64 {
+        let [h, w] = self.input;
+        let x: Vec<f32> = verifier_pixels(registered, self.input)
+            .iter()
+            .map(|&p| p as f32 / 127.5 - 1.0)
+            .collect();
+        let x = Tensor::<1>::from_floats(x.as_slice(), &self.device).reshape([1, 1, h, w]);
+        self.net.scores(x)[0] as f64
+    }
+}
+
+/// The verifier's input from a registered canvas (pixels in `[0, 1]`): the canvas
+/// averaged down to `[h, w]`, as 8-bit pixels. Training and the pipeline both make
+/// it this way.
+pub fn verifier_pixels(registered: &GrayImage, [h, w]: [usize; 2]) -> Vec<u8> {
+    resize_area(registered, w, h).to_u8()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_logit_per_image() {
+        let device = Device::flex();
+        let net = VerifierNetConfig::new().init(&device);
+        let x = Tensor::<4>::zeros([2, 1, 260, 200], &device);
+        assert_eq!(net.forward(x.clone()).dims(), [2, 1]);
+        let s = net.scores(x);
+        assert_eq!(s.len(), 2);
+        assert!(s.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn the_input_is_the_canvas_at_half_size() {
+        let img = GrayImage::from_vec(400, 520, vec![0.5; 400 * 520]).unwrap();
+        let px = verifier_pixels(&img, [260, 200]);
+        assert_eq!(px.len(), 260 * 200);
+        assert!(px.iter().all(|&p| (127..=128).contains(&p)));
+    }
+}
