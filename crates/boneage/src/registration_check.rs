@@ -676,3 +676,38 @@ pub fn split_films(
     }
     Ok((b, t))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The verifier's examples mean what they say: every right registration drawn is
+    /// correct by the front end's own measure (each point within 5 % of the hand's
+    /// length of the truth), and every wrong one is not.
+    #[test]
+    fn drawn_right_registrations_are_correct_and_wrong_ones_are_not() {
+        let p = |x, y| Point::new(x, y);
+        let truth = KeyPoints {
+            fingertip: p(200.0, 50.0),
+            thumb: p(350.0, 300.0),
+            capitate: p(200.0, 450.0),
+        };
+        let tips = [p(140.0, 80.0), p(262.0, 75.0)];
+        let correct = |k: &KeyPoints| {
+            let span = truth.span();
+            [
+                (k.fingertip, truth.fingertip),
+                (k.thumb, truth.thumb),
+                (k.capitate, truth.capitate),
+            ]
+            .iter()
+            .all(|(a, b)| a.dist(*b) <= 0.05 * span)
+        };
+        let mut d = Draws(7);
+        for _ in 0..500 {
+            assert!(correct(&jittered(&truth, VERIFIER_JITTER, &mut d)));
+            let wrong = wrong_at_random(&truth, &tips, &mut d);
+            assert!(!correct(&wrong), "{wrong:?} drawn as wrong is correct");
+        }
+    }
+}
