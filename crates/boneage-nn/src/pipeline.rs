@@ -58,7 +58,7 @@ fn input_tensor(img: &GrayImage, [h, w]: [usize; 2], device: &Device) -> (Tensor
 }
 
 /// One network input of `[h, w]` 8-bit pixels, scaled to `[−1, 1]`.
-fn pixels_tensor(pixels: &[u8], [h, w]: [usize; 2], device: &Device) -> Tensor<4> {
+pub(crate) fn pixels_tensor(pixels: &[u8], [h, w]: [usize; 2], device: &Device) -> Tensor<4> {
     let x: Vec<f32> = pixels.iter().map(|&p| p as f32 / 127.5 - 1.0).collect();
     Tensor::<1>::from_floats(x.as_slice(), device).reshape([1, 1, h, w])
 }

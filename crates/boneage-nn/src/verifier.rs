@@ -21,7 +21,7 @@ use std::path::Path;
 use boneage_core::NetKind;
 
 use crate::blocks::{VggStack, elu, linear_stack};
-use crate::pipeline::{floats, manifest_for};
+use crate::pipeline::{floats, manifest_for, pixels_tensor};
 use crate::weights::{self, WeightsError};
 
 /// Verifier settings.
@@ -119,13 +119,9 @@ impl Verifier {
 
     /// The score, 0 (wrong) to 1 (right), of a registered canvas (pixels in `[0, 1]`).
     pub fn score(&self, registered: &GrayImage) -> f64 {
-        let [h, w] = self.input;
-        let x: Vec<f32> = verifier_pixels(registered, self.input)
-            .iter()
-            .map(|&p| p as f32 / 127.5 - 1.0)
-            .collect();
-        let x = Tensor::<1>::from_floats(x.as_slice(), &self.device).reshape([1, 1, h, w]);
-        self.net.scores(x)[0] as f64
+        let pixels = verifier_pixels(registered, self.input);
+        self.net
+            .scores(pixels_tensor(&pixels, self.input, &self.device))[0] as f64
     }
 }
 
