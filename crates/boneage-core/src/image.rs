@@ -62,6 +62,15 @@ impl GrayImage {
         &mut self.data
     }
 
+    /// The negative, `1 − v` at every pixel: bone dark ↔ bone bright.
+    pub fn negative(&self) -> Self {
+        Self {
+            width: self.width,
+            height: self.height,
+            data: self.data.iter().map(|&v| 1.0 - v).collect(),
+        }
+    }
+
     /// Consumes the image, returning its samples.
     pub fn into_vec(self) -> Vec<f32> {
         self.data

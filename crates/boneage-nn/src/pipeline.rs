@@ -704,6 +704,9 @@ pub struct Preprocessed {
     pub registered: GrayImage,
     /// The masked, contrast-normalised hand on the film (before registration).
     pub normalized: GrayImage,
+    /// The film's polarity was inverted (bone dark, the hand darker than the film
+    /// around it) and was turned back before the hand was normalised.
+    pub inverted: bool,
     /// How the registered hand fits the mean registered hand (when the models
     /// have a template).
     pub fit: Option<Fit>,
@@ -938,6 +941,11 @@ pub const REFINE_MOVE_LIMIT: f64 = 0.12;
 /// the hand towards the capitate, 90 % of those moved 9 %
 /// (`cargo run --release -p boneage --example fingertip_falloff -- ../shared/data/rsna/raw data/labels`).
 pub const FALLOFF_LIMIT: f64 = 0.5;
+
+/// The band around the hand, as a share of the film's longer side, whose median the
+/// hand's is compared with to tell a film stored with its polarity inverted
+/// ([`boneage_core::ops::hand_lighter_by`]).
+pub const POLARITY_BAND: f32 = 0.03;
 
 /// Key points from a full-size mask's geometry, measured at a quarter of the size
 /// (the scale the labels were made at).
@@ -1757,9 +1765,22 @@ impl Pipeline {
         view: Turn,
         arbiter: Arbiter,
     ) -> Result<Preprocessed, PreprocessError> {
-        use boneage_core::ops::{NormalizeConfig, distance_transform_sq, normalize_hand};
+        use boneage_core::ops::{
+            NormalizeConfig, distance_transform_sq, hand_lighter_by, normalize_hand,
+        };
         use std::time::Instant;
         let (mask, k, [s_seg, s_kp]) = self.mask_and_keypoints(img, closer, view)?;
+        let t = Instant::now();
+        // A film stored with its polarity inverted (the hand darker than the film
+        // around it) is read from here on turned back, bone bright: the refining
+        // nets, the verifier and the age models know hands as filmed. The U-Net
+        // and the locator were trained on inverted films too.
+        let d2 = distance_transform_sq(&mask);
+        let band = POLARITY_BAND * img.width().max(img.height()) as f32;
+        let inverted = hand_lighter_by(img, &mask, &d2, band).is_some_and(|by| by < 0.0);
+        let turned_back = inverted.then(|| img.negative());
+        let img = turned_back.as_ref().unwrap_or(img);
+        let s_norm = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let k = self.refine_arbitrated(img, &k, arbiter)?;
         // On the finder's field, the answer must be the hand the finder found, with
@@ -1781,10 +1802,9 @@ impl Pipeline {
         let s_kp = s_kp + t.elapsed().as_secs_f64();
         let t = Instant::now();
         let normalized = normalize_hand(img, &mask, &NormalizeConfig::default());
-        let s_norm = t.elapsed().as_secs_f64();
+        let s_norm = s_norm + t.elapsed().as_secs_f64();
         // Each point must lie on the hand (a tenth of the image height of slack: the
         // tips sit on the skin line).
-        let d2 = distance_transform_sq(&mask);
         let slack = 0.1 * img.height() as f64;
         for (point, p) in [
             ("fingertip", k.fingertip),
@@ -1834,6 +1854,7 @@ impl Pipeline {
             registration,
             registered,
             normalized,
+            inverted,
             fit: None,
             seconds: [s_seg, s_norm, s_kp, s_reg],
         })

@@ -57,6 +57,8 @@ pub struct RegistrationDoc {
     capitate: [f64; 2],
     /// The film was mirrored.
     mirrored: bool,
+    /// The film's polarity was inverted (bone dark) and was read turned back.
+    inverted_polarity: bool,
     /// Canvas pixels per film pixel.
     zoom: f64,
     /// Rotation applied, degrees.

@@ -74,6 +74,8 @@ pub struct RegistrationReport {
     pub capitate: [f64; 2],
     /// The film was mirrored (a right hand, or a flipped film).
     pub mirrored: bool,
+    /// The film's polarity was inverted (bone dark) and was read turned back.
+    pub inverted_polarity: bool,
     /// Canvas pixels per film pixel.
     pub zoom: f64,
     /// Rotation applied, degrees.
@@ -119,6 +121,7 @@ impl Assessment {
                     thumb: xy(p.keypoints.thumb),
                     capitate: xy(p.keypoints.capitate),
                     mirrored: p.registration.mirrored,
+                    inverted_polarity: p.inverted,
                     zoom: p.registration.zoom,
                     rotation_deg: p.registration.rotation_deg,
                     template_agreement: p.fit.map(|f| f.agreement),
@@ -145,6 +148,12 @@ impl Assessment {
             years_months(e.months),
             self.patient.sex.letter()
         )];
+        if self.preprocessed.inverted {
+            lines.push(
+                "  the film's polarity is inverted (bone dark): read turned back, bone bright"
+                    .into(),
+            );
+        }
         if let Some(c) = &e.calibrated {
             lines.push(format!(
                 "  {:.0} % interval {:.0}–{:.0} months ({} – {}){}",

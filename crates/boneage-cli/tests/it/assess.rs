@@ -501,6 +501,33 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
     // U-Net of 2026-12-02 best at −4°).
     assert!(r["template_turn_deg"].as_f64().unwrap().abs() <= 4.0, "{j}");
     assert!(tmp.path().join("evidence.png").is_file());
+    assert_eq!(r["inverted_polarity"].as_bool(), Some(false), "{j}");
+    // The same film stored with its polarity inverted (bone dark): told, turned back,
+    // and read as the film itself (before, 177 months with a spread of ±12.7).
+    let img = boneage_core::read_radiograph(&film).unwrap().pixels;
+    img.negative()
+        .to_luma8()
+        .save(tmp.path().join("negative.png"))
+        .unwrap();
+    let out = boneage(
+        &["assess", "negative.png", "--sex", "F", "--json"],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        j["registration"]["inverted_polarity"].as_bool(),
+        Some(true),
+        "{j}"
+    );
+    let negative = j["bone_age_months"].as_f64().unwrap();
+    assert!((negative - LITE0_1377).abs() < 0.1, "{negative}");
+    let out = boneage(&["assess", "negative.png", "--sex", "F"], tmp.path());
+    assert!(
+        text(&out.stdout).contains("polarity is inverted (bone dark)"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = boneage(
         &["assess", film.to_str().unwrap(), "--sex", "F"],
         tmp.path(),

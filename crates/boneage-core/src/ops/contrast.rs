@@ -16,31 +16,18 @@ fn bin(v: f32) -> usize {
 /// (clamped), and sets everything outside the mask to 0. An empty mask gives a
 /// black image.
 pub fn percentile_window(img: &GrayImage, mask: &Mask, lo: f32, hi: f32) -> GrayImage {
-    const FINE: usize = 4096;
-    let mut hist = vec![0usize; FINE];
-    let mut n = 0usize;
-    for (&v, &m) in img.as_slice().iter().zip(mask.as_slice()) {
-        if m != 0 {
-            hist[((v.clamp(0.0, 1.0) * (FINE - 1) as f32) + 0.5) as usize] += 1;
-            n += 1;
-        }
-    }
+    let inside = Fine::of(
+        img.as_slice()
+            .iter()
+            .zip(mask.as_slice())
+            .filter(|&(_, &m)| m != 0)
+            .map(|(&v, _)| v),
+    );
     let mut out = GrayImage::new(img.width(), img.height());
-    if n == 0 {
+    if inside.n == 0 {
         return out;
     }
-    let quantile = |p: f32| -> f32 {
-        let target = ((p / 100.0).clamp(0.0, 1.0) * (n - 1) as f32) as usize;
-        let mut acc = 0usize;
-        for (i, &c) in hist.iter().enumerate() {
-            acc += c;
-            if acc > target {
-                return i as f32 / (FINE - 1) as f32;
-            }
-        }
-        1.0
-    };
-    let (a, b) = (quantile(lo), quantile(hi));
+    let (a, b) = (inside.quantile(lo), inside.quantile(hi));
     let scale = if b > a { 1.0 / (b - a) } else { 0.0 };
     for ((o, &v), &m) in out
         .as_mut_slice()
@@ -55,6 +42,65 @@ pub fn percentile_window(img: &GrayImage, mask: &Mask, lo: f32, hi: f32) -> Gray
         };
     }
     out
+}
+
+/// A histogram of values in `[0, 1]` on 4096 levels, for percentiles.
+struct Fine {
+    hist: Vec<usize>,
+    n: usize,
+}
+
+impl Fine {
+    const LEVELS: usize = 4096;
+
+    fn of(values: impl Iterator<Item = f32>) -> Self {
+        let mut hist = vec![0usize; Self::LEVELS];
+        let mut n = 0usize;
+        for v in values {
+            hist[((v.clamp(0.0, 1.0) * (Self::LEVELS - 1) as f32) + 0.5) as usize] += 1;
+            n += 1;
+        }
+        Self { hist, n }
+    }
+
+    /// The `p`th percentile (0–100); 1 for an empty histogram.
+    fn quantile(&self, p: f32) -> f32 {
+        let target = ((p / 100.0).clamp(0.0, 1.0) * self.n.saturating_sub(1) as f32) as usize;
+        let mut acc = 0usize;
+        for (i, &c) in self.hist.iter().enumerate() {
+            acc += c;
+            if acc > target {
+                return i as f32 / (Self::LEVELS - 1) as f32;
+            }
+        }
+        1.0
+    }
+}
+
+/// How much lighter the hand is than the film around it: the median inside `mask`
+/// less the median of the band up to `band` pixels outside it, where `d2` is the
+/// squared distance to the mask ([`crate::ops::distance_transform_sq`]). A hand
+/// radiograph shows the hand lighter than the unobstructed film around it; a film
+/// stored with its polarity inverted (bone dark) shows it darker, and the margin is
+/// negative. `None` when the mask or the band is empty (a hand that fills the film).
+///
+/// Measured on the 1,145 films of `../shared/data/rsna` with the shipped U-Net's
+/// masks and a band of 3 % of the film's longer side: every one lighter, by 0.04 to
+/// 0.49 (median 0.30; the masks at the film's size, 8-bit levels).
+pub fn hand_lighter_by(img: &GrayImage, mask: &Mask, d2: &[f32], band: f32) -> Option<f32> {
+    let pixels = || img.as_slice().iter().zip(mask.as_slice()).zip(d2);
+    let inside = Fine::of(
+        pixels()
+            .filter(|&((_, &m), _)| m != 0)
+            .map(|((&v, _), _)| v),
+    );
+    let limit = band * band;
+    let around = Fine::of(
+        pixels()
+            .filter(|&((_, &m), &d)| m == 0 && d <= limit)
+            .map(|((&v, _), _)| v),
+    );
+    (inside.n > 0 && around.n > 0).then(|| inside.quantile(50.0) - around.quantile(50.0))
 }
 
 /// CLAHE settings, as in OpenCV's `createCLAHE(clipLimit, tileGridSize)`.

@@ -18,7 +18,9 @@ mod smooth;
 pub use components::{
     Connectivity, component_sizes, fill_holes, label_components, largest_component,
 };
-pub use contrast::{ClaheConfig, NormalizeConfig, clahe, normalize_hand, percentile_window};
+pub use contrast::{
+    ClaheConfig, NormalizeConfig, clahe, hand_lighter_by, normalize_hand, percentile_window,
+};
 pub use draw::{fill_polygon, stroke_polyline};
 pub use morphology::{close, dilate, distance_transform_sq, erode, open, trim_thin};
 pub use resample::{resize_area, resize_bilinear, turn_onto_field, warp_affine, warp_mask};

@@ -8,8 +8,9 @@ use boneage_core::geometry::{Affine, Point};
 use boneage_core::image::Mask;
 use boneage_core::ops::segment::{SegmentConfig, segment_hand};
 use boneage_core::ops::{
-    ClaheConfig, Connectivity, NormalizeConfig, clahe, dilate, erode, fill_holes, label_components,
-    largest_component, normalize_hand, percentile_window, resize_bilinear, warp_affine,
+    ClaheConfig, Connectivity, NormalizeConfig, clahe, dilate, distance_transform_sq, erode,
+    fill_holes, hand_lighter_by, label_components, largest_component, normalize_hand,
+    percentile_window, resize_bilinear, warp_affine,
 };
 use boneage_core::phantom::{PhantomConfig, generate, image_rng};
 use rand::{Rng, SeedableRng};
@@ -344,6 +345,38 @@ fn bilinear_resize_keeps_constants_and_sizes() {
     assert_eq!(resize_bilinear(&ramp, 4, 1), ramp);
     // Halving a ramp samples between pixel pairs.
     assert_eq!(resize_bilinear(&ramp, 2, 1).as_slice(), &[0.5, 2.5]);
+}
+
+/// The hand is lighter than the film around it on a phantom filmed as usual and
+/// darker on one stored inverted, by the same margin; a mask with no film around
+/// it has nothing to compare with.
+#[test]
+fn a_film_stored_inverted_shows_the_hand_darker_than_around_it() {
+    let cfg = PhantomConfig {
+        width: 312,
+        height: 384,
+        inverted_prob: 0.5,
+        ..PhantomConfig::default()
+    };
+    let mut seen = [0usize; 2];
+    for i in 0..24 {
+        let p = generate(&cfg, &mut image_rng(32, i)).unwrap();
+        let mask = Mask::from_vec(p.image.width(), p.image.height(), p.mask.clone()).unwrap();
+        let d2 = distance_transform_sq(&mask);
+        let band = 0.03 * 384.0;
+        let by = hand_lighter_by(&p.image, &mask, &d2, band).unwrap();
+        assert_eq!(by < 0.0, p.truth.inverted, "phantom {i}: lighter by {by}");
+        let back = hand_lighter_by(&p.image.negative(), &mask, &d2, band).unwrap();
+        assert!((by + back).abs() < 2e-3, "phantom {i}: {by} and {back}");
+        seen[usize::from(p.truth.inverted)] += 1;
+    }
+    assert!(seen[0] > 0 && seen[1] > 0, "both kinds drawn: {seen:?}");
+    let full = Mask::full(40, 30);
+    let img = smooth_image(40, 30);
+    assert_eq!(
+        hand_lighter_by(&img, &full, &distance_transform_sq(&full), 5.0),
+        None
+    );
 }
 
 #[test]

@@ -37,6 +37,7 @@ class Registration(TypedDict):
     thumb: List[float]
     capitate: List[float]
     mirrored: bool
+    inverted_polarity: bool
     zoom: float
     rotation_deg: float
     template_agreement: Optional[float]
