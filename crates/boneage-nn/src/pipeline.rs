@@ -1774,7 +1774,8 @@ impl Pipeline {
         // A film stored with its polarity inverted (the hand darker than the film
         // around it) is read from here on turned back, bone bright: the refining
         // nets, the verifier and the age models know hands as filmed. The U-Net
-        // and the locator were trained on inverted films too.
+        // and the locator place the hand and its points on inverted films as they
+        // are (98 of the stress suite's 100 registered right before the verifier).
         let d2 = distance_transform_sq(&mask);
         let band = POLARITY_BAND * img.width().max(img.height()) as f32;
         let inverted = hand_lighter_by(img, &mask, &d2, band).is_some_and(|by| by < 0.0);
