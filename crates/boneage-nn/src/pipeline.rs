@@ -1618,14 +1618,7 @@ impl Pipeline {
     ) -> Result<Preprocessed, PreprocessError> {
         let mut p = self.run_unchecked_looking(img, closer, view, arbiter)?;
         let t = std::time::Instant::now();
-        p.fit = match self.check(&p.mask, &p.keypoints, &p.registration) {
-            Some((_, Some(why))) => return Err(PreprocessError::WrongRegistration(why)),
-            Some((fit, None)) => Some(fit),
-            None => None,
-        };
-        if let Some(why) = self.verify(&p.registered) {
-            return Err(PreprocessError::WrongRegistration(why));
-        }
+        p.fit = self.judge(&p).map_err(PreprocessError::WrongRegistration)?;
         p.seconds[3] += t.elapsed().as_secs_f64();
         Ok(p)
     }
@@ -1975,6 +1968,25 @@ impl Pipeline {
         let score = self.verifier.as_ref()?.score(registered);
         let min = crate::verifier::VERIFIER_LIMIT;
         (score < min).then_some(boneage_core::hand_template::WrongFit::Unverified { score, min })
+    }
+
+    /// The whole check after registration of an answer: the template's
+    /// ([`Pipeline::check`]), then the verifier's ([`Pipeline::verify`]) where the
+    /// template lets it through. The template's fit (none without a template), or
+    /// why the answer is refused.
+    pub fn judge(
+        &self,
+        p: &Preprocessed,
+    ) -> Result<Option<Fit>, boneage_core::hand_template::WrongFit> {
+        let fit = match self.check(&p.mask, &p.keypoints, &p.registration) {
+            Some((_, Some(why))) => return Err(why),
+            Some((fit, None)) => Some(fit),
+            None => None,
+        };
+        match self.verify(&p.registered) {
+            Some(why) => Err(why),
+            None => Ok(fit),
+        }
     }
 
     /// The check after registration of `mask` registered from `keypoints` by

@@ -321,12 +321,9 @@ fn measure_film(
     let found = pipeline.run_unchecked(img).ok();
     let before = judge(truth, found.as_ref().map(|p| &p.keypoints), 0.05);
     let (after, after_why) = match &found {
-        Some(p) => match pipeline.check(&p.mask, &p.keypoints, &p.registration) {
-            Some((_, Some(why))) => (Outcome::Refused, Some(why)),
-            _ => match pipeline.verify(&p.registered) {
-                Some(why) => (Outcome::Refused, Some(why)),
-                None => (before, None),
-            },
+        Some(p) => match pipeline.judge(p) {
+            Err(why) => (Outcome::Refused, Some(why)),
+            Ok(_) => (before, None),
         },
         None => (Outcome::Refused, None),
     };
