@@ -71,6 +71,19 @@ pub struct RegistrationDoc {
     template_scale: Option<f64>,
 }
 
+/// How many pixels the film gives its hand, against the development films at its
+/// bone age.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ResolutionDoc {
+    /// Middle fingertip to capitate, film pixels.
+    hand_span_px: f64,
+    /// The development films' median span at this bone age, pixels.
+    typical_span_px: f64,
+    /// Under 0.6 of the usual span: too few pixels, the age is not to be relied on.
+    low: bool,
+}
+
 /// One ensemble member's estimate.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
@@ -134,6 +147,8 @@ pub struct AssessmentDoc {
     chronological: Option<ComparisonDoc>,
     /// How the film was registered.
     registration: RegistrationDoc,
+    /// Whether the film has pixels enough for its age to be read.
+    resolution: ResolutionDoc,
     /// Seconds from the pixels to the answer.
     seconds: f64,
     /// Where the time went.

@@ -204,6 +204,8 @@ pub struct BatchRow {
     pub chrono: Option<Comparison>,
     /// The true bone age, months.
     pub truth: Option<f64>,
+    /// How many pixels the film gives its hand ([`crate::resolution`]).
+    pub resolution: Option<crate::resolution::Resolution>,
     /// Seconds for this film, reading included.
     pub seconds: f64,
     /// Empty when assessed; `refused: …` for a refusal, else the error.
@@ -249,6 +251,7 @@ pub fn assess_item(assessor: &Assessor, item: &BatchItem, age: Option<f64>) -> B
             row.interval = e.calibrated.map(|c| (c.low, c.high));
             row.regions = e.regions;
             row.chrono = a.chronological;
+            row.resolution = Some(a.resolution());
         }
         Err(e) => row.error = e,
     }
@@ -261,14 +264,14 @@ fn fmt(v: Option<f64>) -> String {
 }
 
 /// The header of a results CSV.
-pub const RESULTS_HEADER: &str = "id,file,sex,bone_age_months,spread_months,interval_low_months,interval_high_months,region_a,region_b,region_c,region_d,chronological_age_months,difference_months,sds,verdict,true_bone_age_months,error_months,seconds,error";
+pub const RESULTS_HEADER: &str = "id,file,sex,bone_age_months,spread_months,interval_low_months,interval_high_months,region_a,region_b,region_c,region_d,chronological_age_months,difference_months,sds,verdict,true_bone_age_months,error_months,hand_span_px,low_resolution,seconds,error";
 
 impl BatchRow {
     /// The row as a line of the results CSV (no newline).
     pub fn csv_line(&self) -> String {
         let c = self.chrono.as_ref();
         format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{}",
             csv_field(&self.id),
             csv_field(&self.file),
             self.sex,
@@ -286,6 +289,9 @@ impl BatchRow {
             c.map_or("", |c| c.verdict.name()),
             fmt(self.truth),
             fmt(self.bone_age.zip(self.truth).map(|(b, t)| b - t)),
+            fmt(self.resolution.map(|r| r.hand_span_px)),
+            self.resolution
+                .map_or("", |r| if r.low { "true" } else { "false" }),
             self.seconds,
             csv_field(&self.error)
         )
@@ -323,6 +329,8 @@ pub struct BatchSummary {
     pub refused: usize,
     /// Films that could not be read or had no sex.
     pub failed: usize,
+    /// Assessed films with too few pixels for their hand ([`crate::resolution`]).
+    pub low_resolution: usize,
     /// Mean seconds per film.
     pub mean_seconds: f64,
     /// MAE over the assessed films with a true bone age: all, boys, girls.
@@ -350,6 +358,10 @@ pub fn summarize(rows: &[BatchRow]) -> BatchSummary {
         assessed,
         refused,
         failed: rows.len() - assessed - refused,
+        low_resolution: rows
+            .iter()
+            .filter(|r| r.resolution.is_some_and(|r| r.low))
+            .count(),
         mean_seconds: mean(&rows.iter().map(|r| r.seconds).collect::<Vec<_>>()).unwrap_or(0.0),
         mae: (all.n > 0).then(|| [all, group(Some("M")), group(Some("F"))]),
     }

@@ -55,6 +55,15 @@ impl Assessment {
                 lines.push("TOO WIDE TO BE USEFUL".to_string());
             }
         }
+        let resolution = self.resolution();
+        if resolution.low {
+            // Short lines, in a colour of their own: the age is not to be relied on.
+            lines.push(format!(
+                "LOW RESOLUTION: HAND {:.0} PX",
+                resolution.hand_span_px
+            ));
+            lines.push("DO NOT RELY ON THIS AGE".to_string());
+        }
         for (i, v) in e.regions.iter().enumerate() {
             if let Some(v) = v {
                 lines.push(format!(
@@ -86,6 +95,8 @@ impl Assessment {
         for (i, l) in lines.iter().enumerate() {
             let color = if i == 0 {
                 [255, 220, 80]
+            } else if l.starts_with("LOW RESOLUTION") || l.starts_with("DO NOT RELY") {
+                [255, 140, 60]
             } else {
                 [230, 230, 230]
             };

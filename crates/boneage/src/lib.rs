@@ -59,6 +59,7 @@ pub mod preprocess_eval;
 pub mod progress;
 pub mod registration_check;
 pub mod report;
+pub mod resolution;
 pub mod review_web;
 pub mod shard;
 pub mod stress_eval;

@@ -10,6 +10,7 @@ use boneage_nn::ensemble::MemberEstimate;
 use serde::Serialize;
 
 use crate::assessor::Assessment;
+use crate::resolution::Resolution;
 
 /// The regions' names as the text report gives them.
 pub const REGION_NAMES: [&str; 4] = [
@@ -59,6 +60,9 @@ pub struct Report<'a> {
     pub chronological: Option<Comparison>,
     /// How the film was registered, and what the check after registration saw.
     pub registration: RegistrationReport,
+    /// How many pixels the film gives its hand, against the development films at
+    /// this age; `low` means the age is not to be relied on.
+    pub resolution: Resolution,
     /// Seconds, as the caller measured them.
     pub seconds: f64,
 }
@@ -129,8 +133,14 @@ impl Assessment {
                     template_scale: p.fit.map(|f| f.scale),
                 }
             },
+            resolution: self.resolution(),
             seconds,
         }
+    }
+
+    /// How many pixels the film gives its hand ([`Resolution`]).
+    pub fn resolution(&self) -> Resolution {
+        Resolution::of(&self.preprocessed.keypoints, self.estimate.months)
     }
 
     /// The text report: the bone age with its spread, each region, and the
@@ -148,6 +158,9 @@ impl Assessment {
             years_months(e.months),
             self.patient.sex.letter()
         )];
+        if let Some(w) = self.resolution().warning() {
+            lines.push(format!("  {w}"));
+        }
         if self.preprocessed.inverted {
             lines.push(
                 "  the film's polarity is inverted (bone dark): read turned back, bone bright"

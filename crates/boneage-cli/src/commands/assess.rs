@@ -163,8 +163,12 @@ fn run_batch(args: &Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     bars.finish();
     batch::write_results(&out, &rows)?;
     let s = batch::summarize(&rows);
+    let low = match s.low_resolution {
+        0 => String::new(),
+        n => format!(" ({n} with too few pixels for the hand: low_resolution in the results)"),
+    };
     eprintln!(
-        "{} images: {} assessed, {} refused, {} failed; {:.2} s per image; results in {}",
+        "{} images: {} assessed{low}, {} refused, {} failed; {:.2} s per image; results in {}",
         s.films,
         s.assessed,
         s.refused,

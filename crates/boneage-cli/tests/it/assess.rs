@@ -502,6 +502,10 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
     assert!(r["template_turn_deg"].as_f64().unwrap().abs() <= 4.0, "{j}");
     assert!(tmp.path().join("evidence.png").is_file());
     assert_eq!(r["inverted_polarity"].as_bool(), Some(false), "{j}");
+    // Pixels enough for the hand at its age.
+    let span = j["resolution"]["hand_span_px"].as_f64().unwrap();
+    assert!(span > 400.0, "{j}");
+    assert_eq!(j["resolution"]["low"].as_bool(), Some(false), "{j}");
     // The same film stored with its polarity inverted (bone dark): told, turned back,
     // and read as the film itself (before, 177 months with a spread of ±12.7).
     let img = boneage_core::read_radiograph(&film).unwrap().pixels;
@@ -525,6 +529,26 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
     let out = boneage(&["assess", "negative.png", "--sex", "F"], tmp.path());
     assert!(
         text(&out.stdout).contains("polarity is inverted (bone dark)"),
+        "{}",
+        text(&out.stdout)
+    );
+    // The same film with a third of its pixels across (the shrunk development films
+    // behind the flag read 8–32 months off there): the age is given, flagged, with the
+    // hand's span measured on this film.
+    let (w, h) = (img.width(), img.height());
+    boneage_core::ops::resize_area(&img, w * 3 / 10, h * 3 / 10)
+        .to_luma8()
+        .save(tmp.path().join("small.png"))
+        .unwrap();
+    let out = boneage(&["assess", "small.png", "--sex", "F", "--json"], tmp.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let small = j["resolution"]["hand_span_px"].as_f64().unwrap();
+    assert!((small / span - 0.3).abs() < 0.03, "{small} against {span}");
+    assert_eq!(j["resolution"]["low"].as_bool(), Some(true), "{j}");
+    let out = boneage(&["assess", "small.png", "--sex", "F"], tmp.path());
+    assert!(
+        text(&out.stdout).contains("low resolution: the hand spans"),
         "{}",
         text(&out.stdout)
     );

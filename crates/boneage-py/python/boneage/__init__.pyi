@@ -44,6 +44,12 @@ class Registration(TypedDict):
     template_turn_deg: Optional[float]
     template_scale: Optional[float]
 
+class Resolution(TypedDict):
+    hand_span_px: float
+    typical_span_px: float
+    #: Too few pixels for the hand: the age is not to be relied on.
+    low: bool
+
 class Result(TypedDict, total=False):
     """The fields of ``boneage assess --json`` (``picture`` only when asked for)."""
 
@@ -59,6 +65,7 @@ class Result(TypedDict, total=False):
     members: List[Member]
     chronological: Optional[Chronological]
     registration: Registration
+    resolution: Resolution
     seconds: float
     #: The evidence picture, (height, width, 3) uint8, with ``picture=True``.
     picture: Any

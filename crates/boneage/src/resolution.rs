@@ -1,0 +1,139 @@
+//! Whether a film has enough pixels for its bone age to be read.
+//!
+//! The age models read the registered hand, whatever the film's size: a film with
+//! few pixels for its hand is enlarged, and its growth plates blur. Development films
+//! shrunk on purpose came out with ages that moved by 8–32 months (mostly younger;
+//! towards older for young children) where the hand kept under 0.6 of the size usual
+//! at its age, and by 0.5–4 months above that (see the README, "A film with too few
+//! pixels"). Young children's hands are small on every film, so the measure is the
+//! hand's span in pixels against the span usual at its bone age, not the span alone.
+
+use boneage_core::keypoints::KeyPoints;
+use serde::Serialize;
+
+/// The development films' median hand span (middle fingertip to capitate, in the
+/// film's pixels) by bone age: `(months, pixels)`, the middle of each two-year band.
+/// Made from the 1,058 of the 1,145 labelled films (`../shared/data/rsna/raw` and
+/// `extra`) that `boneage preprocess` answers, their key points and true bone ages:
+/// `python3 scripts/typical_span.py DIR/keypoints.csv` after `boneage preprocess
+/// ../shared/data/rsna/raw/*.png ../shared/data/rsna/extra/*.png --out DIR`. No film
+/// under two years is answered, so the first band stands for them too.
+pub const TYPICAL_SPAN_PX: [(f64, f64); 9] = [
+    (36.0, 358.0),
+    (60.0, 396.0),
+    (84.0, 438.0),
+    (108.0, 464.0),
+    (132.0, 496.0),
+    (156.0, 526.0),
+    (180.0, 572.0),
+    (204.0, 554.0),
+    (228.0, 555.0),
+];
+
+/// A hand spanning less than this share of the span usual at its bone age
+/// ([`TYPICAL_SPAN_PX`]) has too few pixels for its age to be relied on. Set from
+/// the shrunk development films before this check was built; 1 % of the development
+/// films as filmed lie under 0.64.
+pub const LOW_RESOLUTION_SHARE: f64 = 0.6;
+
+/// The development films' median hand span at a bone age, pixels: linear between
+/// the bands' middles, the first or last band's beyond them.
+pub fn typical_span_px(months: f64) -> f64 {
+    let t = &TYPICAL_SPAN_PX;
+    let (first, last) = (t[0], t[t.len() - 1]);
+    if months.is_nan() || months <= first.0 {
+        return first.1;
+    }
+    if months >= last.0 {
+        return last.1;
+    }
+    t.windows(2)
+        .find(|w| months <= w[1].0)
+        .map(|w| {
+            let a = (months - w[0].0) / (w[1].0 - w[0].0);
+            w[0].1 + a * (w[1].1 - w[0].1)
+        })
+        .unwrap_or(last.1)
+}
+
+/// How many pixels a film gives its hand, against what the age models were made on.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Resolution {
+    /// Middle fingertip to capitate, in the film's pixels.
+    pub hand_span_px: f64,
+    /// The development films' median span at this bone age ([`typical_span_px`]).
+    pub typical_span_px: f64,
+    /// The hand spans less than [`LOW_RESOLUTION_SHARE`] of the usual: the age is
+    /// not to be relied on.
+    pub low: bool,
+}
+
+impl Resolution {
+    /// The resolution of a hand with these key points, read as `months` old.
+    pub fn of(keypoints: &KeyPoints, months: f64) -> Resolution {
+        let hand_span_px = keypoints.span();
+        let typical_span_px = typical_span_px(months);
+        Resolution {
+            hand_span_px,
+            typical_span_px,
+            low: hand_span_px < LOW_RESOLUTION_SHARE * typical_span_px,
+        }
+    }
+
+    /// The warning for a radiographer, when the resolution is low.
+    pub fn warning(&self) -> Option<String> {
+        self.low.then(|| {
+            format!(
+                "low resolution: the hand spans {:.0} px from the middle fingertip to the \
+                 capitate, under {:.0} % of the {:.0} px usual at this age: ages read from \
+                 films with so few pixels are often many months off (mostly too young), \
+                 so do not rely on this one: send the film at its full resolution",
+                self.hand_span_px,
+                100.0 * LOW_RESOLUTION_SHARE,
+                self.typical_span_px
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boneage_core::geometry::Point;
+
+    fn hand(span: f64) -> KeyPoints {
+        KeyPoints {
+            fingertip: Point::new(100.0, 50.0),
+            thumb: Point::new(100.0 + 0.6 * span, 50.0 + 0.6 * span),
+            capitate: Point::new(100.0, 50.0 + span),
+        }
+    }
+
+    #[test]
+    fn the_usual_span_follows_the_table_between_its_bands_and_holds_beyond() {
+        assert_eq!(typical_span_px(36.0), 358.0);
+        assert!((typical_span_px(48.0) - 377.0).abs() < 1e-9);
+        assert_eq!(typical_span_px(6.0), 358.0);
+        assert_eq!(typical_span_px(f64::NAN), 358.0);
+        assert_eq!(typical_span_px(300.0), 555.0);
+        for w in TYPICAL_SPAN_PX.windows(2) {
+            assert!(w[0].0 < w[1].0, "bands in order of age");
+        }
+    }
+
+    #[test]
+    fn a_hand_with_few_pixels_for_its_age_is_flagged_and_a_young_childs_small_hand_is_not() {
+        // A 11-year-old's hand over 200 px: under 0.6 of the usual 496.
+        let r = Resolution::of(&hand(200.0), 132.0);
+        assert!((r.hand_span_px - 200.0).abs() < 1e-9);
+        assert!(r.low, "{r:?}");
+        let w = r.warning().unwrap();
+        assert!(w.contains("200 px") && w.contains("496 px"), "{w}");
+        // The same 200 px suffice for no age; a 3-year-old's 230 px do.
+        assert!(!Resolution::of(&hand(230.0), 36.0).low);
+        assert!(Resolution::of(&hand(230.0), 132.0).low);
+        // A hand the size of the development films' is not flagged.
+        let r = Resolution::of(&hand(480.0), 132.0);
+        assert!(!r.low && r.warning().is_none(), "{r:?}");
+    }
+}
