@@ -141,6 +141,20 @@ impl Affine {
     }
 }
 
+/// Piecewise-linear interpolation over (x, y) knots sorted by x, flat outside them.
+pub fn interpolate(knots: &[(f64, f64)], x: f64) -> f64 {
+    if x <= knots[0].0 {
+        return knots[0].1;
+    }
+    for w in knots.windows(2) {
+        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+        if x <= x1 {
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0);
+        }
+    }
+    knots[knots.len() - 1].1
+}
+
 /// The axis-aligned bounding box (min corner, max corner) of some points.
 pub fn bounds(points: &[Point]) -> (Point, Point) {
     points.iter().fold(

@@ -4,9 +4,10 @@
 //! few pixels for its hand is enlarged, and its growth plates blur. Development films
 //! shrunk on purpose came out with ages that moved by 17.7 months on average (mostly
 //! younger; towards older for young children) where the hand kept under 0.6 of the
-//! size usual at its age, and by 3.2 above that (a few by 6–9; see the README, "A film
-//! with too few pixels"). Young children's hands are small on every film, so the measure is the
-//! hand's span in pixels against the span usual at its bone age, not the span alone.
+//! size usual at its age, and by 3.2 above that (a few by 6–9; see the README, "A
+//! film with too few pixels"). Young children's hands are small on every film, so the
+//! measure is the hand's span in pixels against the span usual at its bone age, not
+//! the span alone.
 
 use boneage_core::keypoints::KeyPoints;
 use serde::Serialize;
@@ -37,23 +38,13 @@ pub const TYPICAL_SPAN_PX: [(f64, f64); 9] = [
 pub const LOW_RESOLUTION_SHARE: f64 = 0.6;
 
 /// The development films' median hand span at a bone age, pixels: linear between
-/// the bands' middles, the first or last band's beyond them.
+/// the bands' middles, the first or last band's beyond them (the first for an age
+/// that is not a number).
 pub fn typical_span_px(months: f64) -> f64 {
-    let t = &TYPICAL_SPAN_PX;
-    let (first, last) = (t[0], t[t.len() - 1]);
-    if months.is_nan() || months <= first.0 {
-        return first.1;
+    if months.is_nan() {
+        return TYPICAL_SPAN_PX[0].1;
     }
-    if months >= last.0 {
-        return last.1;
-    }
-    t.windows(2)
-        .find(|w| months <= w[1].0)
-        .map(|w| {
-            let a = (months - w[0].0) / (w[1].0 - w[0].0);
-            w[0].1 + a * (w[1].1 - w[0].1)
-        })
-        .unwrap_or(last.1)
+    boneage_core::geometry::interpolate(&TYPICAL_SPAN_PX, months)
 }
 
 /// How many pixels a film gives its hand, against what the age models were made on.

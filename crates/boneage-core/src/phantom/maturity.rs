@@ -126,20 +126,6 @@ fn ramp(age: f64, from: f64, to: f64) -> f64 {
     ((age - from) / (to - from)).clamp(0.0, 1.0)
 }
 
-/// Piecewise-linear interpolation over sorted (x, y) knots, flat outside.
-fn interp(knots: &[(f64, f64)], x: f64) -> f64 {
-    if x <= knots[0].0 {
-        return knots[0].1;
-    }
-    for w in knots.windows(2) {
-        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
-        if x <= x1 {
-            return y0 + (y1 - y0) * (x - x0) / (x1 - x0);
-        }
-    }
-    knots[knots.len() - 1].1
-}
-
 impl Maturity {
     /// The skeleton of a child of `sex` at bone age `age_months`.
     pub fn at(age_months: f64, sex: Sex) -> Self {
@@ -171,7 +157,7 @@ impl Maturity {
             (168.0, 0.91),
             (192.0, 0.92),
         ];
-        let scale = interp(if female { knots_f } else { knots_m }, a);
+        let scale = crate::geometry::interpolate(if female { knots_f } else { knots_m }, a);
         let full = if female { CARPAL_FULL.0 } else { CARPAL_FULL.1 };
         let mut carpals = [0.0; 8];
         for (c, &(af, am)) in carpals.iter_mut().zip(&CARPAL_APPEAR) {
