@@ -56,14 +56,16 @@ impl Assessment {
             }
         }
         let resolution = self.resolution();
+        // Short lines, in a colour of their own: the age is not to be relied on.
+        let warned_from = lines.len();
         if resolution.low {
-            // Short lines, in a colour of their own: the age is not to be relied on.
             lines.push(format!(
                 "LOW RESOLUTION: HAND {:.0} PX",
                 resolution.hand_span_px
             ));
             lines.push("DO NOT RELY ON THIS AGE".to_string());
         }
+        let warned = warned_from..lines.len();
         for (i, v) in e.regions.iter().enumerate() {
             if let Some(v) = v {
                 lines.push(format!(
@@ -95,7 +97,7 @@ impl Assessment {
         for (i, l) in lines.iter().enumerate() {
             let color = if i == 0 {
                 [255, 220, 80]
-            } else if l.starts_with("LOW RESOLUTION") || l.starts_with("DO NOT RELY") {
+            } else if warned.contains(&i) {
                 [255, 140, 60]
             } else {
                 [230, 230, 230]
