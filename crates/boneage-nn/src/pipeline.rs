@@ -638,6 +638,28 @@ pub enum PreprocessError {
         /// The refusal it explains.
         why: Box<PreprocessError>,
     },
+    /// The film was refused for `why`; it lies on a larger canvas, and the hand read
+    /// on that film alone spans fewer pixels than [`CANVAS_MIN_SPAN_PX`].
+    #[error(
+        "the film lies on a larger canvas (pixels {x0}–{x1} across, {y0}–{y1} down) and \
+         its hand spans only {span:.0} px from the middle fingertip to the capitate, \
+         under the {floor:.0} px needed to place the key points and read the bones; send \
+         the film itself at its full resolution (not a small copy of it on a larger \
+         image) and try again (refused first because {why})",
+        x0 = at[0],
+        y0 = at[1],
+        x1 = at[2],
+        y1 = at[3],
+        floor = CANVAS_MIN_SPAN_PX
+    )]
+    SmallOnCanvas {
+        /// Where the film lies on the image, `[x0, y0, x1, y1]` in pixels.
+        at: [usize; 4],
+        /// The hand's fingertip–capitate span there, in pixels.
+        span: f64,
+        /// The refusal of the image as sent.
+        why: Box<PreprocessError>,
+    },
     /// The film was refused for `why`, and its middle is clipped at the bone's end
     /// of the values ([`GrayImage::clipped_share`] of at least [`CLIPPED_LIMIT`]):
     /// the exposure or the window washed the bones out.
@@ -707,6 +729,9 @@ pub struct Preprocessed {
     /// The film's polarity was inverted (bone dark, the hand darker than the film
     /// around it) and was turned back before the hand was normalised.
     pub inverted: bool,
+    /// Where the film lay on a larger canvas, `[x0, y0, x1, y1]` in image pixels
+    /// ([`boneage_core::ops::film_on_canvas`]), where it was read there.
+    pub on_canvas: Option<[usize; 4]>,
     /// How the registered hand fits the mean registered hand (when the models
     /// have a template).
     pub fit: Option<Fit>,
@@ -724,6 +749,36 @@ impl Preprocessed {
     ) -> Result<GrayImage, PreprocessError> {
         let registration = boneage_core::registration::register(&self.keypoints, canvas)?;
         Ok(registration.warp(&self.normalized, canvas))
+    }
+
+    /// This reading of the piece `[x0, y0, x1, y1]` of an image of `size`, carried
+    /// onto the image: key points moved, mask and normalised hand placed, the
+    /// registration made again from the moved points (the registered hand and its
+    /// fit are the same).
+    fn placed(
+        self,
+        [x0, y0, x1, y1]: [usize; 4],
+        [w, h]: [usize; 2],
+        canvas: &boneage_core::registration::Canvas,
+    ) -> Result<Self, PreprocessError> {
+        let shift = Affine::similarity(1.0, 0.0, false, Point::new(x0 as f64, y0 as f64));
+        let keypoints = self.keypoints.mapped(&shift);
+        let mut mask = Mask::new(w, h);
+        let mut normalized = GrayImage::new(w, h);
+        for y in 0..(y1 - y0).min(self.mask.height()) {
+            for x in 0..(x1 - x0).min(self.mask.width()) {
+                mask.set(x0 + x, y0 + y, self.mask.get(x, y));
+                normalized.set(x0 + x, y0 + y, self.normalized.get(x, y));
+            }
+        }
+        Ok(Preprocessed {
+            registration: boneage_core::registration::register(&keypoints, canvas)?,
+            mask,
+            keypoints,
+            normalized,
+            on_canvas: Some([x0, y0, x1, y1]),
+            ..self
+        })
     }
 }
 
@@ -1015,6 +1070,15 @@ pub const AGREEMENT_VGG: f64 = 0.5;
 /// through 136 wrong registrations of turned films (see `models/README.md`).
 pub const AGREEMENT_HEATMAP: f64 = 0.15;
 
+/// The least fingertip–capitate span, in the film's pixels, of a hand read on a film
+/// found lying on a larger canvas ([`Pipeline::run`]'s canvas read): 0.6 × 358 px,
+/// under which `boneage::resolution` flags a hand as low resolution at every age
+/// (its `LOW_RESOLUTION_SHARE` of the smallest usual span in `TYPICAL_SPAN_PX`; a
+/// test there keeps the two together). Smaller hands on a canvas are refused: the
+/// two wrong answers the canvas read gave without it (tried 2026-12-05) were hands
+/// of about 110 px, their points at the 5 % line.
+pub const CANVAS_MIN_SPAN_PX: f64 = 215.0;
+
 /// A hand leaning by more than this many degrees from upright (as the heat-map
 /// locator finds it) is turned by quarter turns until it leans less, before it is
 /// segmented (see [`Pipeline::run_unchecked`]).
@@ -1084,6 +1148,7 @@ impl PreprocessError {
             PreprocessError::SmallHandMoves(_) => "small hand: points move".into(),
             PreprocessError::Register(_) => "registration failed".into(),
             PreprocessError::RunsOff { .. } => "hand runs off the film".into(),
+            PreprocessError::SmallOnCanvas { .. } => "small film on a canvas".into(),
             PreprocessError::WashedOut { .. } => "washed out".into(),
         }
     }
@@ -1316,6 +1381,10 @@ impl Pipeline {
                  the second reader's locator puts it too",
                 second.describe_reading()
             ));
+            d.push_str(
+                "; a film refused that lies on a larger canvas read again as that film alone, \
+                 where the second reader's locator agrees with the answer",
+            );
         }
         d
     }
@@ -1387,7 +1456,55 @@ impl Pipeline {
     /// Runs every stage, refusing results it has no confidence in, the check after
     /// registration last.
     pub fn run(&self, img: &GrayImage) -> Result<Preprocessed, PreprocessError> {
-        self.read(img).map_err(|why| self.explain(img, why))
+        self.read(img)
+            .or_else(|first| self.read_on_canvas(img, first))
+            .map_err(|why| self.explain(img, why))
+    }
+
+    /// A film refused as sent that lies on a larger canvas
+    /// ([`boneage_core::ops::film_on_canvas`]: a small film on a large cassette, a
+    /// film pasted onto a wider field) read again as that film alone, every way
+    /// [`Pipeline::read`] reads a film; the answer stands where the second reader's
+    /// heat-map locator, looking at that film, puts every point within
+    /// [`AGREEMENT_HEATMAP`] of it, and where the hand spans at least
+    /// [`CANVAS_MIN_SPAN_PX`]. A hand found there spanning less is refused as such
+    /// ([`PreprocessError::SmallOnCanvas`]); without a second reader, without such a
+    /// film, where it is refused or the locator disagrees, the refusal is `first`.
+    fn read_on_canvas(
+        &self,
+        img: &GrayImage,
+        first: PreprocessError,
+    ) -> Result<Preprocessed, PreprocessError> {
+        let Some(second) = self.second.as_ref() else {
+            return Err(first);
+        };
+        let Some([x0, y0, x1, y1]) = boneage_core::ops::film_on_canvas(img) else {
+            return Err(first);
+        };
+        let rect = boneage_core::registration::Rect {
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+        };
+        let film = boneage_core::registration::crop(img, rect);
+        let Ok(p) = self.read(&film) else {
+            return Err(first);
+        };
+        let span = p.keypoints.span();
+        if span < CANVAS_MIN_SPAN_PX {
+            return Err(PreprocessError::SmallOnCanvas {
+                at: [x0, y0, x1, y1],
+                span,
+                why: Box::new(first),
+            });
+        }
+        let located = second.locate(&film);
+        if disagreement(&p.keypoints, &located, Agreement::all(AGREEMENT_HEATMAP)).is_some() {
+            return Err(first);
+        }
+        p.placed([x0, y0, x1, y1], [img.width(), img.height()], &self.canvas)
+            .map_err(|_| first)
     }
 
     /// This reader's answer, else the second reader's ([`Pipeline::second`]), else
@@ -1849,6 +1966,7 @@ impl Pipeline {
             registered,
             normalized,
             inverted,
+            on_canvas: None,
             fit: None,
             seconds: [s_seg, s_norm, s_kp, s_reg],
         })
@@ -2295,6 +2413,21 @@ mod tests {
             cut.to_string().contains("put the thumb on different sides"),
             "{cut}"
         );
+        let small = PreprocessError::SmallOnCanvas {
+            at: [10, 20, 170, 180],
+            span: 112.4,
+            why: Box::new(PreprocessError::Disagree(Disagreement::ThumbSide)),
+        };
+        let text = small.to_string();
+        assert!(
+            text.contains("pixels 10–170 across, 20–180 down")
+                && text.contains("spans only 112 px")
+                && text.contains("under the 215 px")
+                && text.contains("try again")
+                && text.contains("put the thumb on different sides"),
+            "{text}"
+        );
+        assert_eq!(small.kind(), "small film on a canvas");
         let washed = PreprocessError::WashedOut {
             percent: 32.0,
             why: Box::new(PreprocessError::NoHand { percent: 2.0 }),

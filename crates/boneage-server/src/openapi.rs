@@ -59,6 +59,9 @@ pub struct RegistrationDoc {
     mirrored: bool,
     /// The film's polarity was inverted (bone dark) and was read turned back.
     inverted_polarity: bool,
+    /// Where the film lay on a larger canvas, `[x0, y0, x1, y1]` in the image's
+    /// pixels, where it was read there alone.
+    film_on_canvas: Option<[usize; 4]>,
     /// Canvas pixels per film pixel.
     zoom: f64,
     /// Rotation applied, degrees.

@@ -778,6 +778,11 @@ pub async fn dicom(
         sds: f(&doc["chronological"]["sds"]),
         verdict: doc["chronological"]["verdict"].as_str(),
         regions,
+        // What the reader must know before relying on the age, as `assess` says it.
+        warnings: boneage::resolution::Resolution::from_json(&doc["resolution"])
+            .and_then(|r| r.warning())
+            .into_iter()
+            .collect(),
         version: env!("CARGO_PKG_VERSION"),
         created: &row.time,
         uid_seed: &seed,

@@ -80,6 +80,9 @@ pub struct RegistrationReport {
     pub mirrored: bool,
     /// The film's polarity was inverted (bone dark) and was read turned back.
     pub inverted_polarity: bool,
+    /// Where the film lay on a larger canvas (a small film on a large cassette),
+    /// `[x0, y0, x1, y1]` in the image's pixels, where it was read there alone.
+    pub film_on_canvas: Option<[usize; 4]>,
     /// Canvas pixels per film pixel.
     pub zoom: f64,
     /// Rotation applied, degrees.
@@ -126,6 +129,7 @@ impl Assessment {
                     capitate: xy(p.keypoints.capitate),
                     mirrored: p.registration.mirrored,
                     inverted_polarity: p.inverted,
+                    film_on_canvas: p.on_canvas,
                     zoom: p.registration.zoom,
                     rotation_deg: p.registration.rotation_deg,
                     template_agreement: p.fit.map(|f| f.agreement),
@@ -166,6 +170,12 @@ impl Assessment {
                 "  the film's polarity is inverted (bone dark): read turned back, bone bright"
                     .into(),
             );
+        }
+        if let Some([x0, y0, x1, y1]) = self.preprocessed.on_canvas {
+            lines.push(format!(
+                "  the film lies on a larger canvas: read alone, pixels {x0}–{x1} across, \
+                 {y0}–{y1} down"
+            ));
         }
         if let Some(c) = &e.calibrated {
             lines.push(format!(

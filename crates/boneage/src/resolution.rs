@@ -71,6 +71,16 @@ impl Resolution {
         }
     }
 
+    /// The resolution as a report's JSON holds it (`{"hand_span_px",
+    /// "typical_span_px", "low"}`, as serialised); `None` where a number is missing.
+    pub fn from_json(v: &serde_json::Value) -> Option<Resolution> {
+        Some(Resolution {
+            hand_span_px: v["hand_span_px"].as_f64()?,
+            typical_span_px: v["typical_span_px"].as_f64()?,
+            low: v["low"].as_bool().unwrap_or(false),
+        })
+    }
+
     /// The warning for a radiographer, when the resolution is low.
     pub fn warning(&self) -> Option<String> {
         self.low.then(|| {
@@ -126,5 +136,38 @@ mod tests {
         // A hand the size of the development films' is not flagged.
         let r = Resolution::of(&hand(480.0), 132.0);
         assert!(!r.low && r.warning().is_none(), "{r:?}");
+    }
+
+    #[test]
+    fn a_stored_report_gives_back_its_resolution_and_warning() {
+        let r = Resolution::of(&hand(187.0), 180.0);
+        let v = serde_json::to_value(r).unwrap();
+        assert_eq!(Resolution::from_json(&v), Some(r));
+        assert!(
+            Resolution::from_json(&v)
+                .unwrap()
+                .warning()
+                .unwrap()
+                .contains("187 px")
+        );
+        let fine = serde_json::to_value(Resolution::of(&hand(560.0), 180.0)).unwrap();
+        assert_eq!(Resolution::from_json(&fine).unwrap().warning(), None);
+        assert_eq!(Resolution::from_json(&serde_json::Value::Null), None);
+    }
+
+    #[test]
+    fn the_canvas_reads_floor_is_the_low_resolution_line_at_every_age() {
+        // The front end reads a film found on a larger canvas only where its hand is
+        // not low resolution at any age: the share of the smallest usual span.
+        let smallest = TYPICAL_SPAN_PX
+            .iter()
+            .map(|&(_, px)| px)
+            .fold(f64::INFINITY, f64::min);
+        let line = LOW_RESOLUTION_SHARE * smallest;
+        let floor = boneage_nn::pipeline::CANVAS_MIN_SPAN_PX;
+        assert!((floor - line).abs() < 1.0, "{floor} against {line}");
+        for &(months, _) in &TYPICAL_SPAN_PX {
+            assert!(Resolution::of(&hand(floor - 1.0), months).low, "{months}");
+        }
     }
 }

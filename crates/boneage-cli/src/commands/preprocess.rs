@@ -112,12 +112,19 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         bar.suspend(|| {
             eprintln!(
                 "{}: {:.2} s (read {read_s:.2}, segment {seg:.2}, normalize {norm:.2}, key points {kp:.2}, \
-                 register {reg:.2}); zoom {:.2}, rotation {:.0}°{}",
+                 register {reg:.2}); zoom {:.2}, rotation {:.0}°{}{}{}",
                 path.display(),
                 t.elapsed().as_secs_f64(),
                 g.zoom,
                 g.rotation_deg,
-                if g.mirrored { ", mirrored" } else { "" }
+                if g.mirrored { ", mirrored" } else { "" },
+                if p.inverted { ", polarity turned back" } else { "" },
+                match p.on_canvas {
+                    Some([x0, y0, x1, y1]) => {
+                        format!(", read on the film lying at {x0}–{x1} × {y0}–{y1}")
+                    }
+                    None => String::new(),
+                }
             )
         });
         if args.sheet.is_some() {

@@ -502,6 +502,7 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
     assert!(r["template_turn_deg"].as_f64().unwrap().abs() <= 4.0, "{j}");
     assert!(tmp.path().join("evidence.png").is_file());
     assert_eq!(r["inverted_polarity"].as_bool(), Some(false), "{j}");
+    assert!(r["film_on_canvas"].is_null(), "{j}");
     // Pixels enough for the hand at its age.
     let span = j["resolution"]["hand_span_px"].as_f64().unwrap();
     assert!(span > 400.0, "{j}");
@@ -552,6 +553,54 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
         "{}",
         text(&out.stdout)
     );
+    // The same film shrunk to 40 % on a black field with a marker (a small film on a
+    // large cassette, as the stress suite makes it): refused as sent, read on the
+    // film alone, told where that film lay. Read at 40 % of its resolution the age
+    // drifts (181 months measured, 188 as filmed).
+    let (w, h) = (img.width(), img.height());
+    let none = boneage_core::keypoints::KeyPoints {
+        fingertip: boneage_core::geometry::Point::new(0.0, 0.0),
+        thumb: boneage_core::geometry::Point::new(0.0, 0.0),
+        capitate: boneage_core::geometry::Point::new(0.0, 0.0),
+    };
+    let stress = boneage_core::stress::Stress::Shrunk(0.4, boneage_core::stress::Background::Black);
+    let (small, _) = stress.apply(&img, &boneage_core::image::Mask::new(w, h), &none, 7);
+    small
+        .to_luma8()
+        .save(tmp.path().join("on-canvas.png"))
+        .unwrap();
+    let out = boneage(
+        &["assess", "on-canvas.png", "--sex", "F", "--json"],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lay: Vec<f64> = j["registration"]["film_on_canvas"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no film on a canvas: {j}"))
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    // The film lies from a tenth of the field in, 40 % of it wide and high.
+    let want = [
+        0.1 * w as f64,
+        0.1 * h as f64,
+        0.5 * w as f64,
+        0.5 * h as f64,
+    ];
+    for (got, want) in lay.iter().zip(want) {
+        assert!(
+            (got - want).abs() < 0.03 * h as f64,
+            "{lay:?} against {want}"
+        );
+    }
+    let small_age = j["bone_age_months"].as_f64().unwrap();
+    assert!((small_age - LITE0_1377).abs() < 10.0, "{small_age}");
+    // Its hand spans some 300 px, over the canvas read's floor but a little over half
+    // what a 15-year-old's usually does: answered, and flagged as low resolution.
+    let span = j["resolution"]["hand_span_px"].as_f64().unwrap();
+    assert!(span > boneage_nn::pipeline::CANVAS_MIN_SPAN_PX, "{j}");
+    assert_eq!(j["resolution"]["low"].as_bool(), Some(true), "{j}");
     let out = boneage(
         &["assess", film.to_str().unwrap(), "--sex", "F"],
         tmp.path(),

@@ -45,6 +45,9 @@ pub struct BoneAgeResult<'a> {
     pub verdict: Option<&'a str>,
     /// Each region's estimate: (name, months).
     pub regions: Vec<(String, f64)>,
+    /// What the reader must know before relying on the age (a film with too few
+    /// pixels for its hand, ...), each a sentence; written as "Warning" items.
+    pub warnings: Vec<String>,
     /// The software's version.
     pub version: &'a str,
     /// When the assessment was made, RFC 3339 UTC (`2026-11-30T08:22:34.689Z`).
@@ -307,12 +310,27 @@ pub fn structured_report(r: &BoneAgeResult<'_>) -> Result<Vec<u8>> {
             v,
         ));
     }
+    for w in &r.warnings {
+        items.push(text(code("BA-8", LOCAL, "Warning"), w));
+    }
     items.push(text(
         code("121106", "DCM", "Comment"),
         "Research software, not for diagnostic use. Greulich-Pyle scale; the interval is measured out of fold.",
     ));
     seq(&mut o, tags::CONTENT_SEQUENCE, items);
     to_bytes(o, COMPREHENSIVE_SR, &instance)
+}
+
+/// The meaning of a content item's concept name, as [`structured_report`] writes it
+/// ("Bone age", "Warning"); `None` for an item without one.
+pub fn concept_meaning(item: &InMemDicomObject) -> Option<String> {
+    let code = item
+        .element(tags::CONCEPT_NAME_CODE_SEQUENCE)
+        .ok()?
+        .items()?
+        .first()?;
+    let meaning = code.element(tags::CODE_MEANING).ok()?.to_str().ok()?;
+    Some(meaning.trim_end_matches(['\0', ' ']).trim().to_string())
 }
 
 /// The Secondary Capture of the evidence picture (8-bit RGB, `width × height`,

@@ -7,6 +7,7 @@
 //! `[i, i + 1) × [j, j + 1)`, so its centre is `(i + 0.5, j + 0.5)`. Key points,
 //! affine maps and warps all use it.
 
+mod canvas;
 mod components;
 mod contrast;
 pub mod draw;
@@ -15,6 +16,7 @@ mod resample;
 pub mod segment;
 mod smooth;
 
+pub use canvas::film_on_canvas;
 pub use components::{
     Connectivity, component_sizes, fill_holes, label_components, largest_component,
 };

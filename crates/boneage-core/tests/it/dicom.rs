@@ -231,7 +231,9 @@ fn declared_lengths_beyond_the_file_are_refused_before_allocation() {
 /// `dciodvfy` (Debian's dicom3tools), when installed, reports no error.
 #[test]
 fn results_are_written_as_sr_and_secondary_capture_that_reference_the_input() {
-    use boneage_core::io::dicom_out::{BoneAgeResult, secondary_capture, structured_report};
+    use boneage_core::io::dicom_out::{
+        BoneAgeResult, concept_meaning, secondary_capture, structured_report,
+    };
     use dicom_dictionary_std::tags;
 
     let dir = tempfile::tempdir().unwrap();
@@ -260,6 +262,7 @@ fn results_are_written_as_sr_and_secondary_capture_that_reference_the_input() {
         sds: Some(0.31),
         verdict: Some("normal"),
         regions: vec![("A".into(), 125.0), ("B".into(), 119.0)],
+        warnings: vec!["low resolution: the hand spans 187 px".into()],
         version: "0.1.0",
         created: "2026-11-30T08:22:34.689Z",
         uid_seed: "7/abc",
@@ -295,22 +298,24 @@ fn results_are_written_as_sr_and_secondary_capture_that_reference_the_input() {
         "placed in the input's study"
     );
     let items = sr.element(tags::CONTENT_SEQUENCE).unwrap().items().unwrap();
-    let bone_age = items
-        .iter()
-        .find(|i| {
-            let c = &i
-                .element(tags::CONCEPT_NAME_CODE_SEQUENCE)
-                .unwrap()
-                .items()
-                .unwrap()[0];
-            c.element(tags::CODE_MEANING)
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .trim()
-                == "Bone age"
-        })
-        .expect("a Bone age item");
+    let named = |name: &str| {
+        items
+            .iter()
+            .find(|i| concept_meaning(i).as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} item"))
+    };
+    let bone_age = named("Bone age");
+    // The warning a reader must see, as a text item of its own.
+    let warning = named("Warning");
+    assert_eq!(
+        warning
+            .element(tags::TEXT_VALUE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim(),
+        "low resolution: the hand spans 187 px"
+    );
     let mv = &bone_age
         .element(tags::MEASURED_VALUE_SEQUENCE)
         .unwrap()

@@ -9,8 +9,8 @@ use boneage_core::image::Mask;
 use boneage_core::ops::segment::{SegmentConfig, segment_hand};
 use boneage_core::ops::{
     ClaheConfig, Connectivity, NormalizeConfig, clahe, dilate, distance_transform_sq, erode,
-    fill_holes, hand_lighter_by, label_components, largest_component, normalize_hand,
-    percentile_window, resize_bilinear, warp_affine,
+    fill_holes, film_on_canvas, hand_lighter_by, label_components, largest_component,
+    normalize_hand, percentile_window, resize_bilinear, warp_affine,
 };
 use boneage_core::phantom::{PhantomConfig, generate, image_rng};
 use rand::{Rng, SeedableRng};
@@ -377,6 +377,51 @@ fn a_film_stored_inverted_shows_the_hand_darker_than_around_it() {
         hand_lighter_by(&img, &full, &distance_transform_sq(&full), 5.0),
         None
     );
+}
+
+/// A film shrunk onto a larger field of black, grey or noise, with a marker beside
+/// it, is found where it lies (within its margin and the frame around it); the
+/// films as generated and a hand on a flat field are not taken for films on a
+/// canvas.
+#[test]
+fn a_small_film_on_a_larger_canvas_is_found_where_it_lies() {
+    use boneage_core::stress::{Background, Stress};
+    let cfg = PhantomConfig {
+        width: 312,
+        height: 384,
+        ..PhantomConfig::default()
+    };
+    for i in 0..8 {
+        let p = generate(&cfg, &mut image_rng(33, i)).unwrap();
+        let mask = Mask::from_vec(p.image.width(), p.image.height(), p.mask.clone()).unwrap();
+        assert_eq!(film_on_canvas(&p.image), None, "phantom {i} as generated");
+        for (s, b) in [
+            (0.4, Background::Black),
+            (0.5, Background::Grey),
+            (0.3, Background::Noise),
+        ] {
+            let (img, _) = Stress::Shrunk(s, b).apply(&p.image, &mask, &p.keypoints, i);
+            let (w, h) = (312.0, 384.0);
+            let want = [0.1 * w, 0.1 * h, (0.1 + s) * w, (0.1 + s) * h];
+            let found = film_on_canvas(&img).unwrap_or_else(|| panic!("phantom {i}, {s} {b:?}"));
+            // The margin (2 % of the film's longer side) and the frame (2 pixels).
+            let slack = 0.02 * s * h + 4.0;
+            for (f, t) in found.iter().zip(want) {
+                assert!(
+                    (*f as f64 - t).abs() <= slack,
+                    "phantom {i}, {s} {b:?}: {found:?} against {want:?}"
+                );
+            }
+        }
+        // The hand alone on black (segmented): not a rectangle, not a film.
+        let mut alone = p.image.clone();
+        for (v, &m) in alone.as_mut_slice().iter_mut().zip(&p.mask) {
+            if m == 0 {
+                *v = 0.0;
+            }
+        }
+        assert_eq!(film_on_canvas(&alone), None, "phantom {i} segmented");
+    }
 }
 
 #[test]

@@ -38,6 +38,8 @@ class Registration(TypedDict):
     capitate: List[float]
     mirrored: bool
     inverted_polarity: bool
+    #: Where the film lay on a larger canvas, ``[x0, y0, x1, y1]``, read there alone.
+    film_on_canvas: Optional[List[int]]
     zoom: float
     rotation_deg: float
     template_agreement: Optional[float]

@@ -755,6 +755,21 @@ fn a_dicom_film_gives_dicom_results_and_its_identifiers_stay_in_the_request() {
         assert_eq!(text(&sr, tags::STUDY_INSTANCE_UID), study);
         assert_eq!(text(&sr, tags::PATIENT_NAME), "");
         assert_eq!(text(&sr, tags::PATIENT_SEX), "F");
+        // A warning item exactly where the answer flagged low resolution.
+        let warnings = sr
+            .element(tags::CONTENT_SEQUENCE)
+            .unwrap()
+            .items()
+            .unwrap()
+            .iter()
+            .filter(|i| {
+                boneage_core::io::dicom_out::concept_meaning(i).as_deref() == Some("Warning")
+            })
+            .count();
+        let low = doc["resolution"]["low"]
+            .as_bool()
+            .expect("the answer's resolution");
+        assert_eq!(warnings, usize::from(low), "{doc}");
         let ev = &sr
             .element(tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE)
             .unwrap()
