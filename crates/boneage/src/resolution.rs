@@ -10,7 +10,7 @@
 //! the span alone.
 
 use boneage_core::keypoints::KeyPoints;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The development films' median hand span (middle fingertip to capitate, in the
 /// film's pixels) by bone age: `(months, pixels)`, the middle of each two-year band.
@@ -48,7 +48,7 @@ pub fn typical_span_px(months: f64) -> f64 {
 }
 
 /// How many pixels a film gives its hand, against what the age models were made on.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Resolution {
     /// Middle fingertip to capitate, in the film's pixels.
     pub hand_span_px: f64,
@@ -56,6 +56,7 @@ pub struct Resolution {
     pub typical_span_px: f64,
     /// The hand spans less than [`LOW_RESOLUTION_SHARE`] of the usual: the age is
     /// not to be relied on.
+    #[serde(default)]
     pub low: bool,
 }
 
@@ -74,11 +75,7 @@ impl Resolution {
     /// The resolution as a report's JSON holds it (`{"hand_span_px",
     /// "typical_span_px", "low"}`, as serialised); `None` where a number is missing.
     pub fn from_json(v: &serde_json::Value) -> Option<Resolution> {
-        Some(Resolution {
-            hand_span_px: v["hand_span_px"].as_f64()?,
-            typical_span_px: v["typical_span_px"].as_f64()?,
-            low: v["low"].as_bool().unwrap_or(false),
-        })
+        Resolution::deserialize(v).ok()
     }
 
     /// The warning for a radiographer, when the resolution is low.

@@ -89,21 +89,18 @@ pub fn film_on_canvas(img: &GrayImage) -> Option<[usize; 4]> {
     for y in 0..sh {
         for x in 0..sw {
             if in_band(x, y) {
-                values.push(small.get(x, y));
-                roughs.push(rough.get(x, y));
+                values.push(f64::from(small.get(x, y)));
+                roughs.push(f64::from(rough.get(x, y)));
             }
         }
     }
-    let quantile = |v: &mut Vec<f32>, q: f64| {
-        v.sort_by(f32::total_cmp);
-        v[((v.len() - 1) as f64 * q).round() as usize]
-    };
+    let quantile = |v: &[f64], q: f64| crate::metrics::percentile(v, q).map(|p| p as f32);
     let (lo, mid, hi) = (
-        quantile(&mut values, 0.1),
-        quantile(&mut values, 0.5),
-        quantile(&mut values, 0.9),
+        quantile(&values, 0.1)?,
+        quantile(&values, 0.5)?,
+        quantile(&values, 0.9)?,
     );
-    let rough_low = quantile(&mut roughs, 0.1);
+    let rough_low = quantile(&roughs, 0.1)?;
     let canvas: Box<dyn Fn(usize, usize) -> bool> = if hi - lo <= FLAT_SPREAD {
         let tol = (hi - lo).max(0.015);
         Box::new(move |x, y| (small.get(x, y) - mid).abs() <= tol)
