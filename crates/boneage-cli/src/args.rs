@@ -100,6 +100,11 @@ pub struct FrontEnd {
     /// in either reader: to compare.
     #[arg(long)]
     pub no_small_hand: bool,
+    /// Read a film refused that another program has already cut out (exact black
+    /// around the hand) again with its own outline as the hand's mask (measured, not
+    /// shipped: see the README, "A film already cut out").
+    #[arg(long)]
+    pub cut_outs: bool,
 }
 
 impl FrontEnd {
@@ -109,6 +114,7 @@ impl FrontEnd {
             pipeline.source = source;
         }
         pipeline.look_closer = self.look_closer;
+        pipeline.cut_outs |= self.cut_outs;
         if self.no_second_reader {
             pipeline.second = None;
         }
@@ -146,6 +152,9 @@ impl FrontEnd {
         }
         if self.no_small_hand {
             flags += " --no-small-hand";
+        }
+        if self.cut_outs {
+            flags += " --cut-outs";
         }
         flags
     }

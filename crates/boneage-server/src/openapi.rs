@@ -62,6 +62,9 @@ pub struct RegistrationDoc {
     /// Where the film lay on a larger canvas, `[x0, y0, x1, y1]` in the image's
     /// pixels, where it was read there alone.
     film_on_canvas: Option<[usize; 4]>,
+    /// The film had already been cut out by another program (exact black around the
+    /// hand) and was read with its own outline as the hand's mask.
+    cut_out: bool,
     /// Canvas pixels per film pixel.
     zoom: f64,
     /// Rotation applied, degrees.

@@ -83,6 +83,9 @@ pub struct RegistrationReport {
     /// Where the film lay on a larger canvas (a small film on a large cassette),
     /// `[x0, y0, x1, y1]` in the image's pixels, where it was read there alone.
     pub film_on_canvas: Option<[usize; 4]>,
+    /// The film had already been cut out by another program (exact black around the
+    /// hand) and was read with its own outline as the hand's mask.
+    pub cut_out: bool,
     /// Canvas pixels per film pixel.
     pub zoom: f64,
     /// Rotation applied, degrees.
@@ -130,6 +133,7 @@ impl Assessment {
                     mirrored: p.registration.mirrored,
                     inverted_polarity: p.inverted,
                     film_on_canvas: p.on_canvas,
+                    cut_out: p.cut_out,
                     zoom: p.registration.zoom,
                     rotation_deg: p.registration.rotation_deg,
                     template_agreement: p.fit.map(|f| f.agreement),
@@ -176,6 +180,13 @@ impl Assessment {
                 "  the film lies on a larger canvas: read alone, pixels {x0}–{x1} across, \
                  {y0}–{y1} down"
             ));
+        }
+        if self.preprocessed.cut_out {
+            lines.push(
+                "  the film was already cut out (exact black around the hand): its own outline \
+                 was taken as the hand's mask"
+                    .into(),
+            );
         }
         if let Some(c) = &e.calibrated {
             lines.push(format!(

@@ -254,6 +254,45 @@ fn a_small_hand_on_a_large_film_is_read_where_it_is_framed() {
     assert_near(&keypoints_of(&tmp.path().join("on"), "small"), &truth);
 }
 
+/// A real film that another program has already cut out, as the stress suite sends
+/// it (its reviewed mask, `data/labels/masks`, black around the hand, cropped tight):
+/// the U-Net outlines only its bones and the shipped front end refuses it; read with
+/// its own outline as the mask (`--cut-outs`), each key point lies within 5 % of the
+/// hand's length of the film's blind marks carried along, and the log says how it was
+/// read.
+#[test]
+fn a_film_already_cut_out_is_read_with_its_own_outline() {
+    use boneage_core::stress::Stress;
+    let Some(raw) = rsna_raw() else {
+        eprintln!("SKIPPED the cut-out on a real film: ../shared/data/rsna/raw is absent");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let film = boneage_core::read_radiograph(raw.join("10077.png")).unwrap();
+    let labels = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/labels");
+    let marks =
+        boneage_core::keypoints::read_csv(&labels.join("blind/holdout.csv")).unwrap()["10077"];
+    let (w, h) = (film.pixels.width(), film.pixels.height());
+    let mask = boneage_core::image::Mask::load_png(&labels.join("masks/10077.mask.png"))
+        .unwrap()
+        .resized(w, h);
+    let (cut, truth) = Stress::AlreadySegmented.apply(&film.pixels, &mask, &marks, 0);
+    cut.save_png(&tmp.path().join("cut.png")).unwrap();
+    let err = fail(&["preprocess", "cut.png", "--out", "off"], tmp.path());
+    assert!(err.contains("cut.png:"), "{err}");
+    let out = boneage(
+        &["preprocess", "cut.png", "--out", "on", "--cut-outs"],
+        tmp.path(),
+    );
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("cut.png") && log.contains("read as a cut-out"),
+        "{log}"
+    );
+    assert_near(&keypoints_of(&tmp.path().join("on"), "cut"), &truth);
+}
+
 /// Asserts that each of the key points `found` (as [`keypoints_of`] reads them) lies
 /// within 5 % of the hand's length of `truth`.
 fn assert_near(found: &[f64; 6], truth: &boneage_core::keypoints::KeyPoints) {

@@ -10,6 +10,7 @@
 mod canvas;
 mod components;
 mod contrast;
+mod cut_out;
 pub mod draw;
 mod morphology;
 mod resample;
@@ -22,6 +23,9 @@ pub use components::{
 };
 pub use contrast::{
     ClaheConfig, NormalizeConfig, clahe, hand_lighter_by, normalize_hand, percentile_window,
+};
+pub use cut_out::{
+    CUT_OUT_BLACK, CUT_OUT_BORDER, CUT_OUT_ONE_REGION, CUT_OUT_SOLIDITY, CutOutMeasures, cut_out,
 };
 pub use draw::{fill_polygon, stroke_polyline};
 pub use morphology::{close, dilate, distance_transform_sq, erode, open, trim_thin};

@@ -123,7 +123,7 @@ fn best_component(bright: &Mask, grad: &[f32], erode_r: f32) -> Option<Mask> {
 /// Solidity: the mask's area over the area of its convex hull. About 1 for a
 /// collimation field or a film (at any rotation), about 0.5–0.75 for a hand with
 /// its fingers.
-fn solidity(mask: &Mask) -> f64 {
+pub(crate) fn solidity(mask: &Mask) -> f64 {
     let (w, h) = (mask.width(), mask.height());
     // Pixel corners of the leftmost and rightmost pixel of each row hold the hull.
     let mut pts: Vec<Point> = Vec::new();

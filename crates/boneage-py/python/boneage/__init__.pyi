@@ -40,6 +40,8 @@ class Registration(TypedDict):
     inverted_polarity: bool
     #: Where the film lay on a larger canvas, ``[x0, y0, x1, y1]``, read there alone.
     film_on_canvas: Optional[List[int]]
+    #: The film was already cut out (exact black around the hand): its own outline was the mask.
+    cut_out: bool
     zoom: float
     rotation_deg: float
     template_agreement: Optional[float]
