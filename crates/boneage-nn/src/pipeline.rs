@@ -29,7 +29,8 @@ pub struct Segmenter {
     /// Whether a film that another program has already cut out
     /// ([`boneage_core::ops::cut_out`]) is taken as its own mask instead of the
     /// U-Net's: the U-Net, trained on films as filmed, outlines only the bones of a
-    /// hand on exact black. Off as loaded; on in [`Pipeline::cut_out`]'s reader.
+    /// hand on exact black. Off as loaded; on in the reader that reads a refused
+    /// cut-out again ([`Pipeline::cut_outs`]).
     pub cut_outs: bool,
 }
 
