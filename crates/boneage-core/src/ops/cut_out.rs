@@ -46,26 +46,17 @@ pub struct CutOutMeasures {
 impl CutOutMeasures {
     /// Measures `img`; `None` where nothing or everything is black.
     pub fn of(img: &GrayImage) -> Option<CutOutMeasures> {
-        let (w, h) = (img.width(), img.height());
-        let lit = Mask::from_vec(
-            w,
-            h,
-            img.as_slice().iter().map(|&v| u8::from(v > 0.0)).collect(),
-        )
-        .expect("same size");
+        let (w, h) = (img.width() as f64, img.height() as f64);
+        let lit = Mask::threshold(img, 0.0);
         let sizes = component_sizes(&lit, Connectivity::Eight);
         let rest: usize = sizes.iter().sum();
         let largest = *sizes.first()?;
         let region = fill_holes(&largest_component(&lit, Connectivity::Eight));
-        let edge = (0..w)
-            .flat_map(|x| [(x, 0), (x, h - 1)])
-            .chain((0..h).flat_map(|y| [(0, y), (w - 1, y)]));
-        let (on, all) = edge.fold((0usize, 0usize), |(on, all), (x, y)| {
-            (on + usize::from(region.get(x, y)), all + 1)
-        });
+        // Each edge's own row or column, weighted by its length.
+        let [top, right, bottom, left] = region.edge_contact(0.0);
         Some(CutOutMeasures {
-            border: on as f64 / all.max(1) as f64,
-            black: 1.0 - rest as f64 / (w * h) as f64,
+            border: ((top + bottom) * w + (left + right) * h) / (2.0 * (w + h)),
+            black: 1.0 - rest as f64 / (w * h),
             one_region: largest as f64 / rest as f64,
             solidity: solidity(&region),
             region,
