@@ -262,22 +262,12 @@ fn a_small_hand_on_a_large_film_is_read_where_it_is_framed() {
 /// read.
 #[test]
 fn a_film_already_cut_out_is_read_with_its_own_outline() {
-    use boneage_core::stress::Stress;
     let Some(raw) = rsna_raw() else {
         eprintln!("SKIPPED the cut-out on a real film: ../shared/data/rsna/raw is absent");
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let film = boneage_core::read_radiograph(raw.join("10077.png")).unwrap();
-    let labels = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/labels");
-    let marks =
-        boneage_core::keypoints::read_csv(&labels.join("blind/holdout.csv")).unwrap()["10077"];
-    let (w, h) = (film.pixels.width(), film.pixels.height());
-    let mask = boneage_core::image::Mask::load_png(&labels.join("masks/10077.mask.png"))
-        .unwrap()
-        .resized(w, h);
-    let (cut, truth) = Stress::AlreadySegmented.apply(&film.pixels, &mask, &marks, 0);
-    cut.save_png(&tmp.path().join("cut.png")).unwrap();
+    let truth = cut_out_with_reviewed_mask(&raw, "10077", "holdout.csv", false, tmp.path());
     let err = fail(&["preprocess", "cut.png", "--out", "off"], tmp.path());
     assert!(err.contains("cut.png:"), "{err}");
     let out = boneage(
@@ -291,6 +281,55 @@ fn a_film_already_cut_out_is_read_with_its_own_outline() {
         "{log}"
     );
     assert_near(&keypoints_of(&tmp.path().join("on"), "cut"), &truth);
+}
+
+/// A cut-out whose outline does not vouch for the answer is refused: film 14006 cut
+/// out with its reviewed mask grown by a hundredth of the film's side (keeping the
+/// skin of every tip). Read with its own outline, both readers put the fingertip on
+/// the index finger and every check let it through (measured 2026-12-05, before the
+/// outline's five digits had to vouch for the answer); the outline's middle digit is
+/// not where the fingertip is, so `--cut-outs` refuses the film.
+#[test]
+fn a_cut_out_whose_outline_does_not_vouch_for_the_answer_is_refused() {
+    let Some(raw) = rsna_raw() else {
+        eprintln!("SKIPPED the unvouched cut-out: ../shared/data/rsna/raw is absent");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    cut_out_with_reviewed_mask(&raw, "14006", "fourth-set.csv", true, tmp.path());
+    let err = fail(
+        &["preprocess", "cut.png", "--out", "on", "--cut-outs"],
+        tmp.path(),
+    );
+    assert!(err.contains("cut.png:"), "{err}");
+}
+
+/// Film `id` of `raw` cut out as the stress suite's "already segmented" films are
+/// (`boneage_core::stress::Stress::AlreadySegmented`) with its reviewed mask
+/// (`data/labels/masks`), grown by a hundredth of the film's side where `grow`, saved
+/// as `dir/cut.png`; its blind marks (`data/labels/blind/SET`) carried along.
+fn cut_out_with_reviewed_mask(
+    raw: &std::path::Path,
+    id: &str,
+    set: &str,
+    grow: bool,
+    dir: &std::path::Path,
+) -> boneage_core::keypoints::KeyPoints {
+    let film = boneage_core::read_radiograph(raw.join(format!("{id}.png"))).unwrap();
+    let labels = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/labels");
+    let marks = boneage_core::keypoints::read_csv(&labels.join("blind").join(set)).unwrap()[id];
+    let (w, h) = (film.pixels.width(), film.pixels.height());
+    let mut mask =
+        boneage_core::image::Mask::load_png(&labels.join(format!("masks/{id}.mask.png")))
+            .unwrap()
+            .resized(w, h);
+    if grow {
+        mask = boneage_core::ops::dilate(&mask, (w.max(h) / 100) as f32);
+    }
+    let (cut, truth) =
+        boneage_core::stress::Stress::AlreadySegmented.apply(&film.pixels, &mask, &marks, 0);
+    cut.save_png(&dir.join("cut.png")).unwrap();
+    truth
 }
 
 /// Asserts that each of the key points `found` (as [`keypoints_of`] reads them) lies
