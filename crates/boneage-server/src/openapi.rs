@@ -86,8 +86,11 @@ pub struct ResolutionDoc {
     hand_span_px: f64,
     /// The development films' median span at this bone age, pixels.
     typical_span_px: f64,
-    /// Under 0.6 of the usual span: too few pixels, the age is not to be relied on.
+    /// Under `low_share` of the usual span: too few pixels, the age is not to be
+    /// relied on.
     low: bool,
+    /// The share of the usual span under which the hand is `low` (0.6).
+    low_share: f64,
 }
 
 /// One ensemble member's estimate.

@@ -54,10 +54,20 @@ pub struct Resolution {
     pub hand_span_px: f64,
     /// The development films' median span at this bone age ([`typical_span_px`]).
     pub typical_span_px: f64,
-    /// The hand spans less than [`LOW_RESOLUTION_SHARE`] of the usual: the age is
-    /// not to be relied on.
+    /// The hand spans less than `low_share` of the usual: the age is not to be
+    /// relied on.
     #[serde(default)]
     pub low: bool,
+    /// The share of the usual span under which the hand is `low`
+    /// ([`LOW_RESOLUTION_SHARE`] when the report was made), so that what shows the
+    /// warning says the limit that was applied.
+    #[serde(default = "low_share")]
+    pub low_share: f64,
+}
+
+/// [`LOW_RESOLUTION_SHARE`], for reports made before it was written into them.
+fn low_share() -> f64 {
+    LOW_RESOLUTION_SHARE
 }
 
 impl Resolution {
@@ -69,11 +79,13 @@ impl Resolution {
             hand_span_px,
             typical_span_px,
             low: hand_span_px < LOW_RESOLUTION_SHARE * typical_span_px,
+            low_share: LOW_RESOLUTION_SHARE,
         }
     }
 
     /// The resolution as a report's JSON holds it (`{"hand_span_px",
-    /// "typical_span_px", "low"}`, as serialised); `None` where a number is missing.
+    /// "typical_span_px", "low", "low_share"}`, as serialised); `None` where a number
+    /// is missing.
     pub fn from_json(v: &serde_json::Value) -> Option<Resolution> {
         Resolution::deserialize(v).ok()
     }
@@ -87,7 +99,7 @@ impl Resolution {
                  films with so few pixels are often many months off (mostly too young), \
                  so do not rely on this one: send the film at its full resolution",
                 self.hand_span_px,
-                100.0 * LOW_RESOLUTION_SHARE,
+                100.0 * self.low_share,
                 self.typical_span_px
             )
         })
@@ -150,6 +162,25 @@ mod tests {
         let fine = serde_json::to_value(Resolution::of(&hand(560.0), 180.0)).unwrap();
         assert_eq!(Resolution::from_json(&fine).unwrap().warning(), None);
         assert_eq!(Resolution::from_json(&serde_json::Value::Null), None);
+    }
+
+    #[test]
+    fn the_report_carries_the_share_its_warning_names() {
+        // Written into the report, so that a page or a reader of the JSON names the
+        // limit that was applied, not a copy of it.
+        let v = serde_json::to_value(Resolution::of(&hand(187.0), 180.0)).unwrap();
+        assert_eq!(v["low_share"].as_f64(), Some(LOW_RESOLUTION_SHARE));
+        // A report made before the field: the share of the time.
+        let old = serde_json::json!({"hand_span_px": 187.0, "typical_span_px": 540.0, "low": true});
+        let r = Resolution::from_json(&old).unwrap();
+        assert_eq!(r.low_share, LOW_RESOLUTION_SHARE);
+        // The warning names the share the report holds.
+        let other = Resolution {
+            low_share: 0.5,
+            ..r
+        };
+        assert!(other.warning().unwrap().contains("under 50 %"), "{other:?}");
+        assert!(r.warning().unwrap().contains("under 60 %"), "{r:?}");
     }
 
     #[test]

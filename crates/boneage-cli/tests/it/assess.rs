@@ -625,6 +625,7 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
     let small = j["resolution"]["hand_span_px"].as_f64().unwrap();
     assert!((small / span - 0.3).abs() < 0.03, "{small} against {span}");
     assert_eq!(j["resolution"]["low"].as_bool(), Some(true), "{j}");
+    assert_eq!(j["resolution"]["low_share"].as_f64(), Some(0.6), "{j}");
     let out = boneage(&["assess", "small.png", "--sex", "F"], tmp.path());
     assert!(
         text(&out.stdout).contains("low resolution: the hand spans"),

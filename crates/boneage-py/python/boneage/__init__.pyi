@@ -53,6 +53,8 @@ class Resolution(TypedDict):
     typical_span_px: float
     #: Too few pixels for the hand: the age is not to be relied on.
     low: bool
+    #: The share of the usual span under which ``low`` is set (0.6).
+    low_share: float
 
 class Result(TypedDict, total=False):
     """The fields of ``boneage assess --json`` (``picture`` only when asked for)."""
