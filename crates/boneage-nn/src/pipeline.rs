@@ -992,8 +992,8 @@ pub struct Pipeline {
     /// with that region as its mask ([`Segmenter::cut_outs`]), by this reader and the
     /// second alike, where the region's own five digits vouch for the answer. Off by
     /// default: measured, it answers more cut-outs correctly (the stress suite's 65 →
-    /// 92, 6 refused development films), but each of its rules found one cut-out more
-    /// answered wrongly than allowed (README, "A film already cut out").
+    /// 92, 6 refused development films), but every rule it was put to found a cut-out
+    /// answered wrongly that the rule did not allow (README, "A film already cut out").
     pub cut_outs: bool,
 }
 
