@@ -1,8 +1,9 @@
 //! What the cut-out test (`boneage_core::ops::cut_out`) measures: the share of exact
 //! black, the share of the rest its largest region holds, the share of the image's
-//! border that region touches, its solidity, and the verdict. With `--stress RAW_DIR LABELS_DIR`, on every transform of the
-//! stress suite of the held-out development films (only the "already segmented" films
-//! should count as cut out); otherwise on the films named. One CSV row each.
+//! border that region touches, its solidity, and the verdict. With `--stress RAW_DIR
+//! LABELS_DIR`, on every transform of the stress suite of the held-out development
+//! films (only the "already segmented" films should count as cut out); otherwise on
+//! the films named. One CSV row each.
 //!
 //! `cargo run --release -p boneage --example cut_out_census -- ../shared/data/rsna/raw/*.png ../shared/data/rsna/extra/*.png > F.csv`
 //! `cargo run --release -p boneage --example cut_out_census -- --stress ../shared/data/rsna/raw data/labels > F.csv`
@@ -36,10 +37,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (dir, labels) = (Path::new(dir), Path::new(labels));
         let ds = Dataset::open_dir(dir)?;
         let films = boneage::stress_eval::holdout_films(&ds, labels, 100)?;
+        let masks = labels.join("masks");
         for (n, (id, truth)) in films.films.iter().enumerate() {
             let r = read_radiograph(dir.join(format!("{id}.png")))?;
             let (w, h) = (r.pixels.width(), r.pixels.height());
-            let masks = labels.join("masks");
             let mask =
                 Mask::load_png(&find_mask(&masks, id).ok_or("no reviewed mask")?)?.resized(w, h);
             for s in Stress::suite() {
