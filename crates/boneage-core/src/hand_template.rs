@@ -140,11 +140,20 @@ pub enum WrongFit {
         /// The least score allowed.
         min: f64,
     },
+    /// The capitate check (a second such network that looks at the registered carpus
+    /// alone) scores it as registered on a wrong capitate.
+    CapitateUnverified {
+        /// Its score, 0 (wrong) to 1 (right).
+        score: f64,
+        /// The least score allowed.
+        min: f64,
+    },
 }
 
 impl WrongFit {
     /// A short stable name for tables and counts: `looks mirrored`, `leans`, `too
-    /// small`, `too large`, `not hand-shaped` (low agreement) or `verifier`.
+    /// small`, `too large`, `not hand-shaped` (low agreement), `verifier` or `capitate
+    /// check`.
     pub fn kind(&self) -> &'static str {
         match self {
             WrongFit::Mirrored => "looks mirrored",
@@ -153,6 +162,7 @@ impl WrongFit {
             WrongFit::Scale { .. } => "too large",
             WrongFit::Shape { .. } => "not hand-shaped",
             WrongFit::Unverified { .. } => "verifier",
+            WrongFit::CapitateUnverified { .. } => "capitate check",
         }
     }
 }
@@ -188,6 +198,13 @@ impl std::fmt::Display for WrongFit {
                 "the registered hand does not look registered on the middle finger, the thumb \
                  and the capitate (the registration verifier scores it {score:.2}, at least \
                  {min:.2} expected): {advice}"
+            ),
+            WrongFit::CapitateUnverified { score, min } => write!(
+                f,
+                "the registered carpus does not sit where the capitate was placed (the \
+                 capitate check scores it {score:.2}, at least {min:.2} expected): the \
+                 capitate is probably placed on another bone; check that the wrist and carpus \
+                 are on the film and not covered, and try again"
             ),
         }
     }

@@ -955,6 +955,10 @@ pub struct Pipeline {
     /// none: part of the check after registration, after the template; set it with
     /// [`Pipeline::set_verifier`], which sets the second reader's too.
     pub verifier: Option<crate::verifier::Verifier>,
+    /// The capitate check (`capitate_verifier.safetensors` beside the weights), or
+    /// none: a second verifier that reads the registered carpus alone, after the
+    /// first; set it with [`Pipeline::set_capitate_verifier`].
+    pub capitate_verifier: Option<crate::verifier::Verifier>,
     /// The refining nets found beside the weights (`capitate.safetensors`,
     /// `thumb.safetensors`), in [`Refined::ALL`]'s order; each moves its point to
     /// where it finds it in the image.
@@ -1273,7 +1277,21 @@ impl Pipeline {
         if verifier.is_file() {
             pipeline.set_verifier(Some(crate::verifier::Verifier::load(&verifier, device)?));
         }
+        let capitate = dir.join("capitate_verifier.safetensors");
+        if capitate.is_file() {
+            pipeline
+                .set_capitate_verifier(Some(crate::verifier::Verifier::load(&capitate, device)?));
+        }
         Ok(pipeline)
+    }
+
+    /// Scores registered carpi with `verifier` from now on (none: no capitate check),
+    /// in this reader and in the second reader alike.
+    pub fn set_capitate_verifier(&mut self, verifier: Option<crate::verifier::Verifier>) {
+        if let Some(second) = self.second.as_mut() {
+            second.set_capitate_verifier(verifier.clone());
+        }
+        self.capitate_verifier = verifier;
     }
 
     /// Scores registrations with `verifier` from now on (none: no verifier), in this
@@ -1322,6 +1340,7 @@ impl Pipeline {
             canvas,
             template: None,
             verifier: None,
+            capitate_verifier: None,
             refiners,
             look_closer: LookCloser::Never,
             turn_refused: TurnRefused::Axis,
@@ -1350,6 +1369,7 @@ impl Pipeline {
             refiners: first.refiners.clone(),
             template: None,
             verifier: None,
+            capitate_verifier: None,
             finder: None,
             second: None,
             cut_outs: false,
@@ -1367,6 +1387,9 @@ impl Pipeline {
         let mut d = self.describe_reading();
         if self.verifier.is_some() {
             d.push_str("; every registration checked by the registration verifier too");
+        }
+        if self.capitate_verifier.is_some() {
+            d.push_str("; every registered carpus checked by the capitate check");
         }
         d
     }
@@ -2158,12 +2181,20 @@ impl Pipeline {
         })
     }
 
-    /// Why the verifier refuses the registered canvas `registered` (the masked,
-    /// contrast-normalised hand), if it does; `None` without a verifier.
+    /// Why the verifiers refuse the registered canvas `registered` (the masked,
+    /// contrast-normalised hand), if they do: the registration verifier first, then
+    /// the capitate check; `None` where neither is loaded or both let it through.
     pub fn verify(&self, registered: &GrayImage) -> Option<boneage_core::hand_template::WrongFit> {
-        let score = self.verifier.as_ref()?.score(registered);
+        use boneage_core::hand_template::WrongFit;
         let min = crate::verifier::VERIFIER_LIMIT;
-        (score < min).then_some(boneage_core::hand_template::WrongFit::Unverified { score, min })
+        let whole = self.verifier.as_ref().and_then(|v| {
+            let score = v.score(registered);
+            (score < min).then_some(WrongFit::Unverified { score, min })
+        });
+        whole.or_else(|| {
+            let score = self.capitate_verifier.as_ref()?.score(registered);
+            (score < min).then_some(WrongFit::CapitateUnverified { score, min })
+        })
     }
 
     /// The whole check after registration of an answer: the template's

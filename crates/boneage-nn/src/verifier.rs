@@ -12,6 +12,7 @@
 
 use boneage_core::GrayImage;
 use boneage_core::ops::resize_area;
+use boneage_core::registration::{Canvas, Rect, crop as crop_canvas};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
@@ -42,6 +43,10 @@ pub struct VerifierNetConfig {
     /// Dropout before each fully connected layer.
     #[config(default = 0.3)]
     pub dropout: f64,
+    /// The part of the registered canvas it reads, `[x, y, width, height]` in pixels of
+    /// the CPU canvas (scaled to other canvases), instead of the whole canvas (the
+    /// capitate check reads the carpus).
+    pub crop: Option<[usize; 4]>,
 }
 
 /// The verifier network.
@@ -101,6 +106,7 @@ pub const VERIFIER_LIMIT: f64 = 0.5;
 pub struct Verifier {
     net: VerifierNet,
     input: [usize; 2],
+    crop: Option<[usize; 4]>,
     device: Device,
 }
 
@@ -113,23 +119,48 @@ impl Verifier {
         Ok(Self {
             net,
             input: manifest.input,
+            crop: config.crop,
             device: device.clone(),
         })
     }
 
     /// The score, 0 (wrong) to 1 (right), of a registered canvas (pixels in `[0, 1]`).
     pub fn score(&self, registered: &GrayImage) -> f64 {
-        let pixels = verifier_pixels(registered, self.input);
+        let pixels = verifier_pixels(registered, self.input, self.crop);
         self.net
             .scores(pixels_tensor(&pixels, self.input, &self.device))[0] as f64
     }
 }
 
-/// The verifier's input from a registered canvas (pixels in `[0, 1]`): the canvas
-/// averaged down to `[h, w]`, as 8-bit pixels. Training and the pipeline both make
-/// it this way.
-pub fn verifier_pixels(registered: &GrayImage, [h, w]: [usize; 2]) -> Vec<u8> {
-    resize_area(registered, w, h).to_u8()
+/// The verifier's input from a registered canvas (pixels in `[0, 1]`): the canvas, or
+/// its `crop` (`[x, y, width, height]` in pixels of the CPU canvas, scaled to the
+/// canvas's width and clipped to it), averaged down to `[h, w]`, as 8-bit pixels.
+/// Training and the pipeline both make it this way.
+pub fn verifier_pixels(
+    registered: &GrayImage,
+    [h, w]: [usize; 2],
+    crop: Option<[usize; 4]>,
+) -> Vec<u8> {
+    match crop {
+        None => resize_area(registered, w, h).to_u8(),
+        Some(rect) => {
+            let s = registered.width() as f64 / Canvas::CPU.width as f64;
+            let [x, y, cw, ch] = rect.map(|v| (v as f64 * s).round() as usize);
+            let part = crop_canvas(registered, Rect { x, y, w: cw, h: ch });
+            resize_area(&part, w, h).to_u8()
+        }
+    }
+}
+
+/// The capitate check's part of the CPU canvas: a square 192 px wide centred on the
+/// capitate's target — the carpus, the metacarpal bases and the distal radius, where a
+/// capitate moved by a tenth of the hand shifts the carpus by about 38 pixels.
+pub fn capitate_crop() -> [usize; 4] {
+    let side = 192;
+    let c = Canvas::CPU.capitate_target();
+    let x = (c.x - side as f64 / 2.0).round().max(0.0) as usize;
+    let y = (c.y - side as f64 / 2.0).round().max(0.0) as usize;
+    [x, y, side, side]
 }
 
 #[cfg(test)]
@@ -150,8 +181,21 @@ mod tests {
     #[test]
     fn the_input_is_the_canvas_at_half_size() {
         let img = GrayImage::from_vec(400, 520, vec![0.5; 400 * 520]).unwrap();
-        let px = verifier_pixels(&img, [260, 200]);
+        let px = verifier_pixels(&img, [260, 200], None);
         assert_eq!(px.len(), 260 * 200);
         assert!(px.iter().all(|&p| (127..=128).contains(&p)));
+    }
+
+    #[test]
+    fn the_capitate_check_reads_the_carpus_at_full_size() {
+        let crop = capitate_crop();
+        assert_eq!(crop, [104, 304, 192, 192]);
+        // Bright only inside the crop's top-left pixel: it survives at full size.
+        let mut img = GrayImage::from_vec(400, 520, vec![0.0; 400 * 520]).unwrap();
+        img.set(104, 304, 1.0);
+        let px = verifier_pixels(&img, [192, 192], Some(crop));
+        assert_eq!(px.len(), 192 * 192);
+        assert_eq!(px[0], 255);
+        assert!(px[1..].iter().all(|&p| p == 0));
     }
 }

@@ -162,13 +162,53 @@ fn wrong_at_random(truth: &KeyPoints, tips: &[Point], d: &mut Draws) -> KeyPoint
     w
 }
 
+/// A wrong registration for the capitate check drawn from `truth`: each point first
+/// moved by up to 2 % of the span, then the capitate moved 8–16 % along the hand (and
+/// up to 5 % across) or 8–14 % across it — the capitate moves of [`wrong_at_random`].
+fn wrong_capitate_at_random(truth: &KeyPoints, d: &mut Draws) -> KeyPoints {
+    let span = truth.span();
+    let axis = (truth.fingertip - truth.capitate).unit();
+    let across = axis.perp();
+    let mut w = jittered(truth, 0.02, d);
+    w.capitate = if d.next().is_multiple_of(2) {
+        let along = d.range(0.08, 0.16) * d.sign();
+        let side = d.range(-0.05, 0.05);
+        truth.capitate + axis * (along * span) + across * (side * span)
+    } else {
+        truth.capitate + across * (d.range(0.08, 0.14) * d.sign() * span)
+    };
+    w
+}
+
+/// Which verifier the examples are for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerifierKind {
+    /// The registration verifier: the whole canvas, every way of going wrong.
+    Registration,
+    /// The capitate check: the carpus ([`boneage_nn::verifier::capitate_crop`]), the
+    /// capitate moved.
+    Capitate,
+}
+
+impl VerifierKind {
+    /// The part of the canvas the verifier reads (none: all of it).
+    pub fn crop(self) -> Option<[usize; 4]> {
+        match self {
+            VerifierKind::Registration => None,
+            VerifierKind::Capitate => Some(boneage_nn::verifier::capitate_crop()),
+        }
+    }
+}
+
 /// The verifier's examples of `samples` (those with points in `keypoints`): per film,
 /// `per_film` right registrations ([`VERIFIER_JITTER`]) and as many wrong ones
-/// ([`wrong_at_random`]), each the film segmented by the pipeline's U-Net, normalised,
-/// registered onto the pipeline's canvas and averaged down to `input`
+/// ([`wrong_at_random`], or [`wrong_capitate_at_random`] for the capitate check),
+/// each the film segmented by the pipeline's U-Net, normalised, registered onto the
+/// pipeline's canvas and averaged down to `input` from the part `kind` reads
 /// ([`verifier_pixels`]) — the verifier's input as the pipeline makes it.
 #[allow(clippy::too_many_arguments)]
 pub fn verifier_examples(
+    kind: VerifierKind,
     pipeline: &Pipeline,
     ds: &Dataset,
     samples: &[Sample],
@@ -194,10 +234,12 @@ pub fn verifier_examples(
                 let mut items = Vec::with_capacity(2 * per_film);
                 for k in 0..2 * per_film {
                     let right = k % 2 == 0;
-                    let points = if right {
-                        jittered(truth, VERIFIER_JITTER, &mut d)
-                    } else {
-                        wrong_at_random(truth, &tips, &mut d)
+                    let points = match (right, kind) {
+                        (true, _) => jittered(truth, VERIFIER_JITTER, &mut d),
+                        (false, VerifierKind::Registration) => {
+                            wrong_at_random(truth, &tips, &mut d)
+                        }
+                        (false, VerifierKind::Capitate) => wrong_capitate_at_random(truth, &mut d),
                     };
                     let Ok(reg) = register(&points, &pipeline.canvas) else {
                         continue;
@@ -205,7 +247,11 @@ pub fn verifier_examples(
                     items.push(Example {
                         id: s.id.clone(),
                         male: s.sex.is_male(),
-                        pixels: verifier_pixels(&reg.warp(&norm, &pipeline.canvas), input),
+                        pixels: verifier_pixels(
+                            &reg.warp(&norm, &pipeline.canvas),
+                            input,
+                            kind.crop(),
+                        ),
                         target: Target::Right(right),
                     });
                 }
@@ -238,12 +284,7 @@ fn checked(
 ) -> Option<(Fit, Option<WrongFit>)> {
     let r = register(k, &pipeline.canvas).ok()?;
     let (fit, why) = pipeline.check(mask, k, &r)?;
-    let why = why.or_else(|| {
-        pipeline
-            .verifier
-            .as_ref()
-            .and_then(|_| pipeline.verify(&r.warp(normalized, &pipeline.canvas)))
-    });
+    let why = why.or_else(|| pipeline.verify(&r.warp(normalized, &pipeline.canvas)));
     Some((fit, why))
 }
 
@@ -276,6 +317,10 @@ struct FilmCheck {
     correct: Option<(Fit, Option<WrongFit>)>,
     /// Each wrong kind's registrations.
     wrongs: Vec<(usize, Fit, Option<WrongFit>)>,
+    /// Each moved capitate's distance from the capitate of the front end's own answer
+    /// (a share of the true span), and whether the check caught it; none where the
+    /// front end gave no answer.
+    moved_capitates: Vec<(f64, bool)>,
     /// The front end without the check, and with it.
     before: Outcome,
     after: Outcome,
@@ -312,13 +357,21 @@ fn measure_film(
             format!("{id} refused"),
         ));
     }
+    let found = pipeline.run_unchecked(img).ok();
+    let mut moved_capitates = Vec::new();
     let wrongs = wrong_keypoints(&mask, truth)
         .into_iter()
         .filter_map(|(kind, k)| {
-            checked(pipeline, &mask, &norm, &k).map(|(fit, why)| (kind, fit, why))
+            let (fit, why) = checked(pipeline, &mask, &norm, &k)?;
+            if kind >= 2
+                && let Some(p) = &found
+            {
+                let d = k.capitate.dist(p.keypoints.capitate) / truth.span().max(1.0);
+                moved_capitates.push((d, why.is_some()));
+            }
+            Some((kind, fit, why))
         })
         .collect();
-    let found = pipeline.run_unchecked(img).ok();
     let before = judge(truth, found.as_ref().map(|p| &p.keypoints), 0.05);
     let (after, after_why) = match &found {
         Some(p) => match pipeline.judge(p) {
@@ -337,6 +390,7 @@ fn measure_film(
         id: id.to_string(),
         correct,
         wrongs,
+        moved_capitates,
         before,
         after,
         after_why,
@@ -404,7 +458,7 @@ pub fn build_template(
     let films = measure(pipeline, ds, tune, None, progress)?;
     let report = check_report(
         &template,
-        pipeline.verifier.is_some(),
+        verifiers(pipeline),
         &films,
         "the tuning films (their correct registrations set the limits)",
     );
@@ -462,12 +516,7 @@ pub fn evaluate_check(
         )
     })?;
     let measured = measure(pipeline, ds, films, sheet, progress)?;
-    Ok(check_report(
-        template,
-        pipeline.verifier.is_some(),
-        &measured,
-        what,
-    ))
+    Ok(check_report(template, verifiers(pipeline), &measured, what))
 }
 
 fn pct(n: usize, d: usize) -> String {
@@ -478,9 +527,17 @@ fn pct(n: usize, d: usize) -> String {
     }
 }
 
+/// Which verifiers the pipeline has: the registration verifier, the capitate check.
+fn verifiers(pipeline: &Pipeline) -> (bool, bool) {
+    (
+        pipeline.verifier.is_some(),
+        pipeline.capitate_verifier.is_some(),
+    )
+}
+
 fn check_report(
     template: &HandTemplate,
-    verifier: bool,
+    (verifier, capitate): (bool, bool),
     films: &[FilmCheck],
     what: &str,
 ) -> String {
@@ -507,6 +564,13 @@ fn check_report(
         md.push_str(&format!(
             "Then the registration verifier (`verifier.safetensors`): a registration the \
              template passes is refused where it scores under {:.2}.\n\n",
+            boneage_nn::verifier::VERIFIER_LIMIT
+        ));
+    }
+    if capitate {
+        md.push_str(&format!(
+            "Then the capitate check (`capitate_verifier.safetensors`, the registered carpus \
+             alone): a registration the rest passes is refused where it scores under {:.2}.\n\n",
             boneage_nn::verifier::VERIFIER_LIMIT
         ));
     }
@@ -543,6 +607,33 @@ fn check_report(
         all.0,
         pct(all.0, all.1)
     ));
+    let mut by_part = BTreeMap::new();
+    for (_, _, why) in films.iter().flat_map(|f| f.wrongs.iter()) {
+        if let Some(why) = why {
+            *by_part.entry(why.kind()).or_insert(0usize) += 1;
+        }
+    }
+    if !by_part.is_empty() {
+        md.push_str("\nWrong registrations caught, by the part of the check that refused them: ");
+        let parts: Vec<String> = by_part.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        md.push_str(&parts.join(", "));
+        md.push_str(".\n");
+    }
+    let passed: Vec<String> = films
+        .iter()
+        .flat_map(|f| {
+            f.wrongs
+                .iter()
+                .filter(|(_, _, why)| why.is_none())
+                .map(move |(k, _, _)| format!("{} ({})", f.id, WRONG_KINDS[*k]))
+        })
+        .collect();
+    if !passed.is_empty() {
+        md.push_str("\nWrong registrations let through: ");
+        md.push_str(&passed.join(", "));
+        md.push_str(".\n");
+    }
+    md.push_str(&moved_capitate_table(films));
     // What the fits look like, for choosing limits and seeing why they hold.
     md.push_str(
         "\nThe fits (5th percentile / median / 95th percentile): agreement with the template \
@@ -640,6 +731,50 @@ fn check_report(
     md
 }
 
+/// The capitates moved on purpose, by how far each lies from the capitate of the front
+/// end's own answer on the film (a share of the true span): the marks' scatter about
+/// the capitate makes a move of a tenth of the hand from the mark a smaller or larger
+/// one from where the front end, and the nets trained on its labels, put the bone.
+fn moved_capitate_table(films: &[FilmCheck]) -> String {
+    let moved: Vec<(f64, bool)> = films
+        .iter()
+        .flat_map(|f| f.moved_capitates.iter().copied())
+        .collect();
+    if moved.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "\nThe capitates moved on purpose by their distance from the front end's own \
+         capitate on the film (% of the hand's length; films the front end answered):\n\n\
+         | distance | n | caught | % |\n| --- | --- | --- | --- |\n",
+    );
+    let edges = [0.0, 0.07, 0.08, 0.09, 0.10, 0.11, 0.12, f64::INFINITY];
+    for w in edges.windows(2) {
+        let bin: Vec<bool> = moved
+            .iter()
+            .filter(|(d, _)| (w[0]..w[1]).contains(d))
+            .map(|&(_, c)| c)
+            .collect();
+        if bin.is_empty() {
+            continue;
+        }
+        let caught = bin.iter().filter(|&&c| c).count();
+        let name = if w[1].is_infinite() {
+            format!("≥ {:.0}", 100.0 * w[0])
+        } else if w[0] == 0.0 {
+            format!("< {:.0}", 100.0 * w[1])
+        } else {
+            format!("{:.0}–{:.0}", 100.0 * w[0], 100.0 * w[1])
+        };
+        md.push_str(&format!(
+            "| {name} | {} | {caught} | {} |\n",
+            bin.len(),
+            pct(caught, bin.len())
+        ));
+    }
+    md
+}
+
 /// Films by id with their true key points.
 pub type Films = Vec<(String, KeyPoints)>;
 
@@ -705,6 +840,9 @@ mod tests {
             assert!(correct(&jittered(&truth, VERIFIER_JITTER, &mut d)));
             let wrong = wrong_at_random(&truth, &tips, &mut d);
             assert!(!correct(&wrong), "{wrong:?} drawn as wrong is correct");
+            let moved = wrong_capitate_at_random(&truth, &mut d);
+            assert!(!correct(&moved), "{moved:?} drawn as wrong is correct");
+            assert!(moved.capitate.dist(truth.capitate) >= 0.06 * truth.span());
         }
     }
 }

@@ -29,6 +29,7 @@ use boneage_nn::train::{Observer, Outcome, RunSpec, Schedule, Task, TrainConfig,
 use boneage_nn::verifier::VerifierNetConfig;
 
 use crate::progress::Progress;
+use crate::registration_check::VerifierKind;
 
 /// What training could not do.
 #[derive(Debug, thiserror::Error)]
@@ -636,7 +637,12 @@ pub const VERIFIER_PER_FILM: usize = 6;
 /// film; the films segmented by the U-Net of `models` and registered onto the CPU
 /// canvas, as the pipeline registers them. The examples are drawn once (cached);
 /// the network trains on them without further augmentation.
+///
+/// With [`VerifierKind::Capitate`] it is the capitate check instead: the network
+/// reads the carpus at full size ([`boneage_nn::verifier::capitate_crop`], 192 ×
+/// 192) and the wrong registrations are the capitate moved.
 pub fn train_verifier(
+    kind: VerifierKind,
     spec: &TrainSpec,
     keypoints: &Path,
     models: &Path,
@@ -646,9 +652,17 @@ pub fn train_verifier(
 ) -> Result<bool, TrainingError> {
     let pipeline = boneage_nn::pipeline::Pipeline::load_without_check(models, Canvas::CPU, device)
         .map_err(|e| TrainingError::Train(e.into()))?;
-    let task = VerifyTask {
-        config: VerifierNetConfig::new(),
+    let config = match kind {
+        VerifierKind::Registration => VerifierNetConfig::new(),
+        VerifierKind::Capitate => {
+            let [_, _, w, h] = boneage_nn::verifier::capitate_crop();
+            VerifierNetConfig::new()
+                .with_height(h)
+                .with_width(w)
+                .with_crop(Some(boneage_nn::verifier::capitate_crop()))
+        }
     };
+    let task = VerifyTask { config };
     let input = task.input();
     let (kp, data, points) = keypoint_data(spec, keypoints)?;
     let unet = std::fs::read(models.join("unet.safetensors")).map_err(|cause| {
@@ -657,8 +671,14 @@ pub fn train_verifier(
             cause,
         }
     })?;
+    let what = match kind {
+        VerifierKind::Registration => "verifier".to_string(),
+        VerifierKind::Capitate => {
+            format!("capitate check {:?}", kind.crop())
+        }
+    };
     let source = format!(
-        "verifier {} {points:016x} unet {:016x} {VERIFIER_PER_FILM} per film, jitter {}, seed {} {}x{}",
+        "{what} {} {points:016x} unet {:016x} {VERIFIER_PER_FILM} per film, jitter {}, seed {} {}x{}",
         keypoints.display(),
         fnv1a(unet),
         crate::registration_check::VERIFIER_JITTER,
@@ -671,6 +691,7 @@ pub fn train_verifier(
         &source,
         |ds, s, p| {
             crate::registration_check::verifier_examples(
+                kind,
                 &pipeline,
                 ds,
                 s,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use boneage::DeviceChoice;
+use boneage::registration_check::VerifierKind;
 use boneage::training::{
     AgeRecipe, KeypointRecipe, TrainSpec, augment, train_age, train_keypoints, train_segment,
     train_verifier,
@@ -109,6 +110,11 @@ enum Net {
         /// (default: `$BONEAGE_MODELS`, else the shipped `models/`).
         #[arg(long)]
         models: Option<PathBuf>,
+        /// Train the capitate check instead: the registered carpus alone (192 × 192
+        /// of the canvas at full size) against the capitate moved. Export it as
+        /// `capitate_verifier.safetensors`.
+        #[arg(long)]
+        capitate: bool,
     },
     /// A bone-age network for one region, head and cohort.
     Age {
@@ -392,11 +398,17 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             common,
             keypoints,
             models,
+            capitate,
         } => {
             let spec = common.spec();
             let kp = keypoints.unwrap_or_else(|| spec.data.join("keypoints.csv"));
             let models = boneage::ModelsDir::locate(models.as_deref())?;
-            let done = train_verifier(&spec, &kp, &models.path, &d, &progress, &mut bars)?;
+            let kind = if capitate {
+                VerifierKind::Capitate
+            } else {
+                VerifierKind::Registration
+            };
+            let done = train_verifier(kind, &spec, &kp, &models.path, &d, &progress, &mut bars)?;
             (spec, done)
         }
         Net::Age {

@@ -1541,7 +1541,27 @@ fn the_verifier_refuses_registrations_made_wrong_on_a_real_film() {
         "| wrong: thumb mirrored across the hand's axis | 1 | 1 |",
         "| wrong: capitate 10 % of the hand towards the fingers | 1 | 1 |",
         "| wrong: capitate 10 % of the hand towards the wrist | 1 | 1 |",
+        "Wrong registrations caught, by the part of the check that refused them: verifier 5.",
     ] {
         assert!(report.contains(row), "{row} not in:\n{report}");
     }
+    // Both moved capitates, tabulated by their distance from the front end's own
+    // capitate on the film, each caught.
+    let table = report
+        .split("| distance | n | caught | % |")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no moved-capitate table in:\n{report}"));
+    let (n, caught) = table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let c: Vec<&str> = l.split('|').map(str::trim).collect();
+            (
+                c[2].parse::<usize>().unwrap(),
+                c[3].parse::<usize>().unwrap(),
+            )
+        })
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    assert_eq!((n, caught), (2, 2), "{report}");
 }

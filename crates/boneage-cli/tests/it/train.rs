@@ -248,7 +248,74 @@ fn train_each_net_then_stop_and_resume() {
     );
     let manifest = std::fs::read_to_string(tmp.path().join("ver/model.json")).unwrap();
     assert!(manifest.contains("\"net\": \"verifier\""), "{manifest}");
-    for d in ["age", "kp", "seg", "ver"] {
+    // The capitate check: the same network on the registered carpus alone, at full
+    // size, against the capitate moved.
+    run(&[
+        "verifier",
+        "ph",
+        "--out",
+        "capver",
+        "--epochs",
+        "1",
+        "--capitate",
+    ]);
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("capver/model.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["net"], "verifier");
+    assert_eq!(manifest["input"], serde_json::json!([192, 192]));
+    assert_eq!(
+        manifest["config"]["crop"],
+        serde_json::json!([104, 304, 192, 192])
+    );
+    // The pipeline consults a capitate check beside the other weights: a phantom film
+    // is read with it, and a broken copy stops the run with an error naming it.
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let with = tmp.path().join("with-capitate");
+    std::fs::create_dir_all(&with).unwrap();
+    for e in std::fs::read_dir(&shipped).unwrap() {
+        let e = e.unwrap().path();
+        if e.is_file() {
+            std::fs::copy(&e, with.join(e.file_name().unwrap())).unwrap();
+        }
+    }
+    for (from, to) in [
+        ("model.safetensors", "capitate_verifier.safetensors"),
+        ("model.json", "capitate_verifier.json"),
+    ] {
+        std::fs::copy(tmp.path().join("capver").join(from), with.join(to)).unwrap();
+    }
+    let read = crate::succeed(
+        &[
+            "preprocess",
+            "ph/ph00001.png",
+            "--models",
+            "with-capitate",
+            "--out",
+            "pre",
+        ],
+        tmp.path(),
+    );
+    let listed = ["keypoints.csv", "refused.csv"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(tmp.path().join("pre").join(f)).ok())
+        .any(|t| t.contains("ph00001"));
+    assert!(listed, "ph00001 neither answered nor refused: {read}");
+    std::fs::write(with.join("capitate_verifier.safetensors"), b"not weights").unwrap();
+    let err = fail(
+        &[
+            "preprocess",
+            "ph/ph00001.png",
+            "--models",
+            "with-capitate",
+            "--out",
+            "pre2",
+        ],
+        tmp.path(),
+    );
+    assert!(err.contains("capitate_verifier"), "{err}");
+    for d in ["age", "kp", "seg", "ver", "capver"] {
         for f in [
             "model.safetensors",
             "model.json",
