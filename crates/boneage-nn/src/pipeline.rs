@@ -1262,8 +1262,10 @@ impl Pipeline {
     /// Loads `unet.safetensors` and `keypoints.safetensors` (with their manifests)
     /// from `dir` onto `device`, registering onto `canvas`, the refining nets
     /// (`capitate.safetensors`, `thumb.safetensors`) and the check after
-    /// registration (`hand_template.png` and `.json`, `verifier.safetensors`) when
-    /// `dir` has them.
+    /// registration (`hand_template.png` and `.json`, `verifier.safetensors`,
+    /// `capitate_verifier.safetensors`) when `dir` has them. A capitate check must read
+    /// a part of the canvas (`boneage train verifier --capitate`): one that reads the
+    /// whole canvas is refused, naming the file.
     pub fn load(
         dir: &Path,
         canvas: boneage_core::registration::Canvas,
@@ -1279,8 +1281,15 @@ impl Pipeline {
         }
         let capitate = dir.join("capitate_verifier.safetensors");
         if capitate.is_file() {
-            pipeline
-                .set_capitate_verifier(Some(crate::verifier::Verifier::load(&capitate, device)?));
+            let check = crate::verifier::Verifier::load(&capitate, device)?;
+            if check.crop().is_none() {
+                return Err(WeightsError::Mismatch {
+                    path: crate::weights::manifest_path(&capitate),
+                    found: "a registration verifier (it reads the whole canvas)".into(),
+                    expected: "a capitate check (`boneage train verifier --capitate`)".into(),
+                });
+            }
+            pipeline.set_capitate_verifier(Some(check));
         }
         Ok(pipeline)
     }

@@ -124,6 +124,11 @@ impl Verifier {
         })
     }
 
+    /// The part of the canvas it reads (none: all of it), as [`verifier_pixels`] takes it.
+    pub fn crop(&self) -> Option<[usize; 4]> {
+        self.crop
+    }
+
     /// The score, 0 (wrong) to 1 (right), of a registered canvas (pixels in `[0, 1]`).
     pub fn score(&self, registered: &GrayImage) -> f64 {
         let pixels = verifier_pixels(registered, self.input, self.crop);

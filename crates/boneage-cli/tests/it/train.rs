@@ -280,40 +280,51 @@ fn train_each_net_then_stop_and_resume() {
             std::fs::copy(&e, with.join(e.file_name().unwrap())).unwrap();
         }
     }
-    for (from, to) in [
-        ("model.safetensors", "capitate_verifier.safetensors"),
-        ("model.json", "capitate_verifier.json"),
-    ] {
-        std::fs::copy(tmp.path().join("capver").join(from), with.join(to)).unwrap();
-    }
-    let read = crate::succeed(
-        &[
+    // Puts run `run`'s network in the capitate check's place (none: the folder as it
+    // is), then preprocesses a phantom film with the folder into `out`.
+    let with_capitate_check = |run: Option<&str>, out: &str| {
+        if let Some(run) = run {
+            for (from, to) in [
+                ("model.safetensors", "capitate_verifier.safetensors"),
+                ("model.json", "capitate_verifier.json"),
+            ] {
+                std::fs::copy(tmp.path().join(run).join(from), with.join(to)).unwrap();
+            }
+        }
+        let args = [
             "preprocess",
             "ph/ph00001.png",
             "--models",
             "with-capitate",
             "--out",
-            "pre",
-        ],
-        tmp.path(),
-    );
+            out,
+        ];
+        boneage(&args, tmp.path())
+    };
+    let read = with_capitate_check(Some("capver"), "pre");
+    assert!(read.status.success(), "{}", text(&read.stderr));
     let listed = ["keypoints.csv", "refused.csv"]
         .iter()
         .filter_map(|f| std::fs::read_to_string(tmp.path().join("pre").join(f)).ok())
         .any(|t| t.contains("ph00001"));
-    assert!(listed, "ph00001 neither answered nor refused: {read}");
-    std::fs::write(with.join("capitate_verifier.safetensors"), b"not weights").unwrap();
-    let err = fail(
-        &[
-            "preprocess",
-            "ph/ph00001.png",
-            "--models",
-            "with-capitate",
-            "--out",
-            "pre2",
-        ],
-        tmp.path(),
+    assert!(
+        listed,
+        "ph00001 neither answered nor refused: {}",
+        text(&read.stderr)
     );
+    // The registration verifier in the capitate check's place is refused by name.
+    let err = with_capitate_check(Some("ver"), "pre1");
+    assert!(!err.status.success());
+    let err = text(&err.stderr);
+    assert!(
+        err.contains("capitate_verifier.json") && err.contains("reads the whole canvas"),
+        "{err}"
+    );
+    // So is a broken copy.
+    std::fs::write(with.join("capitate_verifier.safetensors"), b"not weights").unwrap();
+    let err = with_capitate_check(None, "pre2");
+    assert!(!err.status.success());
+    let err = text(&err.stderr);
     assert!(err.contains("capitate_verifier"), "{err}");
     for d in ["age", "kp", "seg", "ver", "capver"] {
         for f in [
