@@ -227,9 +227,7 @@ fn a_small_hand_on_a_large_film_is_read_where_it_is_framed() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let film = boneage_core::read_radiograph(raw.join("10110.png")).unwrap();
-    let blind = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/labels/blind/holdout.csv");
-    let marks = boneage_core::keypoints::read_csv(&blind).unwrap()["10110"];
+    let marks = blind_marks("holdout.csv", "10110");
     let (w, h) = (film.pixels.width(), film.pixels.height());
     let (small, truth) = Stress::Shrunk(0.4, Background::Black).apply(
         &film.pixels,
@@ -317,7 +315,7 @@ fn cut_out_with_reviewed_mask(
 ) -> boneage_core::keypoints::KeyPoints {
     let film = boneage_core::read_radiograph(raw.join(format!("{id}.png"))).unwrap();
     let labels = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/labels");
-    let marks = boneage_core::keypoints::read_csv(&labels.join("blind").join(set)).unwrap()[id];
+    let marks = blind_marks(set, id);
     let (w, h) = (film.pixels.width(), film.pixels.height());
     let mut mask =
         boneage_core::image::Mask::load_png(&labels.join(format!("masks/{id}.mask.png")))
@@ -330,6 +328,14 @@ fn cut_out_with_reviewed_mask(
         boneage_core::stress::Stress::AlreadySegmented.apply(&film.pixels, &mask, &marks, 0);
     cut.save_png(&dir.join("cut.png")).unwrap();
     truth
+}
+
+/// The blind marks of film `id` in `data/labels/blind/SET`.
+fn blind_marks(set: &str, id: &str) -> boneage_core::keypoints::KeyPoints {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/labels/blind")
+        .join(set);
+    boneage_core::keypoints::read_csv(&path).unwrap()[id]
 }
 
 /// Asserts that each of the key points `found` (as [`keypoints_of`] reads them) lies
@@ -440,9 +446,7 @@ fn a_capitate_the_net_moved_far_stands_where_the_locator_agrees() {
     );
     assert!(err.contains("the capitate net finds the capitate"), "{err}");
     succeed(&["preprocess", film, "--out", "shipped"], tmp.path());
-    let blind = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/labels/blind/fifth-set.csv");
-    let marks = boneage_core::keypoints::read_csv(&blind).unwrap()["7874"];
+    let marks = blind_marks("fifth-set.csv", "7874");
     assert_near(&keypoints_of(&tmp.path().join("shipped"), "7874"), &marks);
 }
 
