@@ -105,6 +105,12 @@ pub struct FrontEnd {
     /// shipped: see the README, "A film already cut out").
     #[arg(long)]
     pub cut_outs: bool,
+    /// Read a film both readers refuse, where the hand's outline disagreed with the
+    /// key-point net, again with the second reader's locator's points alone, checked by
+    /// the key-point net and the check after registration (measured, not shipped: see
+    /// the README, "The locator alone where the outline fails").
+    #[arg(long)]
+    pub locator_alone: bool,
 }
 
 impl FrontEnd {
@@ -115,6 +121,7 @@ impl FrontEnd {
         }
         pipeline.look_closer = self.look_closer;
         pipeline.cut_outs |= self.cut_outs;
+        pipeline.locator_alone |= self.locator_alone;
         if self.no_second_reader {
             pipeline.second = None;
         }
@@ -155,6 +162,9 @@ impl FrontEnd {
         }
         if self.cut_outs {
             flags += " --cut-outs";
+        }
+        if self.locator_alone {
+            flags += " --locator-alone";
         }
         flags
     }

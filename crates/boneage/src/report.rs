@@ -86,6 +86,10 @@ pub struct RegistrationReport {
     /// The film had already been cut out by another program (exact black around the
     /// hand) and was read with its own outline as the hand's mask.
     pub cut_out: bool,
+    /// The hand's outline could not place the key points (it disagreed with the
+    /// key-point nets); they are the heat-map locator's alone, standing on the two
+    /// nets' agreement and the check after registration.
+    pub locator_alone: bool,
     /// Canvas pixels per film pixel.
     pub zoom: f64,
     /// Rotation applied, degrees.
@@ -134,6 +138,7 @@ impl Assessment {
                     inverted_polarity: p.inverted,
                     film_on_canvas: p.on_canvas,
                     cut_out: p.cut_out,
+                    locator_alone: p.locator_alone,
                     zoom: p.registration.zoom,
                     rotation_deg: p.registration.rotation_deg,
                     template_agreement: p.fit.map(|f| f.agreement),
@@ -185,6 +190,14 @@ impl Assessment {
             lines.push(
                 "  the film was already cut out (exact black around the hand): its own outline \
                  was taken as the hand's mask"
+                    .into(),
+            );
+        }
+        if self.preprocessed.locator_alone {
+            lines.push(
+                "  the hand's outline could not place the key points: they are the locator's \
+                 alone, checked by the second key-point net and the check after registration; \
+                 look at them on the overlay"
                     .into(),
             );
         }

@@ -112,7 +112,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         bar.suspend(|| {
             eprintln!(
                 "{}: {:.2} s (read {read_s:.2}, segment {seg:.2}, normalize {norm:.2}, key points {kp:.2}, \
-                 register {reg:.2}); zoom {:.2}, rotation {:.0}°{}{}{}{}",
+                 register {reg:.2}); zoom {:.2}, rotation {:.0}°{}{}{}{}{}",
                 path.display(),
                 t.elapsed().as_secs_f64(),
                 g.zoom,
@@ -126,6 +126,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                     None => String::new(),
                 },
                 if p.cut_out { ", read as a cut-out (its own outline the mask)" } else { "" },
+                if p.locator_alone { ", key points by the locator alone" } else { "" },
             )
         });
         if args.sheet.is_some() {

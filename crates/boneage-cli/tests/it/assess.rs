@@ -281,6 +281,38 @@ fn a_film_already_cut_out_is_read_with_its_own_outline() {
     assert_near(&keypoints_of(&tmp.path().join("on"), "cut"), &truth);
 }
 
+/// A framed, low-contrast film with a marker over the fingers (1675), whose hand
+/// outline the U-Net gets wrong: the outline's key points disagree with the key-point
+/// net and both readers refuse the film; with `--locator-alone` it is read with the
+/// heat-map locator's points, each within 5 % of the hand's length of the film's blind
+/// marks (`data/labels/blind/keypoints.csv`), and the log says how it was read.
+#[test]
+fn a_film_whose_outline_fails_is_read_by_the_locator_alone_when_asked() {
+    let Some(raw) = rsna_raw() else {
+        eprintln!("SKIPPED the locator alone on a real film: ../shared/data/rsna/raw is absent");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let film = raw.join("1675.png");
+    let film = film.to_str().unwrap();
+    let err = fail(&["preprocess", film, "--out", "off"], tmp.path());
+    assert!(
+        err.contains("1675.png: ") && err.contains("key-point net"),
+        "{err}"
+    );
+    let out = boneage(
+        &["preprocess", film, "--out", "on", "--locator-alone"],
+        tmp.path(),
+    );
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("key points by the locator alone"), "{log}");
+    assert_near(
+        &keypoints_of(&tmp.path().join("on"), "1675"),
+        &blind_marks("keypoints.csv", "1675"),
+    );
+}
+
 /// A cut-out whose outline does not vouch for the answer is refused: film 14006 cut
 /// out with its reviewed mask grown by a hundredth of the film's side (keeping the
 /// skin of every tip). Read with its own outline, both readers put the fingertip on
