@@ -144,19 +144,14 @@ fn jittered(k: &KeyPoints, share: f64, d: &mut Draws) -> KeyPoints {
 fn wrong_at_random(truth: &KeyPoints, tips: &[Point], d: &mut Draws) -> KeyPoints {
     let span = truth.span();
     let axis = (truth.fingertip - truth.capitate).unit();
-    let across = axis.perp();
     let mut w = jittered(truth, 0.02, d);
     match d.next() % 5 {
         0 if !tips.is_empty() => {
             w.fingertip = tips[(d.next() % tips.len() as u64) as usize] + d.in_disc(0.02 * span);
         }
         0 | 1 => w.thumb = mirrored_thumb(truth) + d.in_disc(0.03 * span),
-        2 => {
-            let along = d.range(0.08, 0.16) * d.sign();
-            let side = d.range(-0.05, 0.05);
-            w.capitate = truth.capitate + axis * (along * span) + across * (side * span);
-        }
-        3 => w.capitate = truth.capitate + across * (d.range(0.08, 0.14) * d.sign() * span),
+        2 => w.capitate = moved_capitate(truth, true, d),
+        3 => w.capitate = moved_capitate(truth, false, d),
         _ => w.fingertip = truth.fingertip + axis * (d.range(0.08, 0.2) * d.sign() * span),
     }
     w
@@ -166,18 +161,25 @@ fn wrong_at_random(truth: &KeyPoints, tips: &[Point], d: &mut Draws) -> KeyPoint
 /// moved by up to 2 % of the span, then the capitate moved 8–16 % along the hand (and
 /// up to 5 % across) or 8–14 % across it — the capitate moves of [`wrong_at_random`].
 fn wrong_capitate_at_random(truth: &KeyPoints, d: &mut Draws) -> KeyPoints {
+    let mut w = jittered(truth, 0.02, d);
+    let along_hand = d.next().is_multiple_of(2);
+    w.capitate = moved_capitate(truth, along_hand, d);
+    w
+}
+
+/// `truth`'s capitate moved 8–16 % of the span along the hand (and up to 5 % across
+/// it) where `along_hand`, else 8–14 % across it, either way.
+fn moved_capitate(truth: &KeyPoints, along_hand: bool, d: &mut Draws) -> Point {
     let span = truth.span();
     let axis = (truth.fingertip - truth.capitate).unit();
     let across = axis.perp();
-    let mut w = jittered(truth, 0.02, d);
-    w.capitate = if d.next().is_multiple_of(2) {
+    if along_hand {
         let along = d.range(0.08, 0.16) * d.sign();
         let side = d.range(-0.05, 0.05);
         truth.capitate + axis * (along * span) + across * (side * span)
     } else {
         truth.capitate + across * (d.range(0.08, 0.14) * d.sign() * span)
-    };
-    w
+    }
 }
 
 /// Which verifier the examples are for.

@@ -652,15 +652,12 @@ pub fn train_verifier(
 ) -> Result<bool, TrainingError> {
     let pipeline = boneage_nn::pipeline::Pipeline::load_without_check(models, Canvas::CPU, device)
         .map_err(|e| TrainingError::Train(e.into()))?;
-    let config = match kind {
-        VerifierKind::Registration => VerifierNetConfig::new(),
-        VerifierKind::Capitate => {
-            let [_, _, w, h] = boneage_nn::verifier::capitate_crop();
-            VerifierNetConfig::new()
-                .with_height(h)
-                .with_width(w)
-                .with_crop(Some(boneage_nn::verifier::capitate_crop()))
-        }
+    let config = match kind.crop() {
+        None => VerifierNetConfig::new(),
+        Some(crop @ [_, _, w, h]) => VerifierNetConfig::new()
+            .with_height(h)
+            .with_width(w)
+            .with_crop(Some(crop)),
     };
     let task = VerifyTask { config };
     let input = task.input();
