@@ -100,11 +100,12 @@ pub struct FrontEnd {
     /// in either reader: to compare.
     #[arg(long)]
     pub no_small_hand: bool,
-    /// Read a film refused that another program has already cut out (exact black
-    /// around the hand) again with its own outline as the hand's mask (measured, not
-    /// shipped: see the README, "A film already cut out").
+    /// Do not read a film refused that another program has already cut out (exact
+    /// black around the hand) again with its own outline as the hand's mask, as the
+    /// shipped front end does since 2026-12-06 (see the README, "A film already cut
+    /// out"): to compare.
     #[arg(long)]
-    pub cut_outs: bool,
+    pub no_cut_outs: bool,
     /// Read a film both readers refuse, where the hand's outline disagreed with the
     /// key-point net, again with the second reader's locator's points alone, checked by
     /// the key-point net and the check after registration (measured, not shipped: see
@@ -120,7 +121,7 @@ impl FrontEnd {
             pipeline.source = source;
         }
         pipeline.look_closer = self.look_closer;
-        pipeline.cut_outs |= self.cut_outs;
+        pipeline.cut_outs &= !self.no_cut_outs;
         pipeline.locator_alone |= self.locator_alone;
         if self.no_second_reader {
             pipeline.second = None;
@@ -160,8 +161,8 @@ impl FrontEnd {
         if self.no_small_hand {
             flags += " --no-small-hand";
         }
-        if self.cut_outs {
-            flags += " --cut-outs";
+        if self.no_cut_outs {
+            flags += " --no-cut-outs";
         }
         if self.locator_alone {
             flags += " --locator-alone";

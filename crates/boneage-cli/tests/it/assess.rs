@@ -254,10 +254,10 @@ fn a_small_hand_on_a_large_film_is_read_where_it_is_framed() {
 
 /// A real film that another program has already cut out, as the stress suite sends
 /// it (its reviewed mask, `data/labels/masks`, black around the hand, cropped tight):
-/// the U-Net outlines only its bones and the shipped front end refuses it; read with
-/// its own outline as the mask (`--cut-outs`), each key point lies within 5 % of the
-/// hand's length of the film's blind marks carried along, and the log says how it was
-/// read.
+/// the U-Net outlines only its bones, so the front end refuses it with
+/// `--no-cut-outs`; read as it is by default, with its own outline as the mask, each
+/// key point lies within 5 % of the hand's length of the film's blind marks carried
+/// along, and the log says how it was read.
 #[test]
 fn a_film_already_cut_out_is_read_with_its_own_outline() {
     let Some(raw) = rsna_raw() else {
@@ -266,12 +266,12 @@ fn a_film_already_cut_out_is_read_with_its_own_outline() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let truth = cut_out_with_reviewed_mask(&raw, "10077", "holdout.csv", false, tmp.path());
-    let err = fail(&["preprocess", "cut.png", "--out", "off"], tmp.path());
-    assert!(err.contains("cut.png:"), "{err}");
-    let out = boneage(
-        &["preprocess", "cut.png", "--out", "on", "--cut-outs"],
+    let err = fail(
+        &["preprocess", "cut.png", "--out", "off", "--no-cut-outs"],
         tmp.path(),
     );
+    assert!(err.contains("cut.png:"), "{err}");
+    let out = boneage(&["preprocess", "cut.png", "--out", "on"], tmp.path());
     let log = text(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(
@@ -318,7 +318,7 @@ fn a_film_whose_outline_fails_is_read_by_the_locator_alone_when_asked() {
 /// skin of every tip). Read with its own outline, both readers put the fingertip on
 /// the index finger and every check let it through (measured 2026-12-05, before the
 /// outline's five digits had to vouch for the answer); the outline's middle digit is
-/// not where the fingertip is, so `--cut-outs` refuses the film.
+/// not where the fingertip is, so the front end refuses the film.
 #[test]
 fn a_cut_out_whose_outline_does_not_vouch_for_the_answer_is_refused() {
     let Some(raw) = rsna_raw() else {
@@ -327,10 +327,7 @@ fn a_cut_out_whose_outline_does_not_vouch_for_the_answer_is_refused() {
     };
     let tmp = tempfile::tempdir().unwrap();
     cut_out_with_reviewed_mask(&raw, "14006", "fourth-set.csv", true, tmp.path());
-    let err = fail(
-        &["preprocess", "cut.png", "--out", "on", "--cut-outs"],
-        tmp.path(),
-    );
+    let err = fail(&["preprocess", "cut.png", "--out", "on"], tmp.path());
     assert!(err.contains("cut.png:"), "{err}");
 }
 
