@@ -112,6 +112,11 @@ pub struct FrontEnd {
     /// the README, "The locator alone where the outline fails").
     #[arg(long)]
     pub locator_alone: bool,
+    /// Do not read a film refused every other way again with the U-Net trained for
+    /// framed films (`unet_framed.safetensors`), as the shipped front end does since
+    /// 2026-12-06 (see the README, "A U-Net for framed films"): to compare.
+    #[arg(long)]
+    pub no_framed_unet: bool,
 }
 
 impl FrontEnd {
@@ -123,6 +128,9 @@ impl FrontEnd {
         pipeline.look_closer = self.look_closer;
         pipeline.cut_outs &= !self.no_cut_outs;
         pipeline.locator_alone |= self.locator_alone;
+        if self.no_framed_unet {
+            pipeline.framed = None;
+        }
         if self.no_second_reader {
             pipeline.second = None;
         }
@@ -166,6 +174,9 @@ impl FrontEnd {
         }
         if self.locator_alone {
             flags += " --locator-alone";
+        }
+        if self.no_framed_unet {
+            flags += " --no-framed-unet";
         }
         flags
     }

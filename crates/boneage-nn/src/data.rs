@@ -77,6 +77,14 @@ pub struct Augment {
     /// and a bright marker.
     #[serde(default)]
     pub photometric: bool,
+    /// Masks only: the hand's film laid on a larger field as a scanned or
+    /// photographed film shows it — the film's edge as a bright or dark line beside
+    /// the hand, the field beyond it another grey, the film a little turned, now and
+    /// then the wrist cut off by the film's lower edge — and flat or dark-soft-tissue
+    /// exposures ([`framed`]). Drawn after [`Augment::photometric`]'s changes, from
+    /// the same generator, so runs without it augment as before.
+    #[serde(default)]
+    pub frames: bool,
 }
 
 /// The augmentation each network trains with (`boneage train`).
@@ -91,6 +99,7 @@ pub mod augment {
         flip: true,
         zoom_out: 0.0,
         photometric: false,
+        frames: false,
     };
     /// Key points: flips keep key-point labels true (each point moves with the
     /// image) and teach the net mirrored films; rotations up to 30° cover tilted
@@ -102,6 +111,7 @@ pub mod augment {
         flip: true,
         zoom_out: 0.0,
         photometric: false,
+        frames: false,
     };
     /// The heat-map key-point locator: everything the stress suite does to a film
     /// (`boneage evaluate-preprocess --stress`) — any turn, mirrored, shrunk to 30 %
@@ -114,6 +124,7 @@ pub mod augment {
         flip: true,
         zoom_out: 0.3,
         photometric: true,
+        frames: false,
     };
     /// Masks on films unlike the development set (`train segment --wild`): the same
     /// transforms as [`KEYPOINTS_WILD`]; the mask moves with the hand and stays empty
@@ -129,6 +140,16 @@ pub mod augment {
         photometric: true,
         ..SEGMENT
     };
+    /// Masks on framed films (`train segment --frames`): [`SEGMENT_FILMS`] plus the
+    /// film's edge and a field of another grey around it, a film a little turned,
+    /// the wrist cut by the film's edge, flat and dark exposures
+    /// ([`super::Augment::frames`]): what most of the films that the shipped U-Net
+    /// outlines wrongly show (the frame taken into the hand, the outline stopping
+    /// at dark soft tissue).
+    pub const SEGMENT_FRAMES: Augment = Augment {
+        frames: true,
+        ..SEGMENT_FILMS
+    };
     /// A refining net's field around a first guess (`train keypoints --refine`):
     /// small moves and turns on top of the field's own jitter
     /// ([`crate::inputs::REFINE_JITTER`]), and film-like exposure, gamma, noise and
@@ -140,6 +161,7 @@ pub mod augment {
         flip: false,
         zoom_out: 0.0,
         photometric: true,
+        frames: false,
     };
     /// Bone age on registered regions: small moves only, never mirrored.
     pub const AGE: Augment = Augment {
@@ -149,6 +171,7 @@ pub mod augment {
         flip: false,
         zoom_out: 0.0,
         photometric: false,
+        frames: false,
     };
 }
 
@@ -161,6 +184,7 @@ impl Augment {
         flip: false,
         zoom_out: 0.0,
         photometric: false,
+        frames: false,
     };
 
     /// Whether this draws any transform at all.
@@ -171,6 +195,7 @@ impl Augment {
             && !self.flip
             && self.zoom_out == 0.0
             && !self.photometric
+            && !self.frames
     }
 
     /// A random input→output map for a `width`×`height` image.
@@ -310,6 +335,95 @@ fn film_like(pixels: &mut [f32], coverage: &[f32], w: usize, h: usize, rng: &mut
     }
 }
 
+/// The hand's film laid on a larger field ([`Augment::frames`]), on an augmented
+/// image (values 0–255) and its 0/1 hand mask, drawn from `rng`: three times in
+/// five, a rectangle turned by up to 8° that holds the hand with a margin of 1–15 %
+/// of the input (or, a third of the time, whose lower edge cuts the wrist: the hand
+/// below it is taken off the mask and shows the field), the field beyond it another
+/// grey level (most of the time), its edge a bright or dark line 1–3 pixels wide
+/// that the hand lies over; then, now and then, a flat exposure (the values squeezed
+/// into 40–100 of the 255) or a dark one (gamma 2–3.5: faint soft tissue beside
+/// bright bone).
+pub fn framed(pixels: &mut [f32], hand: &mut [u8], w: usize, h: usize, rng: &mut impl Rng) {
+    let angle = rng.random_range(-8.0f64..=8.0).to_radians();
+    let (sin, cos) = angle.sin_cos();
+    let c = Point::new(w as f64 / 2.0, h as f64 / 2.0);
+    // The film's own axes: u across, v down.
+    let to_film = |x: f64, y: f64| {
+        let (dx, dy) = (x - c.x, y - c.y);
+        (cos * dx + sin * dy, -sin * dx + cos * dy)
+    };
+    let (mut u0, mut u1, mut v0, mut v1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for y in 0..h {
+        for x in 0..w {
+            if hand[y * w + x] != 0 {
+                let (u, v) = to_film(x as f64 + 0.5, y as f64 + 0.5);
+                u0 = u0.min(u);
+                u1 = u1.max(u);
+                v0 = v0.min(v);
+                v1 = v1.max(v);
+            }
+        }
+    }
+    // Most of the time the film is framed; otherwise only the exposures below.
+    let frame = rng.random_bool(0.6);
+    let cut_wrist = rng.random_bool(0.33);
+    // A wrist cut off by the film's edge shows the field beyond it, never the hand.
+    let field = (cut_wrist || rng.random_bool(0.75)).then(|| rng.random_range(20.0f32..230.0));
+    let rim = rng.random_bool(0.7).then(|| {
+        let v = if rng.random_bool(0.75) {
+            rng.random_range(150.0f32..255.0)
+        } else {
+            rng.random_range(0.0f32..40.0)
+        };
+        (v, rng.random_range(1.0f64..3.5))
+    });
+    let flat = rng.random_bool(0.2).then(|| {
+        let lo = rng.random_range(20.0f32..120.0);
+        (lo, rng.random_range(40.0f32..100.0))
+    });
+    let dark = rng.random_bool(0.2).then(|| rng.random_range(2.0f32..3.5));
+    if frame && u0 <= u1 {
+        let margin = |rng: &mut dyn rand::RngCore| rng.random_range(0.01f64..0.15) * w as f64;
+        let (a0, a1, b0) = (u0 - margin(rng), u1 + margin(rng), v0 - margin(rng));
+        let b1 = if cut_wrist {
+            v1 - rng.random_range(0.02f64..0.12) * h as f64
+        } else {
+            v1 + margin(rng)
+        };
+        for y in 0..h {
+            for x in 0..w {
+                let i = y * w + x;
+                let (u, v) = to_film(x as f64 + 0.5, y as f64 + 0.5);
+                let inside = u >= a0 && u <= a1 && v >= b0 && v <= b1;
+                if !inside {
+                    hand[i] = 0;
+                    if let Some(f) = field {
+                        pixels[i] = f;
+                    }
+                    continue;
+                }
+                if let Some((value, width)) = rim {
+                    let edge = (u - a0).min(a1 - u).min(v - b0).min(b1 - v);
+                    if edge < width && hand[i] == 0 {
+                        pixels[i] = value;
+                    }
+                }
+            }
+        }
+    }
+    for p in pixels.iter_mut() {
+        let mut v = (*p / 255.0).clamp(0.0, 1.0);
+        if let Some(g) = dark {
+            v = v.powf(g);
+        }
+        if let Some((lo, span)) = flat {
+            v = (lo + span * v) / 255.0;
+        }
+        *p = (v * 255.0).clamp(0.0, 255.0);
+    }
+}
+
 /// The similarity `out = c + shift + zoom·R(angle)·M·(in − c)` about the centre `c` of
 /// a `width` × `height` image (`M` mirrors x when `flip`; `angle` in radians).
 pub fn about_centre(
@@ -399,6 +513,18 @@ impl Examples {
                 let ones = GrayImage::from_vec(w, h, vec![1.0; w * h]).expect("sizes match");
                 let coverage = warp_affine(&ones, &out_to_in, w, h);
                 film_like(&mut warped, coverage.as_slice(), w, h, &mut rng);
+            }
+            if let (Target::Mask(m), true) = (&ex.target, augment.frames) {
+                let mask = Mask::from_vec(w, h, m.clone()).expect("mask matches the size");
+                let mut hand: Vec<u8> = warp_mask(&mask, &out_to_in, w, h)
+                    .as_slice()
+                    .iter()
+                    .map(|&v| (v != 0) as u8)
+                    .collect();
+                framed(&mut warped, &mut hand, w, h, &mut rng);
+                batch.images.extend(warped.iter().map(|&p| p / 127.5 - 1.0));
+                batch.targets.extend(hand.iter().map(|&v| v as f32));
+                continue;
             }
             batch.images.extend(warped.iter().map(|&p| p / 127.5 - 1.0));
             match &ex.target {

@@ -748,6 +748,10 @@ pub struct Preprocessed {
     /// hand, [`boneage_core::ops::cut_out`]) and was read with its own outline as the
     /// hand's mask.
     pub cut_out: bool,
+    /// The film was refused every other way and read again with the U-Net trained
+    /// for framed films ([`Pipeline::framed`]), its answer standing where the second
+    /// reader's locator agrees with it.
+    pub framed: bool,
     /// The key points are the second reader's heat-map locator's alone: the hand's
     /// outline disagreed with the key-point nets and could not place them, and the
     /// answer stands on the nets' agreement and the check after registration
@@ -1013,6 +1017,11 @@ pub struct Pipeline {
     /// more, 2 of them wrongly by their blind marks (README, "The locator alone where
     /// the outline fails").
     pub locator_alone: bool,
+    /// The U-Net trained for framed films (`unet_framed.safetensors` beside the
+    /// weights: `train segment --frames`), when there is one: a film refused every
+    /// other way is read once more, every way [`Pipeline::read`] reads a film, with
+    /// it in place of the U-Net for both readers ([`Pipeline::read_framed`]).
+    pub framed: Option<Segmenter>,
 }
 
 /// What a reading does with a capitate its net moved beyond [`REFINE_MOVE_LIMIT`].
@@ -1372,6 +1381,7 @@ impl Pipeline {
             small_hand: true,
             cut_outs: true,
             locator_alone: false,
+            framed: None,
         };
         let second_path = dir.join("locator.safetensors");
         if !second_path.is_file() {
@@ -1399,8 +1409,15 @@ impl Pipeline {
             cut_outs: false,
             ..first
         };
+        let framed_path = dir.join("unet_framed.safetensors");
+        let framed = if framed_path.is_file() {
+            Some(Segmenter::load(&framed_path, device)?)
+        } else {
+            None
+        };
         Ok(Self {
             second: Some(Box::new(second)),
+            framed,
             ..first
         })
     }
@@ -1477,6 +1494,12 @@ impl Pipeline {
                  at least {CANVAS_MIN_SPAN_PX:.0} px"
             ));
         }
+        if self.framed.is_some() && self.second.is_some() {
+            d.push_str(
+                "; a film refused every way read again with the U-Net trained for framed \
+                 films, where the second reader's locator agrees with the answer",
+            );
+        }
         d
     }
 
@@ -1550,7 +1573,50 @@ impl Pipeline {
         self.read(img)
             .or_else(|first| self.read_cut_out(img, first))
             .or_else(|first| self.read_on_canvas(img, first))
+            .or_else(|first| self.read_framed(img, first))
             .map_err(|why| self.explain(img, why))
+    }
+
+    /// A film refused every other way read once more, every way [`Pipeline::read`]
+    /// reads a film, with the U-Net trained for framed films ([`Pipeline::framed`])
+    /// in place of the U-Net for both readers: the film's edge beside the hand, a
+    /// field of another grey around the film, flat and dark exposures, which the
+    /// U-Net takes into the hand's outline or stops short of. The answer stands
+    /// where the second reader's heat-map locator puts every point within
+    /// [`AGREEMENT_HEATMAP`] of it, after every check an answer passes, and, on a film
+    /// lying on a larger canvas, where the hand spans at least [`CANVAS_MIN_SPAN_PX`]
+    /// (as the canvas read asks); otherwise, or without such a U-Net or a second
+    /// reader, the refusal is `first`.
+    fn read_framed(
+        &self,
+        img: &GrayImage,
+        first: PreprocessError,
+    ) -> Result<Preprocessed, PreprocessError> {
+        let (Some(framed), Some(second)) = (self.framed.as_ref(), self.second.as_ref()) else {
+            return Err(first);
+        };
+        let mut reader = self.clone();
+        reader.framed = None;
+        reader.segmenter = framed.clone();
+        if let Some(second) = reader.second.as_mut() {
+            second.segmenter = framed.clone();
+        }
+        let Ok(mut p) = reader.read(img) else {
+            return Err(first);
+        };
+        let located = second.locate(img);
+        if disagreement(&p.keypoints, &located, Agreement::all(AGREEMENT_HEATMAP)).is_some() {
+            return Err(first);
+        }
+        // A small hand on a film lying on a larger canvas stays refused, as the
+        // canvas read refuses it: too few pixels to read its bones.
+        if p.keypoints.span() < CANVAS_MIN_SPAN_PX
+            && boneage_core::ops::film_on_canvas(img).is_some()
+        {
+            return Err(first);
+        }
+        p.framed = true;
+        Ok(p)
     }
 
     /// A film refused as sent that another program has already cut out
@@ -2154,6 +2220,7 @@ impl Pipeline {
             inverted,
             on_canvas: None,
             cut_out: false,
+            framed: false,
             locator_alone: false,
             fit: None,
             seconds: [s_seg, s_norm, s_kp, s_reg],

@@ -65,6 +65,10 @@ pub struct RegistrationDoc {
     /// The film had already been cut out by another program (exact black around the
     /// hand) and was read with its own outline as the hand's mask.
     cut_out: bool,
+    /// The film was refused every other way and its hand outlined by the U-Net
+    /// trained for framed films, the answer standing where the second reader's
+    /// locator agrees with it.
+    framed_unet: bool,
     /// The hand's outline could not place the key points: they are the heat-map
     /// locator's alone, checked by the second key-point net and the check after
     /// registration.

@@ -86,6 +86,11 @@ pub struct RegistrationReport {
     /// The film had already been cut out by another program (exact black around the
     /// hand) and was read with its own outline as the hand's mask.
     pub cut_out: bool,
+    /// The film was refused every other way and its hand outlined by the U-Net
+    /// trained for framed films (a frame or a field of another grey around the
+    /// film, a flat or dark film), the answer standing where the second reader's
+    /// locator agrees with it.
+    pub framed_unet: bool,
     /// The hand's outline could not place the key points (it disagreed with the
     /// key-point nets); they are the heat-map locator's alone, standing on the two
     /// nets' agreement and the check after registration.
@@ -138,6 +143,7 @@ impl Assessment {
                     inverted_polarity: p.inverted,
                     film_on_canvas: p.on_canvas,
                     cut_out: p.cut_out,
+                    framed_unet: p.framed,
                     locator_alone: p.locator_alone,
                     zoom: p.registration.zoom,
                     rotation_deg: p.registration.rotation_deg,
@@ -190,6 +196,14 @@ impl Assessment {
             lines.push(
                 "  the film was already cut out (exact black around the hand): its own outline \
                  was taken as the hand's mask"
+                    .into(),
+            );
+        }
+        if self.preprocessed.framed {
+            lines.push(
+                "  the hand was outlined by the U-Net for framed films (the usual one's outline \
+                 was refused), and the second reader's locator agrees with the key points; \
+                 look at them on the overlay"
                     .into(),
             );
         }

@@ -378,8 +378,8 @@ pub fn run_task<T: Task>(
 }
 
 /// The U-Net on the masks in `masks` (`<id>.mask.png` or `<id>.png`), with
-/// `augment` ([`augment::SEGMENT`], [`augment::SEGMENT_FILMS`] or
-/// [`augment::SEGMENT_WILD`]).
+/// `augment` ([`augment::SEGMENT`], [`augment::SEGMENT_FILMS`],
+/// [`augment::SEGMENT_FRAMES`] or [`augment::SEGMENT_WILD`]).
 pub fn train_segment(
     spec: &TrainSpec,
     masks: &Path,

@@ -44,6 +44,11 @@ enum Net {
         /// polarity, without the wild turns.
         #[arg(long)]
         films: bool,
+        /// --films plus the film's edge beside the hand and a field of another grey
+        /// around a film a little turned, the wrist cut by the film's edge, flat and
+        /// dark exposures: framed, scanned and photographed films.
+        #[arg(long, conflicts_with = "wild")]
+        frames: bool,
         /// Network input `HEIGHTxWIDTH` instead of the preset's (cpu: 256x208), both
         /// multiples of 8: a finer mask, e.g. 512x416, separates the fingers of small
         /// hands on large films (`--init` from a U-Net trained at another size works:
@@ -354,13 +359,15 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             masks,
             wild,
             films,
+            frames,
             input,
         } => {
             let spec = common.spec();
             let masks = masks.unwrap_or_else(|| spec.data.join("masks"));
-            let augment = match (wild, films) {
-                (true, _) => augment::SEGMENT_WILD,
-                (_, true) => augment::SEGMENT_FILMS,
+            let augment = match (wild, films, frames) {
+                (true, _, _) => augment::SEGMENT_WILD,
+                (_, _, true) => augment::SEGMENT_FRAMES,
+                (_, true, _) => augment::SEGMENT_FILMS,
                 _ => augment::SEGMENT,
             };
             let done = train_segment(&spec, &masks, augment, input, &d, &progress, &mut bars)?;

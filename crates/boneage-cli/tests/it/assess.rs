@@ -313,6 +313,38 @@ fn a_film_whose_outline_fails_is_read_by_the_locator_alone_when_asked() {
     );
 }
 
+/// A mirrored film in a frame with a text label (1880), whose outline the U-Net
+/// takes along the frame: every other reading refuses it, and `--no-framed-unet`
+/// keeps the refusal; read by default, the U-Net trained for framed films outlines
+/// the hand, the second reader's locator agrees, and each key point lies within 5 %
+/// of the hand's length of the film's blind marks (`data/labels/blind/keypoints.csv`),
+/// the log saying how.
+#[test]
+fn a_framed_film_refused_every_other_way_is_outlined_by_the_framed_film_unet() {
+    let Some(raw) = rsna_raw() else {
+        eprintln!(
+            "SKIPPED the framed-film U-Net on a real film: ../shared/data/rsna/raw is absent"
+        );
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let film = raw.join("1880.png");
+    let film = film.to_str().unwrap();
+    let err = fail(
+        &["preprocess", film, "--out", "off", "--no-framed-unet"],
+        tmp.path(),
+    );
+    assert!(err.contains("1880.png: "), "{err}");
+    let out = boneage(&["preprocess", film, "--out", "on"], tmp.path());
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("outlined by the framed-film U-Net"), "{log}");
+    assert_near(
+        &keypoints_of(&tmp.path().join("on"), "1880"),
+        &blind_marks("keypoints.csv", "1880"),
+    );
+}
+
 /// A cut-out whose outline does not vouch for the answer is refused: film 14006 cut
 /// out with its reviewed mask grown by a hundredth of the film's side (keeping the
 /// skin of every tip). Read with its own outline, both readers put the fingertip on

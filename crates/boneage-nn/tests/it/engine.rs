@@ -429,6 +429,41 @@ fn wild_augmentation_moves_masks_with_the_hand() {
     assert!(shrunk >= 5, "hardly ever shrunk: {shrunk} of 40");
 }
 
+/// The framed-film augmentation (`train segment --frames`) draws the same film as
+/// `--films` with the same seed, then frames it: the mask only ever loses pixels (the
+/// wrist cut by the film's edge), never gains any, and the film's surroundings change
+/// on most draws (a field of another grey, the film's edge).
+#[test]
+fn framed_augmentation_keeps_masks_true_and_frames_the_film() {
+    let _rng = crate::rng_lock();
+    let (w, h) = (64usize, 80usize);
+    let mut pixels = vec![30u8; w * h];
+    let mut mask = vec![0u8; w * h];
+    for y in 12..70 {
+        for x in 14..50 {
+            pixels[y * w + x] = 200;
+            mask[y * w + x] = 1;
+        }
+    }
+    let set = one_film(w, h, pixels, Target::Mask(mask));
+    let (mut cut, mut framed) = (0, 0);
+    for seed in 0..40u64 {
+        let films = set.batch(&[0], &augment::SEGMENT_FILMS, &[seed]);
+        let frames = set.batch(&[0], &augment::SEGMENT_FRAMES, &[seed]);
+        for (i, (&a, &b)) in films.targets.iter().zip(&frames.targets).enumerate() {
+            assert!(b <= a, "seed {seed}: pixel {i} became hand");
+        }
+        let area = |t: &[f32]| t.iter().filter(|&&v| v > 0.5).count();
+        cut += (area(&frames.targets) < area(&films.targets)) as usize;
+        let outside_changed = (0..w * h)
+            .filter(|&i| films.targets[i] < 0.5)
+            .any(|i| (films.images[i] - frames.images[i]).abs() > 0.05);
+        framed += outside_changed as usize;
+    }
+    assert!(cut >= 3, "the wrist hardly ever cut: {cut} of 40");
+    assert!(framed >= 20, "hardly ever framed: {framed} of 40");
+}
+
 #[test]
 fn example_cache_round_trips_and_refuses_another_source() {
     let _rng = crate::rng_lock();

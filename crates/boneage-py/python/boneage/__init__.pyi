@@ -42,6 +42,8 @@ class Registration(TypedDict):
     film_on_canvas: Optional[List[int]]
     #: The film was already cut out (exact black around the hand): its own outline was the mask.
     cut_out: bool
+    #: Refused every other way, the hand outlined by the U-Net for framed films; the locator agrees.
+    framed_unet: bool
     #: The outline could not place the key points: they are the heat-map locator's alone, checked after registration.
     locator_alone: bool
     zoom: float
