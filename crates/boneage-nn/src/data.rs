@@ -335,6 +335,16 @@ fn film_like(pixels: &mut [f32], coverage: &[f32], w: usize, h: usize, rng: &mut
     }
 }
 
+/// A `w` × `h` 0/1 mask warped as its image is (`out_to_in` maps output to input).
+fn warped_mask(m: &[u8], out_to_in: &Affine, w: usize, h: usize) -> Vec<u8> {
+    let mask = Mask::from_vec(w, h, m.to_vec()).expect("mask matches the size");
+    warp_mask(&mask, out_to_in, w, h)
+        .as_slice()
+        .iter()
+        .map(|&v| (v != 0) as u8)
+        .collect()
+}
+
 /// The hand's film laid on a larger field ([`Augment::frames`]), on an augmented
 /// image (values 0–255) and its 0/1 hand mask, drawn from `rng`: three times in
 /// five, a rectangle turned by up to 8° that holds the hand with a margin of 1–15 %
@@ -515,12 +525,7 @@ impl Examples {
                 film_like(&mut warped, coverage.as_slice(), w, h, &mut rng);
             }
             if let (Target::Mask(m), true) = (&ex.target, augment.frames) {
-                let mask = Mask::from_vec(w, h, m.clone()).expect("mask matches the size");
-                let mut hand: Vec<u8> = warp_mask(&mask, &out_to_in, w, h)
-                    .as_slice()
-                    .iter()
-                    .map(|&v| (v != 0) as u8)
-                    .collect();
+                let mut hand = warped_mask(m, &out_to_in, w, h);
                 framed(&mut warped, &mut hand, w, h, &mut rng);
                 batch.images.extend(warped.iter().map(|&p| p / 127.5 - 1.0));
                 batch.targets.extend(hand.iter().map(|&v| v as f32));
@@ -536,13 +541,11 @@ impl Examples {
                         batch.targets.extend(to_unit(q, [h, w]));
                     }
                 }
-                Target::Mask(m) => {
-                    let mask = Mask::from_vec(w, h, m.clone()).expect("mask matches the size");
-                    let warped = warp_mask(&mask, &out_to_in, w, h);
-                    batch
-                        .targets
-                        .extend(warped.as_slice().iter().map(|&v| (v != 0) as u8 as f32));
-                }
+                Target::Mask(m) => batch.targets.extend(
+                    warped_mask(m, &out_to_in, w, h)
+                        .into_iter()
+                        .map(|v| v as f32),
+                ),
             }
         }
         batch

@@ -1577,6 +1577,17 @@ impl Pipeline {
             .map_err(|why| self.explain(img, why))
     }
 
+    /// A copy of this pipeline whose readers, this one and the second, outline the
+    /// hand with their segmenter changed by `change`.
+    fn outlining(&self, change: impl Fn(&mut Segmenter)) -> Pipeline {
+        let mut reader = self.clone();
+        change(&mut reader.segmenter);
+        if let Some(second) = reader.second.as_mut() {
+            change(&mut second.segmenter);
+        }
+        reader
+    }
+
     /// A film refused every other way read once more, every way [`Pipeline::read`]
     /// reads a film, with the U-Net trained for framed films ([`Pipeline::framed`])
     /// in place of the U-Net for both readers: the film's edge beside the hand, a
@@ -1595,12 +1606,7 @@ impl Pipeline {
         let (Some(framed), Some(second)) = (self.framed.as_ref(), self.second.as_ref()) else {
             return Err(first);
         };
-        let mut reader = self.clone();
-        reader.framed = None;
-        reader.segmenter = framed.clone();
-        if let Some(second) = reader.second.as_mut() {
-            second.segmenter = framed.clone();
-        }
+        let reader = self.outlining(|s| *s = framed.clone());
         let Ok(mut p) = reader.read(img) else {
             return Err(first);
         };
@@ -1641,11 +1647,7 @@ impl Pipeline {
         let Some(outline) = boneage_core::ops::cut_out(img) else {
             return Err(first);
         };
-        let mut reader = self.clone();
-        reader.segmenter.cut_outs = true;
-        if let Some(second) = reader.second.as_mut() {
-            second.segmenter.cut_outs = true;
-        }
+        let reader = self.outlining(|s| s.cut_outs = true);
         let Ok(mut p) = reader.read(img) else {
             return Err(first);
         };
