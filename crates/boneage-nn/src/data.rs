@@ -271,6 +271,19 @@ fn turned_fit(w: f64, h: f64, angle: f64) -> f64 {
 /// the border that the transform uncovered (`coverage` < 1) filled with a grey
 /// level or noise, a bright marker, exposure and gamma, inverted polarity, noise.
 fn film_like(pixels: &mut [f32], coverage: &[f32], w: usize, h: usize, rng: &mut impl Rng) {
+    film_like_polarity(pixels, coverage, w, h, true, rng);
+}
+
+/// [`film_like`], inverting the polarity only where `may_invert` (the draws are the
+/// same either way).
+fn film_like_polarity(
+    pixels: &mut [f32],
+    coverage: &[f32],
+    w: usize,
+    h: usize,
+    may_invert: bool,
+    rng: &mut impl Rng,
+) {
     let bg = rng.random_range(0.0f32..160.0);
     let bg_noise = if rng.random_bool(0.3) {
         rng.random_range(5.0f32..40.0)
@@ -317,7 +330,7 @@ fn film_like(pixels: &mut [f32], coverage: &[f32], w: usize, h: usize, rng: &mut
     } else {
         1.0
     };
-    let invert = rng.random_bool(0.15);
+    let invert = rng.random_bool(0.15) && may_invert;
     let noise = if rng.random_bool(0.3) {
         rng.random_range(2.0f32..12.0)
     } else {
@@ -432,6 +445,32 @@ pub fn framed(pixels: &mut [f32], hand: &mut [u8], w: usize, h: usize, rng: &mut
         }
         *p = (v * 255.0).clamp(0.0, 255.0);
     }
+}
+
+/// A whole film (values 0–1) as another source might send it, for examples drawn at
+/// the film's own size (the registration verifier's, `boneage train verifier
+/// --films`), drawn from `seed`: [`film_like`]'s exposure, gamma, noise and marker,
+/// never its inverted polarity (the pipeline turns an inverted film back before
+/// anything after the U-Net reads it), then the film's frame around `hand`
+/// ([`framed`]: the film's edge, a field of another grey, the wrist cut, flat and dark
+/// exposures).
+pub fn film_as_sent(img: &GrayImage, hand: &Mask, seed: u64) -> GrayImage {
+    let (w, h) = (img.width(), img.height());
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut pixels: Vec<f32> = img.as_slice().iter().map(|&v| 255.0 * v).collect();
+    film_like_polarity(&mut pixels, &vec![1.0; w * h], w, h, false, &mut rng);
+    let same_size = hand.width() == w && hand.height() == h;
+    let resized = (!same_size).then(|| hand.resized(w, h));
+    let mut hand: Vec<u8> = resized
+        .as_ref()
+        .unwrap_or(hand)
+        .as_slice()
+        .iter()
+        .map(|&v| (v != 0) as u8)
+        .collect();
+    framed(&mut pixels, &mut hand, w, h, &mut rng);
+    GrayImage::from_vec(w, h, pixels.into_iter().map(|v| v / 255.0).collect())
+        .expect("pixels match the size")
 }
 
 /// The similarity `out = c + shift + zoom·R(angle)·M·(in − c)` about the centre `c` of

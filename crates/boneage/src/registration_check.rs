@@ -208,6 +208,14 @@ impl VerifierKind {
 /// each the film segmented by the pipeline's U-Net, normalised, registered onto the
 /// pipeline's canvas and averaged down to `input` from the part `kind` reads
 /// ([`verifier_pixels`]) — the verifier's input as the pipeline makes it.
+///
+/// With `films`, two pairs (one right, one wrong) in three read the film as sent and
+/// the third one of two copies of it changed as another source might send it, in
+/// turn ([`boneage_nn::data::film_as_sent`]: exposure, a marker, the film's edge and
+/// a field around it, the wrist cut), each copy segmented again — the second by
+/// the framed-film U-Net where the pipeline has one, as its framed reading segments
+/// ([`Pipeline::framed`]) — so that the verifier learns the right registrations of
+/// films unlike the development set, with the masks the pipeline gives them.
 #[allow(clippy::too_many_arguments)]
 pub fn verifier_examples(
     kind: VerifierKind,
@@ -217,6 +225,7 @@ pub fn verifier_examples(
     keypoints: &BTreeMap<String, KeyPoints>,
     input: [usize; 2],
     per_film: usize,
+    films: bool,
     seed: u64,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Examples, Error> {
@@ -230,12 +239,29 @@ pub fn verifier_examples(
                 };
                 let img = read_radiograph(ds.image_path(s))?.pixels;
                 let mask = pipeline.segment(&img);
-                let norm = normalize_hand(&img, &mask, &NormalizeConfig::default());
                 let tips = neighbour_tips(&mask, truth);
                 let mut d = Draws(seed ^ (n as u64).wrapping_mul(0xd1b5_4a32_d192_ed03));
+                let mut versions = vec![normalize_hand(&img, &mask, &NormalizeConfig::default())];
+                if films {
+                    for copy in 0..2 {
+                        let sent = boneage_nn::data::film_as_sent(&img, &mask, d.next());
+                        let outline = match (copy, pipeline.framed.as_ref()) {
+                            (1, Some(framed)) => framed.segment(&sent),
+                            _ => pipeline.segment(&sent),
+                        };
+                        versions.push(normalize_hand(&sent, &outline, &NormalizeConfig::default()));
+                    }
+                }
                 let mut items = Vec::with_capacity(2 * per_film);
                 for k in 0..2 * per_film {
                     let right = k % 2 == 0;
+                    let pair = k / 2;
+                    let version = if versions.len() > 1 && pair % 3 == 2 {
+                        1 + (pair / 3) % 2
+                    } else {
+                        0
+                    };
+                    let norm = &versions[version];
                     let points = match (right, kind) {
                         (true, _) => jittered(truth, VERIFIER_JITTER, &mut d),
                         (false, VerifierKind::Registration) => {
@@ -250,7 +276,7 @@ pub fn verifier_examples(
                         id: s.id.clone(),
                         male: s.sex.is_male(),
                         pixels: verifier_pixels(
-                            &reg.warp(&norm, &pipeline.canvas),
+                            &reg.warp(norm, &pipeline.canvas),
                             input,
                             kind.crop(),
                         ),

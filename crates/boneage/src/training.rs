@@ -630,6 +630,10 @@ fn keypoint_data(
 /// Right registrations and wrong ones per film in the verifier's examples.
 pub const VERIFIER_PER_FILM: usize = 6;
 
+/// The same with `--films`: [`VERIFIER_PER_FILM`] on the film as sent, and half as
+/// many again on two copies of it changed as other sources send films.
+pub const VERIFIER_PER_FILM_FILMS: usize = 9;
+
 /// The registration verifier (`boneage train verifier`): right registrations from
 /// the films' points in `keypoints` (each point moved by up to
 /// [`crate::registration_check::VERIFIER_JITTER`] of the span) against wrong ones
@@ -638,11 +642,17 @@ pub const VERIFIER_PER_FILM: usize = 6;
 /// canvas, as the pipeline registers them. The examples are drawn once (cached);
 /// the network trains on them without further augmentation.
 ///
+/// With `films`, [`VERIFIER_PER_FILM_FILMS`] of each per film, on the film as sent
+/// and on copies of it as other sources send films
+/// ([`crate::registration_check::verifier_examples`]).
+///
 /// With [`VerifierKind::Capitate`] it is the capitate check instead: the network
 /// reads the carpus at full size ([`boneage_nn::verifier::capitate_crop`], 192 ×
 /// 192) and the wrong registrations are the capitate moved.
+#[allow(clippy::too_many_arguments)]
 pub fn train_verifier(
     kind: VerifierKind,
+    films: bool,
     spec: &TrainSpec,
     keypoints: &Path,
     models: &Path,
@@ -668,6 +678,19 @@ pub fn train_verifier(
             cause,
         }
     })?;
+    // With `films`, the examples read copies of each film as other sources send it
+    // too, the framed-film U-Net segmenting some of them: more of each, and the
+    // cache keyed by that U-Net as well.
+    let (per_film, films_source) = if films {
+        let framed = models.join("unet_framed.safetensors");
+        let framed = match std::fs::read(&framed) {
+            Ok(bytes) => format!(" framed {:016x}", fnv1a(bytes)),
+            Err(_) => " no framed".to_string(),
+        };
+        (VERIFIER_PER_FILM_FILMS, format!(" films 2:1{framed}"))
+    } else {
+        (VERIFIER_PER_FILM, String::new())
+    };
     let what = match kind {
         VerifierKind::Registration => "verifier".to_string(),
         VerifierKind::Capitate => {
@@ -675,7 +698,7 @@ pub fn train_verifier(
         }
     };
     let source = format!(
-        "{what} {} {points:016x} unet {:016x} {VERIFIER_PER_FILM} per film, jitter {}, seed {} {}x{}",
+        "{what} {} {points:016x} unet {:016x}{films_source} {per_film} per film, jitter {}, seed {} {}x{}",
         keypoints.display(),
         fnv1a(unet),
         crate::registration_check::VERIFIER_JITTER,
@@ -688,15 +711,7 @@ pub fn train_verifier(
         &source,
         |ds, s, p| {
             crate::registration_check::verifier_examples(
-                kind,
-                &pipeline,
-                ds,
-                s,
-                &kp,
-                input,
-                VERIFIER_PER_FILM,
-                spec.seed,
-                p,
+                kind, &pipeline, ds, s, &kp, input, per_film, films, spec.seed, p,
             )
         },
         progress,

@@ -120,6 +120,12 @@ enum Net {
         /// `capitate_verifier.safetensors`.
         #[arg(long)]
         capitate: bool,
+        /// Also register copies of each film as other sources send them (exposure,
+        /// a marker, the film's edge and a field around it, the wrist cut), each
+        /// segmented again, some by `unet_framed.safetensors` where the models
+        /// folder has it: right registrations of films unlike the development set.
+        #[arg(long)]
+        films: bool,
     },
     /// A bone-age network for one region, head and cohort.
     Age {
@@ -406,6 +412,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             keypoints,
             models,
             capitate,
+            films,
         } => {
             let spec = common.spec();
             let kp = keypoints.unwrap_or_else(|| spec.data.join("keypoints.csv"));
@@ -415,7 +422,16 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             } else {
                 VerifierKind::Registration
             };
-            let done = train_verifier(kind, &spec, &kp, &models.path, &d, &progress, &mut bars)?;
+            let done = train_verifier(
+                kind,
+                films,
+                &spec,
+                &kp,
+                &models.path,
+                &d,
+                &progress,
+                &mut bars,
+            )?;
             (spec, done)
         }
         Net::Age {

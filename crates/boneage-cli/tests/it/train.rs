@@ -248,6 +248,29 @@ fn train_each_net_then_stop_and_resume() {
     );
     let manifest = std::fs::read_to_string(tmp.path().join("ver/model.json")).unwrap();
     assert!(manifest.contains("\"net\": \"verifier\""), "{manifest}");
+    // With --films each film also gives registrations of copies of it as other
+    // sources send films: half as many examples again, from the same films.
+    run(&[
+        "verifier", "ph", "--out", "verf", "--epochs", "1", "--films",
+    ]);
+    let examples = |run: &str| -> (usize, usize) {
+        let m: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(tmp.path().join(run).join("model.json")).unwrap(),
+        )
+        .unwrap();
+        let text = m["trained_on"].as_str().unwrap().to_string();
+        let count = |word: &str| -> usize {
+            let before = text.split(word).next().unwrap();
+            before.rsplit(['(', ' ']).next().unwrap().parse().unwrap()
+        };
+        (count(" training / "), count(" validation examples"))
+    };
+    let (plain, films) = (examples("ver"), examples("verf"));
+    // (A registration that cannot be made is left out, so not exactly half.)
+    for (p, f) in [(plain.0, films.0), (plain.1, films.1)] {
+        let ratio = f as f64 / p as f64;
+        assert!((ratio - 1.5).abs() < 0.05, "{plain:?} {films:?}");
+    }
     // The capitate check: the same network on the registered carpus alone, at full
     // size, against the capitate moved.
     run(&[

@@ -464,6 +464,50 @@ fn framed_augmentation_keeps_masks_true_and_frames_the_film() {
     assert!(framed >= 20, "hardly ever framed: {framed} of 40");
 }
 
+/// A film changed as another source sends it (`train verifier --films`) keeps its
+/// size, depends only on its seed, keeps the bone brighter than the soft tissue
+/// beside it (never inverted: the pipeline turns inverted films back before the
+/// verifier reads them), and differs from the film on most seeds.
+#[test]
+fn a_film_as_sent_is_never_inverted_and_depends_on_its_seed() {
+    use boneage_core::GrayImage;
+    use boneage_core::image::Mask;
+    let (w, h) = (60usize, 90usize);
+    let mut img = GrayImage::filled(w, h, 0.1);
+    let mut hand = Mask::new(w, h);
+    for y in 10..80 {
+        for x in 15..45 {
+            img.set(x, y, if (25..35).contains(&x) { 0.8 } else { 0.4 });
+            hand.set(x, y, true);
+        }
+    }
+    let mut changed = 0;
+    for seed in 0..30u64 {
+        let sent = boneage_nn::data::film_as_sent(&img, &hand, seed);
+        assert_eq!((sent.width(), sent.height()), (w, h));
+        assert!(
+            sent == boneage_nn::data::film_as_sent(&img, &hand, seed),
+            "seed {seed}: two draws differ"
+        );
+        // Bone (the middle column) against soft tissue in the rows the wrist cut
+        // never reaches; the marker may cover a few pixels, so medians.
+        let median = |xs: std::ops::Range<usize>| {
+            let mut v: Vec<f32> = (15..50)
+                .flat_map(|y| xs.clone().map(move |x| (x, y)))
+                .map(|(x, y)| sent.get(x, y))
+                .collect();
+            v.sort_by(f32::total_cmp);
+            v[v.len() / 2]
+        };
+        assert!(
+            median(26..34) > median(16..24),
+            "seed {seed}: the bone is no longer the brighter"
+        );
+        changed += (sent != img) as usize;
+    }
+    assert!(changed >= 25, "hardly ever changed: {changed} of 30");
+}
+
 #[test]
 fn example_cache_round_trips_and_refuses_another_source() {
     let _rng = crate::rng_lock();
