@@ -269,14 +269,9 @@ fn turned_fit(w: f64, h: f64, angle: f64) -> f64 {
 
 /// Film-like pixel changes of an augmented image (values 0–255), drawn from `rng`:
 /// the border that the transform uncovered (`coverage` < 1) filled with a grey
-/// level or noise, a bright marker, exposure and gamma, inverted polarity, noise.
-fn film_like(pixels: &mut [f32], coverage: &[f32], w: usize, h: usize, rng: &mut impl Rng) {
-    film_like_polarity(pixels, coverage, w, h, true, rng);
-}
-
-/// [`film_like`], inverting the polarity only where `may_invert` (the draws are the
-/// same either way).
-fn film_like_polarity(
+/// level or noise, a bright marker, exposure and gamma, inverted polarity (only
+/// where `may_invert`; the draws are the same either way), noise.
+fn film_like(
     pixels: &mut [f32],
     coverage: &[f32],
     w: usize,
@@ -451,24 +446,20 @@ pub fn framed(pixels: &mut [f32], hand: &mut [u8], w: usize, h: usize, rng: &mut
 /// the film's own size (the registration verifier's, `boneage train verifier
 /// --films`), drawn from `seed`: [`film_like`]'s exposure, gamma, noise and marker,
 /// never its inverted polarity (the pipeline turns an inverted film back before
-/// anything after the U-Net reads it), then the film's frame around `hand`
-/// ([`framed`]: the film's edge, a field of another grey, the wrist cut, flat and dark
-/// exposures).
+/// anything after the U-Net reads it), then the film's frame around `hand` (the
+/// hand's mask, the film's size; [`framed`]: the film's edge, a field of another
+/// grey, the wrist cut, flat and dark exposures).
 pub fn film_as_sent(img: &GrayImage, hand: &Mask, seed: u64) -> GrayImage {
     let (w, h) = (img.width(), img.height());
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut pixels: Vec<f32> = img.as_slice().iter().map(|&v| 255.0 * v).collect();
-    film_like_polarity(&mut pixels, &vec![1.0; w * h], w, h, false, &mut rng);
-    let same_size = hand.width() == w && hand.height() == h;
-    let resized = (!same_size).then(|| hand.resized(w, h));
-    let mut hand: Vec<u8> = resized
-        .as_ref()
-        .unwrap_or(hand)
-        .as_slice()
-        .iter()
-        .map(|&v| (v != 0) as u8)
-        .collect();
-    framed(&mut pixels, &mut hand, w, h, &mut rng);
+    assert_eq!(
+        (hand.width(), hand.height()),
+        (w, h),
+        "the hand's mask is the film's size"
+    );
+    film_like(&mut pixels, &vec![1.0; w * h], w, h, false, &mut rng);
+    framed(&mut pixels, &mut hand.as_slice().to_vec(), w, h, &mut rng);
     GrayImage::from_vec(w, h, pixels.into_iter().map(|v| v / 255.0).collect())
         .expect("pixels match the size")
 }
@@ -561,7 +552,7 @@ impl Examples {
             if augment.photometric {
                 let ones = GrayImage::from_vec(w, h, vec![1.0; w * h]).expect("sizes match");
                 let coverage = warp_affine(&ones, &out_to_in, w, h);
-                film_like(&mut warped, coverage.as_slice(), w, h, &mut rng);
+                film_like(&mut warped, coverage.as_slice(), w, h, true, &mut rng);
             }
             if let (Target::Mask(m), true) = (&ex.target, augment.frames) {
                 let mut hand = warped_mask(m, &out_to_in, w, h);
