@@ -960,8 +960,9 @@ pub struct Pipeline {
     /// none; set it with [`Pipeline::set_template`], which sets the second reader's
     /// too.
     pub template: Option<HandTemplate>,
-    /// The registration verifier (`verifier.safetensors` beside the weights), or
-    /// none: part of the check after registration, after the template; set it with
+    /// The registration verifier (`verifier.safetensors` beside the weights, with the
+    /// networks numbered beside it, `verifier-2.safetensors` on, their scores averaged),
+    /// or none: part of the check after registration, after the template; set it with
     /// [`Pipeline::set_verifier`], which sets the second reader's too.
     pub verifier: Option<crate::verifier::Verifier>,
     /// The capitate check (`capitate_verifier.safetensors` beside the weights), or
@@ -1426,8 +1427,13 @@ impl Pipeline {
     /// registration verifier checks them.
     pub fn describe(&self) -> String {
         let mut d = self.describe_reading();
-        if self.verifier.is_some() {
-            d.push_str("; every registration checked by the registration verifier too");
+        match self.verifier.as_ref().map(|v| v.members()) {
+            Some(1) => d.push_str("; every registration checked by the registration verifier too"),
+            Some(n) => d.push_str(&format!(
+                "; every registration checked by the registration verifier too ({n} networks, \
+                 their scores averaged)"
+            )),
+            None => {}
         }
         if self.capitate_verifier.is_some() {
             d.push_str("; every registered carpus checked by the capitate check");

@@ -101,27 +101,64 @@ impl VerifierNet {
 /// training's right and wrong examples (as many of each) are equally likely.
 pub const VERIFIER_LIMIT: f64 = 0.5;
 
-/// A trained verifier, ready to score registered hands.
+/// A trained verifier, ready to score registered hands: one network, or several
+/// trained alike with other seeds whose scores are averaged.
 #[derive(Clone)]
 pub struct Verifier {
-    net: VerifierNet,
+    nets: Vec<VerifierNet>,
     input: [usize; 2],
     crop: Option<[usize; 4]>,
     device: Device,
 }
 
 impl Verifier {
-    /// Loads `weights` (with its manifest beside it) onto `device`.
+    /// Loads `weights` (with its manifest beside it) onto `device`, and the members
+    /// numbered beside it — for `verifier.safetensors`, `verifier-2.safetensors`,
+    /// `verifier-3.safetensors` and so on, up to the first number missing — each with
+    /// its manifest. Every member must read the same input (size and crop); its
+    /// manifest is named where one does not.
     pub fn load(weights_path: &Path, device: &Device) -> Result<Self, WeightsError> {
+        let (mut verifier, _) = Self::load_one(weights_path, device)?;
+        for path in members_beside(weights_path).into_iter().skip(1) {
+            let (member, manifest) = Self::load_one(&path, device)?;
+            if (member.input, member.crop) != (verifier.input, verifier.crop) {
+                return Err(WeightsError::Mismatch {
+                    path: manifest,
+                    found: format!("input {:?}, crop {:?}", member.input, member.crop),
+                    expected: format!(
+                        "the input of {} (input {:?}, crop {:?}): members of one verifier \
+                         read the same pixels",
+                        weights_path.display(),
+                        verifier.input,
+                        verifier.crop
+                    ),
+                });
+            }
+            verifier.nets.extend(member.nets);
+        }
+        Ok(verifier)
+    }
+
+    /// One network from `weights_path`, and the path of its manifest.
+    fn load_one(
+        weights_path: &Path,
+        device: &Device,
+    ) -> Result<(Self, std::path::PathBuf), WeightsError> {
         let (manifest, config): (_, VerifierNetConfig) =
             manifest_for(weights_path, NetKind::Verifier)?;
         let net = weights::load(config.init(device), weights_path, &manifest)?.valid();
-        Ok(Self {
-            net,
+        let verifier = Self {
+            nets: vec![net],
             input: manifest.input,
             crop: config.crop,
             device: device.clone(),
-        })
+        };
+        Ok((verifier, weights::manifest_path(weights_path)))
+    }
+
+    /// How many networks score each canvas (their scores averaged).
+    pub fn members(&self) -> usize {
+        self.nets.len()
     }
 
     /// The part of the canvas it reads (none: all of it), as [`verifier_pixels`] takes it.
@@ -129,12 +166,35 @@ impl Verifier {
         self.crop
     }
 
-    /// The score, 0 (wrong) to 1 (right), of a registered canvas (pixels in `[0, 1]`).
+    /// The score, 0 (wrong) to 1 (right), of a registered canvas (pixels in `[0, 1]`):
+    /// the mean of its members' scores.
     pub fn score(&self, registered: &GrayImage) -> f64 {
         let pixels = verifier_pixels(registered, self.input, self.crop);
-        self.net
-            .scores(pixels_tensor(&pixels, self.input, &self.device))[0] as f64
+        let x = pixels_tensor(&pixels, self.input, &self.device);
+        let sum: f64 = self
+            .nets
+            .iter()
+            .map(|net| net.scores(x.clone())[0] as f64)
+            .sum();
+        sum / self.nets.len() as f64
     }
+}
+
+/// The files of a verifier whose first member is `first` (`NAME.safetensors`): it,
+/// then `NAME-2.safetensors`, `NAME-3.safetensors`… while they exist.
+pub fn members_beside(first: &Path) -> Vec<std::path::PathBuf> {
+    let mut paths = vec![first.to_path_buf()];
+    let (Some(stem), Some(dir)) = (first.file_stem(), first.parent()) else {
+        return paths;
+    };
+    for n in 2.. {
+        let next = dir.join(format!("{}-{n}.safetensors", stem.to_string_lossy()));
+        if !next.is_file() {
+            break;
+        }
+        paths.push(next);
+    }
+    paths
 }
 
 /// The verifier's input from a registered canvas (pixels in `[0, 1]`): the canvas, or

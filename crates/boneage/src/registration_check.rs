@@ -555,17 +555,18 @@ fn pct(n: usize, d: usize) -> String {
     }
 }
 
-/// Which verifiers the pipeline has: the registration verifier, the capitate check.
-fn verifiers(pipeline: &Pipeline) -> (bool, bool) {
+/// Which verifiers the pipeline has: the registration verifier's networks (none: 0),
+/// the capitate check.
+fn verifiers(pipeline: &Pipeline) -> (usize, bool) {
     (
-        pipeline.verifier.is_some(),
+        pipeline.verifier.as_ref().map_or(0, |v| v.members()),
         pipeline.capitate_verifier.is_some(),
     )
 }
 
 fn check_report(
     template: &HandTemplate,
-    (verifier, capitate): (bool, bool),
+    (verifier, capitate): (usize, bool),
     films: &[FilmCheck],
     what: &str,
 ) -> String {
@@ -588,10 +589,18 @@ fn check_report(
         l.scale[1],
         l.min_thumb_side,
     );
-    if verifier {
+    if verifier > 0 {
+        let members = match verifier {
+            1 => String::new(),
+            n => format!(
+                " with {} more networks beside it, `verifier-2.safetensors` on, their scores \
+                 averaged",
+                n - 1
+            ),
+        };
         md.push_str(&format!(
-            "Then the registration verifier (`verifier.safetensors`): a registration the \
-             template passes is refused where it scores under {:.2}.\n\n",
+            "Then the registration verifier (`verifier.safetensors`{members}): a registration \
+             the template passes is refused where it scores under {:.2}.\n\n",
             boneage_nn::verifier::VERIFIER_LIMIT
         ));
     }

@@ -28,3 +28,25 @@ pub fn close(a: f32, b: f32, tol: f32) -> bool {
 pub fn scalar(t: Tensor<1>) -> f32 {
     t.into_data().try_to_vec::<f32>().unwrap()[0]
 }
+
+/// The manifest of a test network that is not a bone-age model: `net` of `config`
+/// reading `input` (height, width), trained on nothing.
+pub fn manifest_of(
+    net: boneage_core::NetKind,
+    config: serde_json::Value,
+    input: [usize; 2],
+) -> boneage_nn::weights::Manifest {
+    boneage_nn::weights::Manifest {
+        version: boneage_nn::weights::MANIFEST_VERSION,
+        net,
+        config,
+        input,
+        normalization: boneage_nn::data::NORMALIZATION.into(),
+        sex: None,
+        region: None,
+        canvas: None,
+        variant: None,
+        trained_on: "test".into(),
+        metrics: Default::default(),
+    }
+}

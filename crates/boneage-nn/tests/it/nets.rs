@@ -354,7 +354,7 @@ fn refining_nets_see_the_hand_upright_and_load_only_as_themselves() {
     use boneage_nn::inputs::{REFINE_FIELD, refine_frame, refine_input};
     use boneage_nn::keypoint_net::Refined;
     use boneage_nn::pipeline::{Locator, RefineNet};
-    use boneage_nn::weights::{Manifest, save};
+    use boneage_nn::weights::save;
 
     let near = |a: Point, b: Point| a.dist(b) < 1e-6;
     // A hand pointing up, thumb on the right; span 200, so the 100-px field is 80
@@ -431,19 +431,11 @@ fn refining_nets_see_the_hand_upright_and_load_only_as_themselves() {
             .with_backbone(Some(Backbone::Efficientnet(LiteVariant::Lite0)))
             .with_refines(refines)
             .with_lite_stages(Some(boneage_nn::efficientnet::STAGES_TO_16TH));
-        let manifest = Manifest {
-            version: boneage_nn::weights::MANIFEST_VERSION,
-            net: boneage_core::NetKind::Keypoints,
-            config: serde_json::to_value(&c).unwrap(),
-            input: [64, 64],
-            normalization: boneage_nn::data::NORMALIZATION.into(),
-            sex: None,
-            region: None,
-            canvas: None,
-            variant: None,
-            trained_on: "test".into(),
-            metrics: Default::default(),
-        };
+        let manifest = crate::manifest_of(
+            boneage_core::NetKind::Keypoints,
+            serde_json::to_value(&c).unwrap(),
+            [64, 64],
+        );
         let path = dir.path().join(name);
         save(&c.init(&d), &manifest, &path).unwrap();
         path

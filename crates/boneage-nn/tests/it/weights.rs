@@ -708,3 +708,83 @@ fn wide_convolutions_in_8_bits() {
         }
     }
 }
+
+/// A verifier saved as `verifier.safetensors` with members `verifier-2` and
+/// `verifier-3` beside it loads as one whose score is the mean of the three; a fourth
+/// after a gap in the numbering is not a member; a member reading another part of the
+/// canvas is refused, naming its manifest.
+#[test]
+fn a_verifier_with_members_beside_it_averages_their_scores() {
+    use boneage_nn::verifier::{Verifier, VerifierNetConfig, members_beside};
+    let _g = crate::rng_lock();
+    let d = crate::device();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = VerifierNetConfig::new()
+        .with_height(32)
+        .with_width(24)
+        .with_features(vec![4, 4])
+        .with_hidden(vec![8]);
+    let manifest = |c: &VerifierNetConfig| {
+        crate::manifest_of(
+            NetKind::Verifier,
+            serde_json::to_value(c).unwrap(),
+            [32, 24],
+        )
+    };
+    let names = ["verifier", "verifier-2", "verifier-3", "verifier-5"];
+    for name in names {
+        let path = tmp.path().join(format!("{name}.safetensors"));
+        save(&config.init(&d), &manifest(&config), &path).unwrap();
+    }
+    let first = tmp.path().join("verifier.safetensors");
+    let members = members_beside(&first);
+    assert_eq!(members.len(), 3, "{members:?}");
+    assert!(members[2].ends_with("verifier-3.safetensors"));
+
+    // A hand-like canvas: a bright block on black.
+    let mut canvas = boneage_core::GrayImage::from_vec(400, 520, vec![0.0; 400 * 520]).unwrap();
+    for y in 100..400 {
+        for x in 120..280 {
+            canvas.set(x, y, 0.8);
+        }
+    }
+    let all = Verifier::load(&first, &d).unwrap();
+    assert_eq!(all.members(), 3);
+    let alone: Vec<f64> = names[..3]
+        .iter()
+        .map(|name| {
+            // Each member alone, copied where it has no members beside it.
+            let solo = tempfile::tempdir().unwrap();
+            for ext in ["safetensors", "json"] {
+                std::fs::copy(
+                    tmp.path().join(format!("{name}.{ext}")),
+                    solo.path().join(format!("verifier.{ext}")),
+                )
+                .unwrap();
+            }
+            let v = Verifier::load(&solo.path().join("verifier.safetensors"), &d).unwrap();
+            assert_eq!(v.members(), 1);
+            v.score(&canvas)
+        })
+        .collect();
+    let mean = alone.iter().sum::<f64>() / 3.0;
+    assert!(
+        (all.score(&canvas) - mean).abs() < 1e-6,
+        "{} against the mean of {alone:?}",
+        all.score(&canvas)
+    );
+    assert!(
+        alone.windows(2).any(|w| (w[0] - w[1]).abs() > 1e-6),
+        "the members differ: {alone:?}"
+    );
+
+    let cropped = config.clone().with_crop(Some([104, 304, 192, 192]));
+    let third = tmp.path().join("verifier-3.safetensors");
+    save(&cropped.init(&d), &manifest(&cropped), &third).unwrap();
+    let Err(e) = Verifier::load(&first, &d) else {
+        panic!("a member reading the carpus alone was accepted");
+    };
+    let msg = e.to_string();
+    assert!(msg.contains("verifier-3.json"), "{msg}");
+    assert!(msg.contains("read the same pixels"), "{msg}");
+}
