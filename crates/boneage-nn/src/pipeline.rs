@@ -1427,13 +1427,14 @@ impl Pipeline {
     /// registration verifier checks them.
     pub fn describe(&self) -> String {
         let mut d = self.describe_reading();
-        match self.verifier.as_ref().map(|v| v.members()) {
-            Some(1) => d.push_str("; every registration checked by the registration verifier too"),
-            Some(n) => d.push_str(&format!(
-                "; every registration checked by the registration verifier too ({n} networks, \
-                 their scores averaged)"
-            )),
-            None => {}
+        if let Some(v) = &self.verifier {
+            d.push_str("; every registration checked by the registration verifier too");
+            if v.members() > 1 {
+                d.push_str(&format!(
+                    " ({} networks, their scores averaged)",
+                    v.members()
+                ));
+            }
         }
         if self.capitate_verifier.is_some() {
             d.push_str("; every registered carpus checked by the capitate check");

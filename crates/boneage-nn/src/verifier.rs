@@ -118,12 +118,12 @@ impl Verifier {
     /// its manifest. Every member must read the same input (size and crop); its
     /// manifest is named where one does not.
     pub fn load(weights_path: &Path, device: &Device) -> Result<Self, WeightsError> {
-        let (mut verifier, _) = Self::load_one(weights_path, device)?;
+        let mut verifier = Self::load_one(weights_path, device)?;
         for path in members_beside(weights_path).into_iter().skip(1) {
-            let (member, manifest) = Self::load_one(&path, device)?;
+            let member = Self::load_one(&path, device)?;
             if (member.input, member.crop) != (verifier.input, verifier.crop) {
                 return Err(WeightsError::Mismatch {
-                    path: manifest,
+                    path: weights::manifest_path(&path),
                     found: format!("input {:?}, crop {:?}", member.input, member.crop),
                     expected: format!(
                         "the input of {} (input {:?}, crop {:?}): members of one verifier \
@@ -139,21 +139,17 @@ impl Verifier {
         Ok(verifier)
     }
 
-    /// One network from `weights_path`, and the path of its manifest.
-    fn load_one(
-        weights_path: &Path,
-        device: &Device,
-    ) -> Result<(Self, std::path::PathBuf), WeightsError> {
+    /// One network from `weights_path`.
+    fn load_one(weights_path: &Path, device: &Device) -> Result<Self, WeightsError> {
         let (manifest, config): (_, VerifierNetConfig) =
             manifest_for(weights_path, NetKind::Verifier)?;
         let net = weights::load(config.init(device), weights_path, &manifest)?.valid();
-        let verifier = Self {
+        Ok(Self {
             nets: vec![net],
             input: manifest.input,
             crop: config.crop,
             device: device.clone(),
-        };
-        Ok((verifier, weights::manifest_path(weights_path)))
+        })
     }
 
     /// How many networks score each canvas (their scores averaged).
