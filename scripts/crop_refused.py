@@ -8,7 +8,8 @@ DIR/refused.csv is what `boneage preprocess ../shared/data/rsna/raw/*.png
 (data/labels/blind/*.csv, keypoints.csv taking precedence) is cropped to its hand: a box
 around the three marks grown, in the hand's own frame (span L = fingertip to capitate),
 by 0.10 L beyond the fingertip and the thumb tip, 0.45 L below the capitate (wrist and
-forearm) and 0.45 L to the little finger's side, clipped to the film. Writes OUT/<id>.png,
+forearm) and 0.45 L to the little finger's side, and reaching 0.75 L from the capitate
+to the thumb's side (the ball of the thumb), clipped to the film. Writes OUT/<id>.png,
 OUT/truth.csv (the marks moved into the crop) and OUT.csv (id, boneage, male), so that
 
     boneage evaluate-preprocess OUT --truth OUT/truth.csv
