@@ -183,7 +183,12 @@ fn films_that_are_not_a_whole_hand_are_refused() {
             .lines()
             .find(|l| l.contains(&format!(",{f},")))
             .unwrap_or_else(|| panic!("{f} not listed: {listed}"));
-        assert!(row.contains("try again"), "{f}: no advice in {row}");
+        // Advice: try again (filmed otherwise), or read by eye where cropping or
+        // refilming was measured not to help.
+        assert!(
+            row.contains("try again") || row.contains("read this film by eye"),
+            "{f}: no advice in {row}"
+        );
     }
     assert!(
         listed
