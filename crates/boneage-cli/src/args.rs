@@ -117,6 +117,13 @@ pub struct FrontEnd {
     /// 2026-12-06 (see the README, "A U-Net for framed films"): to compare.
     #[arg(long)]
     pub no_framed_unet: bool,
+    /// Do not read a film refused every other way once more with two pieces of the
+    /// hand's outline that point against each other taken for a forearm that ends
+    /// inside the image (a film photographed or scanned on a larger field), as the
+    /// shipped front end does since 2026-12-06 (see the README, "A forearm that ends
+    /// inside the image"): to compare.
+    #[arg(long)]
+    pub no_forearm_inside: bool,
 }
 
 impl FrontEnd {
@@ -128,6 +135,7 @@ impl FrontEnd {
         pipeline.look_closer = self.look_closer;
         pipeline.cut_outs &= !self.no_cut_outs;
         pipeline.locator_alone |= self.locator_alone;
+        pipeline.forearm_inside &= !self.no_forearm_inside;
         if self.no_framed_unet {
             pipeline.framed = None;
         }
@@ -177,6 +185,9 @@ impl FrontEnd {
         }
         if self.no_framed_unet {
             flags += " --no-framed-unet";
+        }
+        if self.no_forearm_inside {
+            flags += " --no-forearm-inside";
         }
         flags
     }

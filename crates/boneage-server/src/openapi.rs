@@ -73,6 +73,11 @@ pub struct RegistrationDoc {
     /// locator's alone, checked by the second key-point net and the check after
     /// registration.
     locator_alone: bool,
+    /// The film was refused every other way and read again with two pieces of the
+    /// hand's outline that point against each other taken for a forearm that ends
+    /// inside the image, the answer standing where the second reader's locator agrees
+    /// with it and the outline's five digits vouch for it.
+    forearm_inside: bool,
     /// Canvas pixels per film pixel.
     zoom: f64,
     /// Rotation applied, degrees.

@@ -95,6 +95,11 @@ pub struct RegistrationReport {
     /// key-point nets); they are the heat-map locator's alone, standing on the two
     /// nets' agreement and the check after registration.
     pub locator_alone: bool,
+    /// The film was refused every other way and read again with two pieces of the
+    /// hand's outline that point against each other taken for a forearm that ends
+    /// inside the image, the answer standing where the second reader's locator agrees
+    /// with it and the outline's five digits vouch for it.
+    pub forearm_inside: bool,
     /// Canvas pixels per film pixel.
     pub zoom: f64,
     /// Rotation applied, degrees.
@@ -145,6 +150,7 @@ impl Assessment {
                     cut_out: p.cut_out,
                     framed_unet: p.framed,
                     locator_alone: p.locator_alone,
+                    forearm_inside: p.forearm_inside,
                     zoom: p.registration.zoom,
                     rotation_deg: p.registration.rotation_deg,
                     template_agreement: p.fit.map(|f| f.agreement),
@@ -204,6 +210,14 @@ impl Assessment {
                 "  the hand was outlined by the U-Net for framed films (the usual one's outline \
                  was refused), and the second reader's locator agrees with the key points; \
                  look at them on the overlay"
+                    .into(),
+            );
+        }
+        if self.preprocessed.forearm_inside {
+            lines.push(
+                "  the hand's outline was read with its forearm ending inside the image (a film \
+                 photographed or scanned on a larger field), and the second reader's locator \
+                 agrees with the key points; look at them on the overlay"
                     .into(),
             );
         }

@@ -350,6 +350,41 @@ fn a_framed_film_refused_every_other_way_is_outlined_by_the_framed_film_unet() {
     );
 }
 
+/// A film photographed on a larger field (1437), whose forearm ends inside the image
+/// and whose fingers touch at their bases: the outline's pieces are fingers and
+/// forearm pointing against each other, and every other reading refuses it
+/// (`--no-forearm-inside`). Read by default, the outline's forearm is read where it
+/// ends, the second
+/// reader's locator agrees, the outline's five digits vouch, and each key point lies
+/// within 5 % of the hand's length of the film's blind marks
+/// (`data/labels/blind/eighth-set.csv`), the log saying how.
+#[test]
+fn a_film_whose_forearm_ends_inside_the_image_is_read_where_it_ends() {
+    let Some(raw) = rsna_raw() else {
+        eprintln!("SKIPPED the forearm inside the image: ../shared/data/rsna/raw is absent");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let film = raw.join("1437.png");
+    let film = film.to_str().unwrap();
+    let err = fail(
+        &["preprocess", film, "--out", "off", "--no-forearm-inside"],
+        tmp.path(),
+    );
+    assert!(err.contains("1437.png: "), "{err}");
+    let out = boneage(&["preprocess", film, "--out", "on"], tmp.path());
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("its forearm read as ending inside the image"),
+        "{log}"
+    );
+    assert_near(
+        &keypoints_of(&tmp.path().join("on"), "1437"),
+        &blind_marks("eighth-set.csv", "1437"),
+    );
+}
+
 /// A cut-out whose outline does not vouch for the answer is refused: film 14006 cut
 /// out with its reviewed mask grown by a hundredth of the film's side (keeping the
 /// skin of every tip). Read with its own outline, both readers put the fingertip on
