@@ -49,6 +49,20 @@ impl Point {
     pub fn dist(self, o: Point) -> f64 {
         (self - o).norm()
     }
+
+    /// The signed angle, in radians in `[-π, π]`, by which this vector lies turned from
+    /// `axis` (positive from `axis` toward its [`Point::perp`]).
+    pub fn angle_from(self, axis: Point) -> f64 {
+        (axis.x * self.y - axis.y * self.x).atan2(axis.dot(self))
+    }
+}
+
+/// The mean of the unit vectors from `from` to each of `to`, as a unit vector: the
+/// mean direction in which they lie.
+pub fn mean_direction(from: Point, to: impl IntoIterator<Item = Point>) -> Point {
+    to.into_iter()
+        .fold(Point::new(0.0, 0.0), |a, p| a + (p - from).unit())
+        .unit()
 }
 
 impl std::ops::Add for Point {

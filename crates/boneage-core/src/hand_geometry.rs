@@ -15,7 +15,7 @@
 //! These are *candidates* for a person to review, not measurements: merged fingers,
 //! a flexed thumb or a mask that includes the forearm up to the border all move them.
 
-use crate::geometry::Point;
+use crate::geometry::{Point, mean_direction};
 use crate::image::Mask;
 use crate::keypoints::KeyPoints;
 use crate::ops::{Connectivity, distance_transform_sq, label_components};
@@ -188,9 +188,8 @@ pub fn keypoints_from_mask(mask: &Mask, params: &GeometryParams) -> Option<MaskG
     // a quarter palm radius above the webs on both sides; the forearm runs off the
     // border or points away from the fingers.
     const BINS: usize = 720;
-    let angle_about = |axis: Point, v: Point| (axis.x * v.y - axis.y * v.x).atan2(axis.dot(v));
     let digits_about = |axis: Point| -> Vec<(f64, Point)> {
-        let angle_of = |v: Point| angle_about(axis, v);
+        let angle_of = |v: Point| v.angle_from(axis);
         let mut profile = vec![(0f64, c, false); BINS];
         for y in 0..h {
             for x in 0..w {
@@ -250,19 +249,19 @@ pub fn keypoints_from_mask(mask: &Mask, params: &GeometryParams) -> Option<MaskG
     // forearm that ends inside the image (a film photographed or scanned on a larger
     // field), and the mean of the two says nothing. Then the forearm is the one about
     // which the profile finds the most digits, where one does.
+    let reading_about = |axis: Point| (axis, digits_about(axis));
+    let from_piece = |i: usize| (c - base[i].centroid).unit();
     let (axis, mut digits) = match border_forearm {
-        Some(i) => {
-            let axis = (c - base[i].centroid).unit();
-            (axis, digits_about(axis))
-        }
-        None if params.forearm_inside => {
-            let mut readings: Vec<(Point, Vec<(f64, Point)>)> = opposed_pieces(&base, c)
-                .into_iter()
-                .map(|i| {
-                    let axis = (c - base[i].centroid).unit();
-                    (axis, digits_about(axis))
-                })
-                .collect();
+        Some(i) => reading_about(from_piece(i)),
+        None => {
+            let mut readings: Vec<(Point, Vec<(f64, Point)>)> = if params.forearm_inside {
+                opposed_pieces(&base, c)
+                    .into_iter()
+                    .map(|i| reading_about(from_piece(i)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             readings.sort_by_key(|(_, d)| std::cmp::Reverse(d.len()));
             match readings.as_slice() {
                 [first, rest @ ..]
@@ -270,15 +269,8 @@ pub fn keypoints_from_mask(mask: &Mask, params: &GeometryParams) -> Option<MaskG
                 {
                     readings.swap_remove(0)
                 }
-                _ => {
-                    let mean = mean_direction(&base, c);
-                    (mean, digits_about(mean))
-                }
+                _ => reading_about(mean_direction(c, base.iter().map(|p| p.tip))),
             }
-        }
-        None => {
-            let mean = mean_direction(&base, c);
-            (mean, digits_about(mean))
         }
     };
     if digits.is_empty() {
@@ -350,13 +342,6 @@ pub fn keypoints_from_mask(mask: &Mask, params: &GeometryParams) -> Option<MaskG
         digits: n,
         tips: digits.iter().map(|d| d.1).collect(),
     })
-}
-
-/// The mean direction of the pieces' tips from the palm centre `c`.
-fn mean_direction(base: &[Piece], c: Point) -> Point {
-    base.iter()
-        .fold(Point::new(0.0, 0.0), |a, p| a + (p.tip - c).unit())
-        .unit()
 }
 
 /// How far apart, in degrees, the directions of two pieces of the mask from the palm

@@ -53,11 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 continue;
             };
             let c = g.palm_centre;
-            let axis = g
-                .tips
-                .iter()
-                .fold(Point::new(0.0, 0.0), |a, &t| a + (t - c).unit())
-                .unit();
+            let axis = boneage_core::geometry::mean_direction(c, g.tips.iter().copied());
             let span = truth.span();
             let nearest = |p: Point| {
                 g.nearest_tip(p)
@@ -79,10 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let angle: Vec<String> = g
                 .tips
                 .iter()
-                .map(|&t| {
-                    let v = t - c;
-                    format!("{:.3}", (axis.x * v.y - axis.y * v.x).atan2(axis.dot(v)))
-                })
+                .map(|&t| format!("{:.3}", (t - c).angle_from(axis)))
                 .collect();
             println!(
                 "{set},{id},{},{:.1},{thumb_index},{nt},{dt:.1},{nf},{df:.1},{},{}",
