@@ -326,27 +326,12 @@ fn a_film_whose_outline_fails_is_read_by_the_locator_alone_when_asked() {
 /// the log saying how.
 #[test]
 fn a_framed_film_refused_every_other_way_is_outlined_by_the_framed_film_unet() {
-    let Some(raw) = rsna_raw() else {
-        eprintln!(
-            "SKIPPED the framed-film U-Net on a real film: ../shared/data/rsna/raw is absent"
-        );
-        return;
-    };
-    let tmp = tempfile::tempdir().unwrap();
-    let film = raw.join("1880.png");
-    let film = film.to_str().unwrap();
-    let err = fail(
-        &["preprocess", film, "--out", "off", "--no-framed-unet"],
-        tmp.path(),
-    );
-    assert!(err.contains("1880.png: "), "{err}");
-    let out = boneage(&["preprocess", film, "--out", "on"], tmp.path());
-    let log = text(&out.stderr);
-    assert!(out.status.success(), "{log}");
-    assert!(log.contains("outlined by the framed-film U-Net"), "{log}");
-    assert_near(
-        &keypoints_of(&tmp.path().join("on"), "1880"),
-        &blind_marks("keypoints.csv", "1880"),
+    read_only_by_default(
+        "the framed-film U-Net",
+        "1880",
+        "--no-framed-unet",
+        "outlined by the framed-film U-Net",
+        "keypoints.csv",
     );
 }
 
@@ -354,34 +339,41 @@ fn a_framed_film_refused_every_other_way_is_outlined_by_the_framed_film_unet() {
 /// and whose fingers touch at their bases: the outline's pieces are fingers and
 /// forearm pointing against each other, and every other reading refuses it
 /// (`--no-forearm-inside`). Read by default, the outline's forearm is read where it
-/// ends, the second
-/// reader's locator agrees, the outline's five digits vouch, and each key point lies
-/// within 5 % of the hand's length of the film's blind marks
+/// ends, the second reader's locator agrees, the outline's five digits vouch, and each
+/// key point lies within 5 % of the hand's length of the film's blind marks
 /// (`data/labels/blind/eighth-set.csv`), the log saying how.
 #[test]
 fn a_film_whose_forearm_ends_inside_the_image_is_read_where_it_ends() {
+    read_only_by_default(
+        "the forearm inside the image",
+        "1437",
+        "--no-forearm-inside",
+        "its forearm read as ending inside the image",
+        "eighth-set.csv",
+    );
+}
+
+/// Raw film `id`, refused by `preprocess` with the reading that `off` turns off, is
+/// answered by default, the log saying `says`, each key point within 5 % of the
+/// hand's length of its blind marks in `data/labels/blind/{set}`. Skipped, naming
+/// `what`, without the raw films.
+fn read_only_by_default(what: &str, id: &str, off: &str, says: &str, set: &str) {
     let Some(raw) = rsna_raw() else {
-        eprintln!("SKIPPED the forearm inside the image: ../shared/data/rsna/raw is absent");
+        eprintln!("SKIPPED {what} on a real film: ../shared/data/rsna/raw is absent");
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let film = raw.join("1437.png");
+    let film = raw.join(format!("{id}.png"));
     let film = film.to_str().unwrap();
-    let err = fail(
-        &["preprocess", film, "--out", "off", "--no-forearm-inside"],
-        tmp.path(),
-    );
-    assert!(err.contains("1437.png: "), "{err}");
+    let err = fail(&["preprocess", film, "--out", "off", off], tmp.path());
+    assert!(err.contains(&format!("{id}.png: ")), "{err}");
     let out = boneage(&["preprocess", film, "--out", "on"], tmp.path());
     let log = text(&out.stderr);
     assert!(out.status.success(), "{log}");
-    assert!(
-        log.contains("its forearm read as ending inside the image"),
-        "{log}"
-    );
+    assert!(log.contains(says), "{log}");
     assert_near(
-        &keypoints_of(&tmp.path().join("on"), "1437"),
-        &blind_marks("eighth-set.csv", "1437"),
+        &keypoints_of(&tmp.path().join("on"), id),
+        &blind_marks(set, id),
     );
 }
 
