@@ -124,6 +124,12 @@ pub struct FrontEnd {
     /// inside the image"): to compare.
     #[arg(long)]
     pub no_forearm_inside: bool,
+    /// Do not read a film refused every other way once more with its dark values
+    /// brought up for the U-Net (a dark film whose soft tissue is faint beside bright
+    /// bone), as the shipped front end does since 2026-12-06 (see the README, "Faint
+    /// soft tissue brought up"): to compare.
+    #[arg(long)]
+    pub no_faint_tissue: bool,
 }
 
 impl FrontEnd {
@@ -136,6 +142,7 @@ impl FrontEnd {
         pipeline.cut_outs &= !self.no_cut_outs;
         pipeline.locator_alone |= self.locator_alone;
         pipeline.forearm_inside &= !self.no_forearm_inside;
+        pipeline.faint_tissue &= !self.no_faint_tissue;
         if self.no_framed_unet {
             pipeline.framed = None;
         }
@@ -188,6 +195,9 @@ impl FrontEnd {
         }
         if self.no_forearm_inside {
             flags += " --no-forearm-inside";
+        }
+        if self.no_faint_tissue {
+            flags += " --no-faint-tissue";
         }
         flags
     }

@@ -71,6 +71,25 @@ impl GrayImage {
         }
     }
 
+    /// Every value raised to the power `gamma`: under 1 it brings the dark values
+    /// up — the faint soft tissue of a dark film beside its bright bones — and
+    /// leaves black black and white white.
+    pub fn raised(&self, gamma: f32) -> Self {
+        Self {
+            width: self.width,
+            height: self.height,
+            data: self.data.iter().map(|&v| v.max(0.0).powf(gamma)).collect(),
+        }
+    }
+
+    /// The share of the pixels darker than `level`.
+    pub fn share_below(&self, level: f32) -> f64 {
+        if self.data.is_empty() {
+            return 0.0;
+        }
+        self.data.iter().filter(|&&v| v < level).count() as f64 / self.data.len() as f64
+    }
+
     /// Consumes the image, returning its samples.
     pub fn into_vec(self) -> Vec<f32> {
         self.data

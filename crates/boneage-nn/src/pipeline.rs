@@ -33,7 +33,29 @@ pub struct Segmenter {
     /// hand on exact black. Off as loaded; on in the reader that reads a refused
     /// cut-out again ([`Pipeline::cut_outs`]).
     pub cut_outs: bool,
+    /// The power the film's values are raised to before the U-Net's window and
+    /// outline ([`GrayImage::raised`]), if any: [`FAINT_TISSUE_GAMMA`] brings up the faint
+    /// soft tissue of a dark film, round whose bones alone the U-Net draws the
+    /// outline otherwise. `None` as loaded; set in the reader that reads a refused
+    /// film again so ([`Pipeline::faint_tissue`]).
+    pub gamma: Option<f32>,
 }
+
+/// The power [`Segmenter::gamma`] raises the U-Net's input to where a refused film is
+/// read again with its faint soft tissue brought up ([`Pipeline::read_faint_tissue`]).
+/// Chosen by looking at the U-Net's outlines of the 61 films refused on 2026-12-06
+/// (the labelled films of `raw` and `extra`) raised to 1, 0.5 and 0.3: at 0.5 the
+/// dark films whose soft tissue is faint are outlined whole rather than round their
+/// bones; 0.3 spoils more outlines than it mends.
+pub const FAINT_TISSUE_GAMMA: f32 = 0.5;
+
+/// A film is dark, and read again with its faint soft tissue brought up where refused
+/// ([`Pipeline::read_faint_tissue`]), when at least half of its pixels lie under this
+/// value (of `[0, 1]`). Raising the values brings a dark film's soft tissue up and
+/// washes a grey film out: on the 61 films refused on 2026-12-06 the reading answered
+/// five dark films right (medians 0.00–0.09) and two grey ones wrongly (0.15 and
+/// 0.34), which set this limit.
+pub const DARK_FILM_LEVEL: f32 = 0.1;
 
 /// Reads the manifest beside `weights_path`, checks that it holds `net` and parses
 /// its network config.
@@ -259,6 +281,7 @@ impl Segmenter {
             input: manifest.input,
             device: device.clone(),
             cut_outs: false,
+            gamma: None,
         })
     }
 
@@ -284,7 +307,12 @@ impl Segmenter {
     /// The U-Net's mask at its input's size, and the map from the image to it.
     fn input_mask(&self, img: &GrayImage) -> (Mask, Affine) {
         let [h, w] = self.input;
-        let (x, map) = input_tensor(img, self.input, &self.device);
+        let (small, map) = letterbox(img, w, h);
+        let small = match self.gamma {
+            Some(gamma) => small.raised(gamma),
+            None => small,
+        };
+        let x = pixels_tensor(&window_pixels(&small), self.input, &self.device);
         let prob = floats(sigmoid(self.net.forward(x)));
         let m = Mask::from_vec(w, h, prob.iter().map(|&p| (p > 0.5) as u8).collect())
             .expect("size matches");
@@ -769,6 +797,11 @@ pub struct Preprocessed {
     /// reader's locator agrees with it and the outline's five digits vouch for it
     /// ([`Pipeline::forearm_inside`]).
     pub forearm_inside: bool,
+    /// The film was refused every other way and read again with its faint soft
+    /// tissue brought up for the U-Net ([`FAINT_TISSUE_GAMMA`]), its answer standing
+    /// where the second reader's locator agrees with it and the outline's five digits
+    /// vouch for it ([`Pipeline::faint_tissue`]).
+    pub faint_tissue: bool,
     /// How the registered hand fits the mean registered hand (when the models
     /// have a template).
     pub fit: Option<Fit>,
@@ -1047,6 +1080,12 @@ pub struct Pipeline {
     /// answered, each within 5 % of its blind marks or unmarked, no answer changed;
     /// README, "A forearm that ends inside the image").
     pub forearm_inside: bool,
+    /// Whether a film refused every other way is read once more, every way
+    /// [`Pipeline::read`] reads a film, with both readers' U-Nets seeing the film's
+    /// dark values brought up ([`FAINT_TISSUE_GAMMA`], [`Pipeline::read_faint_tissue`]):
+    /// a dark film whose soft tissue is faint is outlined round its bones alone
+    /// otherwise. Only with a second reader.
+    pub faint_tissue: bool,
 }
 
 /// What a reading does with a capitate its net moved beyond [`REFINE_MOVE_LIMIT`].
@@ -1145,6 +1184,23 @@ fn geometry_measured_at(
         0.5,
     );
     boneage_core::hand_geometry::geometry_for_image(&small, w, h, params)
+}
+
+/// Whether an answer `p` that a last reading of the whole film `img` gave, its outline
+/// measured with `geometry`, may stand: the outline's own five digits vouch for it (the
+/// fingertip on the middle one, the thumb tip on the thumb, measured at the hand's
+/// scale: [`middle_of_five`]), and [`located_and_large_enough`].
+///
+/// [`middle_of_five`]: boneage_core::hand_geometry::middle_of_five
+fn vouched_and_located(
+    second: &Pipeline,
+    img: &GrayImage,
+    p: &Preprocessed,
+    geometry: &GeometryParams,
+) -> bool {
+    hand_scale_geometry_with(&p.mask, geometry)
+        .is_some_and(|g| boneage_core::hand_geometry::middle_of_five(&g, &p.keypoints))
+        && located_and_large_enough(second, img, &p.keypoints)
 }
 
 /// Whether an answer `k` that a reading of the whole film `img` gave after every
@@ -1431,6 +1487,7 @@ impl Pipeline {
             framed: None,
             geometry: GeometryParams::default(),
             forearm_inside: true,
+            faint_tissue: true,
         };
         let second_path = dir.join("locator.safetensors");
         if !second_path.is_file() {
@@ -1563,6 +1620,13 @@ impl Pipeline {
                  digits vouch for it",
             );
         }
+        if self.faint_tissue && self.second.is_some() {
+            d.push_str(
+                "; a dark film refused every way read again with its dark values brought up \
+                 for the U-Net (faint soft tissue), where the second reader's locator agrees with \
+                 the answer and the outline's five digits vouch for it",
+            );
+        }
         d
     }
 
@@ -1638,6 +1702,7 @@ impl Pipeline {
             .or_else(|first| self.read_on_canvas(img, first))
             .or_else(|first| self.read_framed(img, first))
             .or_else(|first| self.read_forearm_inside(img, first))
+            .or_else(|first| self.read_faint_tissue(img, first))
             .map_err(|why| self.explain(img, why))
     }
 
@@ -1715,12 +1780,44 @@ impl Pipeline {
         let Ok(mut p) = reader.read(img) else {
             return Err(first);
         };
-        let vouched = hand_scale_geometry_with(&p.mask, &inside)
-            .is_some_and(|g| boneage_core::hand_geometry::middle_of_five(&g, &p.keypoints));
-        if !vouched || !located_and_large_enough(second, img, &p.keypoints) {
+        if !vouched_and_located(second, img, &p, &inside) {
             return Err(first);
         }
         p.forearm_inside = true;
+        Ok(p)
+    }
+
+    /// A dark film ([`DARK_FILM_LEVEL`]) refused every other way read once more, every
+    /// way [`Pipeline::read`] reads a film, both readers' U-Nets seeing the film's dark
+    /// values brought up ([`Segmenter::gamma`] at [`FAINT_TISSUE_GAMMA`]): a dark film
+    /// whose soft tissue is faint beside bright bone, which the U-Net outlines round
+    /// the bones alone (and whose window it may even take for an inverted film). The
+    /// answer stands where the second reader's heat-map locator puts every point within
+    /// [`AGREEMENT_HEATMAP`] of it, where the brightened outline's own five digits vouch
+    /// for it (the fingertip on the middle one, the thumb tip on the thumb; measured as
+    /// [`hand_scale_geometry`] measures), after every check an answer passes, and, on a
+    /// film lying on a larger canvas, where the hand spans at least
+    /// [`CANVAS_MIN_SPAN_PX`]; otherwise, or where not asked for
+    /// ([`Pipeline::faint_tissue`]) or without a second reader, the refusal is `first`.
+    fn read_faint_tissue(
+        &self,
+        img: &GrayImage,
+        first: PreprocessError,
+    ) -> Result<Preprocessed, PreprocessError> {
+        let Some(second) = self.second.as_ref().filter(|_| self.faint_tissue) else {
+            return Err(first);
+        };
+        if img.share_below(DARK_FILM_LEVEL) < 0.5 {
+            return Err(first);
+        }
+        let reader = self.outlining(|s| s.gamma = Some(FAINT_TISSUE_GAMMA));
+        let Ok(mut p) = reader.read(img) else {
+            return Err(first);
+        };
+        if !vouched_and_located(second, img, &p, &reader.geometry) {
+            return Err(first);
+        }
+        p.faint_tissue = true;
         Ok(p)
     }
 
@@ -2325,6 +2422,7 @@ impl Pipeline {
             framed: false,
             locator_alone: false,
             forearm_inside: false,
+            faint_tissue: false,
             fit: None,
             seconds: [s_seg, s_norm, s_kp, s_reg],
         })

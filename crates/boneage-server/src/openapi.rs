@@ -78,6 +78,11 @@ pub struct RegistrationDoc {
     /// inside the image, the answer standing where the second reader's locator agrees
     /// with it and the outline's five digits vouch for it.
     forearm_inside: bool,
+    /// The film was refused every other way and read again with its dark values
+    /// brought up for the U-Net (faint soft tissue), the answer standing where the
+    /// second reader's locator agrees with it and the outline's five digits vouch
+    /// for it.
+    faint_tissue: bool,
     /// Canvas pixels per film pixel.
     zoom: f64,
     /// Rotation applied, degrees.

@@ -100,6 +100,11 @@ pub struct RegistrationReport {
     /// inside the image, the answer standing where the second reader's locator agrees
     /// with it and the outline's five digits vouch for it.
     pub forearm_inside: bool,
+    /// The film was refused every other way and read again with its dark values
+    /// brought up for the U-Net (faint soft tissue), the answer standing where the
+    /// second reader's locator agrees with it and the outline's five digits vouch
+    /// for it.
+    pub faint_tissue: bool,
     /// Canvas pixels per film pixel.
     pub zoom: f64,
     /// Rotation applied, degrees.
@@ -151,6 +156,7 @@ impl Assessment {
                     framed_unet: p.framed,
                     locator_alone: p.locator_alone,
                     forearm_inside: p.forearm_inside,
+                    faint_tissue: p.faint_tissue,
                     zoom: p.registration.zoom,
                     rotation_deg: p.registration.rotation_deg,
                     template_agreement: p.fit.map(|f| f.agreement),
@@ -217,6 +223,14 @@ impl Assessment {
             lines.push(
                 "  the hand's outline was read with its forearm ending inside the image (a film \
                  photographed or scanned on a larger field), and the second reader's locator \
+                 agrees with the key points; look at them on the overlay"
+                    .into(),
+            );
+        }
+        if self.preprocessed.faint_tissue {
+            lines.push(
+                "  the hand was outlined with the film's dark values brought up (its soft tissue \
+                 is faint; the usual outline was refused), and the second reader's locator \
                  agrees with the key points; look at them on the overlay"
                     .into(),
             );

@@ -112,7 +112,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         bar.suspend(|| {
             eprintln!(
                 "{}: {:.2} s (read {read_s:.2}, segment {seg:.2}, normalize {norm:.2}, key points {kp:.2}, \
-                 register {reg:.2}); zoom {:.2}, rotation {:.0}°{}{}{}{}{}{}{}",
+                 register {reg:.2}); zoom {:.2}, rotation {:.0}°{}{}{}{}{}{}{}{}",
                 path.display(),
                 t.elapsed().as_secs_f64(),
                 g.zoom,
@@ -129,6 +129,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 if p.locator_alone { ", key points by the locator alone" } else { "" },
                 if p.framed { ", outlined by the framed-film U-Net" } else { "" },
                 if p.forearm_inside { ", its forearm read as ending inside the image" } else { "" },
+                if p.faint_tissue { ", outlined with its faint soft tissue brought up" } else { "" },
             )
         });
         if args.sheet.is_some() {

@@ -38,6 +38,11 @@ pub struct Args {
     /// Use the classical baseline (thresholds and morphology) instead of the U-Net.
     #[arg(long)]
     baseline: bool,
+    /// Raise the U-Net's windowed input to this power first: under 1 brings up the
+    /// faint soft tissue of a dark film (the front end reads a film refused every
+    /// other way again so, at 0.5).
+    #[arg(long, conflicts_with = "baseline")]
+    gamma: Option<f32>,
 }
 
 /// Runs the command.
@@ -52,7 +57,9 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             Some(m) => m.clone(),
             None => ModelsDir::locate(None)?.unet(),
         };
-        Some(Segmenter::load(&path, &device.device()?)?)
+        let mut net = Segmenter::load(&path, &device.device()?)?;
+        net.gamma = args.gamma;
+        Some(net)
     };
     let bar = crate::progress::progress_bar(args.files.len() as u64, "segmenting");
     let results: Vec<Result<image::RgbImage, String>> = args

@@ -353,6 +353,23 @@ fn a_film_whose_forearm_ends_inside_the_image_is_read_where_it_ends() {
     );
 }
 
+/// A dark film whose soft tissue is faint beside bright bone (8428): the U-Net outlines
+/// its bones alone, and every other reading refuses it (`--no-faint-tissue`). Read by
+/// default with its dark values brought up for the U-Net, the outline is the whole
+/// hand, the second reader's locator agrees, the outline's five digits vouch, and each
+/// key point lies within 5 % of the hand's length of the film's blind marks
+/// (`data/labels/blind/keypoints.csv`), the log saying how.
+#[test]
+fn a_dark_film_with_faint_soft_tissue_is_outlined_with_it_brought_up() {
+    read_only_by_default(
+        "the faint soft tissue brought up",
+        "8428",
+        "--no-faint-tissue",
+        "outlined with its faint soft tissue brought up",
+        "keypoints.csv",
+    );
+}
+
 /// Raw film `id`, refused by `preprocess` with the reading that `off` turns off, is
 /// answered by default, the log saying `says`, each key point within 5 % of the
 /// hand's length of its blind marks in `data/labels/blind/{set}`. Skipped, naming

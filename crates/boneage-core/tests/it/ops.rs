@@ -584,3 +584,22 @@ fn clipped_bone_is_measured_at_the_bones_end_of_the_values() {
     let share = washed.clipped_share(&mask);
     assert!(share > 0.05, "{share}");
 }
+
+#[test]
+fn raising_brings_dark_values_up_and_keeps_black_and_white() {
+    let img = GrayImage::from_vec(4, 1, vec![0.0, 0.25, 0.64, 1.0]).unwrap();
+    let raised = img.raised(0.5);
+    let want = [0.0, 0.5, 0.8, 1.0];
+    for (got, want) in raised.as_slice().iter().zip(want) {
+        assert!((got - want).abs() < 1e-6, "{got} against {want}");
+    }
+    assert_eq!(img.raised(1.0).as_slice(), img.as_slice());
+}
+
+#[test]
+fn a_film_is_dark_where_most_of_it_lies_under_the_level() {
+    let img = GrayImage::from_vec(4, 1, vec![0.0, 0.05, 0.2, 0.9]).unwrap();
+    assert_eq!(img.share_below(0.1), 0.5);
+    assert_eq!(img.share_below(0.0), 0.0);
+    assert_eq!(GrayImage::new(0, 0).share_below(0.1), 0.0);
+}
