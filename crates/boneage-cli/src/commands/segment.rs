@@ -38,9 +38,9 @@ pub struct Args {
     /// Use the classical baseline (thresholds and morphology) instead of the U-Net.
     #[arg(long)]
     baseline: bool,
-    /// Raise the U-Net's windowed input to this power first: under 1 brings up the
-    /// faint soft tissue of a dark film (the front end reads a film refused every
-    /// other way again so, at 0.5).
+    /// Raise the film's values (in `[0, 1]`) to this power before the U-Net's window:
+    /// under 1 brings up the faint soft tissue of a dark film (the front end reads a
+    /// dark film refused every other way again so, at 0.5).
     #[arg(long, conflicts_with = "baseline")]
     gamma: Option<f32>,
 }
