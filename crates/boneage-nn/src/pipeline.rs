@@ -52,7 +52,7 @@ pub const FAINT_TISSUE_GAMMA: f32 = 0.5;
 
 /// A film is dark, and read again with its faint soft tissue brought up where refused
 /// ([`Pipeline::read_faint_tissue`]), when at least half of its pixels lie under this
-/// value (of `[0, 1]`). Raising the values brings a dark film's soft tissue up and
+/// value (of `[0, 1]`) and not all of them (a film dark all over holds no bone). Raising the values brings a dark film's soft tissue up and
 /// washes a grey film out: on the 61 films refused on 2026-12-06 the reading answered
 /// five dark films right (medians 0.00–0.09) and two grey ones wrongly (0.15 and
 /// 0.34), which set this limit.
@@ -1811,7 +1811,10 @@ impl Pipeline {
         let Some(second) = self.second.as_ref().filter(|_| self.faint_tissue) else {
             return Err(first);
         };
-        if img.share_below(DARK_FILM_LEVEL) < 0.5 {
+        // A dark film, with something brighter on it: a film dark all over (a blank
+        // one) holds no bone to outline, and reading it again would only cost time.
+        let dark = img.share_below(DARK_FILM_LEVEL);
+        if !(0.5..1.0).contains(&dark) {
             return Err(first);
         }
         let reader = self.outlining(|s| s.gamma = Some(FAINT_TISSUE_GAMMA));
