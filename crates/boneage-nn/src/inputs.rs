@@ -302,50 +302,102 @@ pub const REFINE_JITTER_DEG: f64 = 8.0;
 /// Examples for the net that refines `point`, of the samples that have key points:
 /// each film's field ([`refine_input`]) around its true point, moved, turned and
 /// scaled at random by [`REFINE_JITTER`] (seeded by the id, so the examples are the
-/// same every run); the target is the true point in `[−1, 1]` of the input.
+/// same every run); the target is the true point in `[−1, 1]` of the input. With
+/// `cut_outs` (a folder of hand masks, [`find_mask`]), each film with a mask there
+/// gives a second example: the film as another program would have cut it out,
+/// exact black outside its mask (the mask grown or shrunk at random by up to
+/// [`CUT_OUT_EDGE`] of the film's longer side, as an outline drawn by another
+/// program would be), its field drawn afresh.
 pub fn refine_examples(
     ds: &Dataset,
     samples: &[Sample],
     keypoints: &BTreeMap<String, KeyPoints>,
     point: Refined,
     size: usize,
+    cut_outs: Option<&Path>,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Examples> {
+    let mut examples = prepare(samples, [size, size], progress, |s| {
+        refine_example(ds, s, keypoints, point, size, None)
+    })?;
+    if let Some(masks) = cut_outs {
+        let cut = prepare(samples, [size, size], progress, |s| {
+            match find_mask(masks, &s.id) {
+                Some(mask) => refine_example(ds, s, keypoints, point, size, Some(&mask)),
+                None => Ok(None),
+            }
+        })?;
+        examples.items.extend(cut.items);
+    }
+    Ok(examples)
+}
+
+/// How far, at most, [`refine_examples`] grows or shrinks a film's mask before
+/// cutting it out: a share of the film's longer side.
+pub const CUT_OUT_EDGE: f64 = 0.01;
+
+/// One example of [`refine_examples`]: the film's field, or, with `cut_out` (the
+/// path of its mask), the field of the film cut out by that mask.
+fn refine_example(
+    ds: &Dataset,
+    s: &Sample,
+    keypoints: &BTreeMap<String, KeyPoints>,
+    point: Refined,
+    size: usize,
+    cut_out: Option<&Path>,
+) -> Result<Option<Example>> {
     use rand::{Rng, SeedableRng};
-    prepare(samples, [size, size], progress, |s| {
-        let Some(k) = keypoints.get(&s.id) else {
-            return Ok(None);
+    let Some(k) = keypoints.get(&s.id) else {
+        return Ok(None);
+    };
+    let r = read_radiograph(ds.image_path(s))?;
+    // The cut-out's draws come from another seed: its field differs from the film's.
+    let seed = boneage_core::dataset::fnv1a(s.id.bytes()) ^ u64::from(cut_out.is_some());
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut film = r.pixels;
+    if let Some(path) = cut_out {
+        let (w, h) = (film.width(), film.height());
+        let mask = Mask::load_png(path)?.resized(w, h);
+        let edge = rng.random_range(-CUT_OUT_EDGE..=CUT_OUT_EDGE) * w.max(h) as f64;
+        let mask = if edge >= 0.0 {
+            boneage_core::ops::dilate(&mask, edge as f32)
+        } else {
+            boneage_core::ops::erode(&mask, -edge as f32)
         };
-        let r = read_radiograph(ds.image_path(s))?;
-        let seed = boneage_core::dataset::fnv1a(s.id.bytes());
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let span = k.span();
-        let (radius, dir) = (
-            REFINE_JITTER * span * rng.random::<f64>().sqrt(),
-            rng.random_range(0.0..std::f64::consts::TAU),
-        );
-        let truth = point.of(k);
-        let centre = truth + Point::new(dir.cos(), dir.sin()) * radius;
-        let turn = rng
-            .random_range(-REFINE_JITTER_DEG..=REFINE_JITTER_DEG)
-            .to_radians();
-        let scale = rng.random_range(0.92..=1.08);
-        let guess = KeyPoints {
-            fingertip: k.capitate + (k.fingertip - k.capitate).rotated(turn) * scale,
-            ..*k
-        };
-        let (pixels, to_film) = refine_input(&r.pixels, &guess, centre, size);
-        let q = to_film
-            .inverse()
-            .expect("a field is invertible")
-            .apply(truth);
-        Ok(Some(Example {
-            id: s.id.clone(),
-            male: s.sex.is_male(),
-            pixels,
-            target: Target::Keypoints(to_unit(q, [size, size]).to_vec()),
-        }))
-    })
+        for y in 0..h {
+            for x in 0..w {
+                if !mask.get(x, y) {
+                    film.set(x, y, 0.0);
+                }
+            }
+        }
+    }
+    let span = k.span();
+    let (radius, dir) = (
+        REFINE_JITTER * span * rng.random::<f64>().sqrt(),
+        rng.random_range(0.0..std::f64::consts::TAU),
+    );
+    let truth = point.of(k);
+    let centre = truth + Point::new(dir.cos(), dir.sin()) * radius;
+    let turn = rng
+        .random_range(-REFINE_JITTER_DEG..=REFINE_JITTER_DEG)
+        .to_radians();
+    let scale = rng.random_range(0.92..=1.08);
+    let guess = KeyPoints {
+        fingertip: k.capitate + (k.fingertip - k.capitate).rotated(turn) * scale,
+        ..*k
+    };
+    let (pixels, to_film) = refine_input(&film, &guess, centre, size);
+    let q = to_film
+        .inverse()
+        .expect("a field is invertible")
+        .apply(truth);
+    Ok(Some(Example {
+        id: s.id.clone(),
+        male: s.sex.is_male(),
+        pixels,
+        target: Target::Keypoints(to_unit(q, [size, size]).to_vec()),
+    }))
 }
 
 /// Mask examples (image and mask letterboxed to `[height, width]`) of the samples

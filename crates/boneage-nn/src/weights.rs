@@ -149,6 +149,22 @@ pub fn read_manifest(weights: &Path) -> Result<Manifest, WeightsError> {
     Ok(m)
 }
 
+/// `config` without the keys whose value is null, at every depth: a manifest written
+/// before a choice existed lacks the key that a newer one writes as null, and both
+/// mean the same.
+fn without_nulls(config: &serde_json::Value) -> serde_json::Value {
+    match config {
+        serde_json::Value::Object(fields) => serde_json::Value::Object(
+            fields
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// Loads `weights` into `model`, which must have been built from the config that
 /// `expected` describes: the manifest's net, config and input must match it exactly,
 /// and every tensor must be present with its shape.
@@ -164,7 +180,9 @@ pub fn load<M: Module>(
             m.net, m.input[0], m.input[1], m.config
         )
     };
-    if found.net != expected.net || found.config != expected.config || found.input != expected.input
+    if found.net != expected.net
+        || without_nulls(&found.config) != without_nulls(&expected.config)
+        || found.input != expected.input
     {
         return Err(WeightsError::Mismatch {
             path: manifest_path(weights),
@@ -551,4 +569,24 @@ pub fn store_as(src: &Path, dst: &Path, precision: Precision) -> Result<u64, Wei
     write(dst, &narrow)?;
     write_manifest(dst, &manifest)?;
     Ok(narrow.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key absent and a key null are the same config, at every depth; any other
+    /// value differs.
+    #[test]
+    fn a_null_key_is_an_absent_one() {
+        let old = serde_json::json!({"backbone": {"efficientnet": "lite0"}, "refines": "thumb"});
+        let new = serde_json::json!({
+            "backbone": {"efficientnet": "lite0", "cut": null},
+            "refines": "thumb",
+            "lite_stages": null
+        });
+        let cut = serde_json::json!({"backbone": {"efficientnet": "lite0"}, "refines": "thumb", "lite_stages": 4});
+        assert_eq!(without_nulls(&old), without_nulls(&new));
+        assert_ne!(without_nulls(&old), without_nulls(&cut));
+    }
 }

@@ -117,6 +117,9 @@ pub struct TrainData {
     pub val: Vec<Sample>,
     /// The labels file other than the dataset's own (key points), for the manifest.
     pub labels_from: Option<PathBuf>,
+    /// The films cut out by their masks in this folder, trained on too (a refining
+    /// net's `--cut-outs`), for the manifest.
+    pub cut_outs_from: Option<PathBuf>,
 }
 
 impl TrainData {
@@ -153,6 +156,7 @@ impl TrainData {
                 val,
                 ds,
                 labels_from: None,
+                cut_outs_from: None,
             });
         }
         let n_val = spec.val.min(samples.len() / 2);
@@ -163,6 +167,7 @@ impl TrainData {
             val: pick(&split.validation),
             ds,
             labels_from: None,
+            cut_outs_from: None,
         })
     }
 
@@ -196,10 +201,16 @@ impl TrainData {
 
     /// The data in words, for the manifest.
     pub fn describe(&self, spec: &TrainSpec) -> String {
-        let labels = match &self.labels_from {
+        let mut labels = match &self.labels_from {
             Some(p) => format!(", labels from {}", p.display()),
             None => String::new(),
         };
+        if let Some(masks) = &self.cut_outs_from {
+            labels.push_str(&format!(
+                ", each film also cut out by its mask in {} (black outside it)",
+                masks.display()
+            ));
+        }
         format!(
             "{}{labels} ({} labelled images trained on, {} held out for validation: {})",
             spec.data_words(),
@@ -472,6 +483,12 @@ pub struct KeypointRecipe {
     /// Gaussian of this many cells around its point
     /// ([`boneage_nn::keypoint_net::gaussian_maps`]).
     pub heat_sigma: Option<f32>,
+    /// A refining net on the whole backbone (heat maps at a 32nd of the input, as the
+    /// shipped thumb net) instead of the backbone cut after its fifth stage.
+    pub whole_backbone: bool,
+    /// A refining net trained also on films cut out by these hand masks (a second
+    /// example of each film with a mask here: [`refine_examples`]).
+    pub cut_outs: Option<PathBuf>,
 }
 
 /// The key-point network on the points in `keypoints` (CSV).
@@ -522,7 +539,9 @@ pub fn train_keypoints(
         spec.preset
             .lite_keypoints([h, w])
             .with_refines(Some(point))
-            .with_lite_stages(Some(boneage_nn::efficientnet::STAGES_TO_16TH))
+            .with_lite_stages(
+                (!recipe.whole_backbone).then_some(boneage_nn::efficientnet::STAGES_TO_16TH),
+            )
     } else if recipe.lite {
         spec.preset
             .lite_keypoints(recipe.input.unwrap_or([320, 256]))
@@ -555,20 +574,25 @@ pub fn train_keypoints(
         heat_sigma: recipe.heat_sigma,
     };
     let input = task.input();
-    let (kp, data, points) = keypoint_data(spec, keypoints)?;
+    let (kp, mut data, points) = keypoint_data(spec, keypoints)?;
+    data.cut_outs_from = recipe.cut_outs.clone();
     let source = format!(
-        "{} {} {points:016x} {}x{}",
+        "{} {} {points:016x} {}x{}{}",
         recipe.refine.map_or("keypoints", Refined::code),
         keypoints.display(),
         input[0],
-        input[1]
+        input[1],
+        recipe
+            .cut_outs
+            .as_ref()
+            .map_or(String::new(), |m| format!(" cut out by {}", m.display()))
     );
     let ex = data.examples(
         spec,
         &source,
         |ds, s, p| {
             if let Some(point) = recipe.refine {
-                refine_examples(ds, s, &kp, point, input[0], p)
+                refine_examples(ds, s, &kp, point, input[0], recipe.cut_outs.as_deref(), p)
             } else {
                 keypoint_examples(ds, s, &kp, input, p)
             }

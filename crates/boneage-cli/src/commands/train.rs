@@ -99,6 +99,15 @@ enum Net {
         /// lite0; give it again with --resume).
         #[arg(long, value_name = "CELLS", requires = "backbone")]
         heat_sigma: Option<f32>,
+        /// A refining net on the whole backbone (heat maps at a 32nd of the field, as
+        /// the shipped thumb net) instead of the backbone cut after its fifth stage.
+        #[arg(long, requires = "refine")]
+        whole_backbone: bool,
+        /// Train a refining net also on each film cut out by its hand mask in this
+        /// folder (exact black outside the mask, grown or shrunk a little at random),
+        /// as a film another program has already cut out comes.
+        #[arg(long, value_name = "MASKS", requires = "refine")]
+        cut_outs: Option<PathBuf>,
     },
     /// The registration verifier: a small network that tells, from the registered
     /// hand alone, right key points from wrong ones (a neighbouring finger, the thumb
@@ -389,6 +398,8 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             fine,
             finer,
             heat_sigma,
+            whole_backbone,
+            cut_outs,
         } => {
             let spec = common.spec();
             let kp = keypoints.unwrap_or_else(|| spec.data.join("keypoints.csv"));
@@ -403,6 +414,8 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 fine,
                 finer,
                 heat_sigma,
+                whole_backbone,
+                cut_outs,
             };
             let done = train_keypoints(&spec, &kp, &recipe, &d, &progress, &mut bars)?;
             (spec, done)

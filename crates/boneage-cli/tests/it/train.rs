@@ -222,6 +222,50 @@ fn train_each_net_then_stop_and_resume() {
     assert!(err.contains("capitate_error_px"), "{err}");
     let manifest = std::fs::read_to_string(tmp.path().join("capitate/model.json")).unwrap();
     assert!(manifest.contains("\"refines\": \"capitate\""), "{manifest}");
+    // The thumb's refining net on the whole backbone, trained also on each film cut
+    // out by its mask: every film gives a second example.
+    let examples = |log: &str| -> usize {
+        let line = log
+            .lines()
+            .find(|l| l.starts_with("training examples: "))
+            .unwrap_or_else(|| panic!("{log}"));
+        line["training examples: ".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let thumb = run(&[
+        "keypoints",
+        "ph",
+        "--out",
+        "thumb",
+        "--epochs",
+        "1",
+        "--backbone",
+        "lite0",
+        "--refine",
+        "thumb",
+        "--whole-backbone",
+        "--cut-outs",
+        "ph/masks",
+        "--input",
+        "64x64",
+    ]);
+    assert_eq!(examples(&thumb), 2 * examples(&err), "{thumb}");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("thumb/model.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["config"]["refines"], "thumb", "{manifest}");
+    assert!(manifest["config"]["lite_stages"].is_null(), "{manifest}");
+    assert!(
+        manifest["trained_on"]
+            .as_str()
+            .is_some_and(|t| t.contains("each film also cut out by its mask in ph/masks")),
+        "{manifest}"
+    );
     let err = fail(
         &[
             "train",
