@@ -575,6 +575,15 @@ pub fn train_keypoints(
     };
     let input = task.input();
     let (kp, mut data, points) = keypoint_data(spec, keypoints)?;
+    if let Some(masks) = &recipe.cut_outs
+        && !data.train.iter().any(|s| find_mask(masks, &s.id).is_some())
+    {
+        return Err(TrainingError::Invalid(format!(
+            "--cut-outs {}: no mask there for any training film (a mask is named \
+             <id>.mask.png or <id>.png)",
+            masks.display()
+        )));
+    }
     data.cut_outs_from = recipe.cut_outs.clone();
     let source = format!(
         "{} {} {points:016x} {}x{}{}",

@@ -254,6 +254,26 @@ fn train_each_net_then_stop_and_resume() {
         "64x64",
     ]);
     assert_eq!(examples(&thumb), 2 * examples(&err), "{thumb}");
+    let no_masks = fail(
+        &[
+            "train",
+            "keypoints",
+            "ph",
+            "--out",
+            "thumb-none",
+            "--backbone",
+            "lite0",
+            "--refine",
+            "thumb",
+            "--cut-outs",
+            "nowhere",
+        ],
+        tmp.path(),
+    );
+    assert!(
+        no_masks.contains("--cut-outs nowhere: no mask there for any training film"),
+        "{no_masks}"
+    );
     let manifest: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(tmp.path().join("thumb/model.json")).unwrap(),
     )
