@@ -80,10 +80,20 @@ pub(crate) fn manifest_for<C: serde::de::DeserializeOwned>(
     Ok((manifest, config))
 }
 
-/// The network input of a radiograph: letterboxed to `[h, w]`, windowed, scaled to
-/// `[−1, 1]`; with the image → input map.
-fn input_tensor(img: &GrayImage, [h, w]: [usize; 2], device: &Device) -> (Tensor<4>, Affine) {
+/// The network input of a radiograph: letterboxed to `[h, w]`, its values raised to
+/// `gamma` if given ([`GrayImage::raised`]), windowed, scaled to `[−1, 1]`; with the
+/// image → input map.
+fn input_tensor(
+    img: &GrayImage,
+    [h, w]: [usize; 2],
+    gamma: Option<f32>,
+    device: &Device,
+) -> (Tensor<4>, Affine) {
     let (small, map) = letterbox(img, w, h);
+    let small = match gamma {
+        Some(gamma) => small.raised(gamma),
+        None => small,
+    };
     (pixels_tensor(&window_pixels(&small), [h, w], device), map)
 }
 
@@ -128,7 +138,7 @@ impl Locator {
 
     /// The three key points of a radiograph (pixels in `[0, 1]`), in its own pixels.
     pub fn locate(&self, img: &GrayImage) -> KeyPoints {
-        let (x, map) = input_tensor(img, self.input, &self.device);
+        let (x, map) = input_tensor(img, self.input, None, &self.device);
         let out = self.net.points(x);
         let mut t = [0f32; 6];
         t.copy_from_slice(&out[..6]);
@@ -308,12 +318,7 @@ impl Segmenter {
     /// The U-Net's mask at its input's size, and the map from the image to it.
     fn input_mask(&self, img: &GrayImage) -> (Mask, Affine) {
         let [h, w] = self.input;
-        let (small, map) = letterbox(img, w, h);
-        let small = match self.gamma {
-            Some(gamma) => small.raised(gamma),
-            None => small,
-        };
-        let x = pixels_tensor(&window_pixels(&small), self.input, &self.device);
+        let (x, map) = input_tensor(img, self.input, self.gamma, &self.device);
         let prob = floats(sigmoid(self.net.forward(x)));
         let m = Mask::from_vec(w, h, prob.iter().map(|&p| (p > 0.5) as u8).collect())
             .expect("size matches");
