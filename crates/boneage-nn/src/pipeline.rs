@@ -1786,12 +1786,7 @@ impl Pipeline {
         if let Some(s) = reader.second.as_mut() {
             s.geometry = inside;
         }
-        let Ok(mut p) = reader.read(img) else {
-            return Err(first);
-        };
-        if !vouched_and_located(second, img, &p, &inside) {
-            return Err(first);
-        }
+        let mut p = reader.read_vouched(second, img, first)?;
         p.forearm_inside = true;
         Ok(p)
     }
@@ -1823,14 +1818,25 @@ impl Pipeline {
             return Err(first);
         }
         let reader = self.outlining(|s| s.gamma = Some(FAINT_TISSUE_GAMMA));
-        let Ok(mut p) = reader.read(img) else {
-            return Err(first);
-        };
-        if !vouched_and_located(second, img, &p, &reader.geometry) {
-            return Err(first);
-        }
+        let mut p = reader.read_vouched(second, img, first)?;
         p.faint_tissue = true;
         Ok(p)
+    }
+
+    /// This reader's reading of `img` ([`Pipeline::read`]) where it may stand as a last
+    /// reading: the outline's own five digits vouch for it, measured with this reader's
+    /// geometry, and `second`'s locator agrees ([`vouched_and_located`]); otherwise, or
+    /// refused, the refusal is `first`.
+    fn read_vouched(
+        &self,
+        second: &Pipeline,
+        img: &GrayImage,
+        first: PreprocessError,
+    ) -> Result<Preprocessed, PreprocessError> {
+        match self.read(img) {
+            Ok(p) if vouched_and_located(second, img, &p, &self.geometry) => Ok(p),
+            _ => Err(first),
+        }
     }
 
     /// A film refused as sent that another program has already cut out
