@@ -476,6 +476,14 @@ fn manifest_of<T: Task>(task: &T, spec: &RunSpec, record: Option<&EpochRecord>) 
                 p.file_name().unwrap_or_default().to_string_lossy()
             );
         }
+        // A fine-tuned net names what it started from, and what that was trained on,
+        // so that its manifest alone tells every film it has seen.
+        if let Some(p) = &spec.init_from {
+            m.trained_on += &format!("; started from the weights in {}", p.display());
+            if let Ok(from) = weights::read_manifest(p) {
+                m.trained_on += &format!(", themselves trained on {}", from.trained_on);
+            }
+        }
         m.metrics = r
             .val
             .iter()

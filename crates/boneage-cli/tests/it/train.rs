@@ -454,6 +454,19 @@ fn train_each_net_then_stop_and_resume() {
         manifest.contains("2 held out for validation: the ids in held.txt"),
         "{manifest}"
     );
+    // A fine-tuned net's manifest names the weights it started from and their data.
+    let j: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let first: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("seg/model.json")).unwrap())
+            .unwrap();
+    let from = format!(
+        "; started from the weights in seg/model.safetensors, themselves trained on {}",
+        first["trained_on"].as_str().unwrap()
+    );
+    assert!(
+        j["trained_on"].as_str().unwrap().ends_with(&from),
+        "{manifest}"
+    );
     // Another input size, starting from that U-Net (a convolutional net reads any);
     // a size the U-Net cannot pool is refused before any work.
     let err = run(&[
