@@ -132,11 +132,23 @@ fn frame_brighter_than_centre(img: &GrayImage, mask: &Mask) -> bool {
 /// (`None`: the sample has no label of this kind and is skipped).
 fn prepare(
     samples: &[Sample],
-    [height, width]: [usize; 2],
+    size: [usize; 2],
     progress: &(dyn Fn() + Sync),
     one: impl Fn(&Sample) -> Result<Option<Example>> + Sync,
 ) -> Result<Examples> {
-    let out: Vec<Result<Option<Example>>> = samples
+    prepare_kinds(samples, size, progress, |s| one(s).map(|e| [e]))
+}
+
+/// [`prepare`] where each sample gives up to `N` examples, one of each kind, from one
+/// reading of its film: the items are every sample's first kind, then every
+/// sample's second, and so on.
+fn prepare_kinds<const N: usize>(
+    samples: &[Sample],
+    [height, width]: [usize; 2],
+    progress: &(dyn Fn() + Sync),
+    one: impl Fn(&Sample) -> Result<[Option<Example>; N]> + Sync,
+) -> Result<Examples> {
+    let out: Vec<Result<[Option<Example>; N]>> = samples
         .par_iter()
         .map(|s| {
             let r = one(s);
@@ -144,16 +156,16 @@ fn prepare(
             r
         })
         .collect();
-    let mut items = Vec::with_capacity(out.len());
+    let mut kinds: [Vec<Example>; N] = std::array::from_fn(|_| Vec::new());
     for r in out {
-        if let Some(t) = r? {
-            items.push(t);
+        for (kind, t) in kinds.iter_mut().zip(r?) {
+            kind.extend(t);
         }
     }
     Ok(Examples {
         height,
         width,
-        items,
+        items: kinds.into_iter().flatten().collect(),
     })
 }
 
@@ -317,61 +329,64 @@ pub fn refine_examples(
     cut_outs: Option<&Path>,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Examples> {
-    let mut examples = prepare(samples, [size, size], progress, |s| {
-        refine_example(ds, s, keypoints, point, size, None)
-    })?;
-    if let Some(masks) = cut_outs {
-        let cut = prepare(samples, [size, size], progress, |s| {
-            match find_mask(masks, &s.id) {
-                Some(mask) => refine_example(ds, s, keypoints, point, size, Some(&mask)),
-                None => Ok(None),
-            }
-        })?;
-        examples.items.extend(cut.items);
-    }
-    Ok(examples)
+    prepare_kinds(samples, [size, size], progress, |s| {
+        let Some(k) = keypoints.get(&s.id) else {
+            return Ok([None, None]);
+        };
+        let film = read_radiograph(ds.image_path(s))?.pixels;
+        let cut = match cut_outs.and_then(|masks| find_mask(masks, &s.id)) {
+            Some(mask) => Some(refine_example(&film, s, k, point, size, Some(&mask))?),
+            None => None,
+        };
+        Ok([Some(refine_example(&film, s, k, point, size, None)?), cut])
+    })
 }
 
 /// How far, at most, [`refine_examples`] grows or shrinks a film's mask before
 /// cutting it out: a share of the film's longer side.
 pub const CUT_OUT_EDGE: f64 = 0.01;
 
-/// One example of [`refine_examples`]: the film's field, or, with `cut_out` (the
-/// path of its mask), the field of the film cut out by that mask.
+/// One example of [`refine_examples`] from sample `s`'s `film` and key points `k`:
+/// the film's field, or, with `cut_out` (the path of its mask), the field of the film
+/// cut out by that mask.
 fn refine_example(
-    ds: &Dataset,
+    film: &GrayImage,
     s: &Sample,
-    keypoints: &BTreeMap<String, KeyPoints>,
+    k: &KeyPoints,
     point: Refined,
     size: usize,
     cut_out: Option<&Path>,
-) -> Result<Option<Example>> {
+) -> Result<Example> {
     use rand::{Rng, SeedableRng};
-    let Some(k) = keypoints.get(&s.id) else {
-        return Ok(None);
-    };
-    let r = read_radiograph(ds.image_path(s))?;
     // The cut-out's draws come from another seed: its field differs from the film's.
     let seed = boneage_core::dataset::fnv1a(s.id.bytes()) ^ u64::from(cut_out.is_some());
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut film = r.pixels;
-    if let Some(path) = cut_out {
-        let (w, h) = (film.width(), film.height());
-        let mask = Mask::load_png(path)?.resized(w, h);
-        let edge = rng.random_range(-CUT_OUT_EDGE..=CUT_OUT_EDGE) * w.max(h) as f64;
-        let mask = if edge >= 0.0 {
-            boneage_core::ops::dilate(&mask, edge as f32)
-        } else {
-            boneage_core::ops::erode(&mask, -edge as f32)
-        };
-        for y in 0..h {
-            for x in 0..w {
-                if !mask.get(x, y) {
-                    film.set(x, y, 0.0);
+    let cut;
+    let film = match cut_out {
+        None => film,
+        Some(path) => {
+            let (w, h) = (film.width(), film.height());
+            let mask = Mask::load_png(path)?.resized(w, h);
+            let edge = rng.random_range(-CUT_OUT_EDGE..=CUT_OUT_EDGE) * w.max(h) as f64;
+            let mask = if edge >= 0.0 {
+                boneage_core::ops::dilate(&mask, edge as f32)
+            } else {
+                boneage_core::ops::erode(&mask, -edge as f32)
+            };
+            cut = {
+                let mut cut = film.clone();
+                for y in 0..h {
+                    for x in 0..w {
+                        if !mask.get(x, y) {
+                            cut.set(x, y, 0.0);
+                        }
+                    }
                 }
-            }
+                cut
+            };
+            &cut
         }
-    }
+    };
     let span = k.span();
     let (radius, dir) = (
         REFINE_JITTER * span * rng.random::<f64>().sqrt(),
@@ -387,17 +402,17 @@ fn refine_example(
         fingertip: k.capitate + (k.fingertip - k.capitate).rotated(turn) * scale,
         ..*k
     };
-    let (pixels, to_film) = refine_input(&film, &guess, centre, size);
+    let (pixels, to_film) = refine_input(film, &guess, centre, size);
     let q = to_film
         .inverse()
         .expect("a field is invertible")
         .apply(truth);
-    Ok(Some(Example {
+    Ok(Example {
         id: s.id.clone(),
         male: s.sex.is_male(),
         pixels,
         target: Target::Keypoints(to_unit(q, [size, size]).to_vec()),
-    }))
+    })
 }
 
 /// Mask examples (image and mask letterboxed to `[height, width]`) of the samples
