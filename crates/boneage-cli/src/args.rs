@@ -130,6 +130,11 @@ pub struct FrontEnd {
     /// soft tissue brought up"): to compare.
     #[arg(long)]
     pub no_faint_tissue: bool,
+    /// Refuse a reading whose thumb tip the film does not show as the thumb's end
+    /// (beyond it the film does not fall to the background): measured, off by
+    /// default (see the README, "The thumb tip where the film shows the thumb's end").
+    #[arg(long)]
+    pub thumb_falloff: bool,
 }
 
 impl FrontEnd {
@@ -154,6 +159,7 @@ impl FrontEnd {
         let set = |reader: &mut Pipeline| {
             reader.turn_refused = self.turn_refused;
             reader.small_hand &= !self.no_small_hand;
+            reader.thumb_falloff |= self.thumb_falloff;
         };
         set(pipeline);
         if let Some(second) = pipeline.second.as_deref_mut() {
@@ -198,6 +204,9 @@ impl FrontEnd {
         }
         if self.no_faint_tissue {
             flags += " --no-faint-tissue";
+        }
+        if self.thumb_falloff {
+            flags += " --thumb-falloff";
         }
         flags
     }

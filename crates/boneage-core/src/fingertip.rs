@@ -35,10 +35,17 @@ pub const STEP: f64 = 0.005;
 /// fingertip along the capitate→fingertip axis, averaged across the axis over
 /// [`HALF_WIDTH`] either side; `None` where the strip leaves the image.
 pub fn at(img: &GrayImage, k: &KeyPoints, sign: f32, s: f64) -> Option<f64> {
-    let span = k.span().max(1.0);
-    let axis = (k.fingertip - k.capitate) * (1.0 / span);
+    level(img, k.capitate, k.fingertip, k.span(), sign, s)
+}
+
+/// The film's level (times `sign`) at `s` spans beyond `tip` along the axis from
+/// `base` through `tip`, averaged across the axis over [`HALF_WIDTH`] spans either
+/// side; `None` where the strip leaves the image.
+fn level(img: &GrayImage, base: Point, tip: Point, span: f64, sign: f32, s: f64) -> Option<f64> {
+    let span = span.max(1.0);
+    let axis = (tip - base) * (1.0 / (tip - base).norm().max(1e-9));
     let across = Point::new(-axis.y, axis.x);
-    let centre = k.fingertip + axis * (s * span);
+    let centre = tip + axis * (s * span);
     let n = (HALF_WIDTH * span).ceil().max(1.0) as i32;
     let mut sum = 0.0;
     for i in -n..=n {
@@ -92,32 +99,86 @@ pub fn outline_levels(img: &GrayImage, hand: &Mask, width: usize) -> Option<(f64
 /// the profile leaves the image near the tip or the finger is no brighter than the
 /// background (nothing to judge by).
 pub fn falloff(img: &GrayImage, hand: &Mask, k: &KeyPoints) -> Option<f64> {
-    if k.span() < 1.0 {
+    match profile(img, hand, k.capitate, k.fingertip, k.span(), true)? {
+        Profile { fall, .. } if fall.is_nan() || fall <= 1e-3 => None,
+        Profile {
+            inside,
+            beyond,
+            fall,
+        } => Some((inside - beyond) / fall),
+    }
+}
+
+/// How far the film has fallen just beyond `k.thumb`, read as [`falloff`] reads the
+/// fingertip, along the axis from the capitate through the thumb tip (distances in
+/// fingertip–capitate spans): about 1 at a thumb tip on the skin line with background
+/// beyond it, about 0 at one placed on the thumb short of its end — and 0 at one
+/// placed beyond the thumb, on the background, where the film is no brighter just
+/// inside the tip than around the hand (a flat field as grey as the soft tissue, which
+/// a net taught on cut-outs can take for skin). `None` only where the profile leaves
+/// the image near the tip (a thumb cut off by the film's edge) or the hand has no
+/// outline to read the background by.
+pub fn thumb_falloff(img: &GrayImage, hand: &Mask, k: &KeyPoints) -> Option<f64> {
+    let Profile {
+        inside,
+        beyond,
+        fall,
+    } = profile(img, hand, k.capitate, k.thumb, k.span(), false)?;
+    Some(if fall.is_nan() || fall <= 1e-3 {
+        0.0
+    } else {
+        (inside - beyond) / fall
+    })
+}
+
+/// The levels [`falloff`] compares, read along the axis from `base` through `tip`
+/// with distances in `span`s; the background the brighter of the levels beyond the
+/// tip and those around the hand's outline where `beyond_too`, else those around the
+/// outline alone.
+struct Profile {
+    /// Just inside the tip ([`INSIDE`]).
+    inside: f64,
+    /// Just beyond it ([`BEYOND`]).
+    beyond: f64,
+    /// From `inside` to the background.
+    fall: f64,
+}
+
+fn profile(
+    img: &GrayImage,
+    hand: &Mask,
+    base: Point,
+    tip: Point,
+    span: f64,
+    beyond_too: bool,
+) -> Option<Profile> {
+    if span < 1.0 {
         return None;
     }
     // Bone white or bone dark: the hand's edge against the film around it.
-    let width = (EDGE_WIDTH * k.span()).round().max(1.0) as usize;
+    let width = (EDGE_WIDTH * span).round().max(1.0) as usize;
     let (edge, around) = outline_levels(img, hand, width)?;
     let sign: f32 = if edge >= around { 1.0 } else { -1.0 };
+    let at = |s: f64| level(img, base, tip, span, sign, s);
     let levels = |(a, b): (f64, f64)| -> Option<Vec<f64>> {
         let n = ((b - a) / STEP).round() as usize;
-        (0..=n)
-            .map(|i| at(img, k, sign, a + STEP * i as f64))
-            .collect()
+        (0..=n).map(|i| at(a + STEP * i as f64)).collect()
     };
     let inside = percentile(&levels(INSIDE)?, 0.5)?;
     let beyond = percentile(&levels(BEYOND)?, 0.5)?;
     let out: Vec<f64> = (0..=(FARTHEST / STEP).round() as usize)
-        .map_while(|i| at(img, k, sign, STEP * i as f64))
+        .map_while(|i| at(STEP * i as f64))
         .filter(|v| v.abs() > BLACK)
         .collect();
     let around = f64::from(sign) * around;
-    let background = percentile(&out, BACKGROUND_QUANTILE).map_or(around, |b| b.max(around));
-    let fall = inside - background;
-    if fall.is_nan() || fall <= 1e-3 {
-        return None;
-    }
-    Some((inside - beyond) / fall)
+    let background = percentile(&out, BACKGROUND_QUANTILE)
+        .filter(|_| beyond_too)
+        .map_or(around, |b| b.max(around));
+    Some(Profile {
+        inside,
+        beyond,
+        fall: inside - background,
+    })
 }
 
 #[cfg(test)]
@@ -184,6 +245,52 @@ mod tests {
         }
         assert!(falloff(&img, &hand(), &at(41.0)).unwrap() > 0.9);
         assert!(falloff(&img, &hand(), &at(52.0)).unwrap() < 0.1);
+    }
+
+    /// A finger as [`finger`] and a thumb running right from (60, 120) to x = 80, on a
+    /// film whose background is `field`.
+    fn thumb_film(field: f32) -> (GrayImage, Mask) {
+        let mut img = finger();
+        let mut hand = hand();
+        for v in img.as_mut_slice() {
+            if *v < 0.5 {
+                *v = field;
+            }
+        }
+        for y in 112..128 {
+            for x in 60..80 {
+                img.set(x, y, 0.6);
+                hand.set(x, y, true);
+            }
+        }
+        (img, hand)
+    }
+
+    fn thumb_at(x: f64) -> KeyPoints {
+        // The capitate level with the thumb, so the profile runs along the thumb.
+        KeyPoints {
+            fingertip: Point::new(50.0, 41.0),
+            thumb: Point::new(x, 120.0),
+            capitate: Point::new(50.0, 120.0),
+        }
+    }
+
+    #[test]
+    fn a_thumb_tip_on_the_skin_line_falls_off_and_one_beyond_or_short_of_it_does_not() {
+        let (img, hand) = thumb_film(0.2);
+        let right = thumb_falloff(&img, &hand, &thumb_at(79.0)).unwrap();
+        let short = thumb_falloff(&img, &hand, &thumb_at(70.0)).unwrap();
+        let beyond = thumb_falloff(&img, &hand, &thumb_at(88.0)).unwrap();
+        assert!(right > 0.9, "{right}");
+        assert!(short < 0.1, "{short}");
+        // On the background beyond the thumb: no fall at all, not "nothing to judge".
+        assert!(beyond < 0.1, "{beyond}");
+    }
+
+    #[test]
+    fn a_thumb_cut_off_by_the_films_edge_gives_no_reading() {
+        let (img, hand) = thumb_film(0.2);
+        assert_eq!(thumb_falloff(&img, &hand, &thumb_at(99.0)), None);
     }
 
     #[test]

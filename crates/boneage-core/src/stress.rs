@@ -149,6 +149,29 @@ impl Stress {
             Stress::AlreadySegmented => segmented(img, mask, k),
         }
     }
+
+    /// `mask` carried through this transform as [`Stress::apply`] moves the film
+    /// (`k` and `seed` as given there): a change of values leaves it as it is; a
+    /// change of place moves it, and what the transform adds (a canvas, a smaller
+    /// film's bright edge, a marker) is left out of it — the mask's picture and its
+    /// negative go through the same change, and a hand pixel is bright in the first
+    /// and dark in the second.
+    pub fn carry_mask(&self, mask: &Mask, k: &KeyPoints, seed: u64) -> Mask {
+        match self {
+            Stress::Inverted
+            | Stress::NarrowWindow
+            | Stress::UnderExposed
+            | Stress::OverExposed => mask.clone(),
+            _ => {
+                let picture = mask.to_image();
+                let (moved, _) = self.apply(&picture, mask, k, seed);
+                let (moved_negative, _) = self.apply(&picture.negative(), mask, k, seed);
+                let mut hand = Mask::threshold(&moved, 0.75);
+                hand.intersect(&Mask::threshold(&moved_negative.negative(), 0.75));
+                crate::ops::largest_component(&hand, crate::ops::Connectivity::Eight)
+            }
+        }
+    }
 }
 
 /// `img` mapped by `map` (image → output) onto a `cw`×`ch` field.
@@ -248,10 +271,9 @@ fn segmented(img: &GrayImage, mask: &Mask, k: &KeyPoints) -> (GrayImage, KeyPoin
 mod tests {
     use super::*;
 
-    /// A bright bar from (20, 10) to (20, 50) on a 60×70 film: the key points sit
-    /// on it, so after any transform they must still sit on bright pixels.
-    #[test]
-    fn key_points_travel_with_the_film() {
+    /// A bright bar from (20, 10) to (20, 50) on a 60×70 film, its mask (460 pixels)
+    /// and key points on it.
+    fn bar() -> (GrayImage, Mask, KeyPoints) {
         let mut img = GrayImage::new(60, 70);
         let mut mask = Mask::new(60, 70);
         for y in 8..54 {
@@ -265,6 +287,14 @@ mod tests {
             thumb: Point::new(24.5, 30.0),
             capitate: Point::new(21.0, 50.5),
         };
+        (img, mask, k)
+    }
+
+    /// The key points sit on the bar, so after any transform they must still sit on
+    /// bright pixels.
+    #[test]
+    fn key_points_travel_with_the_film() {
+        let (img, mask, k) = bar();
         for (i, s) in Stress::suite().into_iter().enumerate() {
             let (out, kt) = s.apply(&img, &mask, &k, i as u64);
             let bright_or_dark = matches!(s, Stress::Inverted);
@@ -292,5 +322,44 @@ mod tests {
             assert!((span - expected).abs() < 1e-6, "{}: span {span}", s.name());
         }
         assert_eq!(Stress::suite().len(), 21);
+    }
+
+    /// The carried mask covers the bar where the film put it, and nothing the
+    /// transform added: not the canvas, the smaller film's bright edge or the marker.
+    #[test]
+    fn a_carried_mask_is_the_hand_alone() {
+        let (_, mask, k) = bar();
+        for (i, s) in Stress::suite().into_iter().enumerate() {
+            let carried = s.carry_mask(&mask, &k, i as u64);
+            let (moved, kt) = s.apply(&mask.to_image(), &mask, &k, i as u64);
+            let expected = match s {
+                Stress::Shrunk(f, _) => 460.0 * f * f,
+                _ => 460.0,
+            };
+            let n = carried.count() as f64;
+            assert!(
+                (0.6 * expected..=1.3 * expected).contains(&n),
+                "{}: {n} pixels, about {expected} expected",
+                s.name()
+            );
+            let mid = (kt.fingertip + kt.capitate) * 0.5;
+            assert!(carried.get(mid.x as usize, mid.y as usize), "{}", s.name());
+            // Where the film moved, every pixel of the carried mask is bright in the
+            // moved picture of the mask (a change of values keeps the mask as it is).
+            let moves = !matches!(
+                s,
+                Stress::Inverted
+                    | Stress::NarrowWindow
+                    | Stress::UnderExposed
+                    | Stress::OverExposed
+            );
+            for y in (0..carried.height()).filter(|_| moves) {
+                for x in 0..carried.width() {
+                    if carried.get(x, y) {
+                        assert!(moved.get(x, y) > 0.75, "{} at ({x}, {y})", s.name());
+                    }
+                }
+            }
+        }
     }
 }
