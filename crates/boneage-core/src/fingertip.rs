@@ -131,10 +131,7 @@ pub fn thumb_falloff(img: &GrayImage, hand: &Mask, k: &KeyPoints) -> Option<f64>
     })
 }
 
-/// The levels [`falloff`] compares, read along the axis from `base` through `tip`
-/// with distances in `span`s; the background the brighter of the levels beyond the
-/// tip and those around the hand's outline where `beyond_too`, else those around the
-/// outline alone.
+/// The levels [`falloff`] and [`thumb_falloff`] compare along a digit's axis.
 struct Profile {
     /// Just inside the tip ([`INSIDE`]).
     inside: f64,
@@ -144,6 +141,10 @@ struct Profile {
     fall: f64,
 }
 
+/// The [`Profile`] along the axis from `base` through `tip`, distances in `span`s;
+/// the background the brighter of the levels beyond the tip and those around the
+/// hand's outline where `beyond_too`, else those around the outline alone. `None`
+/// where the profile leaves the image or the hand has no outline.
 fn profile(
     img: &GrayImage,
     hand: &Mask,
@@ -247,16 +248,10 @@ mod tests {
         assert!(falloff(&img, &hand(), &at(52.0)).unwrap() < 0.1);
     }
 
-    /// A finger as [`finger`] and a thumb running right from (60, 120) to x = 80, on a
-    /// film whose background is `field`.
-    fn thumb_film(field: f32) -> (GrayImage, Mask) {
+    /// A finger as [`finger`] and a thumb running right from (60, 120) to x = 80.
+    fn thumb_film() -> (GrayImage, Mask) {
         let mut img = finger();
         let mut hand = hand();
-        for v in img.as_mut_slice() {
-            if *v < 0.5 {
-                *v = field;
-            }
-        }
         for y in 112..128 {
             for x in 60..80 {
                 img.set(x, y, 0.6);
@@ -277,7 +272,7 @@ mod tests {
 
     #[test]
     fn a_thumb_tip_on_the_skin_line_falls_off_and_one_beyond_or_short_of_it_does_not() {
-        let (img, hand) = thumb_film(0.2);
+        let (img, hand) = thumb_film();
         let right = thumb_falloff(&img, &hand, &thumb_at(79.0)).unwrap();
         let short = thumb_falloff(&img, &hand, &thumb_at(70.0)).unwrap();
         let beyond = thumb_falloff(&img, &hand, &thumb_at(88.0)).unwrap();
@@ -289,7 +284,7 @@ mod tests {
 
     #[test]
     fn a_thumb_cut_off_by_the_films_edge_gives_no_reading() {
-        let (img, hand) = thumb_film(0.2);
+        let (img, hand) = thumb_film();
         assert_eq!(thumb_falloff(&img, &hand, &thumb_at(99.0)), None);
     }
 
