@@ -157,20 +157,24 @@ impl Stress {
     /// negative go through the same change, and a hand pixel is bright in the first
     /// and dark in the second.
     pub fn carry_mask(&self, mask: &Mask, k: &KeyPoints, seed: u64) -> Mask {
-        match self {
-            Stress::Inverted
-            | Stress::NarrowWindow
-            | Stress::UnderExposed
-            | Stress::OverExposed => mask.clone(),
-            _ => {
-                let picture = mask.to_image();
-                let (moved, _) = self.apply(&picture, mask, k, seed);
-                let (moved_negative, _) = self.apply(&picture.negative(), mask, k, seed);
-                let mut hand = Mask::threshold(&moved, 0.75);
-                hand.intersect(&Mask::threshold(&moved_negative.negative(), 0.75));
-                crate::ops::largest_component(&hand, crate::ops::Connectivity::Eight)
-            }
+        if self.changes_values_only() {
+            return mask.clone();
         }
+        let picture = mask.to_image();
+        let (moved, _) = self.apply(&picture, mask, k, seed);
+        let (moved_negative, _) = self.apply(&picture.negative(), mask, k, seed);
+        let mut hand = Mask::threshold(&moved, 0.75);
+        hand.intersect(&Mask::threshold(&moved_negative.negative(), 0.75));
+        crate::ops::largest_component(&hand, crate::ops::Connectivity::Eight)
+    }
+
+    /// Whether this transform changes the film's values only, every pixel staying
+    /// where it was (inverted, narrow window, under- and over-exposed).
+    pub fn changes_values_only(&self) -> bool {
+        matches!(
+            self,
+            Stress::Inverted | Stress::NarrowWindow | Stress::UnderExposed | Stress::OverExposed
+        )
     }
 }
 
@@ -346,14 +350,7 @@ mod tests {
             assert!(carried.get(mid.x as usize, mid.y as usize), "{}", s.name());
             // Where the film moved, every pixel of the carried mask is bright in the
             // moved picture of the mask (a change of values keeps the mask as it is).
-            let moves = !matches!(
-                s,
-                Stress::Inverted
-                    | Stress::NarrowWindow
-                    | Stress::UnderExposed
-                    | Stress::OverExposed
-            );
-            for y in (0..carried.height()).filter(|_| moves) {
+            for y in (0..carried.height()).filter(|_| !s.changes_values_only()) {
                 for x in 0..carried.width() {
                     if carried.get(x, y) {
                         assert!(moved.get(x, y) > 0.75, "{} at ({x}, {y})", s.name());

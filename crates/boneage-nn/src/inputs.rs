@@ -346,6 +346,33 @@ pub fn refine_examples(
 /// cutting it out: a share of the film's longer side.
 pub const CUT_OUT_EDGE: f64 = 0.01;
 
+/// `film` black outside the mask at `path`, the mask grown or shrunk by a share of the
+/// film's longer side drawn from `rng` (up to [`CUT_OUT_EDGE`]).
+fn cut_out_by(
+    film: &GrayImage,
+    path: &Path,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> Result<GrayImage> {
+    use rand::Rng;
+    let (w, h) = (film.width(), film.height());
+    let mask = Mask::load_png(path)?.resized(w, h);
+    let edge = rng.random_range(-CUT_OUT_EDGE..=CUT_OUT_EDGE) * w.max(h) as f64;
+    let mask = if edge >= 0.0 {
+        boneage_core::ops::dilate(&mask, edge as f32)
+    } else {
+        boneage_core::ops::erode(&mask, -edge as f32)
+    };
+    let mut cut = film.clone();
+    for y in 0..h {
+        for x in 0..w {
+            if !mask.get(x, y) {
+                cut.set(x, y, 0.0);
+            }
+        }
+    }
+    Ok(cut)
+}
+
 /// One example of [`refine_examples`] from sample `s`'s `film` and key points `k`:
 /// the film's field, or, with `cut_out` (the path of its mask), the field of the film
 /// cut out by that mask.
@@ -361,32 +388,10 @@ fn refine_example(
     // The cut-out's draws come from another seed: its field differs from the film's.
     let seed = boneage_core::dataset::fnv1a(s.id.bytes()) ^ u64::from(cut_out.is_some());
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let cut;
-    let film = match cut_out {
-        None => film,
-        Some(path) => {
-            let (w, h) = (film.width(), film.height());
-            let mask = Mask::load_png(path)?.resized(w, h);
-            let edge = rng.random_range(-CUT_OUT_EDGE..=CUT_OUT_EDGE) * w.max(h) as f64;
-            let mask = if edge >= 0.0 {
-                boneage_core::ops::dilate(&mask, edge as f32)
-            } else {
-                boneage_core::ops::erode(&mask, -edge as f32)
-            };
-            cut = {
-                let mut cut = film.clone();
-                for y in 0..h {
-                    for x in 0..w {
-                        if !mask.get(x, y) {
-                            cut.set(x, y, 0.0);
-                        }
-                    }
-                }
-                cut
-            };
-            &cut
-        }
-    };
+    let cut = cut_out
+        .map(|path| cut_out_by(film, path, &mut rng))
+        .transpose()?;
+    let film = cut.as_ref().unwrap_or(film);
     let span = k.span();
     let (radius, dir) = (
         REFINE_JITTER * span * rng.random::<f64>().sqrt(),

@@ -36,15 +36,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for s in Stress::suite() {
             let (img, k) = s.apply(&r.pixels, &mask, truth, n as u64);
             // The mask goes where the film goes; a change of values leaves it as it is.
-            let hand = match s {
-                Stress::Inverted
-                | Stress::NarrowWindow
-                | Stress::UnderExposed
-                | Stress::OverExposed => mask.clone(),
-                _ => {
-                    let (moved, _) = s.apply(&mask.to_image(), &mask, truth, n as u64);
-                    largest_component(&Mask::threshold(&moved, 0.75), Connectivity::Eight)
-                }
+            let hand = if s.changes_values_only() {
+                mask.clone()
+            } else {
+                let (moved, _) = s.apply(&mask.to_image(), &mask, truth, n as u64);
+                largest_component(&Mask::threshold(&moved, 0.75), Connectivity::Eight)
             };
             let show = |k: &KeyPoints| {
                 falloff(&img, &hand, k).map_or(String::new(), |v| format!("{v:.3}"))
