@@ -44,6 +44,9 @@ enum Command {
     /// Accuracy of segmentation, key points and registration on held-out labels or
     /// against key points marked blind; the stress suite.
     EvaluatePreprocess(commands::evaluate_preprocess::Args),
+    /// Score `boneage preprocess` runs against key points marked by hand, without
+    /// running the front end; with two runs, the films whose outcome changed.
+    ScorePreprocess(commands::score_preprocess::Args),
     /// Build the check after registration: the mean registered hand and its limits.
     HandTemplate(commands::hand_template::Args),
     /// The bone-age models on a validation split: the paper's Fig. 8 and Fig. 9, scatter, bias.
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Keypoints(args) => commands::keypoints::run(args, device),
         Command::Preprocess(args) => commands::preprocess::run(args, device),
         Command::EvaluatePreprocess(args) => commands::evaluate_preprocess::run(args, device),
+        Command::ScorePreprocess(args) => commands::score_preprocess::run(args),
         Command::HandTemplate(args) => commands::hand_template::run(args, device),
         Command::Evaluate(args) => commands::evaluate::run(args, device),
         Command::Export(args) => commands::export::run(args),

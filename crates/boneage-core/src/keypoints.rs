@@ -249,6 +249,29 @@ pub fn read_notes(path: &Path) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// The refusals `boneage preprocess` lists beside its key points (`refused.csv`:
+/// `id,file,kind,reason`), by id: the kind of each refusal.
+pub fn read_refusals(path: &Path) -> Result<BTreeMap<String, String>> {
+    let table = |detail: String| table_error(path, detail);
+    let (mut rdr, headers) = open_table(path)?;
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| table(format!("no column {name:?} (expected id,file,kind,reason)")))
+    };
+    let (id, kind) = (column("id")?, column("kind")?);
+    let mut out = BTreeMap::new();
+    for (row, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| table(format!("line {}: {e}", row + 2)))?;
+        out.insert(
+            rec.get(id).unwrap_or("").to_string(),
+            rec.get(kind).unwrap_or("").to_string(),
+        );
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

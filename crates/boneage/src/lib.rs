@@ -56,6 +56,7 @@ pub mod evidence;
 pub mod mining;
 pub mod models;
 pub mod preprocess_eval;
+pub mod preprocess_score;
 pub mod progress;
 pub mod registration_check;
 pub mod report;

@@ -16,6 +16,7 @@ pub mod phantom;
 pub mod preprocess;
 pub mod register;
 pub mod review;
+pub mod score_preprocess;
 pub mod segment;
 pub mod serve;
 pub mod sheet;

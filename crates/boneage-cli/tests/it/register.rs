@@ -314,18 +314,7 @@ fn blind_truth_judges_every_film_and_sets_flagged_ones_apart() {
         "--sheet",
         "wrong.png",
     ]);
-    let row = |name: &str| -> Vec<usize> {
-        let line = report
-            .lines()
-            .find(|l| l.starts_with(&format!("| {name} |")))
-            .unwrap_or_else(|| panic!("no row {name}: {report}"));
-        line.split('|')
-            .map(str::trim)
-            .skip(2)
-            .take(4)
-            .map(|x| x.parse().unwrap())
-            .collect()
-    };
+    let row = |name: &str| row_numbers(&report, &format!("| {name} |"), 4);
     let (all, clean) = (row("all"), row("unflagged"));
     assert_eq!(all[0], 3, "{report}");
     assert_eq!(all[1] + all[2] + all[3], 3, "{report}");
@@ -339,6 +328,43 @@ fn blind_truth_judges_every_film_and_sets_flagged_ones_apart() {
     assert!(wrong_line.contains("ph00002") || all[2] >= 1, "{report}");
     assert!(all[1] <= 2, "{report}");
     assert!(tmp.path().join("wrong.png").is_file());
+
+    // The same films run once through `preprocess` and scored from its output
+    // folder: the same right / refused / wrong, and a row per marked film.
+    run(&[
+        "preprocess",
+        "ph/ph00001.png",
+        "ph/ph00002.png",
+        "ph/ph00003.png",
+        "--out",
+        "run",
+    ]);
+    let scored = run(&[
+        "score-preprocess",
+        "run",
+        "--truth",
+        "truth.csv",
+        "--films",
+        "films.csv",
+    ]);
+    let counts = row_numbers(&scored, "| `run` |", 4);
+    assert_eq!(counts, [all[1], all[2], all[3], 0], "{scored}\n{report}");
+    let films = std::fs::read_to_string(tmp.path().join("films.csv")).unwrap();
+    assert_eq!(films.lines().count(), 4, "{films}");
+    assert!(
+        films
+            .lines()
+            .any(|l| l.starts_with("ph00003,truth.csv,true,"))
+    );
+    // A folder `preprocess` did not write is named, and what it lacks.
+    let err = fail(
+        &["score-preprocess", "ph", "--truth", "truth.csv"],
+        tmp.path(),
+    );
+    assert!(
+        err.contains("ph: no refused.csv: not the output folder of `boneage preprocess --out`"),
+        "{err}"
+    );
     // The shipped front end's report names no option of its own.
     assert!(
         report.contains("--truth truth.csv`.")
@@ -461,18 +487,8 @@ fn the_check_after_registration_is_built_and_measured() {
         "--sheet",
         "check.png",
     ]);
-    let row = |name: &str| -> [usize; 2] {
-        let line = report
-            .lines()
-            .find(|l| l.starts_with(&format!("| {name} |")))
-            .unwrap_or_else(|| panic!("no row {name}: {report}"));
-        let v: Vec<usize> = line
-            .split('|')
-            .map(str::trim)
-            .skip(2)
-            .take(2)
-            .map(|x| x.parse().unwrap())
-            .collect();
+    let row = |name: &str| {
+        let v = row_numbers(&report, &format!("| {name} |"), 2);
         [v[0], v[1]]
     };
     assert_eq!(row("correct (the true key points)")[0], 12, "{report}");
@@ -510,4 +526,19 @@ fn the_check_after_registration_is_built_and_measured() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// The first `n` numbers after the first cell of the Markdown table row of `report`
+/// that starts with `start`.
+fn row_numbers(report: &str, start: &str, n: usize) -> Vec<usize> {
+    let line = report
+        .lines()
+        .find(|l| l.starts_with(start))
+        .unwrap_or_else(|| panic!("no row {start:?}: {report}"));
+    line.split('|')
+        .map(str::trim)
+        .skip(2)
+        .take(n)
+        .map(|x| x.parse().unwrap())
+        .collect()
 }
