@@ -182,6 +182,41 @@ fn profile(
     })
 }
 
+/// How far [`depth`] looks for the hand's outline, in spans: a tip deeper than this
+/// reads as this deep.
+pub const DEPTH_REACH: f64 = 0.3;
+
+/// How deep `tip` lies inside `hand`: the distance from it to the nearest pixel
+/// outside the mask (the image's border counts as outside: a digit cut off by the
+/// film's edge ends there), in `span`s, 0 for a tip outside the mask, at most
+/// [`DEPTH_REACH`]. A tip placed where a digit ends lies on or near the outline; one
+/// placed on the digit's bones, short of its end, lies a finger's half-width or more
+/// inside it.
+pub fn depth(hand: &Mask, tip: Point, span: f64) -> f64 {
+    let span = span.max(1.0);
+    let (w, h) = (hand.width() as i64, hand.height() as i64);
+    let (x0, y0) = (tip.x.floor() as i64, tip.y.floor() as i64);
+    if x0 < 0 || y0 < 0 || x0 >= w || y0 >= h || !hand.get(x0 as usize, y0 as usize) {
+        return 0.0;
+    }
+    let reach = (DEPTH_REACH * span).ceil() as i64;
+    // Distances from the tip to pixel centres; the border as the first pixel beyond it.
+    let d2 = |x: i64, y: i64| {
+        let (dx, dy) = (x as f64 + 0.5 - tip.x, y as f64 + 0.5 - tip.y);
+        dx * dx + dy * dy
+    };
+    let mut best = (reach as f64).powi(2);
+    for y in (y0 - reach).max(-1)..=(y0 + reach).min(h) {
+        for x in (x0 - reach).max(-1)..=(x0 + reach).min(w) {
+            let outside = x < 0 || y < 0 || x >= w || y >= h || !hand.get(x as usize, y as usize);
+            if outside {
+                best = best.min(d2(x, y));
+            }
+        }
+    }
+    (best.sqrt() / span).min(DEPTH_REACH)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,5 +326,27 @@ mod tests {
     #[test]
     fn a_tip_on_the_films_edge_gives_no_reading() {
         assert_eq!(falloff(&finger(), &hand(), &at(1.0)), None);
+    }
+
+    #[test]
+    fn a_tip_on_the_outline_lies_shallow_and_one_on_the_digit_lies_deep() {
+        let (_, hand) = thumb_film();
+        let span = 79.0;
+        // The thumb runs to x = 80 and is 16 pixels wide (y 112..128).
+        // Distances run to the centres of the pixels outside (tips at pixel centres).
+        let near = |p: Point, d: f64| (depth(&hand, p, span) - d / span).abs() < 1e-9;
+        assert!(near(Point::new(79.5, 120.5), 1.0));
+        assert!(near(Point::new(70.5, 120.5), 8.0));
+        // Outside the hand, and on a digit the film's edge cuts off.
+        assert_eq!(depth(&hand, Point::new(90.0, 120.0), span), 0.0);
+        assert!(near(Point::new(50.5, 198.5), 2.0));
+        // Deep in a large hand: capped at the reach.
+        let mut all = Mask::new(100, 200);
+        for y in 0..200 {
+            for x in 0..100 {
+                all.set(x, y, true);
+            }
+        }
+        assert_eq!(depth(&all, Point::new(50.0, 100.0), 100.0), DEPTH_REACH);
     }
 }
