@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use std::io::Write;
+
 use boneage::preprocess_score::{Marks, Run, score};
 
 /// Arguments of `boneage score-preprocess`.
@@ -48,11 +49,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let md = s.markdown(&command);
     print!("{md}");
     if let Some(path) = &args.report {
-        boneage_core::io::write_atomic(path, |w| std::io::Write::write_all(w, md.as_bytes()))
-            .with_context(|| format!("writing the report {}", path.display()))?;
+        boneage_core::io::write_atomic(path, |w| w.write_all(md.as_bytes()))?;
+        eprintln!("report: {}", path.display());
     }
     if let Some(path) = &args.films {
         s.write_csv(path)?;
+        eprintln!("one row per marked film: {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }
