@@ -359,7 +359,7 @@ const BLIND_TILE: [usize; 2] = [180, 225];
 
 /// Correct: all three points within this fraction of the hand's length (as the
 /// stress suite).
-const BLIND_TOLERANCE: f64 = 0.05;
+pub const BLIND_TOLERANCE: f64 = 0.05;
 
 /// A fingertip further than this fraction of the hand's length from the truth is on
 /// another finger (neighbouring tips are about a tenth of a hand apart) or not on a

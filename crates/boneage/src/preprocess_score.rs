@@ -3,7 +3,7 @@
 //!
 //! A run's folder holds `keypoints.csv` (the films it answered) and `refused.csv`
 //! (the films it refused, with the kind of each refusal). Each film marked in one of
-//! the truth files is right (all three points within [`TOLERANCE`] of the marked
+//! the truth files is right (all three points within [`BLIND_TOLERANCE`] of the marked
 //! fingertip–capitate span), refused, wrong, or absent from the run; with two runs or
 //! more, the films whose outcome differs from the first run's are listed. This is how
 //! a change to the front end is judged on a thousand films run once
@@ -17,11 +17,8 @@ use boneage_core::keypoints::{self, KeyPoints};
 use boneage_core::metrics::keypoint_errors;
 use boneage_core::{Error, Result};
 
-use crate::preprocess_eval::BlindTruth;
-
-/// Right: all three points within this fraction of the marked hand's length (the
-/// marked fingertip to the marked capitate), as `evaluate-preprocess --truth` judges.
-pub const TOLERANCE: f64 = 0.05;
+use crate::preprocess_eval::{BLIND_TOLERANCE, BlindTruth};
+use crate::stress_eval::judge;
 
 /// The answers and refusals of one `boneage preprocess` run.
 pub struct Run {
@@ -122,12 +119,13 @@ impl Marks {
 /// How a run came out on one marked film.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    /// All three points within [`TOLERANCE`].
+    /// All three points within [`BLIND_TOLERANCE`] of the marked hand's length, as
+    /// `evaluate-preprocess --truth` judges ([`judge`]).
     Right,
     /// Refused, with the kind of refusal.
     Refused(String),
     /// Answered, with the error of the fingertip, the thumb tip and the capitate in
-    /// fractions of the marked hand's length; at least one beyond [`TOLERANCE`].
+    /// fractions of the marked hand's length; at least one beyond [`BLIND_TOLERANCE`].
     Wrong([f64; 3]),
     /// Neither answered nor refused (a film the run did not read).
     Absent,
@@ -142,12 +140,12 @@ impl Outcome {
         let Some(found) = run.answers.get(id) else {
             return Self::Absent;
         };
-        let span = truth.span().max(1e-9);
-        let e = keypoint_errors(truth, found).map(|d| d / span);
-        if e.iter().all(|&d| d <= TOLERANCE) {
-            Self::Right
-        } else {
-            Self::Wrong(e)
+        match judge(truth, Some(found), BLIND_TOLERANCE) {
+            crate::stress_eval::Outcome::Correct => Self::Right,
+            _ => {
+                let span = truth.span().max(1e-9);
+                Self::Wrong(keypoint_errors(truth, found).map(|d| d / span))
+            }
         }
     }
 
@@ -290,7 +288,7 @@ impl Score {
             self.films.len(),
             per_file.join(", "),
             self.repeated,
-            100.0 * TOLERANCE,
+            100.0 * BLIND_TOLERANCE,
         );
         for r in 0..self.runs.len() {
             let [right, refused, wrong, absent] = self.counts(r, false);
