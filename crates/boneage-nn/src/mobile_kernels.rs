@@ -4,8 +4,10 @@
 //!
 //! burn's flex backend runs a grouped convolution's gradients through its general
 //! transposed and 3-D convolutions, and a 1×1 convolution through im2col and layout
-//! copies; here the depthwise one is a direct loop per image plane (vectorised along
-//! rows for stride 1) and the pointwise one a GEMM per image on the data as it is.
+//! copies; here the depthwise one is a direct loop per image plane (forward: the
+//! plane padded and split into the stride's phases, then summed as one long row in
+//! register blocks; gradients: vectorised along rows) and the pointwise one a GEMM
+//! per image on the data as it is.
 
 #![allow(unsafe_code)] // GEMM on raw strided pointers; each call states its bounds.
 
@@ -13,6 +15,13 @@ use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 use crate::kernels::SharedOut;
+
+/// Outputs [`Depthwise::forward`] sums at once, in registers: four AVX2 vectors;
+/// then [`FORWARD_LANES`] at once.
+const FORWARD_BLOCK: usize = 32;
+
+/// One AVX2 vector of outputs (see [`FORWARD_BLOCK`]).
+const FORWARD_LANES: usize = 8;
 
 /// Whether this CPU has AVX2 and FMA, for which the depthwise kernels have a
 /// second build (8 lanes instead of SSE's 4); checked once a call.
@@ -31,6 +40,8 @@ struct Plane<'a> {
     x: &'a [f32],
     w: &'a [f32],
     taps: &'a [(std::ops::Range<usize>, usize)],
+    /// The forward pass's [`Depthwise::reads`] (empty for the gradients).
+    reads: &'a [usize],
 }
 
 /// Sizes of a depthwise convolution: one k×k filter per channel.
@@ -109,27 +120,39 @@ impl Depthwise {
     fn forward_on(&self, x: &[f32], w: &[f32], wide: bool) -> Vec<f32> {
         self.check(x.len(), w.len());
         let (oh, ow) = self.out();
-        let (hw, k, s) = (self.height * self.width, self.kernel, self.stride);
+        let (hw, k) = (self.height * self.width, self.kernel);
         let mut y = vec![0.0f32; self.batch * self.channels * oh * ow];
-        let taps = self.taps();
-        y.par_chunks_mut(oh * ow).enumerate().for_each_init(
-            || vec![0.0f32; if s > 1 { s * self.phase_width() } else { 0 }],
-            |phases, (i, out)| {
-                let c = i % self.channels;
-                let plane = Plane {
-                    x: &x[i * hw..][..hw],
-                    w: &w[c * k * k..][..k * k],
-                    taps: &taps,
-                };
-                #[cfg(target_arch = "x86_64")]
-                if wide {
-                    // SAFETY: `wide_simd` found AVX2 and FMA on this CPU.
-                    return unsafe { self.forward_plane_avx2(&plane, out, phases) };
-                }
-                let _ = wide;
-                self.forward_plane(&plane, out, phases);
-            },
-        );
+        let reads = self.reads();
+        // Planes of a few dozen pixels (the last stages) go to the threads in runs,
+        // not one by one.
+        let per_task = (1 << 14) / (oh * ow * k * k).max(1);
+        y.par_chunks_mut(oh * ow)
+            .enumerate()
+            .with_min_len(per_task.max(1))
+            .for_each_init(
+                || {
+                    let [sh, sw] = self.phase_plane();
+                    let s = self.stride;
+                    (vec![0.0f32; s * s * sh * sw], vec![0.0f32; oh * sw])
+                },
+                |(phases, sums), (i, out)| {
+                    let c = i % self.channels;
+                    let plane = Plane {
+                        x: &x[i * hw..][..hw],
+                        w: &w[c * k * k..][..k * k],
+                        // The forward pass pads its planes instead.
+                        taps: &[],
+                        reads: &reads,
+                    };
+                    #[cfg(target_arch = "x86_64")]
+                    if wide {
+                        // SAFETY: `wide_simd` found AVX2 and FMA on this CPU.
+                        return unsafe { self.forward_plane_avx2(&plane, out, phases, sums) };
+                    }
+                    let _ = wide;
+                    self.forward_plane(&plane, out, phases, sums);
+                },
+            );
         y
     }
 
@@ -152,33 +175,123 @@ impl Depthwise {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    fn forward_plane_avx2(&self, plane: &Plane<'_>, out: &mut [f32], phases: &mut [f32]) {
-        self.forward_plane(plane, out, phases);
+    fn forward_plane_avx2(
+        &self,
+        plane: &Plane<'_>,
+        out: &mut [f32],
+        phases: &mut [f32],
+        sums: &mut [f32],
+    ) {
+        self.forward_plane(plane, out, phases, sums);
     }
 
-    /// One output plane of [`Depthwise::forward`].
+    /// Height and width of one phase plane of [`Depthwise::forward_plane`]: the
+    /// input plane padded with zeros on every side, split by the stride along both
+    /// axes (phase `(qy, qx)` holds the padded pixels `(j·s + qy, i·s + qx)`).
+    fn phase_plane(&self) -> [usize; 2] {
+        let (p, s) = (self.pad(), self.stride);
+        [
+            (self.height + 2 * p).div_ceil(s),
+            (self.width + 2 * p).div_ceil(s),
+        ]
+    }
+
+    /// Where each tap of [`Depthwise::forward_plane`] reads for flat place 0, in the
+    /// kernel's order: tap `(ky, kx)` at `(ky / s)·SW + kx / s` of phase
+    /// `(ky mod s, kx mod s)`, the phases one after another.
+    fn reads(&self) -> Vec<usize> {
+        let (k, s) = (self.kernel, self.stride);
+        let [sh, sw] = self.phase_plane();
+        (0..k * k)
+            .map(|t| {
+                let (ky, kx) = (t / k, t % k);
+                ((ky % s) * s + kx % s) * sh * sw + (ky / s) * sw + kx / s
+            })
+            .collect()
+    }
+
+    /// One output plane of [`Depthwise::forward`]. The input plane is padded and
+    /// split into the stride's phases once ([`Depthwise::phase_plane`]); then the
+    /// output at flat place `f = oy·SW + ox` (SW a phase plane's width, at least
+    /// OW) reads tap `(ky, kx)` at `f + (ky / s)·SW + kx / s` of phase
+    /// `(ky mod s, kx mod s)` — one shift for every output — so the plane is summed
+    /// as one long row, [`FORWARD_BLOCK`] places at once in registers (then
+    /// [`FORWARD_LANES`], then the rest), over the taps in the kernel's order (row
+    /// by row), and the places with `ox ≥ OW` are dropped. A tap on the padding adds
+    /// `w · 0`: the sums are those of the taps inside the image, in the same order.
     #[inline(always)]
-    fn forward_plane(&self, plane: &Plane<'_>, out: &mut [f32], phases: &mut [f32]) {
+    fn forward_plane(
+        &self,
+        plane: &Plane<'_>,
+        out: &mut [f32],
+        phases: &mut [f32],
+        sums: &mut [f32],
+    ) {
         let (oh, ow) = self.out();
-        let k = self.kernel;
-        for oy in 0..oh {
-            let orow = &mut out[oy * ow..][..ow];
-            for ky in 0..k {
-                let Some(iy) = self.row(oy, ky) else { continue };
-                let irow = &plane.x[iy * self.width..][..self.width];
-                let src: &[f32] = if self.stride == 1 {
-                    irow
-                } else {
-                    self.split_phases(irow, phases);
-                    phases
-                };
-                for (kx, (r, from)) in plane.taps.iter().enumerate() {
-                    let wv = plane.w[ky * k + kx];
-                    for (o, &v) in orow[r.clone()].iter_mut().zip(&src[*from..]) {
-                        *o += wv * v;
-                    }
+        let (s, p) = (self.stride, self.pad());
+        let [sh, sw] = self.phase_plane();
+        let size = sh * sw;
+        phases.fill(0.0);
+        for (iy, irow) in plane.x.chunks_exact(self.width).enumerate() {
+            if s == 1 {
+                phases[(iy + p) * sw + p..][..self.width].copy_from_slice(irow);
+                continue;
+            }
+            let (qy, j) = ((iy + p) % s, (iy + p) / s);
+            if s == 2 {
+                // Input columns 2m and 2m + 1 go to the two phases, side by side.
+                let (zero, one) = phases[qy * 2 * size..][..2 * size].split_at_mut(size);
+                let (zero, one) = (&mut zero[j * sw..][..sw], &mut one[j * sw..][..sw]);
+                let (even, odd) = if p % 2 == 0 { (zero, one) } else { (one, zero) };
+                let (even, odd) = (&mut even[p / 2..], &mut odd[p.div_ceil(2)..]);
+                let pairs = irow.chunks_exact(2);
+                if let [last] = pairs.remainder() {
+                    even[self.width / 2] = *last;
+                }
+                for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+                    (*e, *o) = (pair[0], pair[1]);
+                }
+                continue;
+            }
+            for qx in 0..s {
+                // The first input column of phase qx, and its place there.
+                let first = (qx + s * p - p) % s;
+                let i0 = (first + p) / s;
+                let to = &mut phases[(qy * s + qx) * size + j * sw..][..sw];
+                for (o, &v) in to[i0..].iter_mut().zip(irow.iter().skip(first).step_by(s)) {
+                    *o = v;
                 }
             }
+        }
+        let phases = &*phases;
+        let n = (oh - 1) * sw + ow;
+        let sums = &mut sums[..n];
+        let block = |f0: usize, acc: &mut [f32]| {
+            for (&wv, &from) in plane.w.iter().zip(plane.reads) {
+                let src = &phases[from + f0..][..acc.len()];
+                for (a, &v) in acc.iter_mut().zip(src) {
+                    *a += wv * v;
+                }
+            }
+        };
+        let mut f0 = 0;
+        while f0 + FORWARD_BLOCK <= n {
+            let mut acc = [0.0f32; FORWARD_BLOCK];
+            block(f0, &mut acc);
+            sums[f0..][..FORWARD_BLOCK].copy_from_slice(&acc);
+            f0 += FORWARD_BLOCK;
+        }
+        while f0 + FORWARD_LANES <= n {
+            let mut acc = [0.0f32; FORWARD_LANES];
+            block(f0, &mut acc);
+            sums[f0..][..FORWARD_LANES].copy_from_slice(&acc);
+            f0 += FORWARD_LANES;
+        }
+        let rest = &mut sums[f0..];
+        rest.fill(0.0);
+        block(f0, rest);
+        for (oy, orow) in out.chunks_exact_mut(ow).enumerate() {
+            orow.copy_from_slice(&sums[oy * sw..][..ow]);
         }
     }
 
@@ -254,6 +367,7 @@ impl Depthwise {
                     x: &dy[i * oh * ow..][..oh * ow],
                     w: &w[c * k * k..][..k * k],
                     taps: &taps,
+                    reads: &[],
                 };
                 #[cfg(target_arch = "x86_64")]
                 if wide {
@@ -655,6 +769,9 @@ mod tests {
             (3, 1, 5, 37),
             (5, 2, 6, 41),
             (3, 2, 4, 40),
+            // a stride other than 1 or 2
+            (3, 3, 7, 10),
+            (5, 3, 9, 40),
         ] {
             let d = Depthwise {
                 batch: 2,
@@ -671,7 +788,10 @@ mod tests {
             let [y, dx, dw] = depthwise_direct(&d, &x, &wt, &dy);
             // The baseline build, and the AVX2 one where this CPU has it.
             for wide in [false, wide_simd()] {
-                close(&d.forward_on(&x, &wt, wide), &y);
+                // The forward sums are the definition's bit for bit: the same taps in
+                // the same order (a tap on the padding adds w · 0), so a faster kernel
+                // leaves every network's answers as they were.
+                assert_eq!(d.forward_on(&x, &wt, wide), y, "{d:?}");
                 close(&d.input_grad_on(&wt, &dy, wide), &dx);
                 close(&d.weight_grad_on(&x, &dy, wide), &dw);
             }
