@@ -62,6 +62,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let bar = progress_bar(args.files.len() as u64, "preprocessing");
     let (mut rows, mut tiles, mut failed, mut refused) = (Vec::new(), Vec::new(), 0, 0);
     let (mut refusals, mut refused_tiles) = (String::from("id,file,kind,reason\n"), Vec::new());
+    let mut front_end = FrontEndTime::default();
     for path in &args.files {
         bar.inc(1);
         let id = path
@@ -79,7 +80,10 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             }
         };
         let read_s = t.elapsed().as_secs_f64();
-        let p = match pipeline.run(&r.pixels) {
+        let run = Instant::now();
+        let outcome = pipeline.run(&r.pixels);
+        front_end.add(outcome.is_ok(), run.elapsed().as_secs_f64());
+        let p = match outcome {
             Ok(p) => p,
             Err(e) => {
                 refused += 1;
@@ -176,9 +180,57 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         canvas.height,
         args.out.display()
     );
+    if let Some(line) = front_end.summary() {
+        eprintln!("{line}");
+    }
     Ok(match (refused, failed) {
         (0, 0) => ExitCode::SUCCESS,
         (r, 0) if r > 0 => exit::refused(args.files.len()),
         _ => exit::failures(failed + refused),
     })
+}
+
+/// Seconds the front end took (`Pipeline::run`, from segmentation to registration;
+/// not reading the film or writing its files), over the answered films and over the
+/// refused ones: a refused film has been read every way the front end reads a film.
+#[derive(Default)]
+struct FrontEndTime {
+    answered: (usize, f64),
+    refused: (usize, f64),
+}
+
+impl FrontEndTime {
+    fn add(&mut self, answered: bool, seconds: f64) {
+        let slot = if answered {
+            &mut self.answered
+        } else {
+            &mut self.refused
+        };
+        slot.0 += 1;
+        slot.1 += seconds;
+    }
+
+    /// One line: the mean time a film, and the answered and refused films' means.
+    fn summary(&self) -> Option<String> {
+        let n = self.answered.0 + self.refused.0;
+        if n == 0 {
+            return None;
+        }
+        let mean = |(k, s): (usize, f64)| s / k.max(1) as f64;
+        let mut line = format!(
+            "front end (segment to register): {:.3} s a film over {n} film{}",
+            (self.answered.1 + self.refused.1) / n as f64,
+            if n == 1 { "" } else { "s" }
+        );
+        if self.answered.0 > 0 && self.refused.0 > 0 {
+            line.push_str(&format!(
+                " ({:.3} s for the {} answered, {:.3} s for the {} refused)",
+                mean(self.answered),
+                self.answered.0,
+                mean(self.refused),
+                self.refused.0
+            ));
+        }
+        Some(line)
+    }
 }

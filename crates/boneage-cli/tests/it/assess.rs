@@ -50,6 +50,13 @@ fn preprocess_with_shipped_weights() {
         "{listed}"
     );
     assert!(image::open(tmp.path().join("refused.png")).is_ok());
+    // The front end's time, refused films included.
+    let timed = text(&out.stderr)
+        .lines()
+        .find_map(|l| l.strip_prefix("front end (segment to register): "))
+        .and_then(|l| l.strip_suffix(" s a film over 1 film"))
+        .and_then(|s| s.parse::<f64>().ok());
+    assert!(timed.is_some_and(|s| s > 0.0), "{}", text(&out.stderr));
     // A film white all over: washed out, which says more than "no hand found".
     image::GrayImage::from_pixel(300, 400, image::Luma([255]))
         .save(tmp.path().join("white.png"))
