@@ -39,7 +39,79 @@ pub struct Segmenter {
     /// outline otherwise. `None` as loaded; set in the reader that reads a refused
     /// film again so ([`Pipeline::faint_tissue`]).
     pub gamma: Option<f32>,
+    /// Which loaded U-Net this is (its copies share it): the key of its outlines in
+    /// [`OutlineMemo`].
+    id: usize,
 }
+
+/// The U-Net outlines drawn while [`Pipeline::run`] reads one film, by U-Net and
+/// exact network input: the readings of a film the first look refuses (the second
+/// reader, the framed, forearm and faint-tissue readings, each through every view)
+/// give the same U-Net the same input again and again — 28 to 42 times on four films
+/// refused on 2026-12-07, for 2 to 13 distinct inputs. A U-Net's answer is a function
+/// of its input, so an outline recalled is the outline it would draw again: the
+/// answers and refusals are unchanged. Kept on the reading thread, only while a
+/// [`Pipeline::run`] is under way, and emptied after it.
+struct OutlineMemo;
+
+/// One outline kept: the U-Net's [`Segmenter::id`], its input, its outline.
+type KeptOutline = (usize, Vec<u8>, Mask);
+
+thread_local! {
+    static OUTLINES: std::cell::RefCell<Option<Vec<KeptOutline>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Where [`OutlineMemo::begin`] started the memo: it ends it when dropped.
+struct OutlineMemoGuard {
+    started: bool,
+}
+
+impl OutlineMemo {
+    /// Starts keeping outlines on this thread, unless a reading already does.
+    fn begin() -> OutlineMemoGuard {
+        let started = OUTLINES.with_borrow_mut(|m| {
+            let idle = m.is_none();
+            if idle {
+                *m = Some(Vec::new());
+            }
+            idle
+        });
+        OutlineMemoGuard { started }
+    }
+
+    /// U-Net `net`'s outline of `input`: recalled where drawn before during this
+    /// reading, else drawn by `draw` (and kept while a reading is under way).
+    fn recall(net: usize, input: &[u8], draw: impl FnOnce() -> Mask) -> Mask {
+        let kept = OUTLINES.with_borrow(|m| {
+            m.as_ref()?
+                .iter()
+                .find(|(n, i, _)| *n == net && i.as_slice() == input)
+                .map(|(_, _, mask)| mask.clone())
+        });
+        if let Some(mask) = kept {
+            return mask;
+        }
+        let mask = draw();
+        OUTLINES.with_borrow_mut(|m| {
+            if let Some(m) = m.as_mut() {
+                m.push((net, input.to_vec(), mask.clone()));
+            }
+        });
+        mask
+    }
+}
+
+impl Drop for OutlineMemoGuard {
+    fn drop(&mut self) {
+        if self.started {
+            OUTLINES.with_borrow_mut(|m| *m = None);
+        }
+    }
+}
+
+/// Numbers each U-Net loaded ([`Segmenter::id`]).
+static SEGMENTERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// The power [`Segmenter::gamma`] raises the film's values to, before the U-Net's
 /// window, where a refused dark film is read again with its faint soft tissue brought
@@ -85,16 +157,22 @@ pub(crate) fn manifest_for<C: serde::de::DeserializeOwned>(
 /// image → input map.
 fn input_tensor(
     img: &GrayImage,
-    [h, w]: [usize; 2],
+    input: [usize; 2],
     gamma: Option<f32>,
     device: &Device,
 ) -> (Tensor<4>, Affine) {
+    let (pixels, map) = input_pixels(img, input, gamma);
+    (pixels_tensor(&pixels, input, device), map)
+}
+
+/// [`input_tensor`]'s 8-bit pixels, before scaling, and the map.
+fn input_pixels(img: &GrayImage, [h, w]: [usize; 2], gamma: Option<f32>) -> (Vec<u8>, Affine) {
     let (small, map) = letterbox(img, w, h);
     let small = match gamma {
         Some(gamma) => small.raised(gamma),
         None => small,
     };
-    (pixels_tensor(&window_pixels(&small), [h, w], device), map)
+    (window_pixels(&small), map)
 }
 
 /// One network input of `[h, w]` 8-bit pixels, scaled to `[−1, 1]`.
@@ -293,6 +371,7 @@ impl Segmenter {
             device: device.clone(),
             cut_outs: false,
             gamma: None,
+            id: SEGMENTERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -318,10 +397,13 @@ impl Segmenter {
     /// The U-Net's mask at its input's size, and the map from the image to it.
     fn input_mask(&self, img: &GrayImage) -> (Mask, Affine) {
         let [h, w] = self.input;
-        let (x, map) = input_tensor(img, self.input, self.gamma, &self.device);
-        let prob = floats(sigmoid(self.net.forward(x)));
-        let m = Mask::from_vec(w, h, prob.iter().map(|&p| (p > 0.5) as u8).collect())
-            .expect("size matches");
+        let (pixels, map) = input_pixels(img, self.input, self.gamma);
+        let m = OutlineMemo::recall(self.id, &pixels, || {
+            let x = pixels_tensor(&pixels, self.input, &self.device);
+            let prob = floats(sigmoid(self.net.forward(x)));
+            Mask::from_vec(w, h, prob.iter().map(|&p| (p > 0.5) as u8).collect())
+                .expect("size matches")
+        });
         (m, map)
     }
 }
@@ -1751,6 +1833,7 @@ impl Pipeline {
     /// Runs every stage, refusing results it has no confidence in, the check after
     /// registration last.
     pub fn run(&self, img: &GrayImage) -> Result<Preprocessed, PreprocessError> {
+        let _memo = OutlineMemo::begin();
         self.read(img)
             .or_else(|first| self.read_cut_out(img, first))
             .or_else(|first| self.read_on_canvas(img, first))
@@ -2685,6 +2768,42 @@ mod tests {
             }
         }
         m
+    }
+
+    /// While a film is read, a U-Net's outline of an input it has outlined before is
+    /// recalled, not drawn again; another U-Net or another input is drawn; outside a
+    /// reading nothing is kept.
+    #[test]
+    fn an_outline_is_recalled_only_while_a_film_is_read() {
+        let drawn = std::cell::Cell::new(0);
+        let outline = |net: usize, input: &[u8]| {
+            OutlineMemo::recall(net, input, || {
+                drawn.set(drawn.get() + 1);
+                rect(4, 4, [0, 0, input[0] as usize, 2])
+            })
+        };
+        outline(7, &[1, 2]);
+        outline(7, &[1, 2]);
+        assert_eq!(drawn.get(), 2, "outside a reading");
+        {
+            let _reading = OutlineMemo::begin();
+            let first = outline(7, &[1, 2]);
+            {
+                // A reading inside the reading keeps the outer one's outlines.
+                let _inner = OutlineMemo::begin();
+                assert_eq!(outline(7, &[1, 2]).as_slice(), first.as_slice());
+            }
+            assert_eq!(drawn.get(), 3);
+            outline(8, &[1, 2]);
+            let other = outline(7, &[3, 2]);
+            assert_eq!(drawn.get(), 5, "another U-Net, another input");
+            assert_ne!(other.as_slice(), first.as_slice());
+            outline(7, &[1, 2]);
+            outline(7, &[3, 2]);
+            assert_eq!(drawn.get(), 5, "both recalled");
+        }
+        outline(7, &[1, 2]);
+        assert_eq!(drawn.get(), 6, "the reading over, its outlines are gone");
     }
 
     /// Where the net puts the thumb at the outline's other end, the geometry read that
