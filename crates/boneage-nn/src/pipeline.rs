@@ -40,78 +40,86 @@ pub struct Segmenter {
     /// film again so ([`Pipeline::faint_tissue`]).
     pub gamma: Option<f32>,
     /// Which loaded U-Net this is (its copies share it): the key of its outlines in
-    /// [`OutlineMemo`].
+    /// [`ReadingMemo`].
     id: usize,
 }
 
-/// The U-Net outlines drawn while [`Pipeline::run`] reads one film, by U-Net and
-/// exact network input: the readings of a film the first look refuses (the second
-/// reader, the framed, forearm and faint-tissue readings, each through every view)
-/// give the same U-Net the same input again and again — 28 to 42 times on four films
-/// refused on 2026-12-07, for 2 to 13 distinct inputs. A U-Net's answer is a function
-/// of its input, so an outline recalled is the outline it would draw again: the
-/// answers and refusals are unchanged. Kept on the reading thread, only while a
-/// [`Pipeline::run`] is under way, and emptied after it.
-struct OutlineMemo;
+/// What the networks answered while [`Pipeline::run`] reads one film, by network and
+/// exact input: the readings of a film the first look refuses (the second reader,
+/// the framed, forearm and faint-tissue readings, each through every view) give the
+/// same network the same input again and again — the U-Net 28 to 42 times on four
+/// films refused on 2026-12-07, for 2 to 13 distinct inputs; the heat-map locator 6 to
+/// 14 times for 2 to 9. A network's answer is a function of its input, so an answer
+/// recalled is the answer it would give again: the front end's answers and refusals
+/// are unchanged. Kept on the reading thread, only while a [`Pipeline::run`] is under
+/// way, and emptied after it.
+struct ReadingMemo;
 
-/// One outline kept: the U-Net's [`Segmenter::id`], its input, its outline.
-type KeptOutline = (usize, Vec<u8>, Mask);
+/// One answer kept: the network's number ([`NETS`]), its input, its answer.
+type KeptAnswer = (usize, Vec<u8>, Box<dyn std::any::Any>);
 
 thread_local! {
-    static OUTLINES: std::cell::RefCell<Option<Vec<KeptOutline>>> =
+    static ANSWERS: std::cell::RefCell<Option<Vec<KeptAnswer>>> =
         const { std::cell::RefCell::new(None) };
 }
 
-/// Where [`OutlineMemo::begin`] started the memo: it ends it when dropped.
-struct OutlineMemoGuard {
+/// Where [`ReadingMemo::begin`] started the memo: it ends it when dropped.
+struct ReadingMemoGuard {
     started: bool,
 }
 
-impl OutlineMemo {
-    /// Starts keeping outlines on this thread, unless a reading already does.
-    fn begin() -> OutlineMemoGuard {
-        let started = OUTLINES.with_borrow_mut(|m| {
+impl ReadingMemo {
+    /// Starts keeping answers on this thread, unless a reading already does.
+    fn begin() -> ReadingMemoGuard {
+        let started = ANSWERS.with_borrow_mut(|m| {
             let idle = m.is_none();
             if idle {
                 *m = Some(Vec::new());
             }
             idle
         });
-        OutlineMemoGuard { started }
+        ReadingMemoGuard { started }
     }
 
-    /// U-Net `net`'s outline of `input`: recalled where drawn before during this
-    /// reading, else drawn by `draw` (and kept while a reading is under way).
-    fn recall(net: usize, input: &[u8], draw: impl FnOnce() -> Mask) -> Mask {
-        let kept = OUTLINES.with_borrow(|m| {
+    /// Network `net`'s answer to `input`: recalled where given before during this
+    /// reading, else computed by `answer` (and kept while a reading is under way).
+    /// No borrow of the memo is held while `answer` runs.
+    fn recall<T: Clone + 'static>(net: usize, input: &[u8], answer: impl FnOnce() -> T) -> T {
+        let kept = ANSWERS.with_borrow(|m| {
             m.as_ref()?
                 .iter()
                 .find(|(n, i, _)| *n == net && i.as_slice() == input)
-                .map(|(_, _, mask)| mask.clone())
+                .and_then(|(_, _, a)| a.downcast_ref::<T>().cloned())
         });
-        if let Some(mask) = kept {
-            return mask;
+        if let Some(a) = kept {
+            return a;
         }
-        let mask = draw();
-        OUTLINES.with_borrow_mut(|m| {
+        let a = answer();
+        ANSWERS.with_borrow_mut(|m| {
             if let Some(m) = m.as_mut() {
-                m.push((net, input.to_vec(), mask.clone()));
+                m.push((net, input.to_vec(), Box::new(a.clone())));
             }
         });
-        mask
+        a
     }
 }
 
-impl Drop for OutlineMemoGuard {
+impl Drop for ReadingMemoGuard {
     fn drop(&mut self) {
         if self.started {
-            OUTLINES.with_borrow_mut(|m| *m = None);
+            ANSWERS.with_borrow_mut(|m| *m = None);
         }
     }
 }
 
-/// Numbers each U-Net loaded ([`Segmenter::id`]).
-static SEGMENTERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Numbers each network loaded (the U-Net's [`Segmenter::id`], the locators' and
+/// refining nets' `id`): the key of its answers in [`ReadingMemo`].
+static NETS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The next network's number ([`NETS`]).
+fn next_net() -> usize {
+    NETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
 
 /// The power [`Segmenter::gamma`] raises the film's values to, before the U-Net's
 /// window, where a refused dark film is read again with its faint soft tissue brought
@@ -152,20 +160,9 @@ pub(crate) fn manifest_for<C: serde::de::DeserializeOwned>(
     Ok((manifest, config))
 }
 
-/// The network input of a radiograph: letterboxed to `[h, w]`, its values raised to
-/// `gamma` if given ([`GrayImage::raised`]), windowed, scaled to `[−1, 1]`; with the
-/// image → input map.
-fn input_tensor(
-    img: &GrayImage,
-    input: [usize; 2],
-    gamma: Option<f32>,
-    device: &Device,
-) -> (Tensor<4>, Affine) {
-    let (pixels, map) = input_pixels(img, input, gamma);
-    (pixels_tensor(&pixels, input, device), map)
-}
-
-/// [`input_tensor`]'s 8-bit pixels, before scaling, and the map.
+/// The network input of a radiograph as 8-bit pixels: letterboxed to `[h, w]`, its
+/// values raised to `gamma` if given ([`GrayImage::raised`]), windowed; with the
+/// image → input map. [`pixels_tensor`] scales them to `[−1, 1]`.
 fn input_pixels(img: &GrayImage, [h, w]: [usize; 2], gamma: Option<f32>) -> (Vec<u8>, Affine) {
     let (small, map) = letterbox(img, w, h);
     let small = match gamma {
@@ -195,6 +192,8 @@ pub struct Locator {
     net: KeypointNet,
     input: [usize; 2],
     device: Device,
+    /// Which loaded net this is (its copies share it), for [`ReadingMemo`].
+    id: usize,
 }
 
 impl Locator {
@@ -211,15 +210,21 @@ impl Locator {
             net,
             input: manifest.input,
             device: device.clone(),
+            id: next_net(),
         })
     }
 
     /// The three key points of a radiograph (pixels in `[0, 1]`), in its own pixels.
     pub fn locate(&self, img: &GrayImage) -> KeyPoints {
-        let (x, map) = input_tensor(img, self.input, None, &self.device);
-        let out = self.net.points(x);
-        let mut t = [0f32; 6];
-        t.copy_from_slice(&out[..6]);
+        let (pixels, map) = input_pixels(img, self.input, None);
+        let t = ReadingMemo::recall(self.id, &pixels, || {
+            let out = self
+                .net
+                .points(pixels_tensor(&pixels, self.input, &self.device));
+            let mut t = [0f32; 6];
+            t.copy_from_slice(&out[..6]);
+            t
+        });
         keypoints_from_input(&t, &map, self.input)
     }
 }
@@ -252,6 +257,8 @@ pub struct RefineNet {
     /// The point it finds.
     pub point: Refined,
     device: Device,
+    /// Which loaded net this is (its copies share it), for [`ReadingMemo`].
+    id: usize,
 }
 
 /// How many times a refining net looks: the second time with its field centred on
@@ -284,6 +291,7 @@ impl RefineNet {
             size: h,
             point,
             device: device.clone(),
+            id: next_net(),
         })
     }
 
@@ -308,14 +316,19 @@ impl RefineNet {
     ) -> [Point; N] {
         let fields =
             centres.map(|c| crate::inputs::refine_input(img, &self.point.with(k, c), c, self.size));
-        let x = Tensor::cat(
-            fields
-                .iter()
-                .map(|(pixels, _)| pixels_tensor(pixels, [self.size, self.size], &self.device))
-                .collect(),
-            0,
-        );
-        let t = floats(self.net.forward(x));
+        // The batch as one input: a net's answer to one field may depend on the
+        // batch it came in (the GEMMs split differently), so whole batches are kept.
+        let input: Vec<u8> = fields.iter().flat_map(|(p, _)| p.iter().copied()).collect();
+        let t = ReadingMemo::recall(self.id, &input, || {
+            let x = Tensor::cat(
+                fields
+                    .iter()
+                    .map(|(pixels, _)| pixels_tensor(pixels, [self.size, self.size], &self.device))
+                    .collect(),
+                0,
+            );
+            floats(self.net.forward(x))
+        });
         std::array::from_fn(|i| {
             let xy = [t[2 * i], t[2 * i + 1]];
             fields[i]
@@ -371,7 +384,7 @@ impl Segmenter {
             device: device.clone(),
             cut_outs: false,
             gamma: None,
-            id: SEGMENTERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            id: next_net(),
         })
     }
 
@@ -398,7 +411,7 @@ impl Segmenter {
     fn input_mask(&self, img: &GrayImage) -> (Mask, Affine) {
         let [h, w] = self.input;
         let (pixels, map) = input_pixels(img, self.input, self.gamma);
-        let m = OutlineMemo::recall(self.id, &pixels, || {
+        let m = ReadingMemo::recall(self.id, &pixels, || {
             let x = pixels_tensor(&pixels, self.input, &self.device);
             let prob = floats(sigmoid(self.net.forward(x)));
             Mask::from_vec(w, h, prob.iter().map(|&p| (p > 0.5) as u8).collect())
@@ -1833,7 +1846,7 @@ impl Pipeline {
     /// Runs every stage, refusing results it has no confidence in, the check after
     /// registration last.
     pub fn run(&self, img: &GrayImage) -> Result<Preprocessed, PreprocessError> {
-        let _memo = OutlineMemo::begin();
+        let _memo = ReadingMemo::begin();
         self.read(img)
             .or_else(|first| self.read_cut_out(img, first))
             .or_else(|first| self.read_on_canvas(img, first))
@@ -2770,14 +2783,14 @@ mod tests {
         m
     }
 
-    /// While a film is read, a U-Net's outline of an input it has outlined before is
-    /// recalled, not drawn again; another U-Net or another input is drawn; outside a
-    /// reading nothing is kept.
+    /// While a film is read, a network's answer to an input it has answered before is
+    /// recalled, not computed again; another network or another input is computed;
+    /// outside a reading nothing is kept.
     #[test]
-    fn an_outline_is_recalled_only_while_a_film_is_read() {
+    fn an_answer_is_recalled_only_while_a_film_is_read() {
         let drawn = std::cell::Cell::new(0);
         let outline = |net: usize, input: &[u8]| {
-            OutlineMemo::recall(net, input, || {
+            ReadingMemo::recall(net, input, || {
                 drawn.set(drawn.get() + 1);
                 rect(4, 4, [0, 0, input[0] as usize, 2])
             })
@@ -2786,11 +2799,11 @@ mod tests {
         outline(7, &[1, 2]);
         assert_eq!(drawn.get(), 2, "outside a reading");
         {
-            let _reading = OutlineMemo::begin();
+            let _reading = ReadingMemo::begin();
             let first = outline(7, &[1, 2]);
             {
                 // A reading inside the reading keeps the outer one's outlines.
-                let _inner = OutlineMemo::begin();
+                let _inner = ReadingMemo::begin();
                 assert_eq!(outline(7, &[1, 2]).as_slice(), first.as_slice());
             }
             assert_eq!(drawn.get(), 3);
