@@ -219,6 +219,8 @@ impl Depthwise {
     /// [`FORWARD_LANES`], then the rest), over the taps in the kernel's order (row
     /// by row), and the places with `ox ≥ OW` are dropped. A tap on the padding adds
     /// `w · 0`: the sums are those of the taps inside the image, in the same order.
+    /// `phases` must hold zeros wherever the plane's pixels do not go: made zero, and
+    /// used for the planes of one call only.
     #[inline(always)]
     fn forward_plane(
         &self,
@@ -231,7 +233,8 @@ impl Depthwise {
         let (s, p) = (self.stride, self.pad());
         let [sh, sw] = self.phase_plane();
         let size = sh * sw;
-        phases.fill(0.0);
+        // Only the plane's own pixels are written: every plane of a call writes the
+        // same places, so the padding stays as the buffer was made, zero.
         for (iy, irow) in plane.x.chunks_exact(self.width).enumerate() {
             if s == 1 {
                 phases[(iy + p) * sw + p..][..self.width].copy_from_slice(irow);
