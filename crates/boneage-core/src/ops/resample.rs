@@ -227,21 +227,66 @@ pub fn turn_onto_field(img: &GrayImage, angle: f64) -> (GrayImage, Affine) {
     (warp_affine(img, &inv, cw as usize, ch as usize), map)
 }
 
-/// Warps a mask with nearest-neighbour sampling (so it stays binary).
+/// Warps a mask with nearest-neighbour sampling (so it stays binary): output pixel
+/// `p` takes the input pixel holding `out_to_in.apply(p)` (pixel centres at +0.5),
+/// zero outside the input.
+///
+/// The positions are the same sums as [`Affine::apply`]'s, and each is floored
+/// exactly ([`floor_index`]), so the result is the definition's pixel for pixel. A
+/// map without rotation or shear (scale and shift, as between a film and a network's
+/// input) reads each output row through one table of source columns.
 pub fn warp_mask(mask: &Mask, out_to_in: &Affine, width: usize, height: usize) -> Mask {
-    let (w, h) = (mask.width() as i64, mask.height() as i64);
+    let (w, h) = (mask.width(), mask.height());
     let src = mask.as_slice();
+    let [a, b, tx, c, d, ty] = out_to_in.0;
     let mut out = vec![0u8; width * height];
-    out.par_chunks_mut(width.max(1))
-        .enumerate()
-        .for_each(|(y, row)| {
-            for (x, o) in row.iter_mut().enumerate() {
-                let p = out_to_in.apply(Point::new(x as f64 + 0.5, y as f64 + 0.5));
-                let (xi, yi) = (p.x.floor() as i64, p.y.floor() as i64);
-                if xi >= 0 && yi >= 0 && xi < w && yi < h {
-                    *o = src[(yi * w + xi) as usize];
+    let inside = |i: i64, n: usize| (i >= 0 && (i as u64) < n as u64).then_some(i as usize);
+    if b == 0.0 && c == 0.0 {
+        // `b·y` and `c·x` are then ±0, which leaves each sum's value as it is.
+        let columns: Vec<Option<usize>> = (0..width)
+            .map(|x| inside(floor_index(a * (x as f64 + 0.5) + tx), w))
+            .collect();
+        out.par_chunks_mut(width.max(1))
+            .enumerate()
+            .for_each(|(y, row)| {
+                let Some(yi) = inside(floor_index(d * (y as f64 + 0.5) + ty), h) else {
+                    return;
+                };
+                let line = &src[yi * w..(yi + 1) * w];
+                for (o, column) in row.iter_mut().zip(&columns) {
+                    if let Some(xi) = *column {
+                        *o = line[xi];
+                    }
                 }
-            }
-        });
+            });
+    } else {
+        out.par_chunks_mut(width.max(1))
+            .enumerate()
+            .for_each(|(y, row)| {
+                let yc = y as f64 + 0.5;
+                let (by, dy) = (b * yc, d * yc);
+                for (x, o) in row.iter_mut().enumerate() {
+                    let xc = x as f64 + 0.5;
+                    let xi = inside(floor_index(a * xc + by + tx), w);
+                    let yi = inside(floor_index(c * xc + dy + ty), h);
+                    if let (Some(xi), Some(yi)) = (xi, yi) {
+                        *o = src[yi * w + xi];
+                    }
+                }
+            });
+    }
     Mask::from_vec(width, height, out).expect("sizes match")
+}
+
+/// `v.floor() as i64`, exactly (NaN 0, saturating beyond `i64`'s range), without a
+/// call to the C library's `floor`, which a build for baseline x86-64 makes for
+/// every pixel: truncation is the floor except just below a negative integer.
+#[inline]
+pub(crate) fn floor_index(v: f64) -> i64 {
+    let t = v as i64;
+    if (t as f64) > v {
+        t.saturating_sub(1)
+    } else {
+        t
+    }
 }

@@ -10,7 +10,7 @@ use boneage_core::ops::segment::{SegmentConfig, segment_hand};
 use boneage_core::ops::{
     ClaheConfig, Connectivity, NormalizeConfig, clahe, dilate, distance_transform_sq, erode,
     fill_holes, film_on_canvas, hand_lighter_by, label_components, largest_component,
-    normalize_hand, percentile_window, resize_bilinear, warp_affine,
+    normalize_hand, percentile_window, resize_bilinear, warp_affine, warp_mask,
 };
 use boneage_core::phantom::{PhantomConfig, generate, image_rng};
 use rand::{Rng, SeedableRng};
@@ -48,6 +48,79 @@ fn identity_and_integer_shift_warps_are_exact() {
         }
     }
     assert_eq!(out.get(39, 10), 0.0, "zero fill outside the input");
+}
+
+#[test]
+fn mask_warp_is_the_definition_pixel_for_pixel() {
+    // The definition: output pixel p takes the input pixel holding map(p), by
+    // Affine::apply and floor, zero outside.
+    let definition = |m: &Mask, map: &Affine, w: usize, h: usize| {
+        let mut out = Mask::new(w, h);
+        for y in 0..h {
+            for x in 0..w {
+                let p = map.apply(Point::new(x as f64 + 0.5, y as f64 + 0.5));
+                let (xi, yi) = (p.x.floor() as i64, p.y.floor() as i64);
+                if xi >= 0 && yi >= 0 && xi < m.width() as i64 && yi < m.height() as i64 {
+                    out.set(x, y, m.get(xi as usize, yi as usize));
+                }
+            }
+        }
+        out
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let (w, h) = (53, 41);
+    let mut m = Mask::new(w, h);
+    for y in 0..h {
+        for x in 0..w {
+            m.set(x, y, rng.random_bool(0.5));
+        }
+    }
+    let mut maps = vec![
+        Affine::IDENTITY,
+        // Scale and shift, as a film to a network's input and back: positions on
+        // exact pixel edges, mirrored axes, shifts that leave parts outside.
+        Affine([0.5, 0.0, 0.0, 0.0, 0.5, 0.0]),
+        Affine([2.0, 0.0, -3.0, 0.0, 2.0, -0.5]),
+        Affine([-1.0, 0.0, 53.0, 0.0, 1.0, 0.0]),
+        Affine([1.0, -0.0, -0.25, 0.0, -1.0, 41.0]),
+        Affine([0.37, 0.0, 1e-9, 0.0, 0.81, -1e-9]),
+        // Turns and shears.
+        Affine::similarity(1.3, 0.5, false, Point::new(10.0, -4.0)),
+        Affine::similarity(
+            0.7,
+            std::f64::consts::FRAC_PI_2,
+            true,
+            Point::new(40.0, 2.0),
+        ),
+        Affine([1.0, 0.25, -5.0, 0.1, 1.0, 3.0]),
+        Affine([0.0, 1.0, 0.0, 1.0, 0.0, 0.0]),
+    ];
+    for _ in 0..20 {
+        let s = rng.random_range(0.3..3.0);
+        maps.push(Affine([
+            s,
+            0.0,
+            rng.random_range(-20.0..20.0),
+            0.0,
+            s * rng.random_range(0.5..2.0),
+            rng.random_range(-20.0..20.0),
+        ]));
+        maps.push(Affine::similarity(
+            s,
+            rng.random_range(-3.2..3.2),
+            rng.random_bool(0.5),
+            Point::new(rng.random_range(-30.0..60.0), rng.random_range(-30.0..60.0)),
+        ));
+    }
+    for map in &maps {
+        for (ow, oh) in [(w, h), (97, 64), (1, 1)] {
+            assert_eq!(
+                warp_mask(&m, map, ow, oh),
+                definition(&m, map, ow, oh),
+                "{map:?} onto {ow}x{oh}"
+            );
+        }
+    }
 }
 
 #[test]
