@@ -282,7 +282,7 @@ pub fn warp_mask(mask: &Mask, out_to_in: &Affine, width: usize, height: usize) -
 /// call to the C library's `floor`, which a build for baseline x86-64 makes for
 /// every pixel: truncation is the floor except just below a negative integer.
 #[inline]
-pub(crate) fn floor_index(v: f64) -> i64 {
+fn floor_index(v: f64) -> i64 {
     let t = v as i64;
     if (t as f64) > v {
         t.saturating_sub(1)
