@@ -421,8 +421,10 @@ impl Segmenter {
     }
 }
 
-/// The input's mask back onto the radiograph, its largest part with holes filled:
-/// image -> input is `map`, so the warp (output -> input) is `map` itself.
+/// A mask back onto the radiograph `img`, its largest part with holes filled: `map`
+/// takes the radiograph's pixels to the mask's (image -> network input for the
+/// U-Net's own mask, image -> field or turned view for a mask read there), so the
+/// warp (output -> input) is `map` itself.
 fn on_film(m: &Mask, map: &Affine, img: &GrayImage) -> Mask {
     let full = warp_mask(m, map, img.width(), img.height());
     fill_holes(&largest_component(&full, Connectivity::Eight))
@@ -1816,15 +1818,7 @@ impl Pipeline {
             };
             let field = warp_affine(img, &field_to_img, fw, fh);
             let img_to_field = field_to_img.inverse().expect("a translation");
-            let near = fill_holes(&largest_component(
-                &warp_mask(
-                    &self.segmenter.segment(&field),
-                    &img_to_field,
-                    img.width(),
-                    img.height(),
-                ),
-                Connectivity::Eight,
-            ));
+            let near = on_film(&self.segmenter.segment(&field), &img_to_field, img);
             let mut kept = mask.clone();
             kept.intersect(&near);
             if (kept.count() as f64) < ZOOM_KEEP * mask.count() as f64 {
@@ -2441,10 +2435,7 @@ impl Pipeline {
         let (mask_up, near) = self.look(&upright, closer)?;
         no_hand(&mask_up)?;
         // The mask back onto the film: film pixel p samples the upright mask at map(p).
-        let mask = fill_holes(&largest_component(
-            &warp_mask(&mask_up, &map, img.width(), img.height()),
-            Connectivity::Eight,
-        ));
+        let mask = on_film(&mask_up, &map, img);
         let s_seg = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let net_up = near.unwrap_or_else(|| self.locator.locate(&upright));
