@@ -48,6 +48,7 @@
 #![warn(missing_docs)]
 
 pub mod assessor;
+pub mod at_once;
 pub mod batch;
 pub mod bench;
 pub mod charts;

@@ -16,6 +16,7 @@ use boneage_core::sheet::{SheetLayout, save_rgb};
 use boneage_core::{Error, GrayImage, read_radiograph};
 use boneage_nn::pipeline::{Pipeline, geometry_keypoints};
 
+use crate::at_once::each_at_once;
 use crate::evidence::preprocessed_overlay;
 use crate::progress::Progress;
 
@@ -370,13 +371,15 @@ const OTHER_FINGER: f64 = 0.1;
 /// on every film of `dirs` that `truth` has blind key points for; returns the
 /// Markdown report and writes a contact sheet of the films it got wrong (truth
 /// white, found in colour) to `sheet`. `flags` are the command's options that set
-/// the front end (` --source mask-alone`, …), for the report's "Made by".
+/// the front end (` --source mask-alone`, …), for the report's "Made by". Reads
+/// `jobs` films at once ([`each_at_once`]).
 pub fn evaluate_blind(
     pipeline: &Pipeline,
     dirs: &[std::path::PathBuf],
     truth: &BlindTruth,
     flags: &str,
     sheet: Option<&Path>,
+    jobs: usize,
     progress: &dyn Progress,
 ) -> Result<String, Error> {
     let ds = Dataset::open_dirs(dirs)?;
@@ -394,9 +397,7 @@ pub fn evaluate_blind(
         ));
     }
     progress.start("blind key points", films_truth.len());
-    let mut films = Vec::new();
-    let mut tiles = Vec::new();
-    for (id, k) in &films_truth {
+    let read = |(id, k): &(String, KeyPoints)| -> Result<_, Error> {
         let r = read_radiograph(sample_path(&ds, id)?)?;
         let found = pipeline
             .run(&r.pixels)
@@ -416,12 +417,19 @@ pub fn evaluate_blind(
             net: pipeline.locate(&r.pixels),
             truth: *k,
         };
-        if sheet.is_some() && film.outcome() == crate::stress_eval::Outcome::Wrong {
-            tiles.push(blind_tile(&r.pixels, &film));
-        }
-        films.push(film);
+        let tile = (sheet.is_some() && film.outcome() == crate::stress_eval::Outcome::Wrong)
+            .then(|| blind_tile(&r.pixels, &film));
         progress.inc();
-    }
+        Ok((film, tile))
+    };
+    let mut films = Vec::new();
+    let mut tiles = Vec::new();
+    each_at_once(&films_truth, jobs, read, |_, done| {
+        let (film, tile) = done?;
+        tiles.extend(tile);
+        films.push(film);
+        Ok::<_, Error>(())
+    })?;
     progress.finish();
     if let Some(path) = sheet {
         let layout = SheetLayout {

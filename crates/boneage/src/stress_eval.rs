@@ -17,6 +17,7 @@ use boneage_core::{Error, read_radiograph};
 use boneage_nn::pipeline::Pipeline;
 use image::RgbImage;
 
+use crate::at_once::each_at_once;
 use crate::preprocess_eval::sample_path;
 use crate::progress::Progress;
 
@@ -178,12 +179,27 @@ pub fn holdout_films<'a>(
     })
 }
 
-/// Runs the suite on `films`; returns the Markdown report and writes the contact
-/// sheet (one row per transform, its wrong answers first) to `sheet`.
+/// What the front end made of one film sent one way.
+struct Reading {
+    /// The refusal's kind, if refused.
+    refusal: Option<String>,
+    outcome: Outcome,
+    /// The key points of an answer.
+    found: Option<KeyPoints>,
+    /// The truth carried through the transform.
+    truth: KeyPoints,
+    /// Its tile of the contact sheet, where the sheet can show it.
+    picture: Option<RgbImage>,
+}
+
+/// Runs the suite on `films`, `jobs` films at once ([`each_at_once`]); returns the
+/// Markdown report and writes the contact sheet (one row per transform, its wrong
+/// answers first) to `sheet`.
 pub fn stress_suite(
     pipeline: &Pipeline,
     films: &StressFilms,
     sheet: Option<&Path>,
+    jobs: usize,
     progress: &dyn Progress,
 ) -> Result<String, Error> {
     let ds = films.ds;
@@ -211,7 +227,12 @@ pub fn stress_suite(
     type Tile = ((u8, usize), String, Outcome, RgbImage);
     let mut tiles: Vec<Vec<Tile>> = vec![Vec::new(); suite.len()];
     progress.start("stress suite", ids.len() * suite.len());
-    for (n, id) in ids.iter().enumerate() {
+    // One film through every transform: for each, the refusal's kind, the outcome,
+    // what was found, the truth carried through, and the tile where the sheet can
+    // still show it (a correct answer of a film after the first SHEET_FILMS never can:
+    // every row already holds SHEET_FILMS films before it, each ranked no later).
+    let film = |n: &usize| -> Result<Vec<Reading>, Error> {
+        let (n, id) = (*n, ids[*n]);
         let r = read_radiograph(sample_path(ds, id)?)?;
         let (w, h) = (r.pixels.width(), r.pixels.height());
         let mask = match films.masks.and_then(|l| find_mask(&l.join("masks"), id)) {
@@ -219,14 +240,45 @@ pub fn stress_suite(
             None => pipeline.segment(&r.pixels),
         };
         let truth = films.films[n].1;
-        for (i, s) in suite.iter().enumerate() {
+        let mut readings = Vec::with_capacity(suite.len());
+        for s in &suite {
             let (img, t) = s.apply(&r.pixels, &mask, &truth, n as u64);
             let run = pipeline.run(&img);
-            if let Err(e) = &run {
-                *rows[i].reasons.entry(e.kind()).or_default() += 1;
-            }
+            let refusal = run.as_ref().err().map(|e| e.kind());
             let found = run.ok().map(|p| p.keypoints);
             let outcome = judge(&t, found.as_ref(), 0.05);
+            let picture = (sheet.is_some() && (outcome != Outcome::Correct || n < SHEET_FILMS))
+                .then(|| {
+                    // A wrong answer shows the truth carried through the transform in
+                    // white.
+                    let truth = (outcome == Outcome::Wrong).then_some(&t);
+                    tile(&img, TILE, truth, found.as_ref())
+                });
+            readings.push(Reading {
+                refusal,
+                outcome,
+                found,
+                truth: t,
+                picture,
+            });
+            progress.inc();
+        }
+        Ok(readings)
+    };
+    let order: Vec<usize> = (0..ids.len()).collect();
+    each_at_once(&order, jobs, film, |n, readings| {
+        let id = ids[n];
+        for (i, reading) in readings?.into_iter().enumerate() {
+            let Reading {
+                refusal,
+                outcome,
+                found,
+                truth: t,
+                picture,
+            } = reading;
+            if let Some(kind) = refusal {
+                *rows[i].reasons.entry(kind).or_default() += 1;
+            }
             rows[i].counts[outcome as usize] += 1;
             if let (Outcome::Wrong, Some(k)) = (outcome, &found) {
                 // Which point missed, in % of the hand's length (fingertip / thumb /
@@ -245,17 +297,16 @@ pub fn stress_suite(
             }
             let order = sheet_order(outcome, n);
             let row = &mut tiles[i];
-            if sheet.is_some() && (row.len() < SHEET_FILMS || row.iter().any(|x| x.0 > order)) {
-                // A wrong answer shows the truth carried through the transform in white.
-                let truth = (outcome == Outcome::Wrong).then_some(&t);
-                let picture = tile(&img, TILE, truth, found.as_ref());
+            if let Some(picture) = picture
+                && (row.len() < SHEET_FILMS || row.iter().any(|x| x.0 > order))
+            {
                 row.push((order, id.to_string(), outcome, picture));
                 row.sort_by_key(|x| x.0);
                 row.truncate(SHEET_FILMS);
             }
-            progress.inc();
         }
-    }
+        Ok(())
+    })?;
     progress.finish();
     if let Some(path) = sheet {
         let mut all: Vec<(String, RgbImage)> = Vec::new();

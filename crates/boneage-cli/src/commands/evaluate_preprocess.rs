@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use boneage::at_once::jobs_for;
 use boneage::preprocess_eval::{BlindTruth, evaluate_blind, evaluate_front_end};
 use boneage::registration_check::evaluate_check;
 use boneage::stress_eval::{StressFilms, holdout_films, stress_suite};
@@ -71,6 +72,10 @@ pub struct Args {
     /// `over-exposed`); repeat for several.
     #[arg(long, value_name = "TEXT", requires = "stress")]
     only: Vec<String>,
+    /// With --truth or --stress: films read at once, each on a core of its own
+    /// (default: one a core on the CPU, one at a time on a GPU).
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
 }
 
 impl Args {
@@ -105,6 +110,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     args.front_end.apply(&mut pipeline);
     let bars = Bars::default();
     let sheet = args.sheet.as_deref();
+    let jobs = jobs_for(args.jobs, device);
     let flags = args.front_end_flags();
     let dirs: Vec<PathBuf> = std::iter::once(args.data.clone())
         .chain(args.also.iter().cloned())
@@ -149,9 +155,9 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                     masks: None,
                     only: args.only.clone(),
                 };
-                stress_suite(&pipeline, &films, sheet, &bars)?
+                stress_suite(&pipeline, &films, sheet, jobs, &bars)?
             } else {
-                evaluate_blind(&pipeline, &dirs, &truth, &flags, sheet, &bars)?
+                evaluate_blind(&pipeline, &dirs, &truth, &flags, sheet, jobs, &bars)?
             }
         }
         (None, Some(labels)) => {
@@ -160,7 +166,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 let mut films = holdout_films(&ds, labels, args.films)?;
                 films.made_by += &(args.only_flags() + &flags);
                 films.only = args.only.clone();
-                stress_suite(&pipeline, &films, sheet, &bars)?
+                stress_suite(&pipeline, &films, sheet, jobs, &bars)?
             } else {
                 evaluate_front_end(&pipeline, &args.data, labels, sheet, &bars)?
             }

@@ -1,21 +1,23 @@
 //! `boneage preprocess`: segment → normalize → key points → register → regions A/B/C
 //! with the shipped weights, refusing films it has no confidence in.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
+use boneage::at_once::{each_at_once, jobs_for};
 use boneage::evidence::preprocessed_overlay;
 use boneage::{DeviceChoice, ModelsDir};
-use boneage_core::image::save_rgb8_png;
+use boneage_core::image::{GrayImage, save_rgb8_png};
 use boneage_core::io::{csv_field, write_atomic};
-use boneage_core::keypoints;
+use boneage_core::keypoints::{self, KeyPoints};
 use boneage_core::overlay::to_rgb;
 use boneage_core::read_radiograph;
 use boneage_core::registration::{Canvas, Region, save_regions};
 use boneage_core::sheet::{SheetLayout, Tile, save as save_sheet, save_rgb, thumbnail};
 use boneage_nn::pipeline::Pipeline;
+use image::RgbImage;
 use std::io::Write as _;
 
 use crate::args::{FrontEnd, parse_size};
@@ -45,6 +47,10 @@ pub struct Args {
     /// of refusal (`refused.csv` in the output folder has the full reasons).
     #[arg(long, value_name = "PNG")]
     refused_sheet: Option<PathBuf>,
+    /// Films read at once, each on a core of its own (default: one a core on the CPU,
+    /// one at a time on a GPU; 1 reads them one after another).
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
     #[command(flatten)]
     front_end: FrontEnd,
 }
@@ -59,89 +65,60 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let load_s = t_load.elapsed().as_secs_f64();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
+    let jobs = jobs_for(args.jobs, device);
     let bar = progress_bar(args.files.len() as u64, "preprocessing");
     let (mut rows, mut tiles, mut failed, mut refused) = (Vec::new(), Vec::new(), 0, 0);
     let (mut refusals, mut refused_tiles) = (String::from("id,file,kind,reason\n"), Vec::new());
     let mut front_end = FrontEndTime::default();
-    for path in &args.files {
+    let t_films = Instant::now();
+    let film = |path: &PathBuf| read_film(path, &pipeline, &args, &canvas);
+    each_at_once(&args.files, jobs, film, |i, outcome| {
         bar.inc(1);
-        let id = path
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        let t = Instant::now();
-        let r = match read_radiograph(path) {
-            Ok(r) => r,
-            Err(e) => {
+        let path = &args.files[i];
+        let id = film_id(path);
+        match outcome? {
+            Film::Unread(e) => {
                 failed += 1;
                 bar.suspend(|| eprintln!("error: {e}"));
-                continue;
             }
-        };
-        let read_s = t.elapsed().as_secs_f64();
-        let run = Instant::now();
-        let outcome = pipeline.run(&r.pixels);
-        front_end.add(outcome.is_ok(), run.elapsed().as_secs_f64());
-        let p = match outcome {
-            Ok(p) => p,
-            Err(e) => {
+            Film::Refused {
+                seconds,
+                kind,
+                reason,
+                tile,
+            } => {
                 refused += 1;
-                bar.suspend(|| eprintln!("error: {}: {e}", path.display()));
-                let kind = e.kind();
+                front_end.add(false, seconds);
+                bar.suspend(|| eprintln!("error: {}: {reason}", path.display()));
                 refusals.push_str(&format!(
                     "{},{},{},{}\n",
                     csv_field(&id),
                     csv_field(&path.display().to_string()),
                     csv_field(&kind),
-                    csv_field(&e.to_string())
+                    csv_field(&reason)
                 ));
-                if args.refused_sheet.is_some() {
+                if let Some(image) = tile {
                     // The kind on its own lines ("check:" / "leans"), to fit the tile.
-                    let mut caption = vec![id.clone()];
+                    let mut caption = vec![id];
                     caption.extend(kind.split_inclusive(": ").map(|l| l.trim().to_string()));
-                    refused_tiles.push(Tile {
-                        image: thumbnail(&r.pixels, 140, 180),
-                        caption,
-                    });
+                    refused_tiles.push(Tile { image, caption });
                 }
-                continue;
             }
-        };
-        save_regions(&args.out, &id, &p.registered, &canvas)?;
-        let overlay = preprocessed_overlay(&p, &canvas, &Region::ALL);
-        save_rgb8_png(&overlay, &args.out.join(format!("{id}_overlay.png")))?;
-        let [seg, norm, kp, reg] = p.seconds;
-        let g = &p.registration;
-        bar.suspend(|| {
-            eprintln!(
-                "{}: {:.2} s (read {read_s:.2}, segment {seg:.2}, normalize {norm:.2}, key points {kp:.2}, \
-                 register {reg:.2}); zoom {:.2}, rotation {:.0}°{}{}{}{}{}{}{}{}",
-                path.display(),
-                t.elapsed().as_secs_f64(),
-                g.zoom,
-                g.rotation_deg,
-                if g.mirrored { ", mirrored" } else { "" },
-                if p.inverted { ", polarity turned back" } else { "" },
-                match p.on_canvas {
-                    Some([x0, y0, x1, y1]) => {
-                        format!(", read on the film lying at {x0}–{x1} × {y0}–{y1}")
-                    }
-                    None => String::new(),
-                },
-                if p.cut_out { ", read as a cut-out (its own outline the mask)" } else { "" },
-                if p.locator_alone { ", key points by the locator alone" } else { "" },
-                if p.framed { ", outlined by the framed-film U-Net" } else { "" },
-                if p.forearm_inside { ", its forearm read as ending inside the image" } else { "" },
-                if p.faint_tissue { ", outlined with its faint soft tissue brought up" } else { "" },
-            )
-        });
-        if args.sheet.is_some() {
-            // The registered hand as the bone-age nets will see it.
-            tiles.push((id.clone(), to_rgb(&thumbnail(&p.registered, 200, 260))));
+            Film::Answered {
+                seconds,
+                line,
+                keypoints,
+                tile,
+            } => {
+                front_end.add(true, seconds);
+                bar.suspend(|| eprintln!("{line}"));
+                tiles.extend(tile.map(|t| (id.clone(), t)));
+                rows.push((id, keypoints));
+            }
         }
-        rows.push((id, p.keypoints));
-    }
+        anyhow::Ok(())
+    })?;
+    front_end.wall(t_films.elapsed().as_secs_f64(), jobs);
     bar.finish_and_clear();
     keypoints::write_csv(
         &args.out.join("keypoints.csv"),
@@ -190,13 +167,144 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// What became of one film.
+enum Film {
+    /// It could not be read (the error names the file).
+    Unread(String),
+    /// The front end refused it, after `seconds`.
+    Refused {
+        seconds: f64,
+        /// The refusal's kind and reason, as `refused.csv` lists them.
+        kind: String,
+        reason: String,
+        /// Its thumbnail, for `--refused-sheet`.
+        tile: Option<GrayImage>,
+    },
+    /// Registered and its files written, after `seconds` of front end.
+    Answered {
+        seconds: f64,
+        /// The film's line of stages and registration.
+        line: String,
+        keypoints: KeyPoints,
+        /// The registered hand's thumbnail, for `--sheet`.
+        tile: Option<RgbImage>,
+    },
+}
+
+/// The film's id: its file name without the extension.
+fn film_id(path: &Path) -> String {
+    path.file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Reads one film, runs the front end on it and writes its registered hand, regions
+/// and overlay; an error only where its files cannot be written.
+fn read_film(
+    path: &Path,
+    pipeline: &Pipeline,
+    args: &Args,
+    canvas: &Canvas,
+) -> anyhow::Result<Film> {
+    let id = film_id(path);
+    let t = Instant::now();
+    let r = match read_radiograph(path) {
+        Ok(r) => r,
+        Err(e) => return Ok(Film::Unread(e.to_string())),
+    };
+    let read_s = t.elapsed().as_secs_f64();
+    let run = Instant::now();
+    let outcome = pipeline.run(&r.pixels);
+    let seconds = run.elapsed().as_secs_f64();
+    let p = match outcome {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok(Film::Refused {
+                seconds,
+                kind: e.kind(),
+                reason: e.to_string(),
+                tile: args
+                    .refused_sheet
+                    .is_some()
+                    .then(|| thumbnail(&r.pixels, 140, 180)),
+            });
+        }
+    };
+    save_regions(&args.out, &id, &p.registered, canvas)?;
+    let overlay = preprocessed_overlay(&p, canvas, &Region::ALL);
+    save_rgb8_png(&overlay, &args.out.join(format!("{id}_overlay.png")))?;
+    let [seg, norm, kp, reg] = p.seconds;
+    let g = &p.registration;
+    let line = format!(
+        "{}: {:.2} s (read {read_s:.2}, segment {seg:.2}, normalize {norm:.2}, key points {kp:.2}, \
+         register {reg:.2}); zoom {:.2}, rotation {:.0}°{}{}{}{}{}{}{}{}",
+        path.display(),
+        t.elapsed().as_secs_f64(),
+        g.zoom,
+        g.rotation_deg,
+        if g.mirrored { ", mirrored" } else { "" },
+        if p.inverted {
+            ", polarity turned back"
+        } else {
+            ""
+        },
+        match p.on_canvas {
+            Some([x0, y0, x1, y1]) => {
+                format!(", read on the film lying at {x0}–{x1} × {y0}–{y1}")
+            }
+            None => String::new(),
+        },
+        if p.cut_out {
+            ", read as a cut-out (its own outline the mask)"
+        } else {
+            ""
+        },
+        if p.locator_alone {
+            ", key points by the locator alone"
+        } else {
+            ""
+        },
+        if p.framed {
+            ", outlined by the framed-film U-Net"
+        } else {
+            ""
+        },
+        if p.forearm_inside {
+            ", its forearm read as ending inside the image"
+        } else {
+            ""
+        },
+        if p.faint_tissue {
+            ", outlined with its faint soft tissue brought up"
+        } else {
+            ""
+        },
+    );
+    // The registered hand as the bone-age nets will see it.
+    let tile = args
+        .sheet
+        .is_some()
+        .then(|| to_rgb(&thumbnail(&p.registered, 200, 260)));
+    Ok(Film::Answered {
+        seconds,
+        line,
+        keypoints: p.keypoints,
+        tile,
+    })
+}
+
 /// Seconds the front end took (`Pipeline::run`, from segmentation to registration;
 /// not reading the film or writing its files), over the answered films and over the
 /// refused ones: a refused film has been read every way the front end reads a film.
+/// With several films read at once each film's time is its time on its own core;
+/// the batch's wall time says what a film costs the batch.
 #[derive(Default)]
 struct FrontEndTime {
     answered: (usize, f64),
     refused: (usize, f64),
+    /// The films' wall time, reading and writing included, and the films at once.
+    wall: Option<(f64, usize)>,
 }
 
 impl FrontEndTime {
@@ -210,7 +318,12 @@ impl FrontEndTime {
         slot.1 += seconds;
     }
 
-    /// One line: the mean time a film, and the answered and refused films' means.
+    fn wall(&mut self, seconds: f64, jobs: usize) {
+        self.wall = Some((seconds, jobs));
+    }
+
+    /// The mean time a film, and the answered and refused films' means; then the
+    /// batch's wall time a film.
     fn summary(&self) -> Option<String> {
         let n = self.answered.0 + self.refused.0;
         if n == 0 {
@@ -229,6 +342,16 @@ impl FrontEndTime {
                 self.answered.0,
                 mean(self.refused),
                 self.refused.0
+            ));
+        }
+        if let Some((wall, jobs)) = self.wall {
+            line.push_str(&format!(
+                "\nwall time (reading, front end, writing): {wall:.1} s, {:.3} s a film, {}",
+                wall / n as f64,
+                match jobs.min(n) {
+                    1 => "one film at a time".to_string(),
+                    j => format!("{j} films at once, each on its own core"),
+                }
             ));
         }
         Some(line)

@@ -1410,23 +1410,7 @@ fn sharded_batch_merges_to_the_unsharded_run() {
     let out = run(&["merge", "parts", "--out", "merged.csv"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     // Everything but the seconds column is the same, row for row.
-    let strip = |name: &str| -> Vec<String> {
-        let text = std::fs::read_to_string(tmp.path().join(name)).unwrap();
-        let seconds = text
-            .lines()
-            .next()
-            .unwrap()
-            .split(',')
-            .position(|h| h == "seconds")
-            .unwrap();
-        text.lines()
-            .map(|l| {
-                let mut f: Vec<&str> = l.split(',').collect();
-                f.remove(seconds);
-                f.join(",")
-            })
-            .collect()
-    };
+    let strip = |name: &str| rows_but_seconds(&tmp.path().join(name));
     let (a, b) = (strip("whole.csv"), strip("merged.csv"));
     assert_eq!(a.len(), 8, "{a:?}");
     assert_eq!(a, b);
@@ -1435,6 +1419,105 @@ fn sharded_batch_merges_to_the_unsharded_run() {
     let out = run(&["merge", "parts", "--out", "partial.csv"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("missing parts (run them, then merge again): 2/3"));
+}
+
+/// The lines of a batch's results CSV without the seconds column (which no two runs
+/// share).
+fn rows_but_seconds(path: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let seconds = text
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|h| h == "seconds")
+        .unwrap();
+    text.lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            f.remove(seconds);
+            f.join(",")
+        })
+        .collect()
+}
+
+/// Films read at once (`-j`) give what one at a time gives: every file `preprocess`
+/// writes, byte for byte, and a batch's rows (but for their seconds), in the list's
+/// order.
+#[test]
+fn films_read_at_once_give_what_one_at_a_time_gives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| boneage(args, tmp.path());
+    let out = run(&[
+        "phantom", "--n", "5", "--out", "ph", "--seed", "4", "--size", "208x256",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut films: Vec<String> = std::fs::read_dir(tmp.path().join("ph"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".png"))
+        .map(|n| format!("ph/{n}"))
+        .collect();
+    films.sort();
+    assert_eq!(films.len(), 5, "{films:?}");
+    for (jobs, dir) in [("1", "one"), ("3", "three")] {
+        let mut args = vec!["preprocess", "-j", jobs, "--out", dir];
+        args.extend(films.iter().map(String::as_str));
+        let out = run(&args);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{}",
+            text(&out.stderr)
+        );
+        let last = text(&out.stderr);
+        let wall = last
+            .lines()
+            .find(|l| l.starts_with("wall time (reading, front end, writing): "))
+            .unwrap_or_else(|| panic!("no wall time: {last}"));
+        let said = if jobs == "1" {
+            "one film at a time"
+        } else {
+            "3 films at once"
+        };
+        assert!(wall.contains(said), "{wall}");
+    }
+    let listing = |dir: &str| -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(tmp.path().join(dir))
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, std::fs::read(e.path()).unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let (one, three) = (listing("one"), listing("three"));
+    // Some films answered (their regions and overlay written), one refused, as filmed.
+    assert!(
+        one.iter().any(|(n, _)| n.ends_with("_overlay.png")),
+        "nothing answered"
+    );
+    assert_eq!(
+        one.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        three.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for ((name, a), (_, b)) in one.iter().zip(&three) {
+        assert!(a == b, "{name} differs between -j 1 and -j 3");
+    }
+    // A batch: the rows in the list's order, the same but for the seconds.
+    for (jobs, csv) in [("1", "one.csv"), ("3", "three.csv")] {
+        let out = run(&["assess", "ph", "-j", jobs, "--out", csv]);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let one = rows_but_seconds(&tmp.path().join("one.csv"));
+    assert_eq!(one.len(), 6, "{one:?}");
+    assert_eq!(one, rows_but_seconds(&tmp.path().join("three.csv")));
 }
 
 /// The coverage table of a fitted, cross-fitted evaluation counts what
