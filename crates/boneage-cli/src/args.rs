@@ -16,6 +16,14 @@ pub fn parse_size(s: &str) -> Result<(usize, usize), String> {
     Ok((n(w, "width")?, n(h, "height")?))
 }
 
+/// A count of at least one (films at once, `-j`).
+pub fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?} is not a count of at least 1")),
+    }
+}
+
 /// `HEIGHTxWIDTH`, each at least 8 pixels (a network input).
 pub fn parse_input(s: &str) -> Result<[usize; 2], String> {
     let (h, w) = s

@@ -16,6 +16,7 @@ use boneage::{Assessor, DeviceChoice, ModelsDir, Patient, Progress};
 use boneage_core::growth::parse_age;
 use boneage_core::{Sex, read_radiograph};
 
+use crate::args::at_least_one;
 use crate::exit;
 use crate::progress::Bars;
 
@@ -69,7 +70,7 @@ pub struct Args {
     age_models: Option<PathBuf>,
     /// Batch: films assessed at once, each on a core of its own (default: one a core
     /// on the CPU, one at a time on a GPU; 1 assesses them one after another).
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = at_least_one)]
     jobs: Option<usize>,
 }
 
@@ -166,7 +167,7 @@ fn run_batch(args: &Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         }
         rows.push(row);
         bars.inc();
-        Ok::<_, std::convert::Infallible>(())
+        anyhow::Ok(())
     })?;
     let wall = t.elapsed().as_secs_f64();
     bars.finish();

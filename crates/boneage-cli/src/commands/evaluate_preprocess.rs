@@ -16,7 +16,7 @@ use boneage_core::hand_template::HandTemplate;
 use boneage_core::registration::Canvas;
 use boneage_nn::pipeline::Pipeline;
 
-use crate::args::{FrontEnd, repeated};
+use crate::args::{FrontEnd, at_least_one, repeated};
 use crate::progress::Bars;
 
 /// Arguments of `boneage evaluate-preprocess`.
@@ -72,9 +72,10 @@ pub struct Args {
     /// `over-exposed`); repeat for several.
     #[arg(long, value_name = "TEXT", requires = "stress")]
     only: Vec<String>,
-    /// With --truth or --stress: films read at once, each on a core of its own
-    /// (default: one a core on the CPU, one at a time on a GPU).
-    #[arg(long, short = 'j', value_name = "N")]
+    /// With --stress, or --truth without --check: films read at once, each on a core
+    /// of its own (default: one a core on the CPU, one at a time on a GPU; 1 reads
+    /// them one after another).
+    #[arg(long, short = 'j', value_name = "N", value_parser = at_least_one)]
     jobs: Option<usize>,
 }
 

@@ -20,7 +20,7 @@ use boneage_nn::pipeline::Pipeline;
 use image::RgbImage;
 use std::io::Write as _;
 
-use crate::args::{FrontEnd, parse_size};
+use crate::args::{FrontEnd, at_least_one, parse_size};
 use crate::exit;
 use crate::progress::progress_bar;
 
@@ -49,7 +49,7 @@ pub struct Args {
     refused_sheet: Option<PathBuf>,
     /// Films read at once, each on a core of its own (default: one a core on the CPU,
     /// one at a time on a GPU; 1 reads them one after another).
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = at_least_one)]
     jobs: Option<usize>,
     #[command(flatten)]
     front_end: FrontEnd,
