@@ -24,6 +24,7 @@ use boneage_core::{Cohort, Head, ModelKey, Sex, read_radiograph};
 use boneage_nn::ensemble::{AgeModels, RegionCrops, TTA_VIEWS, views_for};
 use boneage_nn::pipeline::Pipeline;
 
+use crate::at_once::each_at_once;
 use crate::charts::{ChartError, LinePanel, heatmap, line_panels, scatter};
 use crate::progress::Progress;
 
@@ -105,13 +106,15 @@ pub enum Crops<'a> {
 /// Every model's prediction for each validation film (only the models that cover
 /// the film's sex), or why the film was refused.
 /// The members `tta` names (or all) give the mean over the test-time augmented views
-/// (`boneage_nn::ensemble::TTA_VIEWS`).
+/// (`boneage_nn::ensemble::TTA_VIEWS`). Reads `jobs` films at once
+/// ([`each_at_once`]), the predictions in the films' order.
 pub fn predict_films(
     models: &AgeModels,
     ds: &Dataset,
     films: &[Sample],
     crops: Crops<'_>,
     tta: &Tta,
+    jobs: usize,
     progress: &dyn Progress,
 ) -> Result<Vec<FilmPredictions>, EvalError> {
     let canvases = models.canvases();
@@ -154,8 +157,7 @@ pub fn predict_films(
     // The regions some model reads, for each canvas.
     let needed: Vec<_> = canvases.iter().map(|&c| models.regions_on(c)).collect();
     progress.start("evaluating", films.len());
-    let mut out = Vec::with_capacity(films.len());
-    for s in films {
+    let predict = |s: &Sample| -> Result<FilmPredictions, EvalError> {
         let region_crops: Result<Vec<RegionCrops>, String> = match &crops {
             Crops::Folders(_) => {
                 // The crop of each region a model reads; a film lacking one was
@@ -199,12 +201,17 @@ pub fn predict_films(
                 })
                 .collect()
         });
-        out.push(FilmPredictions {
+        progress.inc();
+        Ok(FilmPredictions {
             sample: s.clone(),
             members,
-        });
-        progress.inc();
-    }
+        })
+    };
+    let mut out = Vec::with_capacity(films.len());
+    each_at_once(films, jobs, predict, |_, film| {
+        out.push(film?);
+        Ok::<_, EvalError>(())
+    })?;
     progress.finish();
     Ok(out)
 }

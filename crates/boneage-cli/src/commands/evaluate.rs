@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use boneage::at_once::jobs_for;
 use boneage::evaluation::{Crops, ReportSpec, predict_films, read_predictions, write_report};
 use boneage::{DeviceChoice, ModelsDir};
 use boneage_core::ModelKey;
@@ -18,6 +19,7 @@ use boneage_nn::burn::prelude::Device;
 use boneage_nn::ensemble::AgeModels;
 use boneage_nn::pipeline::Pipeline;
 
+use crate::args::at_least_one;
 use crate::progress::Bars;
 
 /// Arguments of `boneage evaluate`.
@@ -69,6 +71,10 @@ pub struct Args {
     /// Results of `bench/torch_ref_train.py` (JSON) to show beside ours.
     #[arg(long, value_name = "JSON")]
     torch: Vec<PathBuf>,
+    /// Films predicted at once, each on a core of its own (default: one a core on the
+    /// CPU, one at a time on a GPU; 1 predicts them one after another).
+    #[arg(long, short = 'j', value_name = "N", value_parser = at_least_one)]
+    jobs: Option<usize>,
 }
 
 impl Args {
@@ -259,6 +265,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 &val,
                 crops,
                 &tta,
+                jobs_for(args.jobs, device),
                 &Bars::default(),
             )?);
             if keys.is_empty() {
