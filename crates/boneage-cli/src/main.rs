@@ -95,7 +95,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => commands::merge::run(args),
         Command::Split(args) => commands::split::run(args),
         Command::Train(args) => commands::train::run(args, device),
-        Command::Bench(args) => commands::bench::run(args),
+        Command::Bench(args) => commands::bench::run(args, device),
     };
     match result {
         Ok(code) => code,

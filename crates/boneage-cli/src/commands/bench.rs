@@ -1,9 +1,16 @@
 //! `boneage bench`: timings against a reference measured in the same run.
 //! Benchmarks print ratios; they are not tests and CI does not run them.
 
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
+use boneage::at_once::jobs_for;
+use boneage::{DeviceChoice, ModelsDir};
+use boneage_core::registration::Canvas;
+use boneage_nn::pipeline::Pipeline;
+
+use crate::args::at_least_one;
 
 /// Arguments of `boneage bench`.
 #[derive(clap::Args)]
@@ -18,6 +25,28 @@ enum What {
     Ops(OpsArgs),
     /// A training step and inference of the networks, against PyTorch.
     Train(TrainArgs),
+    /// The front end on real films, one at a time and several at once, against the
+    /// 0.2 s a film it must stay under.
+    FrontEnd(FrontEndArgs),
+}
+
+#[derive(clap::Args)]
+struct FrontEndArgs {
+    /// Films to read (default: --films PNGs spread evenly over
+    /// ../shared/data/rsna/raw by name).
+    files: Vec<PathBuf>,
+    /// Without FILES: how many films of ../shared/data/rsna/raw.
+    #[arg(long, default_value_t = 40)]
+    films: usize,
+    /// Passes each way, alternating (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// Films at once in the second way (default: one a core on the CPU).
+    #[arg(long, short = 'j', value_name = "N", value_parser = at_least_one)]
+    jobs: Option<usize>,
+    /// Folder with the weights (default: `$BONEAGE_MODELS`, else the shipped `models/`).
+    #[arg(long)]
+    models: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -49,12 +78,103 @@ struct OpsArgs {
 }
 
 /// Runs the command.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     match args.what {
         What::Ops(a) => ops(a),
         What::Train(a) => train(a),
+        What::FrontEnd(a) => front_end(a, device),
     }
 }
+
+/// Where the default films of `bench front-end` lie.
+const RAW_FILMS: &str = "../shared/data/rsna/raw";
+
+fn front_end(args: FrontEndArgs, device: DeviceChoice) -> anyhow::Result<ExitCode> {
+    let (paths, which) = if args.files.is_empty() {
+        let mut all: Vec<PathBuf> = std::fs::read_dir(RAW_FILMS)
+            .with_context(|| {
+                format!("no films given and {RAW_FILMS} cannot be read: give the films to time")
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("png")))
+            .collect();
+        all.sort();
+        // Spread over the folder, so that refused films come in about as often as
+        // they do there.
+        let step = (all.len() / args.films.max(1)).max(1);
+        let total = all.len();
+        let spread: Vec<PathBuf> = all.into_iter().step_by(step).take(args.films).collect();
+        let which = format!(
+            "every {} of the {total} of {RAW_FILMS} by name",
+            match step {
+                1 => "one".to_string(),
+                s => format!("{s}th"),
+            }
+        );
+        (spread, which)
+    } else {
+        let which = format!("{} given", args.files.len());
+        (args.files, which)
+    };
+    if paths.is_empty() {
+        bail!("no films to time ({which})");
+    }
+    let films = paths
+        .iter()
+        .map(|p| boneage_core::read_radiograph(p).map(|r| r.pixels))
+        .collect::<Result<Vec<_>, _>>()?;
+    let models = ModelsDir::locate(args.models.as_deref())?;
+    let pipeline = Pipeline::load(&models.path, Canvas::CPU, &device.device()?)?;
+    let jobs = jobs_for(args.jobs, device);
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "machine: {cores} cores ({}), load average (1, 5, 15 min) before: {}",
+        cpu_features(),
+        loadavg()
+    );
+    let b = boneage::bench::bench_front_end(&pipeline, &films, jobs, args.reps);
+    println!(
+        "front end (segment to register) on {} films ({which}): {} answered, {} refused; \
+         {} each way, alternating, after one film untimed",
+        b.films,
+        b.answered,
+        b.refused,
+        match args.reps.max(1) {
+            1 => "one pass".to_string(),
+            n => format!("{n} passes"),
+        }
+    );
+    println!("{:<22} {:>10} {:>8}", "way", "s a film", "ratio");
+    let at_once = format!("{} at once", b.jobs);
+    for (way, s) in [
+        ("one at a time", b.one_at_a_time),
+        (at_once.as_str(), b.at_once),
+    ] {
+        println!("{way:<22} {s:>10.3} {:>8.2}", s / b.one_at_a_time);
+    }
+    let verdict = |s: f64| {
+        if s < FRONT_END_TARGET_S {
+            "under"
+        } else {
+            "NOT under"
+        }
+    };
+    println!(
+        "the issue's target, {FRONT_END_TARGET_S} s a film on these cores: one at a time {}, {at_once} {}",
+        verdict(b.one_at_a_time),
+        verdict(b.at_once)
+    );
+    println!("load average after: {}", loadavg());
+    if !b.same_answers {
+        println!("the passes did NOT all give the same answers: a bug in reading films at once");
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("answers: the same in every pass");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The front end's time a film that issue 14 asks it to stay under, on 2 cores.
+const FRONT_END_TARGET_S: f64 = 0.2;
 
 fn ops(args: OpsArgs) -> anyhow::Result<ExitCode> {
     let img = boneage::bench::bench_film()?;

@@ -1506,6 +1506,27 @@ fn films_read_at_once_give_what_one_at_a_time_gives() {
     for ((name, a), (_, b)) in one.iter().zip(&three) {
         assert!(a == b, "{name} differs between -j 1 and -j 3");
     }
+    // The benchmark of the same: both ways timed, the same answers in every pass.
+    let mut args = vec!["bench", "front-end", "--reps", "1", "-j", "3"];
+    args.extend(films.iter().map(String::as_str));
+    let out = run(&args);
+    let said = text(&out.stdout);
+    assert!(out.status.success(), "{said}{}", text(&out.stderr));
+    let refused = std::fs::read_to_string(tmp.path().join("one/refused.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
+    let counts = format!(
+        "on 5 films (5 given): {} answered, {refused} refused",
+        5 - refused
+    );
+    assert!(
+        said.contains(&counts)
+            && said.contains("3 at once")
+            && said.contains("answers: the same in every pass"),
+        "{said}"
+    );
     // A batch: the rows in the list's order, the same but for the seconds.
     for (jobs, csv) in [("1", "one.csv"), ("3", "three.csv")] {
         let out = run(&["assess", "ph", "-j", jobs, "--out", csv]);
