@@ -66,7 +66,8 @@ pub struct BatchItem {
     pub truth: Option<f64>,
 }
 
-fn stem(path: &Path) -> String {
+/// A film's id: its file name without the extension.
+pub fn stem(path: &Path) -> String {
     path.file_stem()
         .unwrap_or_default()
         .to_string_lossy()

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use boneage::at_once::{each_at_once, jobs_for};
+use boneage::batch::stem;
 use boneage::evidence::preprocessed_overlay;
 use boneage::{DeviceChoice, ModelsDir};
 use boneage_core::image::{GrayImage, save_rgb8_png};
@@ -75,7 +76,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     each_at_once(&args.files, jobs, film, |i, outcome| {
         bar.inc(1);
         let path = &args.files[i];
-        let id = film_id(path);
+        let id = stem(path);
         match outcome? {
             Film::Unread(e) => {
                 failed += 1;
@@ -191,14 +192,6 @@ enum Film {
     },
 }
 
-/// The film's id: its file name without the extension.
-fn film_id(path: &Path) -> String {
-    path.file_stem()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned()
-}
-
 /// Reads one film, runs the front end on it and writes its registered hand, regions
 /// and overlay; an error only where its files cannot be written.
 fn read_film(
@@ -207,7 +200,7 @@ fn read_film(
     args: &Args,
     canvas: &Canvas,
 ) -> anyhow::Result<Film> {
-    let id = film_id(path);
+    let id = stem(path);
     let t = Instant::now();
     let r = match read_radiograph(path) {
         Ok(r) => r,
