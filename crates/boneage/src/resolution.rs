@@ -184,18 +184,23 @@ mod tests {
     }
 
     #[test]
-    fn the_canvas_reads_floor_is_the_low_resolution_line_at_every_age() {
-        // The front end reads a film found on a larger canvas only where its hand is
-        // not low resolution at any age: the share of the smallest usual span.
+    fn a_hand_the_canvas_read_answers_under_the_low_resolution_line_is_flagged_at_every_age() {
+        // The front end answers a film found on a larger canvas down to a floor set by
+        // where its key points go wrong, under the low-resolution line at the smallest
+        // usual span: every hand it answers between the two is flagged at every age, so
+        // its age comes with the warning.
         let smallest = TYPICAL_SPAN_PX
             .iter()
             .map(|&(_, px)| px)
             .fold(f64::INFINITY, f64::min);
         let line = LOW_RESOLUTION_SHARE * smallest;
         let floor = boneage_nn::pipeline::CANVAS_MIN_SPAN_PX;
-        assert!((floor - line).abs() < 1.0, "{floor} against {line}");
+        assert!(floor < line, "{floor} against {line}");
         for &(months, _) in &TYPICAL_SPAN_PX {
-            assert!(Resolution::of(&hand(floor - 1.0), months).low, "{months}");
+            for span in [floor, 0.5 * (floor + line), line - 1.0] {
+                let r = Resolution::of(&hand(span), months);
+                assert!(r.low && r.warning().is_some(), "{span} px at {months}");
+            }
         }
     }
 }

@@ -771,18 +771,17 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
         thumb: boneage_core::geometry::Point::new(0.0, 0.0),
         capitate: boneage_core::geometry::Point::new(0.0, 0.0),
     };
-    let stress = boneage_core::stress::Stress::Shrunk(0.4, boneage_core::stress::Background::Black);
-    let (small, _) = stress.apply(&img, &boneage_core::image::Mask::new(w, h), &none, 7);
-    small
-        .to_luma8()
-        .save(tmp.path().join("on-canvas.png"))
-        .unwrap();
-    let out = boneage(
-        &["assess", "on-canvas.png", "--sex", "F", "--json"],
-        tmp.path(),
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The film shrunk to `share` onto a field of `background`, assessed (JSON).
+    let on_canvas = |share: f64, background| {
+        let stress = boneage_core::stress::Stress::Shrunk(share, background);
+        let (small, _) = stress.apply(&img, &boneage_core::image::Mask::new(w, h), &none, 7);
+        let name = format!("on-canvas-{share}.png");
+        small.to_luma8().save(tmp.path().join(&name)).unwrap();
+        let out = boneage(&["assess", &name, "--sex", "F", "--json"], tmp.path());
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let j = on_canvas(0.4, boneage_core::stress::Background::Black);
     let lay: Vec<f64> = j["registration"]["film_on_canvas"]
         .as_array()
         .unwrap_or_else(|| panic!("no film on a canvas: {j}"))
@@ -808,6 +807,21 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
     // what a 15-year-old's usually does: answered, and flagged as low resolution.
     let span = j["resolution"]["hand_span_px"].as_f64().unwrap();
     assert!(span > boneage_nn::pipeline::CANVAS_MIN_SPAN_PX, "{j}");
+    assert_eq!(j["resolution"]["low"].as_bool(), Some(true), "{j}");
+    // At 25 % on noise its hand spans under the 215 px the canvas read asked for
+    // before 2026-12-07, over the floor where key points go wrong: answered on the
+    // film alone, its age flagged as low resolution, not refused.
+    let j = on_canvas(0.25, boneage_core::stress::Background::Noise);
+    assert!(j["registration"]["film_on_canvas"].is_array(), "{j}");
+    let smaller_span = j["resolution"]["hand_span_px"].as_f64().unwrap();
+    assert!(
+        smaller_span > boneage_nn::pipeline::CANVAS_MIN_SPAN_PX && smaller_span < 215.0,
+        "{j}"
+    );
+    assert!(
+        (smaller_span / span - 0.25 / 0.4).abs() < 0.05,
+        "{smaller_span} against {span}"
+    );
     assert_eq!(j["resolution"]["low"].as_bool(), Some(true), "{j}");
     let out = boneage(
         &["assess", film.to_str().unwrap(), "--sex", "F"],
