@@ -972,7 +972,7 @@ impl Preprocessed {
     /// This reading of an image enlarged or shrunk to its mask's size, carried back
     /// to the image's `[w, h]` pixels: key points scaled (pixel centres aligned, as
     /// [`boneage_core::ops::resize_bilinear`] aligns them), mask and normalised hand
-    /// resized by area (the mask kept where it covers at least half a pixel), the
+    /// resized by area (the mask kept where it covers more than half a pixel), the
     /// registration made again from the scaled points (the registered hand and its
     /// fit are the same).
     fn scaled_to(
