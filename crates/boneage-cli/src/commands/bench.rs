@@ -32,8 +32,8 @@ enum What {
 
 #[derive(clap::Args)]
 struct FrontEndArgs {
-    /// Films to read (default: --films PNGs spread evenly over
-    /// ../shared/data/rsna/raw by name).
+    /// Films to read (default: --films of the images of ../shared/data/rsna/raw, as a
+    /// batch of `assess` lists them, spread evenly by name).
     files: Vec<PathBuf>,
     /// Without FILES: how many films of ../shared/data/rsna/raw.
     #[arg(long, default_value_t = 40)]
@@ -91,14 +91,15 @@ const RAW_FILMS: &str = "../shared/data/rsna/raw";
 
 fn front_end(args: FrontEndArgs, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let (paths, which) = if args.files.is_empty() {
-        let mut all: Vec<PathBuf> = std::fs::read_dir(RAW_FILMS)
-            .with_context(|| {
-                format!("no films given and {RAW_FILMS} cannot be read: give the films to time")
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("png")))
-            .collect();
-        all.sort();
+        // The folder's films in name order, as a batch of `assess` lists them.
+        let all: Vec<PathBuf> =
+            boneage::batch::batch_items(std::path::Path::new(RAW_FILMS), None, None)
+                .with_context(|| {
+                    format!("no films given and {RAW_FILMS} cannot be read: give the films to time")
+                })?
+                .into_iter()
+                .map(|item| item.path)
+                .collect();
         // Spread over the folder, so that refused films come in about as often as
         // they do there.
         let step = (all.len() / args.films.max(1)).max(1);
