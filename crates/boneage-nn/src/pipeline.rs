@@ -1820,9 +1820,10 @@ impl Pipeline {
         }
         if self.second.is_some() {
             d.push_str(&format!(
-                "; a film refused that lies on a larger canvas read again as that film alone, \
-                 where the second reader's locator agrees with the answer and the hand spans \
-                 at least {CANVAS_MIN_SPAN_PX:.0} px"
+                "; a film refused that lies on a larger canvas read again as that film alone \
+                 (enlarged to {CANVAS_READ_PX:.0} px along its longer side where smaller, the \
+                 answer carried back to its pixels), where the second reader's locator agrees \
+                 with the answer and the hand spans at least {CANVAS_MIN_SPAN_PX:.0} px"
             ));
         }
         if self.framed.is_some() && self.second.is_some() {
