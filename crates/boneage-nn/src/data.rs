@@ -113,6 +113,18 @@ pub mod augment {
         photometric: false,
         frames: false,
     };
+    /// The VGG key-point net on films as they come (`train keypoints --films`):
+    /// [`KEYPOINTS`]' moves, turns and mirrors, plus half of the time the hand
+    /// shrunk to 60 % onto a larger grey or noisy field, markers, exposure, gamma,
+    /// noise and inverted polarity, as [`SEGMENT_FILMS`] draws them: the net checks
+    /// the outline's key points on every film, and trained on development films as
+    /// filmed it places a small hand on a light, framed film where the average hand
+    /// lies.
+    pub const KEYPOINTS_FILMS: Augment = Augment {
+        zoom_out: 0.6,
+        photometric: true,
+        ..KEYPOINTS
+    };
     /// The heat-map key-point locator: everything the stress suite does to a film
     /// (`boneage evaluate-preprocess --stress`) — any turn, mirrored, shrunk to 30 %
     /// on a grey or noisy background, a marker, exposure, inverted polarity — so

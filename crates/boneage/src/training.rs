@@ -489,6 +489,9 @@ pub struct KeypointRecipe {
     /// A refining net trained also on films cut out by these hand masks (a second
     /// example of each film with a mask here: [`refine_examples`]).
     pub cut_outs: Option<PathBuf>,
+    /// The VGG regressor trained with [`augment::KEYPOINTS_FILMS`] instead of
+    /// [`augment::KEYPOINTS`]: also on films as other sources send them.
+    pub films: bool,
 }
 
 /// The key-point network on the points in `keypoints` (CSV).
@@ -521,6 +524,13 @@ pub fn train_keypoints(
     if recipe.heat_sigma.is_some() && !recipe.lite {
         return Err(TrainingError::Invalid(
             "--heat-sigma trains heat maps, which only the locator has: add --backbone lite0"
+                .into(),
+        ));
+    }
+    if recipe.films && recipe.lite {
+        return Err(TrainingError::Invalid(
+            "--films is the VGG regressor's (--backbone vgg): the locator trains on such films \
+             already"
                 .into(),
         ));
     }
@@ -630,6 +640,8 @@ pub fn train_keypoints(
             augment::REFINE
         } else if recipe.lite {
             augment::KEYPOINTS_WILD
+        } else if recipe.films {
+            augment::KEYPOINTS_FILMS
         } else {
             augment::KEYPOINTS
         },

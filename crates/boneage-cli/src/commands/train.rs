@@ -108,6 +108,12 @@ enum Net {
         /// as a film another program has already cut out comes.
         #[arg(long, value_name = "MASKS", requires = "refine")]
         cut_outs: Option<PathBuf>,
+        /// The VGG regressor trained also on films as other sources send them: half
+        /// of the time the hand shrunk onto a larger grey or noisy field, markers,
+        /// exposure, gamma, noise (as `train segment --films`), besides its turns
+        /// and mirrors.
+        #[arg(long)]
+        films: bool,
     },
     /// The registration verifier: a small network that tells, from the registered
     /// hand alone, right key points from wrong ones (a neighbouring finger, the thumb
@@ -400,6 +406,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
             heat_sigma,
             whole_backbone,
             cut_outs,
+            films,
         } => {
             let spec = common.spec();
             let kp = keypoints.unwrap_or_else(|| spec.data.join("keypoints.csv"));
@@ -416,6 +423,7 @@ pub fn run(args: Args, device: DeviceChoice) -> anyhow::Result<ExitCode> {
                 heat_sigma,
                 whole_backbone,
                 cut_outs,
+                films,
             };
             let done = train_keypoints(&spec, &kp, &recipe, &d, &progress, &mut bars)?;
             (spec, done)

@@ -138,6 +138,36 @@ fn train_each_net_then_stop_and_resume() {
         err.contains("the cache was made from") && err.contains("preparing again"),
         "{err}"
     );
+    // The VGG regressor on films as other sources send them: its run says it drew
+    // shrunk films on a field and film-like changes, besides its turns and mirrors.
+    run(&[
+        "keypoints",
+        "ph",
+        "--out",
+        "kpf",
+        "--epochs",
+        "1",
+        "--films",
+    ]);
+    let config = std::fs::read_to_string(tmp.path().join("kpf/config.json")).unwrap();
+    let augment = &serde_json::from_str::<serde_json::Value>(&config).unwrap()["train"]["augment"];
+    assert_eq!(augment["photometric"].as_bool(), Some(true), "{config}");
+    assert!(augment["zoom_out"].as_f64().unwrap() > 0.0, "{config}");
+    assert_eq!(augment["rotation_deg"].as_f64(), Some(30.0), "{config}");
+    let err = fail(
+        &[
+            "train",
+            "keypoints",
+            "ph",
+            "--out",
+            "x",
+            "--films",
+            "--backbone",
+            "lite0",
+        ],
+        tmp.path(),
+    );
+    assert!(err.contains("--films is the VGG regressor's"), "{err}");
     // The heat-map locator on EfficientNet-Lite0 (random weights here).
     let err = run(&[
         "keypoints",
