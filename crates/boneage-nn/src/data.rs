@@ -114,12 +114,12 @@ pub mod augment {
         frames: false,
     };
     /// The VGG key-point net on films as they come (`train keypoints --films`):
-    /// [`KEYPOINTS`]' moves, turns and mirrors, plus half of the time the hand
-    /// shrunk to 60 % onto a larger grey or noisy field, markers, exposure, gamma,
-    /// noise and inverted polarity, as [`SEGMENT_FILMS`] draws them: the net checks
-    /// the outline's key points on every film, and trained on development films as
-    /// filmed it places a small hand on a light, framed film where the average hand
-    /// lies.
+    /// [`KEYPOINTS`]' moves, turns and mirrors, plus, half of the time, the hand
+    /// shrunk to between 60 % and its own size onto a larger grey or noisy field, and
+    /// markers, exposure, gamma, noise and inverted polarity, as [`SEGMENT_FILMS`]
+    /// draws them. The net checks the outline's key points on every film; the
+    /// shipped one, trained on development films as filmed, puts its points where
+    /// the average hand has them on a small hand on a light, framed film.
     pub const KEYPOINTS_FILMS: Augment = Augment {
         zoom_out: 0.6,
         photometric: true,

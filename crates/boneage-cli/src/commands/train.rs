@@ -109,9 +109,9 @@ enum Net {
         #[arg(long, value_name = "MASKS", requires = "refine")]
         cut_outs: Option<PathBuf>,
         /// The VGG regressor trained also on films as other sources send them: half
-        /// of the time the hand shrunk onto a larger grey or noisy field, markers,
-        /// exposure, gamma, noise (as `train segment --films`), besides its turns
-        /// and mirrors.
+        /// of the time the hand shrunk to 60–100 % of its size onto a larger grey or noisy
+        /// field, markers, exposure, gamma, noise, inverted polarity (as `train
+        /// segment --films`), besides its turns and mirrors.
         #[arg(long)]
         films: bool,
     },
