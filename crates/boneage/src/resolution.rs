@@ -37,6 +37,16 @@ pub const TYPICAL_SPAN_PX: [(f64, f64); 9] = [
 /// films as filmed lie under 0.64.
 pub const LOW_RESOLUTION_SHARE: f64 = 0.6;
 
+/// The span, in pixels, under which a hand is flagged as low resolution at every
+/// bone age: [`LOW_RESOLUTION_SHARE`] of the smallest usual span ([`TYPICAL_SPAN_PX`]).
+pub fn low_at_every_age_px() -> f64 {
+    let smallest = TYPICAL_SPAN_PX
+        .iter()
+        .map(|&(_, px)| px)
+        .fold(f64::INFINITY, f64::min);
+    LOW_RESOLUTION_SHARE * smallest
+}
+
 /// The development films' median hand span at a bone age, pixels: linear between
 /// the bands' middles, the first or last band's beyond them (the first for an age
 /// that is not a number).
@@ -189,11 +199,7 @@ mod tests {
         // where its key points go wrong, under the low-resolution line at the smallest
         // usual span: every hand it answers between the two is flagged at every age, so
         // its age comes with the warning.
-        let smallest = TYPICAL_SPAN_PX
-            .iter()
-            .map(|&(_, px)| px)
-            .fold(f64::INFINITY, f64::min);
-        let line = LOW_RESOLUTION_SHARE * smallest;
+        let line = low_at_every_age_px();
         let floor = boneage_nn::pipeline::CANVAS_MIN_SPAN_PX;
         assert!(floor < line, "{floor} against {line}");
         for &(months, _) in &TYPICAL_SPAN_PX {

@@ -815,8 +815,7 @@ fn assess_one_film_a_batch_and_evaluate_with_shipped_weights() {
     let j = on_canvas(0.25, boneage_core::stress::Background::Noise);
     assert!(j["registration"]["film_on_canvas"].is_array(), "{j}");
     let smaller_span = j["resolution"]["hand_span_px"].as_f64().unwrap();
-    let line =
-        boneage::resolution::LOW_RESOLUTION_SHARE * boneage::resolution::TYPICAL_SPAN_PX[0].1;
+    let line = boneage::resolution::low_at_every_age_px();
     assert!(
         smaller_span > boneage_nn::pipeline::CANVAS_MIN_SPAN_PX && smaller_span < line,
         "{smaller_span} px: {j}"
