@@ -114,6 +114,11 @@ pub struct FrontEnd {
     /// out"): to compare.
     #[arg(long)]
     pub no_cut_outs: bool,
+    /// Read a film another program has already cut out with its own outline only
+    /// where it is refused as sent, as the shipped front end did before 2026-12-07,
+    /// instead of first (see the README, "A cut-out read first"): to compare.
+    #[arg(long)]
+    pub no_cut_out_first: bool,
     /// Read a film both readers refuse, where the hand's outline disagreed with the
     /// key-point net, again with the second reader's locator's points alone, checked by
     /// the key-point net and the check after registration (measured, not shipped: see
@@ -153,6 +158,7 @@ impl FrontEnd {
         }
         pipeline.look_closer = self.look_closer;
         pipeline.cut_outs &= !self.no_cut_outs;
+        pipeline.cut_out_first &= !self.no_cut_out_first;
         pipeline.locator_alone |= self.locator_alone;
         pipeline.forearm_inside &= !self.no_forearm_inside;
         pipeline.faint_tissue &= !self.no_faint_tissue;
@@ -200,6 +206,9 @@ impl FrontEnd {
         }
         if self.no_cut_outs {
             flags += " --no-cut-outs";
+        }
+        if self.no_cut_out_first {
+            flags += " --no-cut-out-first";
         }
         if self.locator_alone {
             flags += " --locator-alone";
