@@ -1933,7 +1933,15 @@ impl Pipeline {
             return Ok(p);
         }
         self.read(img)
-            .or_else(|first| self.read_cut_out(img, first))
+            // Tried first already where `cut_out_first`: the same read again would
+            // refuse again.
+            .or_else(|first| {
+                if self.cut_out_first {
+                    Err(first)
+                } else {
+                    self.read_cut_out(img, first)
+                }
+            })
             .or_else(|first| self.read_on_canvas(img, first))
             .or_else(|first| self.read_framed(img, first))
             .or_else(|first| self.read_forearm_inside(img, first))
@@ -2065,7 +2073,8 @@ impl Pipeline {
         }
     }
 
-    /// A film refused as sent that another program has already cut out
+    /// (Without [`Pipeline::cut_out_first`]; with it, [`Pipeline::run`] makes this
+    /// read first.) A film refused as sent that another program has already cut out
     /// ([`boneage_core::ops::cut_out`]: exact black around one hand-shaped region)
     /// read again every way [`Pipeline::read`] reads a film, each reader taking that
     /// region as the hand's mask ([`Segmenter::cut_outs`]): the U-Net outlines only
