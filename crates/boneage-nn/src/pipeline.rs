@@ -1927,21 +1927,13 @@ impl Pipeline {
     /// registration last.
     pub fn run(&self, img: &GrayImage) -> Result<Preprocessed, PreprocessError> {
         let _memo = ReadingMemo::begin();
-        if self.cut_out_first
-            && let Some(p) = self.read_as_cut_out(img)
-        {
-            return Ok(p);
-        }
-        self.read(img)
-            // Tried first already where `cut_out_first`: the same read again would
-            // refuse again.
-            .or_else(|first| {
-                if self.cut_out_first {
-                    Err(first)
-                } else {
-                    self.read_cut_out(img, first)
-                }
-            })
+        let as_sent = if self.cut_out_first {
+            self.read_as_cut_out(img).map_or_else(|| self.read(img), Ok)
+        } else {
+            self.read(img)
+                .or_else(|first| self.read_as_cut_out(img).ok_or(first))
+        };
+        as_sent
             .or_else(|first| self.read_on_canvas(img, first))
             .or_else(|first| self.read_framed(img, first))
             .or_else(|first| self.read_forearm_inside(img, first))
@@ -2073,29 +2065,20 @@ impl Pipeline {
         }
     }
 
-    /// (Without [`Pipeline::cut_out_first`]; with it, [`Pipeline::run`] makes this
-    /// read first.) A film refused as sent that another program has already cut out
+    /// A film that another program has already cut out
     /// ([`boneage_core::ops::cut_out`]: exact black around one hand-shaped region)
-    /// read again every way [`Pipeline::read`] reads a film, each reader taking that
-    /// region as the hand's mask ([`Segmenter::cut_outs`]): the U-Net outlines only
-    /// the bones of such a hand. The answer passes the same checks as any other, and
-    /// the outline's own five digits must vouch for it ([`middle_of_five`], measured
-    /// as [`hand_scale_geometry`] measures): the outline is exact, and the verifier,
-    /// trained on films as filmed, let a fingertip on the index finger of a cut-out
-    /// through. Refused again, or not a cut-out, the refusal is `first`.
+    /// read every way [`Pipeline::read`] reads a film, each reader taking that region
+    /// as the hand's mask ([`Segmenter::cut_outs`]): the U-Net outlines only the bones
+    /// of such a hand. [`Pipeline::run`] makes this read first where
+    /// [`Pipeline::cut_out_first`], else only on a film refused as sent. The answer
+    /// passes the same checks as any other, and the outline's own five digits must
+    /// vouch for it ([`middle_of_five`], measured as [`hand_scale_geometry`]
+    /// measures): the outline is exact, and the verifier, trained on films as filmed,
+    /// let a fingertip on the index finger of a cut-out through. `None` where the
+    /// pipeline does not read cut-outs, where `img` is not one, or where the read is
+    /// refused or the outline's five digits do not vouch for its answer.
     ///
     /// [`middle_of_five`]: boneage_core::hand_geometry::middle_of_five
-    fn read_cut_out(
-        &self,
-        img: &GrayImage,
-        first: PreprocessError,
-    ) -> Result<Preprocessed, PreprocessError> {
-        self.read_as_cut_out(img).ok_or(first)
-    }
-
-    /// The cut-out read of [`Pipeline::read_cut_out`]: `None` where the pipeline does
-    /// not read cut-outs, where `img` is not one, or where the read is refused or the
-    /// outline's five digits do not vouch for its answer.
     fn read_as_cut_out(&self, img: &GrayImage) -> Option<Preprocessed> {
         if !self.cut_outs {
             return None;
