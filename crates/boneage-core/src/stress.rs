@@ -44,7 +44,10 @@ pub enum Stress {
     /// Over-exposed: bright and washed out.
     OverExposed,
     /// Already segmented and registered elsewhere: black outside the hand, cropped
-    /// tight around it.
+    /// tight around it. The hand's mask is grown by a hundredth of the film's side
+    /// first, as another program's cut keeps the skin: a mask that stops short of
+    /// the skin (the U-Net's on some films) would black out the very tips the truth
+    /// marks, which no reader could then find ([`cut_to_mask`] cuts without growing).
     AlreadySegmented,
 }
 
@@ -250,7 +253,17 @@ fn shrunk(
     (out, k)
 }
 
+/// [`Stress::AlreadySegmented`]: `mask` grown by a hundredth of the film's side,
+/// then [`cut_to_mask`].
 fn segmented(img: &GrayImage, mask: &Mask, k: &KeyPoints) -> (GrayImage, KeyPoints) {
+    let grow = (img.width().max(img.height()) / 100).max(2);
+    cut_to_mask(img, &crate::ops::dilate(mask, grow as f32), k)
+}
+
+/// `img` black outside `mask` and cropped to the mask's bounds with a margin of a
+/// hundredth of the film's side, `k` carried into the crop; the film as it is
+/// where the mask is empty.
+pub fn cut_to_mask(img: &GrayImage, mask: &Mask, k: &KeyPoints) -> (GrayImage, KeyPoints) {
     let (w, h) = (img.width(), img.height());
     let Some([x0, y0, x1, y1]) = mask.bounds() else {
         return (img.clone(), *k);

@@ -466,9 +466,10 @@ fn a_cut_out_is_read_with_its_own_outline_first() {
     assert_near(&keypoints_of(&tmp.path().join("on"), "cut"), &truth);
 }
 
-/// Film `id` of `raw` cut out as the stress suite's "already segmented" films are
-/// (`boneage_core::stress::Stress::AlreadySegmented`) with its reviewed mask
-/// (`data/labels/masks`), grown by a hundredth of the film's side where `grow`, saved
+/// Film `id` of `raw` cut out (`boneage_core::stress::cut_to_mask`, the stress suite's
+/// "already segmented" cut) with its reviewed mask (`data/labels/masks`): tight to
+/// the mask, or grown by a hundredth of the film's side first where `grow` (as the
+/// suite grows the mask it cuts with), saved
 /// as `dir/cut.png`; its blind marks (`data/labels/blind/SET`) carried along.
 fn cut_out_with_reviewed_mask(
     raw: &std::path::Path,
@@ -488,8 +489,7 @@ fn cut_out_with_reviewed_mask(
     if grow {
         mask = boneage_core::ops::dilate(&mask, (w.max(h) / 100) as f32);
     }
-    let (cut, truth) =
-        boneage_core::stress::Stress::AlreadySegmented.apply(&film.pixels, &mask, &marks, 0);
+    let (cut, truth) = boneage_core::stress::cut_to_mask(&film.pixels, &mask, &marks);
     cut.save_png(&dir.join("cut.png")).unwrap();
     truth
 }
