@@ -1452,6 +1452,17 @@ pub const CANVAS_MIN_SPAN_PX: f64 = 105.0;
 /// lying on a larger canvas").
 pub const CANVAS_READ_PX: f64 = 1500.0;
 
+/// What a piece of an image read as a film of its own gives
+/// ([`Pipeline::read_on_canvas`]).
+enum FilmAt {
+    /// An answer that stands, carried back to the image.
+    Answer(Box<Preprocessed>),
+    /// A hand spanning this many pixels, under [`CANVAS_MIN_SPAN_PX`].
+    Small(f64),
+    /// Refused, or the second reader's locator disagrees.
+    Refused,
+}
+
 /// A hand leaning by more than this many degrees from upright (as the heat-map
 /// locator finds it) is turned by quarter turns until it leans less, before it is
 /// segmented (see [`Pipeline::run_unchecked`]).
@@ -1839,8 +1850,10 @@ impl Pipeline {
             d.push_str(&format!(
                 "; a film refused that lies on a larger canvas read again as that film alone \
                  (enlarged to {CANVAS_READ_PX:.0} px along its longer side where smaller, the \
-                 answer carried back to its pixels), where the second reader's locator agrees \
-                 with the answer and the hand spans at least {CANVAS_MIN_SPAN_PX:.0} px"
+                 answer carried back to its pixels), with a margin of the canvas around it and, \
+                 where that is refused, its inside alone (clear of its own edge), where the \
+                 second reader's locator agrees with the answer and the hand spans at least \
+                 {CANVAS_MIN_SPAN_PX:.0} px"
             ));
         }
         if self.framed.is_some() && self.second.is_some() {
@@ -2098,12 +2111,16 @@ impl Pipeline {
     /// A film refused as sent that lies on a larger canvas
     /// ([`boneage_core::ops::film_on_canvas`]: a small film on a large cassette, a
     /// film pasted onto a wider field) read again as that film alone, every way
-    /// [`Pipeline::read`] reads a film; the answer stands where the second reader's
-    /// heat-map locator, looking at that film, puts every point within
+    /// [`Pipeline::read`] reads a film: first with a margin of the canvas around it,
+    /// then, where that is refused, its inside alone
+    /// ([`boneage_core::ops::film_inside`]: neither the canvas nor the film's own
+    /// bright edge in view). An answer stands where the second reader's heat-map
+    /// locator, looking at the same piece, puts every point within
     /// [`AGREEMENT_HEATMAP`] of it, and where the hand spans at least
-    /// [`CANVAS_MIN_SPAN_PX`]. A hand found there spanning less is refused as such
+    /// [`CANVAS_MIN_SPAN_PX`]. A hand found spanning less is refused as such
     /// ([`PreprocessError::SmallOnCanvas`]); without a second reader, without such a
-    /// film, where it is refused or the locator disagrees, the refusal is `first`.
+    /// film, where both pieces are refused or the locator disagrees, the refusal is
+    /// `first`.
     fn read_on_canvas(
         &self,
         img: &GrayImage,
@@ -2112,9 +2129,29 @@ impl Pipeline {
         let Some(second) = self.second.as_ref() else {
             return Err(first);
         };
-        let Some([x0, y0, x1, y1]) = boneage_core::ops::film_on_canvas(img) else {
+        let Some(outer) = boneage_core::ops::film_on_canvas(img) else {
             return Err(first);
         };
+        for at in [outer, boneage_core::ops::film_inside(outer)] {
+            match self.read_film_at(img, at, second) {
+                FilmAt::Answer(p) => return Ok(*p),
+                FilmAt::Small(span) => {
+                    return Err(PreprocessError::SmallOnCanvas {
+                        at,
+                        span,
+                        why: Box::new(first),
+                    });
+                }
+                FilmAt::Refused => {}
+            }
+        }
+        Err(first)
+    }
+
+    /// The piece `at` (`[x0, y0, x1, y1]`) of `img` read as a film of its own for
+    /// [`Pipeline::read_on_canvas`], `second` the second reader.
+    fn read_film_at(&self, img: &GrayImage, at: [usize; 4], second: &Pipeline) -> FilmAt {
+        let [x0, y0, x1, y1] = at;
         let rect = boneage_core::registration::Rect {
             x: x0,
             y: y0,
@@ -2123,22 +2160,20 @@ impl Pipeline {
         };
         let film = boneage_core::registration::crop(img, rect);
         let Ok(p) = self.read_enlarged(&film) else {
-            return Err(first);
+            return FilmAt::Refused;
         };
         let span = p.keypoints.span();
         if span < CANVAS_MIN_SPAN_PX {
-            return Err(PreprocessError::SmallOnCanvas {
-                at: [x0, y0, x1, y1],
-                span,
-                why: Box::new(first),
-            });
+            return FilmAt::Small(span);
         }
         let located = second.locate(&film);
         if disagreement(&p.keypoints, &located, Agreement::all(AGREEMENT_HEATMAP)).is_some() {
-            return Err(first);
+            return FilmAt::Refused;
         }
-        p.placed([x0, y0, x1, y1], [img.width(), img.height()], &self.canvas)
-            .map_err(|_| first)
+        match p.placed(at, [img.width(), img.height()], &self.canvas) {
+            Ok(p) => FilmAt::Answer(Box::new(p)),
+            Err(_) => FilmAt::Refused,
+        }
     }
 
     /// `film` read every way [`Pipeline::read`] reads a film, enlarged first (bilinear,

@@ -232,22 +232,12 @@ fn keypoints_of(dir: &std::path::Path, id: &str) -> [f64; 6] {
 /// (`data/labels/blind/holdout.csv`) carried along.
 #[test]
 fn a_small_hand_on_a_large_film_is_read_where_it_is_framed() {
-    use boneage_core::stress::{Background, Stress};
     let Some(raw) = rsna_raw() else {
         eprintln!("SKIPPED the small hand on a real film: ../shared/data/rsna/raw is absent");
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let film = boneage_core::read_radiograph(raw.join("10110.png")).unwrap();
-    let marks = blind_marks("holdout.csv", "10110");
-    let (w, h) = (film.pixels.width(), film.pixels.height());
-    let (small, truth) = Stress::Shrunk(0.4, Background::Black).apply(
-        &film.pixels,
-        &boneage_core::image::Mask::new(w, h),
-        &marks,
-        0,
-    );
-    small.save_png(&tmp.path().join("small.png")).unwrap();
+    let (truth, _) = shrunk_on_black(&raw, "10110", tmp.path());
     let err = fail(
         &[
             "preprocess",
@@ -261,6 +251,50 @@ fn a_small_hand_on_a_large_film_is_read_where_it_is_framed() {
     );
     assert!(err.contains("small.png: no hand found"), "{err}");
     succeed(&["preprocess", "small.png", "--out", "on"], tmp.path());
+    assert_near(&keypoints_of(&tmp.path().join("on"), "small"), &truth);
+}
+
+/// A real film shrunk to 40 % onto a black field with the smaller film's bright edge
+/// and a marker, as the stress suite sends it, whose read with a margin of the field
+/// around it is refused (the U-Net takes the bright edge for part of the hand; 2810,
+/// refused so before 2026-12-08): read again by the film's inside alone, each key
+/// point lies within 5 % of the hand's length of its blind marks carried along, and
+/// the log names where that inside lies, within the film and clear of its edge.
+#[test]
+fn a_small_film_with_a_bright_edge_is_read_by_its_inside() {
+    let Some(raw) = rsna_raw() else {
+        eprintln!("SKIPPED the small film read by its inside: ../shared/data/rsna/raw is absent");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (truth, [w, h]) = shrunk_on_black(&raw, "2810", tmp.path());
+    let out = boneage(&["preprocess", "small.png", "--out", "on"], tmp.path());
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    // "read on the film lying at X0–X1 × Y0–Y1"
+    let at: Vec<f64> = log
+        .split("read on the film lying at ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("not read on the film alone: {log}"))
+        .split([',', '\n', ';'])
+        .next()
+        .unwrap()
+        .split(" × ")
+        .flat_map(|r| r.split('–'))
+        .map(|v| v.trim().parse().unwrap())
+        .collect();
+    // The film lies from a tenth of the field in, 40 % of it wide and high; its
+    // bright edge just outside that.
+    let (x0, y0, x1, y1) = (
+        0.1 * w as f64,
+        0.1 * h as f64,
+        0.5 * w as f64,
+        0.5 * h as f64,
+    );
+    assert!(
+        at[0] >= x0 && at[1] <= x1 && at[2] >= y0 && at[3] <= y1,
+        "read at {at:?}, the film at {x0}–{x1} × {y0}–{y1}"
+    );
     assert_near(&keypoints_of(&tmp.path().join("on"), "small"), &truth);
 }
 
@@ -492,6 +526,29 @@ fn cut_out_with_reviewed_mask(
     let (cut, truth) = boneage_core::stress::cut_to_mask(&film.pixels, &mask, &marks);
     cut.save_png(&dir.join("cut.png")).unwrap();
     truth
+}
+
+/// Film `id` of `raw` shrunk to 40 % onto a black field of its size with the smaller
+/// film's bright edge and a marker (the stress suite's `Stress::Shrunk`), saved as
+/// `dir/small.png`; its blind marks (`data/labels/blind/holdout.csv`) carried along,
+/// and the field's size.
+fn shrunk_on_black(
+    raw: &std::path::Path,
+    id: &str,
+    dir: &std::path::Path,
+) -> (boneage_core::keypoints::KeyPoints, [usize; 2]) {
+    use boneage_core::stress::{Background, Stress};
+    let film = boneage_core::read_radiograph(raw.join(format!("{id}.png"))).unwrap();
+    let marks = blind_marks("holdout.csv", id);
+    let (w, h) = (film.pixels.width(), film.pixels.height());
+    let (small, truth) = Stress::Shrunk(0.4, Background::Black).apply(
+        &film.pixels,
+        &boneage_core::image::Mask::new(w, h),
+        &marks,
+        0,
+    );
+    small.save_png(&dir.join("small.png")).unwrap();
+    (truth, [w, h])
 }
 
 /// The blind marks of film `id` in `data/labels/blind/SET`.

@@ -17,7 +17,7 @@ mod resample;
 pub mod segment;
 mod smooth;
 
-pub use canvas::film_on_canvas;
+pub use canvas::{film_inside, film_on_canvas};
 pub use components::{
     Connectivity, component_sizes, fill_holes, label_components, largest_component,
 };

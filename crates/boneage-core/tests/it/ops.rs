@@ -9,7 +9,7 @@ use boneage_core::image::Mask;
 use boneage_core::ops::segment::{SegmentConfig, segment_hand};
 use boneage_core::ops::{
     ClaheConfig, Connectivity, NormalizeConfig, clahe, dilate, distance_transform_sq, erode,
-    fill_holes, film_on_canvas, hand_lighter_by, label_components, largest_component,
+    fill_holes, film_inside, film_on_canvas, hand_lighter_by, label_components, largest_component,
     normalize_hand, percentile_window, resize_bilinear, warp_affine, warp_mask,
 };
 use boneage_core::phantom::{PhantomConfig, generate, image_rng};
@@ -453,8 +453,8 @@ fn a_film_stored_inverted_shows_the_hand_darker_than_around_it() {
 }
 
 /// A film shrunk onto a larger field of black, grey or noise, with a marker beside
-/// it, is found where it lies (within its margin and the frame around it); the
-/// films as generated and a hand on a flat field are not taken for films on a
+/// it, is found where it lies (within its margin and the frame around it), and its
+/// inside (`film_inside`) is most of the film, clear of that frame; the films as generated and a hand on a flat field are not taken for films on a
 /// canvas.
 #[test]
 fn a_small_film_on_a_larger_canvas_is_found_where_it_lies() {
@@ -485,6 +485,18 @@ fn a_small_film_on_a_larger_canvas_is_found_where_it_lies() {
                     "phantom {i}, {s} {b:?}: {found:?} against {want:?}"
                 );
             }
+            // Its inside: within the film, clear of its bright frame, and most of it (on
+            // these films of 94–192 px, a few pixels in from each side).
+            let inside = film_inside(found);
+            let [ix0, iy0, ix1, iy1] = inside.map(|v| v as f64);
+            assert!(
+                ix0 >= want[0] && iy0 >= want[1] && ix1 <= want[2] && iy1 <= want[3],
+                "phantom {i}, {s} {b:?}: inside {inside:?} beyond the film {want:?}"
+            );
+            assert!(
+                ix1 - ix0 >= 0.8 * s * w && iy1 - iy0 >= 0.8 * s * h,
+                "phantom {i}, {s} {b:?}: inside {inside:?} of the film {want:?}"
+            );
         }
         // The hand alone on black (segmented): not a rectangle, not a film.
         let mut alone = p.image.clone();
