@@ -503,8 +503,8 @@ fn a_cut_out_is_read_with_its_own_outline_first() {
 /// Film `id` of `raw` cut out (`boneage_core::stress::cut_to_mask`, the stress suite's
 /// "already segmented" cut) with its reviewed mask (`data/labels/masks`): tight to
 /// the mask, or grown by a hundredth of the film's side first where `grow` (as the
-/// suite grows the mask it cuts with), saved
-/// as `dir/cut.png`; its blind marks (`data/labels/blind/SET`) carried along.
+/// suite grows the mask it cuts with), saved as `dir/cut.png`; its blind marks
+/// (`data/labels/blind/SET`) carried along.
 fn cut_out_with_reviewed_mask(
     raw: &std::path::Path,
     id: &str,

@@ -454,8 +454,8 @@ fn a_film_stored_inverted_shows_the_hand_darker_than_around_it() {
 
 /// A film shrunk onto a larger field of black, grey or noise, with a marker beside
 /// it, is found where it lies (within its margin and the frame around it), and its
-/// inside (`film_inside`) is most of the film, clear of that frame; the films as generated and a hand on a flat field are not taken for films on a
-/// canvas.
+/// inside (`film_inside`) is most of the film, clear of that frame; the films as
+/// generated and a hand on a flat field are not taken for films on a canvas.
 #[test]
 fn a_small_film_on_a_larger_canvas_is_found_where_it_lies() {
     use boneage_core::stress::{Background, Stress};
