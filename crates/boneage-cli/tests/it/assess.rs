@@ -500,10 +500,10 @@ fn a_cut_out_is_read_with_its_own_outline_first() {
     assert_near(&keypoints_of(&tmp.path().join("on"), "cut"), &truth);
 }
 
-/// Film `id` of `raw` cut out (`boneage_core::stress::cut_to_mask`, the stress suite's
-/// "already segmented" cut) with its reviewed mask (`data/labels/masks`): tight to
-/// the mask, or grown by a hundredth of the film's side first where `grow` (as the
-/// suite grows the mask it cuts with), saved as `dir/cut.png`; its blind marks
+/// Film `id` of `raw` cut out with its reviewed mask (`data/labels/masks`): tight to
+/// the mask (`boneage_core::stress::cut_to_mask`), or, where `grow`, as the stress
+/// suite cuts (`Stress::AlreadySegmented`: the mask grown by a hundredth of the
+/// film's side first), saved as `dir/cut.png`; its blind marks
 /// (`data/labels/blind/SET`) carried along.
 fn cut_out_with_reviewed_mask(
     raw: &std::path::Path,
@@ -516,14 +516,14 @@ fn cut_out_with_reviewed_mask(
     let labels = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/labels");
     let marks = blind_marks(set, id);
     let (w, h) = (film.pixels.width(), film.pixels.height());
-    let mut mask =
-        boneage_core::image::Mask::load_png(&labels.join(format!("masks/{id}.mask.png")))
-            .unwrap()
-            .resized(w, h);
-    if grow {
-        mask = boneage_core::ops::dilate(&mask, (w.max(h) / 100) as f32);
-    }
-    let (cut, truth) = boneage_core::stress::cut_to_mask(&film.pixels, &mask, &marks);
+    let mask = boneage_core::image::Mask::load_png(&labels.join(format!("masks/{id}.mask.png")))
+        .unwrap()
+        .resized(w, h);
+    let (cut, truth) = if grow {
+        boneage_core::stress::Stress::AlreadySegmented.apply(&film.pixels, &mask, &marks, 0)
+    } else {
+        boneage_core::stress::cut_to_mask(&film.pixels, &mask, &marks)
+    };
     cut.save_png(&dir.join("cut.png")).unwrap();
     truth
 }
